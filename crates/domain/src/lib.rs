@@ -1,0 +1,24 @@
+//! The pure domain core of DECNET.
+//!
+//! Everything here is data and rules: the topology model, the status machine, validation
+//! with stable rule codes, the IP and subnet allocators, the seeded generator, the service
+//! and archetype catalogue, and mutation planning. No IO, no async runtime, no clock: the
+//! callers pass in whatever the rules need (claimed subnets, the current time, ...).
+
+pub mod alloc;
+pub mod catalogue;
+pub mod diff;
+pub mod document;
+pub mod generator;
+pub mod issue;
+pub mod model;
+pub mod mutation;
+pub mod name;
+pub mod status;
+pub mod validate;
+
+pub use issue::{Code, Issue, Severity, Target};
+pub use model::{Decky, DeckyStatus, Design, Lan, Mode, Topology, TopologyId};
+pub use mutation::{MutationOp, Plan, Refusal, RuntimeAction, plan};
+pub use name::Name;
+pub use status::{DeckyState, MutationState, TopologyStatus};

@@ -1,0 +1,248 @@
+//! The topology model: a design (LANs and deckies) plus the topology's metadata.
+//!
+//! A decky lists every LAN it is on with its fixed IP, and names one of them as its
+//! explicit `home_lan`: that field is the single definition of "home LAN" in the system.
+//! Edges (decky ↔ LAN) are derived from those memberships, so they can never disagree
+//! with the IPs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::name::Name;
+use crate::status::{DeckyState, TopologyStatus};
+
+/// A topology's unique id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TopologyId(pub uuid::Uuid);
+
+impl TopologyId {
+    /// The id as 32 lower-case hex digits, the form used in runtime resource names.
+    pub fn simple(&self) -> String {
+        self.0.simple().to_string()
+    }
+}
+
+impl fmt::Display for TopologyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for TopologyId {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s).map(TopologyId)
+    }
+}
+
+/// Where a topology runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// On the engine's own Docker host.
+    #[default]
+    Unihost,
+    /// On a remote agent host.
+    Agent,
+}
+
+impl Mode {
+    /// The wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Unihost => "unihost",
+            Mode::Agent => "agent",
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "unihost" => Ok(Mode::Unihost),
+            "agent" => Ok(Mode::Agent),
+            other => Err(format!(
+                "unknown mode {other:?} (expected unihost or agent)"
+            )),
+        }
+    }
+}
+
+/// One LAN: a bridge network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lan {
+    /// Unique within the topology.
+    pub name: Name,
+    /// The LAN's IPv4 subnet; `.1` is the bridge gateway.
+    pub subnet: Ipv4Net,
+    /// Whether this is the DMZ (reachable from outside, not `internal`).
+    pub is_dmz: bool,
+    /// Canvas position.
+    pub x: Option<f64>,
+    /// Canvas position.
+    pub y: Option<f64>,
+}
+
+/// Per-service configuration: service slug → key → value.
+pub type ServiceConfig = BTreeMap<String, Map<String, Value>>;
+
+/// One decky: a decoy host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decky {
+    /// Unique within the topology.
+    pub name: Name,
+    /// The LAN the decky lives in; always a key of `ips`.
+    pub home_lan: Name,
+    /// Every LAN the decky is on, with its fixed IP there.
+    pub ips: BTreeMap<Name, Ipv4Addr>,
+    /// Decoy service slugs, sorted and unique.
+    pub services: Vec<String>,
+    /// Whether the decky routes between its LANs; DMZ-homed, it is the gateway.
+    pub forwards_l3: bool,
+    /// Archetype slug, which also picks the OS fingerprint.
+    pub archetype: Option<String>,
+    /// Per-service configuration.
+    pub service_config: ServiceConfig,
+    /// Canvas position.
+    pub x: Option<f64>,
+    /// Canvas position.
+    pub y: Option<f64>,
+}
+
+impl Decky {
+    /// Whether the decky is on two or more LANs.
+    pub fn is_bridge(&self) -> bool {
+        self.ips.len() >= 2
+    }
+
+    /// The decky's IP in its home LAN.
+    pub fn home_ip(&self) -> Option<Ipv4Addr> {
+        self.ips.get(&self.home_lan).copied()
+    }
+}
+
+/// A derived decky ↔ LAN membership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Edge {
+    /// The decky.
+    pub decky: Name,
+    /// The LAN.
+    pub lan: Name,
+    /// The decky's IP on the LAN.
+    pub ip: Ipv4Addr,
+    /// Whether this is the decky's home LAN.
+    pub is_home: bool,
+    /// Whether the decky is on two or more LANs.
+    pub is_bridge: bool,
+    /// Whether the decky routes.
+    pub forwards_l3: bool,
+}
+
+/// The designed shape of a topology, keyed by name.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Design {
+    /// LANs by name.
+    pub lans: BTreeMap<Name, Lan>,
+    /// Deckies by name.
+    pub deckies: BTreeMap<Name, Decky>,
+}
+
+impl Design {
+    /// Whether `decky` publishes host ports: it routes and its home LAN is the DMZ.
+    pub fn is_gateway(&self, decky: &Decky) -> bool {
+        decky.forwards_l3 && self.lans.get(&decky.home_lan).is_some_and(|lan| lan.is_dmz)
+    }
+
+    /// The gateway deckies.
+    pub fn gateways(&self) -> impl Iterator<Item = &Decky> {
+        self.deckies.values().filter(|d| self.is_gateway(d))
+    }
+
+    /// Every decky ↔ LAN membership, ordered by decky then LAN.
+    pub fn edges(&self) -> impl Iterator<Item = Edge> + '_ {
+        self.deckies.values().flat_map(|d| {
+            d.ips.iter().map(move |(lan, ip)| Edge {
+                decky: d.name.clone(),
+                lan: lan.clone(),
+                ip: *ip,
+                is_home: *lan == d.home_lan,
+                is_bridge: d.is_bridge(),
+                forwards_l3: d.forwards_l3,
+            })
+        })
+    }
+
+    /// The DMZ LAN, if exactly one exists.
+    pub fn dmz(&self) -> Option<&Lan> {
+        let mut dmzs = self.lans.values().filter(|l| l.is_dmz);
+        match (dmzs.next(), dmzs.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+}
+
+/// Observed runtime state of one decky.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeckyStatus {
+    /// Current state.
+    pub state: DeckyState,
+    /// Text of the last runtime error, if the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+impl Default for DeckyStatus {
+    fn default() -> Self {
+        Self {
+            state: DeckyState::Pending,
+            last_error: None,
+        }
+    }
+}
+
+/// A topology with its design.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Topology {
+    /// Metadata.
+    pub header: TopologyHeader,
+    /// The desired state.
+    pub design: Design,
+    /// Observed decky states, by decky name.
+    pub decky_status: BTreeMap<Name, DeckyStatus>,
+}
+
+/// A topology's metadata, without its design.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopologyHeader {
+    /// Unique id.
+    pub id: TopologyId,
+    /// Unique name.
+    pub name: Name,
+    /// Where it runs.
+    pub mode: Mode,
+    /// Target host of an agent-mode topology.
+    pub target_host: Option<String>,
+    /// Lifecycle status.
+    pub status: TopologyStatus,
+    /// Optimistic-concurrency token; bumped by every write to the topology or its design.
+    pub version: i64,
+    /// Bumped only when the design changes; lets readers cache the design.
+    pub generation: i64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When its status last changed.
+    pub status_changed_at: DateTime<Utc>,
+    /// How it was made: the generator parameters (with the seed), or the import source.
+    pub config_snapshot: Value,
+}

@@ -1,0 +1,458 @@
+//! Validation rules over a typed [`Design`].
+//!
+//! [`validate`] runs every rule and returns every issue at once. Each rule is a sort, a
+//! hash map or a union-find pass: nothing compares LANs or deckies pairwise, so 5,000
+//! deckies validate in milliseconds. Facts from outside the design (other topologies'
+//! subnets and host ports, ports listening on the host) come in through [`Context`].
+
+use std::collections::{HashMap, HashSet};
+
+use ipnet::Ipv4Net;
+
+use crate::alloc::is_reserved;
+use crate::catalogue::{self, Proto};
+use crate::issue::{Code, Issue, Target};
+use crate::model::{Decky, Design};
+use crate::name::Name;
+
+/// A subnet held by another topology.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignSubnet {
+    /// The other topology's name.
+    pub topology: String,
+    /// Its LAN's subnet.
+    pub subnet: Ipv4Net,
+}
+
+/// A host port published by another topology's gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignPort {
+    /// The other topology's name.
+    pub topology: String,
+    /// The port.
+    pub port: u16,
+    /// Its protocol.
+    pub proto: Proto,
+}
+
+/// Facts from outside the design that some rules need.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Subnets of every other topology that is not torn down.
+    pub foreign_subnets: Vec<ForeignSubnet>,
+    /// Host ports published by other deployed topologies.
+    pub foreign_ports: Vec<ForeignPort>,
+    /// Ports already listening on the host (for the PORT_COLLISION warning).
+    pub host_listening: Vec<(u16, Proto)>,
+}
+
+/// Which rules to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every rule (deploy, `topology validate`).
+    Full,
+    /// The invariants every accepted mutation must keep: everything except LAN
+    /// reachability (a new LAN is legitimately unreachable until a decky bridges it)
+    /// and host-dependent warnings.
+    PostApply,
+}
+
+/// Runs the rules of `scope` over `design`.
+pub fn validate(design: &Design, ctx: &Context, scope: Scope) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    check_dmz(design, &mut issues);
+    if scope == Scope::Full {
+        check_dmz_reachability(design, &mut issues);
+    }
+    check_subnets(design, ctx, &mut issues);
+    check_memberships(design, &mut issues);
+    for decky in design.deckies.values() {
+        check_services(decky, &mut issues);
+        check_forwarding(design, decky, &mut issues);
+    }
+    check_gateway_ports(design, ctx, scope, &mut issues);
+    issues
+}
+
+fn check_dmz(design: &Design, issues: &mut Vec<Issue>) {
+    let dmzs: Vec<String> = design
+        .lans
+        .values()
+        .filter(|l| l.is_dmz)
+        .map(|l| l.name.to_string())
+        .collect();
+    match dmzs.len() {
+        0 => issues.push(Issue::error(
+            Code::DmzMissing,
+            Target::default(),
+            "no LAN is marked as the DMZ",
+        )),
+        1 => {}
+        _ => issues.push(Issue::error(
+            Code::DmzMultiple,
+            Target {
+                lans: dmzs.clone(),
+                ..Target::default()
+            },
+            format!(
+                "{} LANs are marked as the DMZ: {}",
+                dmzs.len(),
+                dmzs.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Union-find over LAN indices.
+struct Components(Vec<usize>);
+
+impl Components {
+    fn find(&mut self, mut i: usize) -> usize {
+        while self.0[i] != i {
+            self.0[i] = self.0[self.0[i]];
+            i = self.0[i];
+        }
+        i
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.0[ra] = rb;
+        }
+    }
+}
+
+fn check_dmz_reachability(design: &Design, issues: &mut Vec<Issue>) {
+    let Some(dmz) = design.lans.values().find(|l| l.is_dmz) else {
+        return;
+    };
+    let index: HashMap<&Name, usize> = design
+        .lans
+        .keys()
+        .enumerate()
+        .map(|(i, n)| (n, i))
+        .collect();
+    let mut components = Components((0..index.len()).collect());
+    for decky in design.deckies.values() {
+        let mut lans = decky.ips.keys().filter_map(|l| index.get(l).copied());
+        if let Some(first) = lans.next() {
+            lans.for_each(|other| components.union(first, other));
+        }
+    }
+    let root = components.find(index[&dmz.name]);
+    for (name, &i) in &index {
+        if components.find(i) != root {
+            issues.push(Issue::error(
+                Code::DmzOrphan,
+                Target::lan(name.as_str()),
+                format!("LAN {name} cannot be reached from the DMZ {}", dmz.name),
+            ));
+        }
+    }
+}
+
+fn check_subnets(design: &Design, ctx: &Context, issues: &mut Vec<Issue>) {
+    let mut spans: Vec<(u32, u32, &Name)> = Vec::with_capacity(design.lans.len());
+    for lan in design.lans.values() {
+        let prefix = lan.subnet.prefix_len();
+        if !(16..=29).contains(&prefix) {
+            issues.push(Issue::error(
+                Code::SubnetSize,
+                Target::lan(lan.name.as_str()),
+                format!(
+                    "LAN {} is a /{prefix}; LANs must be between /16 and /29",
+                    lan.name
+                ),
+            ));
+        }
+        spans.push((
+            u32::from(lan.subnet.network()),
+            u32::from(lan.subnet.broadcast()),
+            &lan.name,
+        ));
+    }
+    spans.sort_unstable();
+    let mut widest: Option<(u32, &Name)> = None;
+    for &(start, end, name) in &spans {
+        if let Some((max_end, holder)) = widest {
+            if start <= max_end {
+                issues.push(Issue::error(
+                    Code::SubnetOverlap,
+                    Target {
+                        lans: vec![holder.to_string(), name.to_string()],
+                        ..Target::default()
+                    },
+                    format!("subnets of LANs {holder} and {name} overlap"),
+                ));
+            }
+        }
+        if widest.is_none_or(|(max_end, _)| end > max_end) {
+            widest = Some((end, name));
+        }
+    }
+    check_subnets_taken(&spans, ctx, issues);
+}
+
+fn check_subnets_taken(spans: &[(u32, u32, &Name)], ctx: &Context, issues: &mut Vec<Issue>) {
+    if ctx.foreign_subnets.is_empty() {
+        return;
+    }
+    let mut foreign: Vec<(u32, u32, &str)> = ctx
+        .foreign_subnets
+        .iter()
+        .map(|f| {
+            (
+                u32::from(f.subnet.network()),
+                u32::from(f.subnet.broadcast()),
+                f.topology.as_str(),
+            )
+        })
+        .collect();
+    foreign.sort_unstable();
+    // Running maximum of the end address (and who holds it) over the sorted starts.
+    let mut running: Vec<(u32, usize)> = Vec::with_capacity(foreign.len());
+    for (i, &(_, end, _)) in foreign.iter().enumerate() {
+        let best = match running.last() {
+            Some(&(max_end, j)) if max_end >= end => (max_end, j),
+            _ => (end, i),
+        };
+        running.push(best);
+    }
+    for &(start, end, name) in spans {
+        let candidates = foreign.partition_point(|&(s, _, _)| s <= end);
+        if candidates == 0 {
+            continue;
+        }
+        let (max_end, holder) = running[candidates - 1];
+        if max_end >= start {
+            let (s, _, topology) = foreign[holder];
+            issues.push(Issue::error(
+                Code::SubnetTaken,
+                Target::lan(name.as_str()),
+                format!(
+                    "subnet of LAN {name} overlaps {} used by topology {topology}",
+                    ctx.foreign_subnets
+                        .iter()
+                        .find(|f| u32::from(f.subnet.network()) == s && f.topology == topology)
+                        .map_or_else(String::new, |f| f.subnet.to_string())
+                ),
+            ));
+        }
+    }
+}
+
+fn check_memberships(design: &Design, issues: &mut Vec<Issue>) {
+    let mut claimed: HashMap<(&Name, std::net::Ipv4Addr), &Name> = HashMap::new();
+    for decky in design.deckies.values() {
+        if decky.ips.is_empty() {
+            issues.push(Issue::error(
+                Code::DeckyOrphan,
+                Target::decky(decky.name.as_str()),
+                format!("decky {} is on no LAN", decky.name),
+            ));
+            continue;
+        }
+        if !decky.ips.contains_key(&decky.home_lan) {
+            issues.push(Issue::error(
+                Code::HomeLanInvalid,
+                Target::decky_lan(decky.name.as_str(), decky.home_lan.as_str()),
+                format!(
+                    "home LAN {} of decky {} is not one of its LANs",
+                    decky.home_lan, decky.name
+                ),
+            ));
+        }
+        for (lan_name, &ip) in &decky.ips {
+            let target = || Target::decky_lan(decky.name.as_str(), lan_name.as_str());
+            let Some(lan) = design.lans.get(lan_name) else {
+                issues.push(Issue::error(
+                    Code::IpUnknownLan,
+                    target(),
+                    format!("decky {} has an IP on unknown LAN {lan_name}", decky.name),
+                ));
+                continue;
+            };
+            if !lan.subnet.contains(&ip) {
+                issues.push(Issue::error(
+                    Code::IpOutOfSubnet,
+                    target(),
+                    format!(
+                        "IP {ip} of decky {} is outside {} ({})",
+                        decky.name, lan_name, lan.subnet
+                    ),
+                ));
+                continue;
+            }
+            if is_reserved(lan.subnet, ip) {
+                issues.push(Issue::error(
+                    Code::IpReserved,
+                    target(),
+                    format!("IP {ip} of decky {} is the network, gateway or broadcast address of {lan_name}", decky.name),
+                ));
+            }
+            if let Some(other) = claimed.insert((lan_name, ip), &decky.name) {
+                issues.push(Issue::error(
+                    Code::IpCollision,
+                    Target {
+                        lan: Some(lan_name.to_string()),
+                        deckies: vec![other.to_string(), decky.name.to_string()],
+                        ..Target::default()
+                    },
+                    format!(
+                        "deckies {other} and {} both claim {ip} on {lan_name}",
+                        decky.name
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+fn check_services(decky: &Decky, issues: &mut Vec<Issue>) {
+    let mut seen = HashSet::new();
+    let mut ports: HashMap<(u16, Proto), &str> = HashMap::new();
+    for slug in &decky.services {
+        if !seen.insert(slug.as_str()) {
+            issues.push(Issue::error(
+                Code::ServiceDup,
+                Target::service(decky.name.as_str(), slug.as_str()),
+                format!("decky {} lists service {slug} twice", decky.name),
+            ));
+            continue;
+        }
+        let Some(service) = catalogue::decky_service(slug) else {
+            issues.push(Issue::error(
+                Code::UnknownService,
+                Target::service(decky.name.as_str(), slug.as_str()),
+                format!("decky {} uses unknown service {slug}", decky.name),
+            ));
+            continue;
+        };
+        for (port, proto) in service.ports() {
+            if let Some(other) = ports.insert((port, proto), service.name) {
+                issues.push(Issue::error(
+                    Code::ServicePortDup,
+                    Target::service(decky.name.as_str(), slug.as_str()),
+                    format!(
+                        "services {other} and {slug} of decky {} both bind {port}/{}",
+                        decky.name,
+                        proto.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+    for (slug, config) in &decky.service_config {
+        if !seen.contains(slug.as_str()) {
+            issues.push(Issue::error(
+                Code::ServiceCfgUndeclared,
+                Target::service(decky.name.as_str(), slug.as_str()),
+                format!(
+                    "decky {} has config for service {slug}, which it does not run",
+                    decky.name
+                ),
+            ));
+            continue;
+        }
+        let Some(service) = catalogue::decky_service(slug) else {
+            continue;
+        };
+        for (key, value) in config {
+            let problem = match service.key(key) {
+                None => Some(format!("unknown key {key:?}")),
+                Some(k) => {
+                    k.ty.check(value)
+                        .err()
+                        .map(|why| format!("key {key:?}: {why}"))
+                }
+            };
+            if let Some(problem) = problem {
+                issues.push(Issue::error(
+                    Code::ServiceCfgInvalid,
+                    Target {
+                        field: Some(format!("service_config.{slug}.{key}")),
+                        ..Target::service(decky.name.as_str(), slug.as_str())
+                    },
+                    format!("decky {} service {slug}: {problem}", decky.name),
+                ));
+            }
+        }
+    }
+    if let Some(slug) = &decky.archetype {
+        if catalogue::archetype(slug).is_none() {
+            issues.push(Issue::error(
+                Code::UnknownArchetype,
+                Target::decky(decky.name.as_str()),
+                format!("decky {} uses unknown archetype {slug}", decky.name),
+            ));
+        }
+    }
+}
+
+fn check_forwarding(design: &Design, decky: &Decky, issues: &mut Vec<Issue>) {
+    if decky.forwards_l3 && !decky.is_bridge() && !design.is_gateway(decky) && !decky.ips.is_empty()
+    {
+        issues.push(Issue::error(
+            Code::GatewayNotInDmz,
+            Target::decky_lan(decky.name.as_str(), decky.home_lan.as_str()),
+            format!(
+                "decky {} forwards L3 but is on one LAN only and its home LAN {} is not the DMZ; \
+                 only a DMZ-homed decky can be a gateway",
+                decky.name, decky.home_lan
+            ),
+        ));
+    }
+}
+
+/// Every `(port, protocol)` a gateway decky publishes on the host.
+pub fn published_ports(decky: &Decky) -> impl Iterator<Item = (u16, Proto)> + '_ {
+    decky
+        .services
+        .iter()
+        .filter_map(|s| catalogue::decky_service(s))
+        .flat_map(|s| s.ports())
+}
+
+fn check_gateway_ports(design: &Design, ctx: &Context, scope: Scope, issues: &mut Vec<Issue>) {
+    let foreign: HashMap<(u16, Proto), &str> = ctx
+        .foreign_ports
+        .iter()
+        .map(|p| ((p.port, p.proto), p.topology.as_str()))
+        .collect();
+    let listening: HashSet<(u16, Proto)> = ctx.host_listening.iter().copied().collect();
+    let mut owners: HashMap<(u16, Proto), &Name> = HashMap::new();
+    for gateway in design.gateways() {
+        for (port, proto) in published_ports(gateway) {
+            let spec = format!("{port}/{}", proto.as_str());
+            if let Some(other) = owners.insert((port, proto), &gateway.name) {
+                if other != &gateway.name {
+                    issues.push(Issue::error(
+                        Code::PortClash,
+                        Target {
+                            deckies: vec![other.to_string(), gateway.name.to_string()],
+                            ..Target::default()
+                        },
+                        format!(
+                            "gateways {other} and {} both publish host port {spec}",
+                            gateway.name
+                        ),
+                    ));
+                }
+            }
+            if let Some(topology) = foreign.get(&(port, proto)) {
+                issues.push(Issue::error(
+                    Code::PortClash,
+                    Target::decky(gateway.name.as_str()),
+                    format!("gateway {} publishes host port {spec}, already published by topology {topology}", gateway.name),
+                ));
+            } else if scope == Scope::Full && listening.contains(&(port, proto)) {
+                issues.push(Issue::warning(
+                    Code::PortCollision,
+                    Target::decky(gateway.name.as_str()),
+                    format!("gateway {} publishes host port {spec}, which is already listening on this host", gateway.name),
+                ));
+            }
+        }
+    }
+}
