@@ -216,8 +216,8 @@ impl Default for DeckyStatus {
 pub struct Topology {
     /// Metadata.
     pub header: TopologyHeader,
-    /// The desired state.
-    pub design: Design,
+    /// The desired state (shared: readers and caches hand out the same design).
+    pub design: std::sync::Arc<Design>,
     /// Observed decky states, by decky name.
     pub decky_status: BTreeMap<Name, DeckyStatus>,
 }

@@ -1,1 +1,103 @@
-//! placeholder
+//! The container-runtime boundary of DECNET.
+//!
+//! [`Runtime`] is the handful of idempotent operations the engine needs, in our own
+//! vocabulary; [`spec`] turns a design into the networks and containers it needs, with
+//! names and labels derived from validated names and the topology's full id. This issue
+//! ships one implementation, [`MemoryRuntime`], a recording in-memory runtime used by
+//! tests and offered to users as a simulation mode. The Docker implementation will live
+//! here too, as the only code that knows the Engine API.
+
+mod memory;
+pub mod spec;
+
+use std::net::Ipv4Addr;
+
+use async_trait::async_trait;
+use decnet_domain::TopologyId;
+
+pub use memory::{Call, MemoryRuntime};
+pub use spec::{ContainerSpec, NetworkSpec, Observed, ObservedContainer};
+
+/// Why a runtime operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The runtime cannot be reached.
+    #[error("runtime unavailable: {0}")]
+    Unavailable(String),
+    /// A referenced resource is missing where it is required (e.g. connecting a
+    /// container to a network that does not exist).
+    #[error("{kind} {name} not found")]
+    Missing {
+        /// Kind of resource.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// The runtime refused the operation.
+    #[error("{operation} {name} failed: {message}")]
+    Failed {
+        /// What was attempted.
+        operation: &'static str,
+        /// On what.
+        name: String,
+        /// The runtime's error text.
+        message: String,
+    },
+}
+
+/// The operations the engine performs on a container runtime.
+///
+/// # Guarantees (every implementation)
+/// - Creating what already exists as specified, removing what is already gone,
+///   connecting what is connected and disconnecting what is not are all successes.
+/// - Everything created carries the spec's labels, so [`Runtime::observe`] can rebuild
+///   the real state of a topology from the runtime alone.
+#[async_trait]
+pub trait Runtime: Send + Sync {
+    /// A short name of the implementation (`memory`, `docker`).
+    fn kind(&self) -> &'static str;
+
+    /// Everything labelled as belonging to `topology`.
+    async fn observe(&self, topology: TopologyId) -> Result<Observed, RuntimeError>;
+
+    /// Creates the network unless it exists.
+    async fn ensure_network(&self, spec: &NetworkSpec) -> Result<(), RuntimeError>;
+
+    /// Removes the network, disconnecting anything still on it.
+    async fn remove_network(&self, name: &str) -> Result<(), RuntimeError>;
+
+    /// Creates and starts the container unless it runs with the same spec hash; a
+    /// container of that name with another hash is replaced.
+    async fn ensure_container(&self, spec: &ContainerSpec) -> Result<(), RuntimeError>;
+
+    /// Stops and removes the container.
+    async fn remove_container(&self, name: &str) -> Result<(), RuntimeError>;
+
+    /// Connects a running container to a network at a fixed IP, without restarting it.
+    async fn connect(
+        &self,
+        network: &str,
+        container: &str,
+        ip: Ipv4Addr,
+    ) -> Result<(), RuntimeError>;
+
+    /// Disconnects a container from a network.
+    async fn disconnect(&self, network: &str, container: &str) -> Result<(), RuntimeError>;
+}
+
+/// Label keys on every resource.
+pub mod labels {
+    /// The owning topology's full id.
+    pub const TOPOLOGY: &str = "decnet.topology.id";
+    /// The decky (containers).
+    pub const DECKY: &str = "decnet.topology.decky";
+    /// `base` or `service` (containers).
+    pub const ROLE: &str = "decnet.topology.role";
+    /// The service slug (service containers).
+    pub const SERVICE: &str = "decnet.topology.service_name";
+    /// Hash of the container spec.
+    pub const SPEC_HASH: &str = "decnet.topology.spec_hash";
+    /// The LAN (networks).
+    pub const LAN: &str = "decnet.topology.lan";
+}

@@ -1,1 +1,261 @@
-//! placeholder
+//! Persistence for DECNET: the [`Store`] contract and its embedded SQLite implementation.
+//!
+//! This is the only crate that knows SQL. The contract is written so PostgreSQL can
+//! implement it too: every method is one transaction, optimistic concurrency is a version
+//! column checked and bumped inside that transaction, and queue claims are single
+//! conditional updates with a lease, which `SELECT … FOR UPDATE SKIP LOCKED` also gives.
+
+mod error;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use decnet_domain::model::TopologyHeader;
+use decnet_domain::validate::Context;
+use decnet_domain::{
+    Design, MutationState, Name, Plan, Refusal, RuntimeAction, Topology, TopologyId, TopologyStatus,
+};
+use ipnet::Ipv4Net;
+use serde_json::Value;
+
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+
+/// Builds the design of a new topology from the subnets already claimed by others. Runs
+/// inside the creating transaction, so no other creation can claim the same subnets.
+pub type DesignBuilder = Box<dyn FnOnce(&[Ipv4Net]) -> Result<Design, Refusal> + Send>;
+
+/// Plans a claimed mutation against the current design and other topologies' claims.
+/// Runs inside the committing transaction.
+pub type Planner =
+    dyn Fn(&TopologyHeader, &Design, &Context) -> Result<Plan, Refusal> + Send + Sync;
+
+/// The fields of a new topology besides its design.
+#[derive(Debug, Clone)]
+pub struct NewTopology {
+    /// Unique name.
+    pub name: Name,
+    /// Where it runs.
+    pub mode: decnet_domain::Mode,
+    /// Agent target host.
+    pub target_host: Option<String>,
+    /// How it was made (generator parameters or import source).
+    pub config_snapshot: Value,
+    /// Creation time.
+    pub now: DateTime<Utc>,
+}
+
+/// A page of topologies.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// Matching rows in total.
+    pub total: i64,
+    /// This page.
+    pub items: Vec<T>,
+}
+
+/// Filter and paging of [`Store::list_topologies`].
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this status.
+    pub status: Option<TopologyStatus>,
+    /// Page size (all when `None`).
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
+/// A queued mutation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Mutation {
+    /// Queue id; FIFO order within a topology.
+    pub id: i64,
+    /// Its topology.
+    pub topology_id: TopologyId,
+    /// Op name.
+    pub op: String,
+    /// Payload as given.
+    pub payload: Value,
+    /// Queue state.
+    pub state: MutationState,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// Refusal codes when it failed.
+    pub codes: Vec<String>,
+    /// Engine holding the lease while applying.
+    pub lease_owner: Option<String>,
+    /// When the lease ends.
+    pub lease_deadline: Option<DateTime<Utc>>,
+    /// Claims so far (more than one means a lease expired).
+    pub attempts: i64,
+    /// Enqueue time.
+    pub requested_at: DateTime<Utc>,
+    /// When it was applied or failed.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A recorded status transition.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StatusEvent {
+    /// Sequence number.
+    pub id: i64,
+    /// Status before.
+    pub from: TopologyStatus,
+    /// Status after.
+    pub to: TopologyStatus,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why.
+    pub reason: String,
+}
+
+/// What [`Store::apply_claimed`] did.
+#[derive(Debug)]
+pub enum ApplyOutcome {
+    /// The plan and the mutation's `applied` state were committed together.
+    Committed {
+        /// The runtime actions of the accepted plan, still to run.
+        actions: Vec<RuntimeAction>,
+        /// The design now stored.
+        design: Arc<Design>,
+        /// The mutation as now stored.
+        mutation: Mutation,
+        /// The topology's header after the write.
+        header: TopologyHeader,
+    },
+    /// The planner refused; the mutation is `failed` and nothing else changed.
+    Refused {
+        /// Why.
+        refusal: Refusal,
+        /// The mutation as now stored.
+        mutation: Mutation,
+    },
+    /// Another engine took the lease over; nothing was written.
+    LeaseLost,
+}
+
+/// The persistence contract.
+///
+/// # Guarantees
+/// - Every method is atomic: it commits whole or not at all.
+/// - Every write to a topology's row or design bumps its `version` exactly once; every
+///   design change also bumps `generation`. Queue bookkeeping (claims, refusals) and
+///   observed decky states are not design writes and bump neither.
+/// - Where an `expected_version` is given and differs, nothing is written and
+///   [`StoreError::VersionConflict`] carries both numbers.
+/// - Status changes follow the domain's transition table and are audited in the same
+///   transaction.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Creates a pending topology; `build` sees every subnet claimed by topologies that
+    /// are not torn down, inside the same transaction as the insert.
+    async fn create_topology(
+        &self,
+        new: NewTopology,
+        build: DesignBuilder,
+    ) -> Result<Arc<Topology>, StoreError>;
+
+    /// Finds a topology by id or by name.
+    async fn resolve(&self, key: &str) -> Result<TopologyId, StoreError>;
+
+    /// A topology with its design and decky states.
+    async fn topology(&self, id: TopologyId) -> Result<Arc<Topology>, StoreError>;
+
+    /// A topology's header only.
+    async fn header(&self, id: TopologyId) -> Result<TopologyHeader, StoreError>;
+
+    /// Topologies, newest first.
+    async fn list_topologies(
+        &self,
+        filter: &ListFilter,
+    ) -> Result<Page<TopologyHeader>, StoreError>;
+
+    /// Subnets of every topology except `excluding` that is not torn down, and host
+    /// ports published by every deployed topology except `excluding`.
+    async fn claims(&self, excluding: Option<TopologyId>) -> Result<Context, StoreError>;
+
+    /// Moves a topology to `to` if the transition is legal from its current status (and,
+    /// when `from` is given, only from one of those), auditing it.
+    async fn transition(
+        &self,
+        id: TopologyId,
+        from: Option<&[TopologyStatus]>,
+        to: TopologyStatus,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TopologyHeader, StoreError>;
+
+    /// Audited status transitions, newest first.
+    async fn status_events(
+        &self,
+        id: TopologyId,
+        limit: i64,
+    ) -> Result<Vec<StatusEvent>, StoreError>;
+
+    /// Deletes a pending, torn-down or failed topology with every child row.
+    async fn delete_topology(&self, id: TopologyId) -> Result<(), StoreError>;
+
+    /// Queues a mutation on an active or degraded topology, checking and bumping the
+    /// version in the same transaction.
+    async fn enqueue(
+        &self,
+        id: TopologyId,
+        op: &str,
+        payload: &Value,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<(Mutation, i64), StoreError>;
+
+    /// A topology's mutations, newest first.
+    async fn mutations(
+        &self,
+        id: TopologyId,
+        state: Option<MutationState>,
+    ) -> Result<Vec<Mutation>, StoreError>;
+
+    /// Live topologies that have a pending mutation or an expired lease.
+    async fn topologies_with_work(&self, now: DateTime<Utc>)
+    -> Result<Vec<TopologyId>, StoreError>;
+
+    /// Claims the oldest pending mutation of a topology (or one whose lease expired) for
+    /// `owner` until `now + lease`. Returns `None` while another live lease exists, so one
+    /// topology's mutations apply strictly in order.
+    async fn claim_next(
+        &self,
+        id: TopologyId,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<Mutation>, StoreError>;
+
+    /// Plans and settles a claimed mutation in one transaction: the new design and the
+    /// `applied` state commit together, or the refusal is recorded and nothing else
+    /// changes. Writes nothing if `owner` no longer holds the claim.
+    async fn apply_claimed(
+        &self,
+        mutation: &Mutation,
+        owner: &str,
+        now: DateTime<Utc>,
+        needs_claims: bool,
+        planner: &Planner,
+    ) -> Result<ApplyOutcome, StoreError>;
+
+    /// Records the observed state of a decky (not a design write).
+    async fn set_decky_status(
+        &self,
+        id: TopologyId,
+        decky: &Name,
+        status: &decnet_domain::DeckyStatus,
+    ) -> Result<(), StoreError>;
+
+    /// Fails every pending or applying mutation of a topology (used by teardown).
+    async fn fail_open_mutations(
+        &self,
+        id: TopologyId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}

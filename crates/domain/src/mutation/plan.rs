@@ -12,7 +12,7 @@ use ipnet::Ipv4Net;
 use crate::alloc::{SubnetAllocator, default_subnet_base, next_free_ip};
 use crate::catalogue;
 use crate::issue::{Code, Target, errors};
-use crate::model::{Decky, Design, Lan, Topology};
+use crate::model::{Decky, Design, Lan, TopologyHeader};
 use crate::mutation::{
     AddDecky, AddLan, AttachDecky, DetachDecky, MutationOp, Plan, Refusal, RemoveDecky, RemoveLan,
     RuntimeAction, UpdateDecky, UpdateLan,
@@ -20,23 +20,28 @@ use crate::mutation::{
 use crate::name::Name;
 use crate::validate::{Context, Scope, validate};
 
-/// Plans `op` against `topology`. `ctx` carries other topologies' claims (needed when
-/// [`MutationOp::needs_claims`] is true; an empty context is fine otherwise).
-pub fn plan(topology: &Topology, op: &MutationOp, ctx: &Context) -> Result<Plan, Refusal> {
-    let status = topology.header.status;
+/// Plans `op` against the topology described by `header` and `current`. `ctx` carries
+/// other topologies' claims (needed when [`MutationOp::needs_claims`] is true; an empty
+/// context is fine otherwise).
+pub fn plan(
+    header: &TopologyHeader,
+    current: &Design,
+    op: &MutationOp,
+    ctx: &Context,
+) -> Result<Plan, Refusal> {
+    let status = header.status;
     if !status.accepts_mutations() {
         return Err(Refusal::one(
             Code::TopologyNotLive,
             Target::default(),
             format!(
                 "topology {} is {status}; mutations apply only to active or degraded topologies",
-                topology.header.name
+                header.name
             ),
         ));
     }
-    let current = &topology.design;
     let plan = match op {
-        MutationOp::AddLan(op) => plan_add_lan(topology, op, ctx)?,
+        MutationOp::AddLan(op) => plan_add_lan(header, current, op, ctx)?,
         MutationOp::RemoveLan(op) => plan_remove_lan(current, op)?,
         MutationOp::AddDecky(op) => plan_add_decky(current, op)?,
         MutationOp::AttachDecky(op) => plan_attach_decky(current, op)?,
@@ -82,9 +87,8 @@ fn lan<'a>(design: &'a Design, name: &Name) -> Result<&'a Lan, Refusal> {
 }
 
 /// The subnet base recorded in the topology's generator snapshot, else the default.
-fn subnet_base(topology: &Topology) -> Ipv4Net {
-    topology
-        .header
+fn subnet_base(header: &TopologyHeader) -> Ipv4Net {
+    header
         .config_snapshot
         .get("subnet_base")
         .and_then(|v| v.as_str())
@@ -107,8 +111,12 @@ fn allocate_ip(design: &Design, lan: &Lan) -> Result<std::net::Ipv4Addr, Refusal
     })
 }
 
-fn plan_add_lan(topology: &Topology, op: &AddLan, ctx: &Context) -> Result<Plan, Refusal> {
-    let current = &topology.design;
+fn plan_add_lan(
+    header: &TopologyHeader,
+    current: &Design,
+    op: &AddLan,
+    ctx: &Context,
+) -> Result<Plan, Refusal> {
     if current.lans.contains_key(&op.name) {
         return Err(Refusal::one(
             Code::LanExists,
@@ -119,7 +127,7 @@ fn plan_add_lan(topology: &Topology, op: &AddLan, ctx: &Context) -> Result<Plan,
     let subnet = match op.subnet {
         Some(subnet) => subnet.trunc(),
         None => {
-            let base = subnet_base(topology);
+            let base = subnet_base(header);
             let claimed = current
                 .lans
                 .values()

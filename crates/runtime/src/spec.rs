@@ -1,0 +1,226 @@
+//! Resource specs: what a design needs from the runtime.
+//!
+//! One bridge network per LAN; per decky one base container that owns its IPs, hostname
+//! and OS sysctls, plus one container per service sharing the base's network namespace.
+//! Names are `decnet-<topology id>-<lan>` for networks, `decnet-<topology id>-<decky>`
+//! for bases and `…-<decky>_<service>` for services: decky names cannot contain `_`, so
+//! no decky's base can ever collide with another decky's service container.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use decnet_domain::catalogue::{self, Proto};
+use decnet_domain::{Decky, Design, Lan, Name, TopologyId};
+use ipnet::Ipv4Net;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::labels;
+
+/// The decoy image every container runs.
+pub const DECOY_IMAGE: &str = "decnet-decoy:latest";
+
+/// A bridge network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkSpec {
+    /// Runtime name.
+    pub name: String,
+    /// Subnet.
+    pub subnet: Ipv4Net,
+    /// Gateway address (`.1`).
+    pub gateway: Ipv4Addr,
+    /// No route out (every LAN but the DMZ).
+    pub internal: bool,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What a container runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Role {
+    /// Holds the network namespace.
+    Base {
+        /// Networks and the IP on each.
+        networks: BTreeMap<String, Ipv4Addr>,
+        /// Host ports to publish (gateways only).
+        published: Vec<(u16, Proto)>,
+        /// Whether it routes (`ip_forward`, NET_ADMIN).
+        forwards: bool,
+    },
+    /// Runs one decoy service in the base's namespace.
+    Service {
+        /// Service slug.
+        service: String,
+        /// The base container whose namespace it joins.
+        base: String,
+        /// Its configuration.
+        config: serde_json::Map<String, serde_json::Value>,
+    },
+}
+
+/// A container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerSpec {
+    /// Runtime name.
+    pub name: String,
+    /// Image.
+    pub image: String,
+    /// Hostname (bases).
+    pub hostname: String,
+    /// Role-specific settings.
+    pub role: Role,
+    /// Kernel sysctls (bases).
+    pub sysctls: BTreeMap<String, String>,
+    /// Labels, including the spec hash.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ContainerSpec {
+    /// The spec hash label.
+    pub fn spec_hash(&self) -> &str {
+        self.labels
+            .get(labels::SPEC_HASH)
+            .map_or("", String::as_str)
+    }
+}
+
+/// A container as the runtime reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedContainer {
+    /// Name.
+    pub name: String,
+    /// Whether it runs.
+    pub running: bool,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Networks it is connected to, with its IP there.
+    pub networks: BTreeMap<String, Ipv4Addr>,
+}
+
+/// What the runtime holds for one topology.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// Networks by name.
+    pub networks: BTreeMap<String, BTreeMap<String, String>>,
+    /// Containers by name.
+    pub containers: BTreeMap<String, ObservedContainer>,
+}
+
+/// Runtime name of a LAN's network.
+pub fn network_name(topology: TopologyId, lan: &Name) -> String {
+    format!("decnet-{}-{lan}", topology.simple())
+}
+
+/// Runtime name of a decky's base container.
+pub fn base_name(topology: TopologyId, decky: &Name) -> String {
+    format!("decnet-{}-{decky}", topology.simple())
+}
+
+/// Runtime name of a decky's service container.
+pub fn service_name(topology: TopologyId, decky: &Name, service: &str) -> String {
+    format!("decnet-{}-{decky}_{service}", topology.simple())
+}
+
+fn common_labels(topology: TopologyId) -> BTreeMap<String, String> {
+    BTreeMap::from([(labels::TOPOLOGY.to_owned(), topology.to_string())])
+}
+
+/// The network of `lan`.
+pub fn network(topology: TopologyId, lan: &Lan) -> NetworkSpec {
+    let mut labels = common_labels(topology);
+    labels.insert(labels::LAN.to_owned(), lan.name.to_string());
+    NetworkSpec {
+        name: network_name(topology, &lan.name),
+        subnet: lan.subnet,
+        gateway: decnet_domain::alloc::gateway(lan.subnet),
+        internal: !lan.is_dmz,
+        labels,
+    }
+}
+
+fn with_hash(mut spec: ContainerSpec) -> ContainerSpec {
+    // The hash covers everything but the hash itself and the networks joined at runtime
+    // (attach/detach connect and disconnect a running base instead of recreating it).
+    let mut hashed = spec.clone();
+    if let Role::Base { networks, .. } = &mut hashed.role {
+        networks.clear();
+    }
+    let digest = Sha256::digest(serde_json::to_vec(&hashed).unwrap_or_default());
+    let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    spec.labels.insert(labels::SPEC_HASH.to_owned(), hash);
+    spec
+}
+
+/// The base container of `decky`.
+pub fn base(topology: TopologyId, design: &Design, decky: &Decky) -> ContainerSpec {
+    let mut sysctls: BTreeMap<String, String> = catalogue::os_family_of(decky.archetype.as_deref())
+        .sysctls()
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    if decky.forwards_l3 {
+        sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
+    }
+    let published = if design.is_gateway(decky) {
+        let mut ports: Vec<_> = decnet_domain::validate::published_ports(decky).collect();
+        ports.sort_unstable();
+        ports
+    } else {
+        Vec::new()
+    };
+    let mut labels = common_labels(topology);
+    labels.insert(labels::DECKY.to_owned(), decky.name.to_string());
+    labels.insert(labels::ROLE.to_owned(), "base".into());
+    with_hash(ContainerSpec {
+        name: base_name(topology, &decky.name),
+        image: DECOY_IMAGE.into(),
+        hostname: decky.name.to_string(),
+        role: Role::Base {
+            networks: decky
+                .ips
+                .iter()
+                .map(|(lan, ip)| (network_name(topology, lan), *ip))
+                .collect(),
+            published,
+            forwards: decky.forwards_l3,
+        },
+        sysctls,
+        labels,
+    })
+}
+
+/// The container of one service of `decky`.
+pub fn service(topology: TopologyId, decky: &Decky, service: &str) -> ContainerSpec {
+    let mut labels = common_labels(topology);
+    labels.insert(labels::DECKY.to_owned(), decky.name.to_string());
+    labels.insert(labels::ROLE.to_owned(), "service".into());
+    labels.insert(labels::SERVICE.to_owned(), service.to_owned());
+    with_hash(ContainerSpec {
+        name: service_name(topology, &decky.name, service),
+        image: DECOY_IMAGE.into(),
+        hostname: decky.name.to_string(),
+        role: Role::Service {
+            service: service.to_owned(),
+            base: base_name(topology, &decky.name),
+            config: decky
+                .service_config
+                .get(service)
+                .cloned()
+                .unwrap_or_default(),
+        },
+        sysctls: BTreeMap::new(),
+        labels,
+    })
+}
+
+/// Every container of `decky`, base first.
+pub fn decky_containers(
+    topology: TopologyId,
+    design: &Design,
+    decky: &Decky,
+) -> Vec<ContainerSpec> {
+    std::iter::once(base(topology, design, decky))
+        .chain(decky.services.iter().map(|s| service(topology, decky, s)))
+        .collect()
+}

@@ -1,0 +1,667 @@
+//! The embedded SQLite store.
+//!
+//! WAL journal, foreign keys on, `synchronous=FULL`, and every write in a `BEGIN
+//! IMMEDIATE` transaction, so a writer takes the database lock before it reads what it
+//! is about to change (no read-then-write races between processes). Designs are cached
+//! by `generation`: a reader checks the generation in its own transaction and reuses the
+//! cached design when nothing changed, so a mutation on a 1,000-decky topology does not
+//! reload 1,000 rows.
+
+mod rows;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use decnet_domain::diff::diff;
+use decnet_domain::model::TopologyHeader;
+use decnet_domain::validate::Context;
+use decnet_domain::{
+    DeckyStatus, Design, MutationState, Name, Topology, TopologyId, TopologyStatus,
+};
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
+
+use crate::{
+    ApplyOutcome, DesignBuilder, ListFilter, Mutation, NewTopology, Page, Planner, StatusEvent,
+    Store, StoreError,
+};
+use rows::{MUTATION_COLUMNS, ts};
+
+/// How many statuses of a deployed topology make its gateways hold host ports.
+const PORT_HOLDING: &str = "('deploying','active','degraded','tearing_down')";
+
+/// The SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    pool: SqlitePool,
+    designs: Mutex<HashMap<TopologyId, (i64, Arc<Design>)>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and runs pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: sqlx::Error::Io(e),
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(StoreError::Migrate)?;
+        Ok(Self {
+            pool,
+            designs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    fn cached_design(&self, id: TopologyId, generation: i64) -> Option<Arc<Design>> {
+        let cache = self.designs.lock().ok()?;
+        cache
+            .get(&id)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, d)| d.clone())
+    }
+
+    fn cache_design(&self, id: TopologyId, generation: i64, design: Arc<Design>) {
+        if let Ok(mut cache) = self.designs.lock() {
+            cache.insert(id, (generation, design));
+        }
+    }
+
+    fn forget_design(&self, id: TopologyId) {
+        if let Ok(mut cache) = self.designs.lock() {
+            cache.remove(&id);
+        }
+    }
+
+    /// The design at `generation`, from the cache or loaded through `conn`.
+    async fn design(
+        &self,
+        conn: &mut SqliteConnection,
+        id: TopologyId,
+        generation: i64,
+    ) -> Result<Arc<Design>, StoreError> {
+        if let Some(design) = self.cached_design(id, generation) {
+            return Ok(design);
+        }
+        let design = Arc::new(rows::load_design(conn, id).await?);
+        self.cache_design(id, generation, design.clone());
+        Ok(design)
+    }
+}
+
+async fn header_in(
+    conn: &mut SqliteConnection,
+    id: TopologyId,
+) -> Result<TopologyHeader, StoreError> {
+    let row = sqlx::query(rows::HEADER_SELECT_BY_ID)
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "topology",
+            key: id.to_string(),
+        })?;
+    rows::header(&row)
+}
+
+async fn claims_in(
+    conn: &mut SqliteConnection,
+    excluding: Option<TopologyId>,
+) -> Result<Context, StoreError> {
+    let excluded = excluding.map(|id| id.to_string()).unwrap_or_default();
+    let mut ctx = Context::default();
+    let subnets = sqlx::query(
+        "SELECT t.name, l.subnet FROM lans l JOIN topologies t ON t.id = l.topology_id \
+         WHERE t.status <> 'torn_down' AND t.id <> $1",
+    )
+    .bind(&excluded)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in subnets {
+        let topology: String = row.try_get(0)?;
+        let subnet: String = row.try_get(1)?;
+        let subnet = subnet
+            .parse()
+            .map_err(|e| StoreError::corrupt(format!("subnet of a LAN of {topology}"), e))?;
+        ctx.foreign_subnets
+            .push(decnet_domain::validate::ForeignSubnet { topology, subnet });
+    }
+    let gateways = sqlx::query(AssertSqlSafe(format!(
+        "SELECT t.name, d.services FROM deckies d \
+         JOIN topologies t ON t.id = d.topology_id \
+         JOIN memberships m ON m.topology_id = d.topology_id AND m.decky = d.name AND m.is_home \
+         JOIN lans l ON l.topology_id = m.topology_id AND l.name = m.lan \
+         WHERE d.forwards_l3 AND l.is_dmz AND t.status IN {PORT_HOLDING} AND t.id <> $1"
+    )))
+    .bind(&excluded)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in gateways {
+        let topology: String = row.try_get(0)?;
+        let services: String = row.try_get(1)?;
+        let services: Vec<String> = serde_json::from_str(&services)
+            .map_err(|e| StoreError::corrupt(format!("services in {topology}"), e))?;
+        for service in services
+            .iter()
+            .filter_map(|s| decnet_domain::catalogue::decky_service(s))
+        {
+            for (port, proto) in service.ports() {
+                ctx.foreign_ports
+                    .push(decnet_domain::validate::ForeignPort {
+                        topology: topology.clone(),
+                        port,
+                        proto,
+                    });
+            }
+        }
+    }
+    Ok(ctx)
+}
+
+async fn mutation_in(conn: &mut SqliteConnection, id: i64) -> Result<Mutation, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {MUTATION_COLUMNS} FROM mutations WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "mutation",
+        key: id.to_string(),
+    })?;
+    rows::mutation(&row)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_topology(
+        &self,
+        new: NewTopology,
+        build: DesignBuilder,
+    ) -> Result<Arc<Topology>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let taken = sqlx::query("SELECT 1 FROM topologies WHERE name = $1")
+            .bind(new.name.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(StoreError::NameTaken {
+                name: new.name.to_string(),
+            });
+        }
+        let claimed: Vec<ipnet::Ipv4Net> = claims_in(&mut tx, None)
+            .await?
+            .foreign_subnets
+            .into_iter()
+            .map(|f| f.subnet)
+            .collect();
+        let design = build(&claimed).map_err(StoreError::Refused)?;
+        let id = TopologyId(uuid::Uuid::new_v4());
+        let header = TopologyHeader {
+            id,
+            name: new.name,
+            mode: new.mode,
+            target_host: new.target_host,
+            status: TopologyStatus::Pending,
+            version: 1,
+            generation: 1,
+            created_at: new.now,
+            status_changed_at: new.now,
+            config_snapshot: new.config_snapshot,
+        };
+        sqlx::query(
+            "INSERT INTO topologies (id, name, mode, target_host, status, version, generation, config_snapshot, \
+             created_at, status_changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(id.to_string())
+        .bind(header.name.as_str())
+        .bind(header.mode.as_str())
+        .bind(header.target_host.as_deref())
+        .bind(header.status.as_str())
+        .bind(header.version)
+        .bind(header.generation)
+        .bind(header.config_snapshot.to_string())
+        .bind(ts(header.created_at))
+        .bind(ts(header.status_changed_at))
+        .execute(&mut *tx)
+        .await?;
+        rows::insert_lans(&mut tx, id, &design.lans.values().collect::<Vec<_>>()).await?;
+        rows::insert_deckies(&mut tx, id, &design.deckies.values().collect::<Vec<_>>()).await?;
+        tx.commit().await?;
+        let decky_status = design
+            .deckies
+            .keys()
+            .map(|n| (n.clone(), DeckyStatus::default()))
+            .collect();
+        let design = Arc::new(design);
+        self.cache_design(id, header.generation, design.clone());
+        Ok(Arc::new(Topology {
+            header,
+            design,
+            decky_status,
+        }))
+    }
+
+    async fn resolve(&self, key: &str) -> Result<TopologyId, StoreError> {
+        let by_id = TopologyId::from_str(key).ok();
+        let row = match by_id {
+            Some(id) => sqlx::query("SELECT id FROM topologies WHERE id = $1").bind(id.to_string()),
+            None => sqlx::query("SELECT id FROM topologies WHERE name = $1").bind(key),
+        }
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "topology",
+            key: key.to_owned(),
+        })?;
+        let id: String = row.try_get(0)?;
+        TopologyId::from_str(&id).map_err(|e| StoreError::corrupt("topology id", e))
+    }
+
+    async fn topology(&self, id: TopologyId) -> Result<Arc<Topology>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let header = header_in(&mut tx, id).await?;
+        let design = self.design(&mut tx, id, header.generation).await?;
+        let decky_status = rows::load_decky_status(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Arc::new(Topology {
+            header,
+            design,
+            decky_status,
+        }))
+    }
+
+    async fn header(&self, id: TopologyId) -> Result<TopologyHeader, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        header_in(&mut conn, id).await
+    }
+
+    async fn list_topologies(
+        &self,
+        filter: &ListFilter,
+    ) -> Result<Page<TopologyHeader>, StoreError> {
+        let status = filter.status.map(|s| s.as_str());
+        let total: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM topologies WHERE ($1 IS NULL OR status = $1)")
+                .bind(status)
+                .fetch_one(&self.pool)
+                .await?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{} WHERE ($1 IS NULL OR status = $1) ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
+            rows::HEADER_SELECT
+        )))
+        .bind(status)
+        .bind(filter.limit.unwrap_or(i64::MAX))
+        .bind(filter.offset.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(rows::header).collect::<Result<_, _>>()?;
+        Ok(Page { total, items })
+    }
+
+    async fn claims(&self, excluding: Option<TopologyId>) -> Result<Context, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let ctx = claims_in(&mut tx, excluding).await?;
+        tx.commit().await?;
+        Ok(ctx)
+    }
+
+    async fn transition(
+        &self,
+        id: TopologyId,
+        from: Option<&[TopologyStatus]>,
+        to: TopologyStatus,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TopologyHeader, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut header = header_in(&mut tx, id).await?;
+        if let Some(allowed) = from {
+            if !allowed.contains(&header.status) {
+                return Err(StoreError::WrongStatus {
+                    status: header.status,
+                    action: format!("moving to {to}"),
+                    allowed: allowed
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                });
+            }
+        }
+        header.status.check_transition(to)?;
+        sqlx::query("UPDATE topologies SET status = $1, status_changed_at = $2, version = version + 1 WHERE id = $3")
+            .bind(to.as_str())
+            .bind(ts(now))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO status_events (topology_id, from_status, to_status, at, reason) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id.to_string())
+            .bind(header.status.as_str())
+            .bind(to.as_str())
+            .bind(ts(now))
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        header.status = to;
+        header.status_changed_at = now;
+        header.version += 1;
+        Ok(header)
+    }
+
+    async fn status_events(
+        &self,
+        id: TopologyId,
+        limit: i64,
+    ) -> Result<Vec<StatusEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, from_status, to_status, at, reason FROM status_events WHERE topology_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(id.to_string())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::status_event).collect()
+    }
+
+    async fn delete_topology(&self, id: TopologyId) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let header = header_in(&mut tx, id).await?;
+        if !header.status.can_delete() {
+            return Err(StoreError::WrongStatus {
+                status: header.status,
+                action: "delete".into(),
+                allowed: "pending, failed or torn_down (tear it down first)".into(),
+            });
+        }
+        // Children go by ON DELETE CASCADE, in this same transaction.
+        sqlx::query("DELETE FROM topologies WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.forget_design(id);
+        Ok(())
+    }
+
+    async fn enqueue(
+        &self,
+        id: TopologyId,
+        op: &str,
+        payload: &Value,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<(Mutation, i64), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let header = header_in(&mut tx, id).await?;
+        if !header.status.accepts_mutations() {
+            return Err(StoreError::WrongStatus {
+                status: header.status,
+                action: "enqueueing a mutation".into(),
+                allowed: "active or degraded (deploy it first)".into(),
+            });
+        }
+        if let Some(expected) = expected_version {
+            if expected != header.version {
+                return Err(StoreError::VersionConflict {
+                    current: header.version,
+                    expected,
+                });
+            }
+        }
+        let mutation_id: i64 = sqlx::query_scalar(
+            "INSERT INTO mutations (topology_id, op, payload, state, codes, attempts, requested_at) \
+             VALUES ($1, $2, $3, 'pending', '[]', 0, $4) RETURNING id",
+        )
+        .bind(id.to_string())
+        .bind(op)
+        .bind(payload.to_string())
+        .bind(ts(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE topologies SET version = version + 1 WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let mutation = mutation_in(&mut tx, mutation_id).await?;
+        tx.commit().await?;
+        Ok((mutation, header.version + 1))
+    }
+
+    async fn mutations(
+        &self,
+        id: TopologyId,
+        state: Option<MutationState>,
+    ) -> Result<Vec<Mutation>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MUTATION_COLUMNS} FROM mutations WHERE topology_id = $1 AND ($2 IS NULL OR state = $2) ORDER BY id DESC"
+        )))
+        .bind(id.to_string())
+        .bind(state.map(|s| s.as_str()))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::mutation).collect()
+    }
+
+    async fn topologies_with_work(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TopologyId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT m.topology_id FROM mutations m JOIN topologies t ON t.id = m.topology_id \
+             WHERE t.status IN ('active', 'degraded') \
+             AND (m.state = 'pending' OR (m.state = 'applying' AND m.lease_deadline_ms <= $1))",
+        )
+        .bind(now.timestamp_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get(0)?;
+                TopologyId::from_str(&id).map_err(|e| StoreError::corrupt("topology id", e))
+            })
+            .collect()
+    }
+
+    async fn claim_next(
+        &self,
+        id: TopologyId,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<Mutation>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let header = header_in(&mut tx, id).await?;
+        if !header.status.accepts_mutations() {
+            return Ok(None);
+        }
+        let now_ms = now.timestamp_millis();
+        let live = sqlx::query(
+            "SELECT id, lease_owner FROM mutations WHERE topology_id = $1 AND state = 'applying' \
+             AND lease_deadline_ms > $2 ORDER BY id LIMIT 1",
+        )
+        .bind(id.to_string())
+        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = live {
+            // One mutation of a topology at a time; the holder resumes its own claim.
+            let holder: Option<String> = row.try_get(1)?;
+            if holder.as_deref() != Some(owner) {
+                return Ok(None);
+            }
+            let mutation = mutation_in(&mut tx, row.try_get(0)?).await?;
+            tx.commit().await?;
+            return Ok(Some(mutation));
+        }
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM mutations WHERE topology_id = $1 \
+             AND (state = 'pending' OR (state = 'applying' AND lease_deadline_ms <= $2)) ORDER BY id LIMIT 1",
+        )
+        .bind(id.to_string())
+        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(next) = next else { return Ok(None) };
+        let deadline = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        sqlx::query(
+            "UPDATE mutations SET state = 'applying', lease_owner = $1, lease_deadline_ms = $2, attempts = attempts + 1 \
+             WHERE id = $3",
+        )
+        .bind(owner)
+        .bind(deadline)
+        .bind(next)
+        .execute(&mut *tx)
+        .await?;
+        let mutation = mutation_in(&mut tx, next).await?;
+        tx.commit().await?;
+        Ok(Some(mutation))
+    }
+
+    async fn apply_claimed(
+        &self,
+        mutation: &Mutation,
+        owner: &str,
+        now: DateTime<Utc>,
+        needs_claims: bool,
+        planner: &Planner,
+    ) -> Result<ApplyOutcome, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let current = mutation_in(&mut tx, mutation.id).await?;
+        if current.state != MutationState::Applying || current.lease_owner.as_deref() != Some(owner)
+        {
+            return Ok(ApplyOutcome::LeaseLost);
+        }
+        let id = mutation.topology_id;
+        let header = header_in(&mut tx, id).await?;
+        let design = self.design(&mut tx, id, header.generation).await?;
+        let ctx = if needs_claims {
+            claims_in(&mut tx, Some(id)).await?
+        } else {
+            Context::default()
+        };
+        match planner(&header, &design, &ctx) {
+            Ok(plan) => {
+                let changes = diff(&design, &plan.design);
+                let design_changed = !changes.is_empty();
+                rows::write_diff(&mut tx, id, &changes).await?;
+                let bump_generation = i64::from(design_changed);
+                sqlx::query("UPDATE topologies SET version = version + 1, generation = generation + $1 WHERE id = $2")
+                    .bind(bump_generation)
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE mutations SET state = 'applied', finished_at = $1, lease_deadline_ms = NULL WHERE id = $2",
+                )
+                .bind(ts(now))
+                .bind(mutation.id)
+                .execute(&mut *tx)
+                .await?;
+                let stored = mutation_in(&mut tx, mutation.id).await?;
+                tx.commit().await?;
+                let header = TopologyHeader {
+                    version: header.version + 1,
+                    generation: header.generation + bump_generation,
+                    ..header
+                };
+                let design = if design_changed {
+                    Arc::new(plan.design)
+                } else {
+                    design
+                };
+                self.cache_design(id, header.generation, design.clone());
+                Ok(ApplyOutcome::Committed {
+                    actions: plan.actions,
+                    design,
+                    mutation: stored,
+                    header,
+                })
+            }
+            Err(refusal) => {
+                let codes = serde_json::to_string(&refusal.codes()).unwrap_or_else(|_| "[]".into());
+                sqlx::query(
+                    "UPDATE mutations SET state = 'failed', reason = $1, codes = $2, finished_at = $3, \
+                     lease_deadline_ms = NULL WHERE id = $4",
+                )
+                .bind(refusal.to_string())
+                .bind(codes)
+                .bind(ts(now))
+                .bind(mutation.id)
+                .execute(&mut *tx)
+                .await?;
+                let stored = mutation_in(&mut tx, mutation.id).await?;
+                tx.commit().await?;
+                Ok(ApplyOutcome::Refused {
+                    refusal,
+                    mutation: stored,
+                })
+            }
+        }
+    }
+
+    async fn set_decky_status(
+        &self,
+        id: TopologyId,
+        decky: &Name,
+        status: &DeckyStatus,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deckies SET state = $1, last_error = $2 WHERE topology_id = $3 AND name = $4",
+        )
+        .bind(status.state.as_str())
+        .bind(status.last_error.as_deref())
+        .bind(id.to_string())
+        .bind(decky.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn fail_open_mutations(
+        &self,
+        id: TopologyId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE mutations SET state = 'failed', reason = $1, codes = '[\"TOPOLOGY_NOT_LIVE\"]', finished_at = $2, \
+             lease_deadline_ms = NULL WHERE topology_id = $3 AND state IN ('pending', 'applying')",
+        )
+        .bind(reason)
+        .bind(ts(now))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
