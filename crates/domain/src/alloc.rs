@@ -30,10 +30,7 @@ pub fn is_reserved(subnet: Ipv4Net, ip: Ipv4Addr) -> bool {
 ///
 /// `taken` may hold addresses outside the subnet; they are ignored. Runs in
 /// O(k log k) for k taken addresses.
-pub fn next_free_ip(
-    subnet: Ipv4Net,
-    taken: impl IntoIterator<Item = Ipv4Addr>,
-) -> Option<Ipv4Addr> {
+pub fn next_free_ip(subnet: Ipv4Net, taken: impl IntoIterator<Item = Ipv4Addr>) -> Option<Ipv4Addr> {
     let first = u32::from(gateway(subnet)).checked_add(1)?;
     let last = u32::from(subnet.broadcast()).checked_sub(1)?;
     let mut taken: Vec<u32> = taken
@@ -115,12 +112,7 @@ impl SubnetAllocator {
         }
         let mut ranges: Vec<(u64, u64)> = claimed
             .into_iter()
-            .map(|n| {
-                (
-                    u64::from(u32::from(n.network())),
-                    u64::from(u32::from(n.broadcast())),
-                )
-            })
+            .map(|n| (u64::from(u32::from(n.network())), u64::from(u32::from(n.broadcast()))))
             .collect();
         ranges.sort_unstable();
         let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
@@ -205,15 +197,7 @@ mod tests {
     fn cursor_skips_taken_addresses() {
         let mut cursor = IpCursor::new(net("10.0.0.0/29"), [ip("10.0.0.3")]);
         let got: Vec<_> = std::iter::from_fn(|| cursor.next_ip()).collect();
-        assert_eq!(
-            got,
-            [
-                ip("10.0.0.2"),
-                ip("10.0.0.4"),
-                ip("10.0.0.5"),
-                ip("10.0.0.6")
-            ]
-        );
+        assert_eq!(got, [ip("10.0.0.2"), ip("10.0.0.4"), ip("10.0.0.5"), ip("10.0.0.6")]);
     }
 
     #[test]
@@ -227,11 +211,7 @@ mod tests {
 
     #[test]
     fn subnets_skip_overlapping_claims_of_any_size() {
-        let claimed = [
-            net("172.16.0.0/24"),
-            net("172.16.1.128/25"),
-            net("172.16.4.0/22"),
-        ];
+        let claimed = [net("172.16.0.0/24"), net("172.16.1.128/25"), net("172.16.4.0/22")];
         let mut alloc = SubnetAllocator::new(net("172.16.0.0/12"), claimed).unwrap();
         let got: Vec<_> = (0..4).filter_map(|_| alloc.next_subnet()).collect();
         assert_eq!(

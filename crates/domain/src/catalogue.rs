@@ -7,9 +7,7 @@
 use serde_json::Value;
 
 /// A transport protocol.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
     /// TCP.
@@ -76,11 +74,9 @@ impl FieldType {
             FieldType::Int => value.is_i64() || value.is_u64(),
             FieldType::Bool => value.is_boolean(),
             FieldType::Enum(choices) => value.as_str().is_some_and(|v| choices.contains(&v)),
-            FieldType::MultiEnum(choices) => value.as_array().is_some_and(|items| {
-                items
-                    .iter()
-                    .all(|v| v.as_str().is_some_and(|v| choices.contains(&v)))
-            }),
+            FieldType::MultiEnum(choices) => value
+                .as_array()
+                .is_some_and(|items| items.iter().all(|v| v.as_str().is_some_and(|v| choices.contains(&v)))),
         };
         if ok {
             return Ok(());
@@ -168,12 +164,7 @@ impl Service {
     }
 }
 
-const fn key(
-    key: &'static str,
-    ty: FieldType,
-    default: DefaultValue,
-    help: &'static str,
-) -> ConfigKey {
+const fn key(key: &'static str, ty: FieldType, default: DefaultValue, help: &'static str) -> ConfigKey {
     ConfigKey {
         key,
         ty,
@@ -183,12 +174,7 @@ const fn key(
     }
 }
 
-const fn secret(
-    key: &'static str,
-    ty: FieldType,
-    default: DefaultValue,
-    help: &'static str,
-) -> ConfigKey {
+const fn secret(key: &'static str, ty: FieldType, default: DefaultValue, help: &'static str) -> ConfigKey {
     ConfigKey {
         key,
         ty,
@@ -251,18 +237,8 @@ const FAKE_APPS: &[&str] = &["none", "wordpress", "phpmyadmin", "tomcat", "jenki
 const MTAS: &[&str] = &["postfix", "exim", "sendmail"];
 
 const HTTP_KEYS: &[ConfigKey] = &[
-    key(
-        "server_header",
-        F::String,
-        D::None,
-        "value of the Server header",
-    ),
-    key(
-        "response_code",
-        F::Int,
-        D::Int(200),
-        "status code of the landing page",
-    ),
+    key("server_header", F::String, D::None, "value of the Server header"),
+    key("response_code", F::Int, D::Int(200), "status code of the landing page"),
     key(
         "fake_app",
         F::Enum(FAKE_APPS),
@@ -290,18 +266,8 @@ const HTTP_KEYS: &[ConfigKey] = &[
 ];
 
 const HTTPS_KEYS: &[ConfigKey] = &[
-    key(
-        "server_header",
-        F::String,
-        D::None,
-        "value of the Server header",
-    ),
-    key(
-        "response_code",
-        F::Int,
-        D::Int(200),
-        "status code of the landing page",
-    ),
+    key("server_header", F::String, D::None, "value of the Server header"),
+    key("response_code", F::Int, D::Int(200), "status code of the landing page"),
     key(
         "fake_app",
         F::Enum(FAKE_APPS),
@@ -326,56 +292,26 @@ const HTTPS_KEYS: &[ConfigKey] = &[
         D::List(&["http/1.1"]),
         "protocol versions offered",
     ),
-    key(
-        "tls_cn",
-        F::String,
-        D::None,
-        "common name of the generated certificate",
-    ),
+    key("tls_cn", F::String, D::None, "common name of the generated certificate"),
     secret(
         "tls_cert",
         F::Textarea,
         D::None,
         "PEM certificate to present instead of a generated one",
     ),
-    secret(
-        "tls_key",
-        F::Textarea,
-        D::None,
-        "PEM private key of tls_cert",
-    ),
+    secret("tls_key", F::Textarea, D::None, "PEM private key of tls_cert"),
 ];
 
 const SMTP_KEYS: &[ConfigKey] = &[
     key("banner", F::String, D::None, "220 greeting text"),
-    key(
-        "mta",
-        F::Enum(MTAS),
-        D::Str("postfix"),
-        "mail transfer agent persona",
-    ),
+    key("mta", F::Enum(MTAS), D::Str("postfix"), "mail transfer agent persona"),
 ];
 
 const SMTP_RELAY_KEYS: &[ConfigKey] = &[
     key("banner", F::String, D::None, "220 greeting text"),
-    key(
-        "mta",
-        F::Enum(MTAS),
-        D::Str("postfix"),
-        "mail transfer agent persona",
-    ),
-    key(
-        "upstream_host",
-        F::String,
-        D::None,
-        "relay host for probe messages",
-    ),
-    key(
-        "upstream_port",
-        F::Int,
-        D::Int(25),
-        "relay port for probe messages",
-    ),
+    key("mta", F::Enum(MTAS), D::Str("postfix"), "mail transfer agent persona"),
+    key("upstream_host", F::String, D::None, "relay host for probe messages"),
+    key("upstream_port", F::Int, D::Int(25), "relay port for probe messages"),
     key("upstream_user", F::String, D::None, "relay user"),
     secret("upstream_pass", F::Password, D::None, "relay password"),
     key(
@@ -438,12 +374,7 @@ const DNS_KEYS: &[ConfigKey] = &[
         D::Str("1.0"),
         "forwarding window in seconds",
     ),
-    key(
-        "state_path",
-        F::String,
-        D::Str(""),
-        "where resolver state is kept",
-    ),
+    key("state_path", F::String, D::Str(""), "where resolver state is kept"),
 ];
 
 /// Every service, sorted by name.
@@ -462,21 +393,9 @@ pub static SERVICES: &[Service] = &[
         DNS_KEYS,
         "authoritative DNS server with a BIND persona",
     ),
-    svc(
-        "docker_api",
-        &[2375],
-        &[],
-        &[],
-        "unauthenticated Docker Engine API",
-    ),
+    svc("docker_api", &[2375], &[], &[], "unauthenticated Docker Engine API"),
     svc("elasticsearch", &[9200], &[], &[], "Elasticsearch REST API"),
-    svc(
-        "ftp",
-        &[21],
-        &[],
-        &[],
-        "FTP server with a read-only bait filesystem",
-    ),
+    svc("ftp", &[21], &[], &[], "FTP server with a read-only bait filesystem"),
     svc(
         "http",
         &[80],
@@ -493,39 +412,16 @@ pub static SERVICES: &[Service] = &[
     ),
     svc("imap", &[143], &[], &[], "IMAP server with a bait mailbox"),
     svc("k8s", &[6443], &[], &[], "Kubernetes API server"),
-    svc(
-        "ldap",
-        &[389],
-        &[],
-        &[],
-        "LDAP directory accepting simple binds",
-    ),
-    svc(
-        "llmnr",
-        &[],
-        &[5355, 5353],
-        &[],
-        "passive LLMNR and mDNS listener",
-    ),
+    svc("ldap", &[389], &[], &[], "LDAP directory accepting simple binds"),
+    svc("llmnr", &[], &[5355, 5353], &[], "passive LLMNR and mDNS listener"),
     svc("mongodb", &[27017], &[], &[], "MongoDB server"),
     svc("mqtt", &[1883], &[], &[], "MQTT broker"),
-    svc(
-        "mssql",
-        &[1433],
-        &[],
-        &[],
-        "Microsoft SQL Server login endpoint",
-    ),
+    svc("mssql", &[1433], &[], &[], "Microsoft SQL Server login endpoint"),
     svc(
         "mysql",
         &[3306],
         &[],
-        &[key(
-            "version",
-            F::String,
-            D::None,
-            "server version in the handshake",
-        )],
+        &[key("version", F::String, D::None, "server version in the handshake")],
         "MySQL server capturing login hashes",
     ),
     svc("pop3", &[110], &[], &[], "POP3 server with a bait mailbox"),
@@ -553,30 +449,13 @@ pub static SERVICES: &[Service] = &[
         &[6379],
         &[],
         &[
-            key(
-                "version",
-                F::String,
-                D::None,
-                "redis_version reported by INFO",
-            ),
+            key("version", F::String, D::None, "redis_version reported by INFO"),
             key("os_string", F::String, D::None, "os reported by INFO"),
         ],
         "Redis server with a fake keyspace",
     ),
-    svc(
-        "sip",
-        &[5060],
-        &[5060],
-        &[],
-        "SIP registrar with digest authentication",
-    ),
-    svc(
-        "smb",
-        &[445, 139],
-        &[],
-        &[],
-        "SMB server capturing NTLM hashes",
-    ),
+    svc("sip", &[5060], &[5060], &[], "SIP registrar with digest authentication"),
+    svc("smb", &[445, 139], &[], &[], "SMB server capturing NTLM hashes"),
     svc(
         "smtp",
         &[25, 587],
@@ -599,35 +478,11 @@ pub static SERVICES: &[Service] = &[
         singleton: true,
         description: "passive TLS sniffer, one per host",
     },
-    svc(
-        "snmp",
-        &[],
-        &[161],
-        &[],
-        "SNMP agent answering the system group",
-    ),
-    svc(
-        "ssh",
-        &[22],
-        &[],
-        LOGIN_KEYS,
-        "SSH server with a fake shell",
-    ),
-    svc(
-        "telnet",
-        &[23],
-        &[],
-        LOGIN_KEYS,
-        "Telnet server with a fake shell",
-    ),
+    svc("snmp", &[], &[161], &[], "SNMP agent answering the system group"),
+    svc("ssh", &[22], &[], LOGIN_KEYS, "SSH server with a fake shell"),
+    svc("telnet", &[23], &[], LOGIN_KEYS, "Telnet server with a fake shell"),
     svc("tftp", &[], &[69], &[], "TFTP server"),
-    svc(
-        "vnc",
-        &[5900],
-        &[],
-        &[],
-        "VNC server capturing DES challenge responses",
-    ),
+    svc("vnc", &[5900], &[], &[], "VNC server capturing DES challenge responses"),
 ];
 
 /// The service called `name`.
@@ -645,11 +500,7 @@ pub fn decky_service(name: &str) -> Option<&'static Service> {
 
 /// Names of the services that may be placed on a decky, sorted.
 pub fn decky_service_names() -> Vec<&'static str> {
-    SERVICES
-        .iter()
-        .filter(|s| !s.singleton)
-        .map(|s| s.name)
-        .collect()
+    SERVICES.iter().filter(|s| !s.singleton).map(|s| s.name).collect()
 }
 
 /// An OS fingerprint family: the kernel sysctls that shape the decky's TCP/IP stack.
@@ -889,9 +740,7 @@ pub fn archetype(slug: &str) -> Option<&'static Archetype> {
 
 /// The OS family of a decky: its archetype's, else Linux.
 pub fn os_family_of(archetype_slug: Option<&str>) -> OsFamily {
-    archetype_slug
-        .and_then(archetype)
-        .map_or(OsFamily::Linux, |a| a.os)
+    archetype_slug.and_then(archetype).map_or(OsFamily::Linux, |a| a.os)
 }
 
 #[cfg(test)]
@@ -939,9 +788,6 @@ mod tests {
         assert!(service("sniffer").is_some());
         assert_eq!(os_family_of(Some("windows-workstation")), OsFamily::Windows);
         assert_eq!(os_family_of(None), OsFamily::Linux);
-        assert_eq!(
-            OsFamily::Embedded.sysctls()[0],
-            ("net.ipv4.ip_default_ttl", "255")
-        );
+        assert_eq!(OsFamily::Embedded.sysctls()[0], ("net.ipv4.ip_default_ttl", "255"));
     }
 }

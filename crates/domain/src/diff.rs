@@ -46,11 +46,7 @@ pub fn diff<'a>(old: &'a Design, new: &'a Design) -> DesignDiff<'a> {
             Some(_) => {}
         }
     }
-    out.lans_removed = old
-        .lans
-        .keys()
-        .filter(|n| !new.lans.contains_key(*n))
-        .collect();
+    out.lans_removed = old.lans.keys().filter(|n| !new.lans.contains_key(*n)).collect();
     for (name, decky) in &new.deckies {
         match old.deckies.get(name) {
             None => out.deckies_added.push(decky),
@@ -58,10 +54,6 @@ pub fn diff<'a>(old: &'a Design, new: &'a Design) -> DesignDiff<'a> {
             Some(_) => {}
         }
     }
-    out.deckies_removed = old
-        .deckies
-        .keys()
-        .filter(|n| !new.deckies.contains_key(*n))
-        .collect();
+    out.deckies_removed = old.deckies.keys().filter(|n| !new.deckies.contains_key(*n)).collect();
     out
 }

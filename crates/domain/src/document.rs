@@ -108,12 +108,7 @@ pub struct NetworkDocument {
 }
 
 /// Exports `design` as a document named `name`.
-pub fn from_design(
-    name: &Name,
-    mode: Mode,
-    target_host: Option<&str>,
-    design: &Design,
-) -> TopologyDocument {
+pub fn from_design(name: &Name, mode: Mode, target_host: Option<&str>, design: &Design) -> TopologyDocument {
     TopologyDocument {
         format_version: FORMAT_VERSION,
         name: name.to_string(),
@@ -199,8 +194,8 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
     let mut explicit_subnets = Vec::new();
     let mut needs_subnet = Vec::new();
     for (i, lan) in doc.lans.iter().enumerate() {
-        let Ok(lan_name) = Name::parse(&lan.name)
-            .map_err(|e| issues.push(name_issue(format!("lans[{i}].name"), &lan.name)(e)))
+        let Ok(lan_name) =
+            Name::parse(&lan.name).map_err(|e| issues.push(name_issue(format!("lans[{i}].name"), &lan.name)(e)))
         else {
             continue;
         };
@@ -247,10 +242,7 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
         );
     }
     if !needs_subnet.is_empty() {
-        let all_claimed = claimed
-            .iter()
-            .copied()
-            .chain(explicit_subnets.iter().copied());
+        let all_claimed = claimed.iter().copied().chain(explicit_subnets.iter().copied());
         let mut alloc = SubnetAllocator::new(base, all_claimed);
         for lan_name in needs_subnet {
             match alloc.as_mut().and_then(SubnetAllocator::next_subnet) {
@@ -273,8 +265,8 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
 
     let mut missing_ips: Vec<(Name, Name)> = Vec::new();
     for (i, d) in doc.deckies.iter().enumerate() {
-        let Ok(decky_name) = Name::parse(&d.name)
-            .map_err(|e| issues.push(name_issue(format!("deckies[{i}].name"), &d.name)(e)))
+        let Ok(decky_name) =
+            Name::parse(&d.name).map_err(|e| issues.push(name_issue(format!("deckies[{i}].name"), &d.name)(e)))
         else {
             continue;
         };
@@ -295,8 +287,8 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
         let mut seen = HashSet::new();
         for (j, net) in d.networks.iter().enumerate() {
             let field = format!("deckies[{i}].networks[{j}]");
-            let Ok(lan) = Name::parse(&net.lan)
-                .map_err(|e| issues.push(name_issue(format!("{field}.lan"), &net.lan)(e)))
+            let Ok(lan) =
+                Name::parse(&net.lan).map_err(|e| issues.push(name_issue(format!("{field}.lan"), &net.lan)(e)))
             else {
                 continue;
             };
@@ -322,9 +314,7 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
                             field: Some(format!("{field}.ip")),
                             ..Target::decky_lan(decky_name.as_str(), lan.as_str())
                         },
-                        format!(
-                            "IP {text:?} of decky {decky_name} on {lan} is not an IPv4 address"
-                        ),
+                        format!("IP {text:?} of decky {decky_name} on {lan} is not an IPv4 address"),
                     )),
                 },
                 None => missing_ips.push((decky_name.clone(), lan)),
@@ -348,11 +338,7 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
         );
     }
     allocate_missing_ips(&mut design, missing_ips, &mut issues);
-    Parsed {
-        name,
-        design,
-        issues,
-    }
+    Parsed { name, design, issues }
 }
 
 fn allocate_missing_ips(design: &mut Design, missing: Vec<(Name, Name)>, issues: &mut Vec<Issue>) {

@@ -68,9 +68,7 @@ pub enum GenerateError {
     #[error(transparent)]
     InvalidParameter(#[from] FieldError),
     /// The subnet base has no free /24 left.
-    #[error(
-        "no free /24 left under {base} after {allocated} LANs; lower depth or branching, or free subnets"
-    )]
+    #[error("no free /24 left under {base} after {allocated} LANs; lower depth or branching, or free subnets")]
     SubnetsExhausted {
         /// The base.
         base: Ipv4Net,
@@ -93,10 +91,7 @@ impl GeneratorConfig {
             if (lo..=hi).contains(&v) {
                 Ok(())
             } else {
-                Err(field(
-                    name,
-                    format!("must be between {lo} and {hi} (got {v})"),
-                ))
+                Err(field(name, format!("must be between {lo} and {hi} (got {v})")))
             }
         };
         range("depth", self.depth, 1, 16)?;
@@ -135,8 +130,8 @@ impl GeneratorConfig {
             }
             let mut ports = HashSet::new();
             for s in services {
-                let service = catalogue::decky_service(s)
-                    .ok_or_else(|| field("services", format!("unknown service {s:?}")))?;
+                let service =
+                    catalogue::decky_service(s).ok_or_else(|| field("services", format!("unknown service {s:?}")))?;
                 if service.ports().any(|p| !ports.insert(p)) {
                     return Err(field(
                         "services",
@@ -288,12 +283,7 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
         };
         let pick = homes[lan_index][rng.random_range(0..homes[lan_index].len())];
         let forwards = rng.random::<f64>() < config.bridge_forward_p;
-        join(
-            &mut deckies[pick],
-            &lans[parent],
-            &mut cursors[parent],
-            forwards,
-        )?;
+        join(&mut deckies[pick], &lans[parent], &mut cursors[parent], forwards)?;
     }
 
     // 4. Cross edges to any LAN but the LAN itself, its parent and its children.
@@ -310,19 +300,13 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
             if excluded.len() >= lans.len() {
                 continue;
             }
-            let peer =
-                nth_not_excluded(rng.random_range(0..lans.len() - excluded.len()), &excluded);
+            let peer = nth_not_excluded(rng.random_range(0..lans.len() - excluded.len()), &excluded);
             let pick = homes[lan_index][rng.random_range(0..homes[lan_index].len())];
             if deckies[pick].ips.contains_key(&lans[peer].name) {
                 continue;
             }
             let forwards = rng.random::<f64>() < config.bridge_forward_p;
-            join(
-                &mut deckies[pick],
-                &lans[peer],
-                &mut cursors[peer],
-                forwards,
-            )?;
+            join(&mut deckies[pick], &lans[peer], &mut cursors[peer], forwards)?;
         }
     }
 
@@ -345,12 +329,7 @@ fn nth_not_excluded(n: usize, excluded: &[usize]) -> usize {
     index
 }
 
-fn join(
-    decky: &mut Decky,
-    lan: &Lan,
-    cursor: &mut IpCursor,
-    forwards: bool,
-) -> Result<(), GenerateError> {
+fn join(decky: &mut Decky, lan: &Lan, cursor: &mut IpCursor, forwards: bool) -> Result<(), GenerateError> {
     let ip = cursor
         .next_ip()
         .ok_or_else(|| field("deckies_per_lan", format!("LAN {} is full", lan.name)))?;
@@ -391,10 +370,7 @@ mod tests {
             };
             let design = generate(&config, &[]).unwrap();
             let issues = validate(&design, &Context::default(), Scope::Full);
-            assert!(
-                issues.iter().all(|i| !i.is_error()),
-                "seed {seed}: {issues:?}"
-            );
+            assert!(issues.iter().all(|i| !i.is_error()), "seed {seed}: {issues:?}");
         }
     }
 
@@ -461,10 +437,7 @@ mod tests {
         ];
         for config in bad {
             assert!(
-                matches!(
-                    generate(&config, &[]),
-                    Err(GenerateError::InvalidParameter(_))
-                ),
+                matches!(generate(&config, &[]), Err(GenerateError::InvalidParameter(_))),
                 "{config:?}"
             );
         }

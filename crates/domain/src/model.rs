@@ -72,9 +72,7 @@ impl FromStr for Mode {
         match s {
             "unihost" => Ok(Mode::Unihost),
             "agent" => Ok(Mode::Agent),
-            other => Err(format!(
-                "unknown mode {other:?} (expected unihost or agent)"
-            )),
+            other => Err(format!("unknown mode {other:?} (expected unihost or agent)")),
         }
     }
 }

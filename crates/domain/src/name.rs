@@ -46,9 +46,7 @@ impl Name {
         if !first.is_ascii_lowercase() {
             return Err(NameError::BadStart(first));
         }
-        if let Some(bad) =
-            chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-        {
+        if let Some(bad) = chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
             return Err(NameError::BadChar(bad));
         }
         Ok(Self(value.to_owned()))

@@ -303,20 +303,11 @@ mod tests {
 
     #[test]
     fn gates_match_the_reference() {
-        let live: Vec<_> = ALL_STATUSES
-            .into_iter()
-            .filter(|s| s.accepts_mutations())
-            .collect();
+        let live: Vec<_> = ALL_STATUSES.into_iter().filter(|s| s.accepts_mutations()).collect();
         assert_eq!(live, [Active, Degraded]);
-        let deletable: Vec<_> = ALL_STATUSES
-            .into_iter()
-            .filter(|s| s.can_delete())
-            .collect();
+        let deletable: Vec<_> = ALL_STATUSES.into_iter().filter(|s| s.can_delete()).collect();
         assert_eq!(deletable, [Pending, Failed, TornDown]);
-        let tear: Vec<_> = ALL_STATUSES
-            .into_iter()
-            .filter(|s| s.can_tear_down())
-            .collect();
+        let tear: Vec<_> = ALL_STATUSES.into_iter().filter(|s| s.can_tear_down()).collect();
         assert_eq!(tear, [Deploying, Active, Degraded, Failed, TearingDown]);
         assert!(!TornDown.claims_subnets() && Pending.claims_subnets());
     }

@@ -94,11 +94,7 @@ fn check_dmz(design: &Design, issues: &mut Vec<Issue>) {
                 lans: dmzs.clone(),
                 ..Target::default()
             },
-            format!(
-                "{} LANs are marked as the DMZ: {}",
-                dmzs.len(),
-                dmzs.join(", ")
-            ),
+            format!("{} LANs are marked as the DMZ: {}", dmzs.len(), dmzs.join(", ")),
         )),
     }
 }
@@ -127,12 +123,7 @@ fn check_dmz_reachability(design: &Design, issues: &mut Vec<Issue>) {
     let Some(dmz) = design.lans.values().find(|l| l.is_dmz) else {
         return;
     };
-    let index: HashMap<&Name, usize> = design
-        .lans
-        .keys()
-        .enumerate()
-        .map(|(i, n)| (n, i))
-        .collect();
+    let index: HashMap<&Name, usize> = design.lans.keys().enumerate().map(|(i, n)| (n, i)).collect();
     let mut components = Components((0..index.len()).collect());
     for decky in design.deckies.values() {
         let mut lans = decky.ips.keys().filter_map(|l| index.get(l).copied());
@@ -160,10 +151,7 @@ fn check_subnets(design: &Design, ctx: &Context, issues: &mut Vec<Issue>) {
             issues.push(Issue::error(
                 Code::SubnetSize,
                 Target::lan(lan.name.as_str()),
-                format!(
-                    "LAN {} is a /{prefix}; LANs must be between /16 and /29",
-                    lan.name
-                ),
+                format!("LAN {} is a /{prefix}; LANs must be between /16 and /29", lan.name),
             ));
         }
         spans.push((
@@ -288,7 +276,10 @@ fn check_memberships(design: &Design, issues: &mut Vec<Issue>) {
                 issues.push(Issue::error(
                     Code::IpReserved,
                     target(),
-                    format!("IP {ip} of decky {} is the network, gateway or broadcast address of {lan_name}", decky.name),
+                    format!(
+                        "IP {ip} of decky {} is the network, gateway or broadcast address of {lan_name}",
+                        decky.name
+                    ),
                 ));
             }
             if let Some(other) = claimed.insert((lan_name, ip), &decky.name) {
@@ -299,10 +290,7 @@ fn check_memberships(design: &Design, issues: &mut Vec<Issue>) {
                         deckies: vec![other.to_string(), decky.name.to_string()],
                         ..Target::default()
                     },
-                    format!(
-                        "deckies {other} and {} both claim {ip} on {lan_name}",
-                        decky.name
-                    ),
+                    format!("deckies {other} and {} both claim {ip} on {lan_name}", decky.name),
                 ));
             }
         }
@@ -361,11 +349,7 @@ fn check_services(decky: &Decky, issues: &mut Vec<Issue>) {
         for (key, value) in config {
             let problem = match service.key(key) {
                 None => Some(format!("unknown key {key:?}")),
-                Some(k) => {
-                    k.ty.check(value)
-                        .err()
-                        .map(|why| format!("key {key:?}: {why}"))
-                }
+                Some(k) => k.ty.check(value).err().map(|why| format!("key {key:?}: {why}")),
             };
             if let Some(problem) = problem {
                 issues.push(Issue::error(
@@ -391,8 +375,7 @@ fn check_services(decky: &Decky, issues: &mut Vec<Issue>) {
 }
 
 fn check_forwarding(design: &Design, decky: &Decky, issues: &mut Vec<Issue>) {
-    if decky.forwards_l3 && !decky.is_bridge() && !design.is_gateway(decky) && !decky.ips.is_empty()
-    {
+    if decky.forwards_l3 && !decky.is_bridge() && !design.is_gateway(decky) && !decky.ips.is_empty() {
         issues.push(Issue::error(
             Code::GatewayNotInDmz,
             Target::decky_lan(decky.name.as_str(), decky.home_lan.as_str()),
@@ -433,10 +416,7 @@ fn check_gateway_ports(design: &Design, ctx: &Context, scope: Scope, issues: &mu
                             deckies: vec![other.to_string(), gateway.name.to_string()],
                             ..Target::default()
                         },
-                        format!(
-                            "gateways {other} and {} both publish host port {spec}",
-                            gateway.name
-                        ),
+                        format!("gateways {other} and {} both publish host port {spec}", gateway.name),
                     ));
                 }
             }
@@ -444,13 +424,19 @@ fn check_gateway_ports(design: &Design, ctx: &Context, scope: Scope, issues: &mu
                 issues.push(Issue::error(
                     Code::PortClash,
                     Target::decky(gateway.name.as_str()),
-                    format!("gateway {} publishes host port {spec}, already published by topology {topology}", gateway.name),
+                    format!(
+                        "gateway {} publishes host port {spec}, already published by topology {topology}",
+                        gateway.name
+                    ),
                 ));
             } else if scope == Scope::Full && listening.contains(&(port, proto)) {
                 issues.push(Issue::warning(
                     Code::PortCollision,
                     Target::decky(gateway.name.as_str()),
-                    format!("gateway {} publishes host port {spec}, which is already listening on this host", gateway.name),
+                    format!(
+                        "gateway {} publishes host port {spec}, which is already listening on this host",
+                        gateway.name
+                    ),
                 ));
             }
         }

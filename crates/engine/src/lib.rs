@@ -1,1 +1,98 @@
-//! placeholder
+//! The DECNET engine: where the store and the runtime meet.
+//!
+//! It creates topologies (generated or imported), deploys and tears them down, queues
+//! mutations, and runs the reconciler that claims, plans, commits and materialises them.
+//! Deploy, restart recovery, healing and live edits all end in the same convergence step
+//! ([`Engine::converge`]), which compares the stored design with what the runtime reports
+//! and repairs the difference.
+
+pub mod bus;
+mod converge;
+mod error;
+mod host;
+mod lifecycle;
+mod reconciler;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use decnet_domain::{DeckyStatus, Name, TopologyId};
+use decnet_runtime::Runtime;
+use decnet_store::Store;
+use tokio::sync::Notify;
+
+pub use bus::{Bus, Event};
+pub use converge::ConvergeReport;
+pub use error::EngineError;
+pub use reconciler::DrainReport;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Identity of this engine in queue leases (unique per process).
+    pub owner: String,
+    /// How long a claim stays valid before another engine may take it over.
+    pub lease: Duration,
+    /// Safety-net interval of the reconciler loop (it also wakes on every enqueue).
+    pub tick: Duration,
+    /// Topologies reconciled in parallel.
+    pub concurrency: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            owner: format!("engine-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            lease: Duration::from_secs(60),
+            tick: Duration::from_secs(30),
+            concurrency: 4,
+        }
+    }
+}
+
+/// The engine. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    runtime: Arc<dyn Runtime>,
+    bus: Bus,
+    config: Arc<EngineConfig>,
+    wake: Arc<Notify>,
+    /// Last decky status this engine recorded, to skip redundant writes.
+    recorded: Arc<Mutex<HashMap<(TopologyId, Name), DeckyStatus>>>,
+}
+
+impl Engine {
+    /// An engine over `store` and `runtime`.
+    pub fn new(store: Arc<dyn Store>, runtime: Arc<dyn Runtime>, bus: Bus, config: EngineConfig) -> Self {
+        Self {
+            store,
+            runtime,
+            bus,
+            config: Arc::new(config),
+            wake: Arc::new(Notify::new()),
+            recorded: Arc::default(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.runtime
+    }
+
+    /// The event bus.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+}

@@ -75,12 +75,7 @@ pub trait Runtime: Send + Sync {
     async fn remove_container(&self, name: &str) -> Result<(), RuntimeError>;
 
     /// Connects a running container to a network at a fixed IP, without restarting it.
-    async fn connect(
-        &self,
-        network: &str,
-        container: &str,
-        ip: Ipv4Addr,
-    ) -> Result<(), RuntimeError>;
+    async fn connect(&self, network: &str, container: &str, ip: Ipv4Addr) -> Result<(), RuntimeError>;
 
     /// Disconnects a container from a network.
     async fn disconnect(&self, network: &str, container: &str) -> Result<(), RuntimeError>;

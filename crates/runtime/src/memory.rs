@@ -36,10 +36,7 @@ impl Call {
     /// The resource name the call is about (container for connect/disconnect).
     pub fn subject(&self) -> &str {
         match self {
-            Call::EnsureNetwork(n)
-            | Call::RemoveNetwork(n)
-            | Call::CreateContainer(n)
-            | Call::RemoveContainer(n) => n,
+            Call::EnsureNetwork(n) | Call::RemoveNetwork(n) | Call::CreateContainer(n) | Call::RemoveContainer(n) => n,
             Call::Connect(_, c, _) | Call::Disconnect(_, c) => c,
         }
     }
@@ -106,8 +103,7 @@ impl MemoryRuntime {
 
     /// Names of all networks.
     pub fn network_names(&self) -> Vec<String> {
-        self.with(|w| w.networks.keys().cloned().collect())
-            .unwrap_or_default()
+        self.with(|w| w.networks.keys().cloned().collect()).unwrap_or_default()
     }
 
     /// Names of all containers.
@@ -123,13 +119,9 @@ impl MemoryRuntime {
 
     /// A container's spec and its current network attachments.
     pub fn container(&self, name: &str) -> Option<(ContainerSpec, BTreeMap<String, Ipv4Addr>)> {
-        self.with(|w| {
-            w.containers
-                .get(name)
-                .map(|(s, n, _)| (s.clone(), n.clone()))
-        })
-        .ok()
-        .flatten()
+        self.with(|w| w.containers.get(name).map(|(s, n, _)| (s.clone(), n.clone())))
+            .ok()
+            .flatten()
     }
 }
 
@@ -153,8 +145,7 @@ impl Runtime for MemoryRuntime {
     async fn observe(&self, topology: TopologyId) -> Result<Observed, RuntimeError> {
         let id = topology.to_string();
         self.with(|w| {
-            let owned =
-                |labels: &BTreeMap<String, String>| labels.get(labels::TOPOLOGY) == Some(&id);
+            let owned = |labels: &BTreeMap<String, String>| labels.get(labels::TOPOLOGY) == Some(&id);
             Observed {
                 networks: w
                     .networks
@@ -186,9 +177,7 @@ impl Runtime for MemoryRuntime {
         self.with(|w| {
             check(w, "create network", &spec.name)?;
             w.calls.push(Call::EnsureNetwork(spec.name.clone()));
-            w.networks
-                .entry(spec.name.clone())
-                .or_insert_with(|| spec.clone());
+            w.networks.entry(spec.name.clone()).or_insert_with(|| spec.clone());
             Ok(())
         })?
     }
@@ -234,8 +223,7 @@ impl Runtime for MemoryRuntime {
                 }
             };
             w.calls.push(Call::CreateContainer(spec.name.clone()));
-            w.containers
-                .insert(spec.name.clone(), (spec.clone(), networks, true));
+            w.containers.insert(spec.name.clone(), (spec.clone(), networks, true));
             Ok(())
         })?
     }
@@ -249,12 +237,7 @@ impl Runtime for MemoryRuntime {
         })?
     }
 
-    async fn connect(
-        &self,
-        network: &str,
-        container: &str,
-        ip: Ipv4Addr,
-    ) -> Result<(), RuntimeError> {
+    async fn connect(&self, network: &str, container: &str, ip: Ipv4Addr) -> Result<(), RuntimeError> {
         self.with(|w| {
             check(w, "connect", container)?;
             if !w.networks.contains_key(network) {
@@ -282,8 +265,7 @@ impl Runtime for MemoryRuntime {
             if let Some((_, nets, _)) = w.containers.get_mut(container) {
                 nets.remove(network);
             }
-            w.calls
-                .push(Call::Disconnect(network.to_owned(), container.to_owned()));
+            w.calls.push(Call::Disconnect(network.to_owned(), container.to_owned()));
             Ok(())
         })?
     }

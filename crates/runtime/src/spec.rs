@@ -79,9 +79,7 @@ pub struct ContainerSpec {
 impl ContainerSpec {
     /// The spec hash label.
     pub fn spec_hash(&self) -> &str {
-        self.labels
-            .get(labels::SPEC_HASH)
-            .map_or("", String::as_str)
+        self.labels.get(labels::SPEC_HASH).map_or("", String::as_str)
     }
 }
 
@@ -203,11 +201,7 @@ pub fn service(topology: TopologyId, decky: &Decky, service: &str) -> ContainerS
         role: Role::Service {
             service: service.to_owned(),
             base: base_name(topology, &decky.name),
-            config: decky
-                .service_config
-                .get(service)
-                .cloned()
-                .unwrap_or_default(),
+            config: decky.service_config.get(service).cloned().unwrap_or_default(),
         },
         sysctls: BTreeMap::new(),
         labels,
@@ -215,11 +209,7 @@ pub fn service(topology: TopologyId, decky: &Decky, service: &str) -> ContainerS
 }
 
 /// Every container of `decky`, base first.
-pub fn decky_containers(
-    topology: TopologyId,
-    design: &Design,
-    decky: &Decky,
-) -> Vec<ContainerSpec> {
+pub fn decky_containers(topology: TopologyId, design: &Design, decky: &Decky) -> Vec<ContainerSpec> {
     std::iter::once(base(topology, design, decky))
         .chain(decky.services.iter().map(|s| service(topology, decky, s)))
         .collect()

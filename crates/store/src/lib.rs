@@ -14,11 +14,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use decnet_domain::model::TopologyHeader;
-use decnet_domain::validate::Context;
-use decnet_domain::{
-    Design, MutationState, Name, Plan, Refusal, RuntimeAction, Topology, TopologyId, TopologyStatus,
-};
-use ipnet::Ipv4Net;
+use decnet_domain::validate::{Context, ForeignSubnet};
+use decnet_domain::{Design, MutationState, Name, Plan, Refusal, RuntimeAction, Topology, TopologyId, TopologyStatus};
 use serde_json::Value;
 
 pub use error::StoreError;
@@ -26,12 +23,11 @@ pub use sqlite::SqliteStore;
 
 /// Builds the design of a new topology from the subnets already claimed by others. Runs
 /// inside the creating transaction, so no other creation can claim the same subnets.
-pub type DesignBuilder = Box<dyn FnOnce(&[Ipv4Net]) -> Result<Design, Refusal> + Send>;
+pub type DesignBuilder = Box<dyn FnOnce(&[ForeignSubnet]) -> Result<Design, Refusal> + Send>;
 
 /// Plans a claimed mutation against the current design and other topologies' claims.
 /// Runs inside the committing transaction.
-pub type Planner =
-    dyn Fn(&TopologyHeader, &Design, &Context) -> Result<Plan, Refusal> + Send + Sync;
+pub type Planner = dyn Fn(&TopologyHeader, &Design, &Context) -> Result<Plan, Refusal> + Send + Sync;
 
 /// The fields of a new topology besides its design.
 #[derive(Debug, Clone)]
@@ -152,11 +148,7 @@ pub enum ApplyOutcome {
 pub trait Store: Send + Sync {
     /// Creates a pending topology; `build` sees every subnet claimed by topologies that
     /// are not torn down, inside the same transaction as the insert.
-    async fn create_topology(
-        &self,
-        new: NewTopology,
-        build: DesignBuilder,
-    ) -> Result<Arc<Topology>, StoreError>;
+    async fn create_topology(&self, new: NewTopology, build: DesignBuilder) -> Result<Arc<Topology>, StoreError>;
 
     /// Finds a topology by id or by name.
     async fn resolve(&self, key: &str) -> Result<TopologyId, StoreError>;
@@ -168,10 +160,7 @@ pub trait Store: Send + Sync {
     async fn header(&self, id: TopologyId) -> Result<TopologyHeader, StoreError>;
 
     /// Topologies, newest first.
-    async fn list_topologies(
-        &self,
-        filter: &ListFilter,
-    ) -> Result<Page<TopologyHeader>, StoreError>;
+    async fn list_topologies(&self, filter: &ListFilter) -> Result<Page<TopologyHeader>, StoreError>;
 
     /// Subnets of every topology except `excluding` that is not torn down, and host
     /// ports published by every deployed topology except `excluding`.
@@ -189,11 +178,7 @@ pub trait Store: Send + Sync {
     ) -> Result<TopologyHeader, StoreError>;
 
     /// Audited status transitions, newest first.
-    async fn status_events(
-        &self,
-        id: TopologyId,
-        limit: i64,
-    ) -> Result<Vec<StatusEvent>, StoreError>;
+    async fn status_events(&self, id: TopologyId, limit: i64) -> Result<Vec<StatusEvent>, StoreError>;
 
     /// Deletes a pending, torn-down or failed topology with every child row.
     async fn delete_topology(&self, id: TopologyId) -> Result<(), StoreError>;
@@ -210,15 +195,10 @@ pub trait Store: Send + Sync {
     ) -> Result<(Mutation, i64), StoreError>;
 
     /// A topology's mutations, newest first.
-    async fn mutations(
-        &self,
-        id: TopologyId,
-        state: Option<MutationState>,
-    ) -> Result<Vec<Mutation>, StoreError>;
+    async fn mutations(&self, id: TopologyId, state: Option<MutationState>) -> Result<Vec<Mutation>, StoreError>;
 
     /// Live topologies that have a pending mutation or an expired lease.
-    async fn topologies_with_work(&self, now: DateTime<Utc>)
-    -> Result<Vec<TopologyId>, StoreError>;
+    async fn topologies_with_work(&self, now: DateTime<Utc>) -> Result<Vec<TopologyId>, StoreError>;
 
     /// Claims the oldest pending mutation of a topology (or one whose lease expired) for
     /// `owner` until `now + lease`. Returns `None` while another live lease exists, so one
@@ -252,10 +232,5 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Fails every pending or applying mutation of a topology (used by teardown).
-    async fn fail_open_mutations(
-        &self,
-        id: TopologyId,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError>;
+    async fn fail_open_mutations(&self, id: TopologyId, reason: &str, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }

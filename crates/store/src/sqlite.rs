@@ -20,16 +20,13 @@ use chrono::{DateTime, Utc};
 use decnet_domain::diff::diff;
 use decnet_domain::model::TopologyHeader;
 use decnet_domain::validate::Context;
-use decnet_domain::{
-    DeckyStatus, Design, MutationState, Name, Topology, TopologyId, TopologyStatus,
-};
+use decnet_domain::{DeckyStatus, Design, MutationState, Name, Topology, TopologyId, TopologyStatus};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
 use crate::{
-    ApplyOutcome, DesignBuilder, ListFilter, Mutation, NewTopology, Page, Planner, StatusEvent,
-    Store, StoreError,
+    ApplyOutcome, DesignBuilder, ListFilter, Mutation, NewTopology, Page, Planner, StatusEvent, Store, StoreError,
 };
 use rows::{MUTATION_COLUMNS, ts};
 
@@ -82,10 +79,7 @@ impl SqliteStore {
 
     fn cached_design(&self, id: TopologyId, generation: i64) -> Option<Arc<Design>> {
         let cache = self.designs.lock().ok()?;
-        cache
-            .get(&id)
-            .filter(|(g, _)| *g == generation)
-            .map(|(_, d)| d.clone())
+        cache.get(&id).filter(|(g, _)| *g == generation).map(|(_, d)| d.clone())
     }
 
     fn cache_design(&self, id: TopologyId, generation: i64, design: Arc<Design>) {
@@ -116,10 +110,7 @@ impl SqliteStore {
     }
 }
 
-async fn header_in(
-    conn: &mut SqliteConnection,
-    id: TopologyId,
-) -> Result<TopologyHeader, StoreError> {
+async fn header_in(conn: &mut SqliteConnection, id: TopologyId) -> Result<TopologyHeader, StoreError> {
     let row = sqlx::query(rows::HEADER_SELECT_BY_ID)
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
@@ -131,10 +122,7 @@ async fn header_in(
     rows::header(&row)
 }
 
-async fn claims_in(
-    conn: &mut SqliteConnection,
-    excluding: Option<TopologyId>,
-) -> Result<Context, StoreError> {
+async fn claims_in(conn: &mut SqliteConnection, excluding: Option<TopologyId>) -> Result<Context, StoreError> {
     let excluded = excluding.map(|id| id.to_string()).unwrap_or_default();
     let mut ctx = Context::default();
     let subnets = sqlx::query(
@@ -166,19 +154,18 @@ async fn claims_in(
     for row in gateways {
         let topology: String = row.try_get(0)?;
         let services: String = row.try_get(1)?;
-        let services: Vec<String> = serde_json::from_str(&services)
-            .map_err(|e| StoreError::corrupt(format!("services in {topology}"), e))?;
+        let services: Vec<String> =
+            serde_json::from_str(&services).map_err(|e| StoreError::corrupt(format!("services in {topology}"), e))?;
         for service in services
             .iter()
             .filter_map(|s| decnet_domain::catalogue::decky_service(s))
         {
             for (port, proto) in service.ports() {
-                ctx.foreign_ports
-                    .push(decnet_domain::validate::ForeignPort {
-                        topology: topology.clone(),
-                        port,
-                        proto,
-                    });
+                ctx.foreign_ports.push(decnet_domain::validate::ForeignPort {
+                    topology: topology.clone(),
+                    port,
+                    proto,
+                });
             }
         }
     }
@@ -201,11 +188,7 @@ async fn mutation_in(conn: &mut SqliteConnection, id: i64) -> Result<Mutation, S
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_topology(
-        &self,
-        new: NewTopology,
-        build: DesignBuilder,
-    ) -> Result<Arc<Topology>, StoreError> {
+    async fn create_topology(&self, new: NewTopology, build: DesignBuilder) -> Result<Arc<Topology>, StoreError> {
         let mut tx = self.write_tx().await?;
         let taken = sqlx::query("SELECT 1 FROM topologies WHERE name = $1")
             .bind(new.name.as_str())
@@ -216,12 +199,7 @@ impl Store for SqliteStore {
                 name: new.name.to_string(),
             });
         }
-        let claimed: Vec<ipnet::Ipv4Net> = claims_in(&mut tx, None)
-            .await?
-            .foreign_subnets
-            .into_iter()
-            .map(|f| f.subnet)
-            .collect();
+        let claimed = claims_in(&mut tx, None).await?.foreign_subnets;
         let design = build(&claimed).map_err(StoreError::Refused)?;
         let id = TopologyId(uuid::Uuid::new_v4());
         let header = TopologyHeader {
@@ -303,16 +281,12 @@ impl Store for SqliteStore {
         header_in(&mut conn, id).await
     }
 
-    async fn list_topologies(
-        &self,
-        filter: &ListFilter,
-    ) -> Result<Page<TopologyHeader>, StoreError> {
+    async fn list_topologies(&self, filter: &ListFilter) -> Result<Page<TopologyHeader>, StoreError> {
         let status = filter.status.map(|s| s.as_str());
-        let total: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM topologies WHERE ($1 IS NULL OR status = $1)")
-                .bind(status)
-                .fetch_one(&self.pool)
-                .await?;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM topologies WHERE ($1 IS NULL OR status = $1)")
+            .bind(status)
+            .fetch_one(&self.pool)
+            .await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "{} WHERE ($1 IS NULL OR status = $1) ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
             rows::HEADER_SELECT
@@ -348,11 +322,7 @@ impl Store for SqliteStore {
                 return Err(StoreError::WrongStatus {
                     status: header.status,
                     action: format!("moving to {to}"),
-                    allowed: allowed
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" or "),
+                    allowed: allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or "),
                 });
             }
         }
@@ -363,14 +333,16 @@ impl Store for SqliteStore {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO status_events (topology_id, from_status, to_status, at, reason) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id.to_string())
-            .bind(header.status.as_str())
-            .bind(to.as_str())
-            .bind(ts(now))
-            .bind(reason)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO status_events (topology_id, from_status, to_status, at, reason) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.to_string())
+        .bind(header.status.as_str())
+        .bind(to.as_str())
+        .bind(ts(now))
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         header.status = to;
         header.status_changed_at = now;
@@ -378,11 +350,7 @@ impl Store for SqliteStore {
         Ok(header)
     }
 
-    async fn status_events(
-        &self,
-        id: TopologyId,
-        limit: i64,
-    ) -> Result<Vec<StatusEvent>, StoreError> {
+    async fn status_events(&self, id: TopologyId, limit: i64) -> Result<Vec<StatusEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, from_status, to_status, at, reason FROM status_events WHERE topology_id = $1 ORDER BY id DESC LIMIT $2",
         )
@@ -457,11 +425,7 @@ impl Store for SqliteStore {
         Ok((mutation, header.version + 1))
     }
 
-    async fn mutations(
-        &self,
-        id: TopologyId,
-        state: Option<MutationState>,
-    ) -> Result<Vec<Mutation>, StoreError> {
+    async fn mutations(&self, id: TopologyId, state: Option<MutationState>) -> Result<Vec<Mutation>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {MUTATION_COLUMNS} FROM mutations WHERE topology_id = $1 AND ($2 IS NULL OR state = $2) ORDER BY id DESC"
         )))
@@ -472,10 +436,7 @@ impl Store for SqliteStore {
         rows.iter().map(rows::mutation).collect()
     }
 
-    async fn topologies_with_work(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<TopologyId>, StoreError> {
+    async fn topologies_with_work(&self, now: DateTime<Utc>) -> Result<Vec<TopologyId>, StoreError> {
         let rows = sqlx::query(
             "SELECT DISTINCT m.topology_id FROM mutations m JOIN topologies t ON t.id = m.topology_id \
              WHERE t.status IN ('active', 'degraded') \
@@ -557,8 +518,7 @@ impl Store for SqliteStore {
     ) -> Result<ApplyOutcome, StoreError> {
         let mut tx = self.write_tx().await?;
         let current = mutation_in(&mut tx, mutation.id).await?;
-        if current.state != MutationState::Applying || current.lease_owner.as_deref() != Some(owner)
-        {
+        if current.state != MutationState::Applying || current.lease_owner.as_deref() != Some(owner) {
             return Ok(ApplyOutcome::LeaseLost);
         }
         let id = mutation.topology_id;
@@ -594,11 +554,7 @@ impl Store for SqliteStore {
                     generation: header.generation + bump_generation,
                     ..header
                 };
-                let design = if design_changed {
-                    Arc::new(plan.design)
-                } else {
-                    design
-                };
+                let design = if design_changed { Arc::new(plan.design) } else { design };
                 self.cache_design(id, header.generation, design.clone());
                 Ok(ApplyOutcome::Committed {
                     actions: plan.actions,
@@ -629,30 +585,18 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn set_decky_status(
-        &self,
-        id: TopologyId,
-        decky: &Name,
-        status: &DeckyStatus,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE deckies SET state = $1, last_error = $2 WHERE topology_id = $3 AND name = $4",
-        )
-        .bind(status.state.as_str())
-        .bind(status.last_error.as_deref())
-        .bind(id.to_string())
-        .bind(decky.as_str())
-        .execute(&self.pool)
-        .await?;
+    async fn set_decky_status(&self, id: TopologyId, decky: &Name, status: &DeckyStatus) -> Result<(), StoreError> {
+        sqlx::query("UPDATE deckies SET state = $1, last_error = $2 WHERE topology_id = $3 AND name = $4")
+            .bind(status.state.as_str())
+            .bind(status.last_error.as_deref())
+            .bind(id.to_string())
+            .bind(decky.as_str())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
-    async fn fail_open_mutations(
-        &self,
-        id: TopologyId,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    async fn fail_open_mutations(&self, id: TopologyId, reason: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE mutations SET state = 'failed', reason = $1, codes = '[\"TOPOLOGY_NOT_LIVE\"]', finished_at = $2, \
              lease_deadline_ms = NULL WHERE topology_id = $3 AND state IN ('pending', 'applying')",

@@ -14,8 +14,8 @@ use crate::catalogue;
 use crate::issue::{Code, Target, errors};
 use crate::model::{Decky, Design, Lan, TopologyHeader};
 use crate::mutation::{
-    AddDecky, AddLan, AttachDecky, DetachDecky, MutationOp, Plan, Refusal, RemoveDecky, RemoveLan,
-    RuntimeAction, UpdateDecky, UpdateLan,
+    AddDecky, AddLan, AttachDecky, DetachDecky, MutationOp, Plan, Refusal, RemoveDecky, RemoveLan, RuntimeAction,
+    UpdateDecky, UpdateLan,
 };
 use crate::name::Name;
 use crate::validate::{Context, Scope, validate};
@@ -23,12 +23,7 @@ use crate::validate::{Context, Scope, validate};
 /// Plans `op` against the topology described by `header` and `current`. `ctx` carries
 /// other topologies' claims (needed when [`MutationOp::needs_claims`] is true; an empty
 /// context is fine otherwise).
-pub fn plan(
-    header: &TopologyHeader,
-    current: &Design,
-    op: &MutationOp,
-    ctx: &Context,
-) -> Result<Plan, Refusal> {
+pub fn plan(header: &TopologyHeader, current: &Design, op: &MutationOp, ctx: &Context) -> Result<Plan, Refusal> {
     let status = header.status;
     if !status.accepts_mutations() {
         return Err(Refusal::one(
@@ -76,10 +71,7 @@ fn decky_not_found(decky: &Name) -> Refusal {
 }
 
 fn decky<'a>(design: &'a Design, name: &Name) -> Result<&'a Decky, Refusal> {
-    design
-        .deckies
-        .get(name)
-        .ok_or_else(|| decky_not_found(name))
+    design.deckies.get(name).ok_or_else(|| decky_not_found(name))
 }
 
 fn lan<'a>(design: &'a Design, name: &Name) -> Result<&'a Lan, Refusal> {
@@ -98,10 +90,7 @@ fn subnet_base(header: &TopologyHeader) -> Ipv4Net {
 
 /// The next free IP of `lan` in `design`.
 fn allocate_ip(design: &Design, lan: &Lan) -> Result<std::net::Ipv4Addr, Refusal> {
-    let taken = design
-        .deckies
-        .values()
-        .filter_map(|d| d.ips.get(&lan.name).copied());
+    let taken = design.deckies.values().filter_map(|d| d.ips.get(&lan.name).copied());
     next_free_ip(lan.subnet, taken).ok_or_else(|| {
         Refusal::one(
             Code::IpExhausted,
@@ -111,12 +100,7 @@ fn allocate_ip(design: &Design, lan: &Lan) -> Result<std::net::Ipv4Addr, Refusal
     })
 }
 
-fn plan_add_lan(
-    header: &TopologyHeader,
-    current: &Design,
-    op: &AddLan,
-    ctx: &Context,
-) -> Result<Plan, Refusal> {
+fn plan_add_lan(header: &TopologyHeader, current: &Design, op: &AddLan, ctx: &Context) -> Result<Plan, Refusal> {
     if current.lans.contains_key(&op.name) {
         return Err(Refusal::one(
             Code::LanExists,
@@ -157,9 +141,7 @@ fn plan_add_lan(
     );
     Ok(Plan {
         design,
-        actions: vec![RuntimeAction::CreateNetwork {
-            lan: op.name.clone(),
-        }],
+        actions: vec![RuntimeAction::CreateNetwork { lan: op.name.clone() }],
     })
 }
 
@@ -197,9 +179,7 @@ fn plan_remove_lan(current: &Design, op: &RemoveLan) -> Result<Plan, Refusal> {
         }
     }
     design.lans.remove(&op.name);
-    actions.push(RuntimeAction::RemoveNetwork {
-        lan: op.name.clone(),
-    });
+    actions.push(RuntimeAction::RemoveNetwork { lan: op.name.clone() });
     Ok(Plan { design, actions })
 }
 
@@ -241,9 +221,7 @@ fn plan_add_decky(current: &Design, op: &AddDecky) -> Result<Plan, Refusal> {
     );
     Ok(Plan {
         design,
-        actions: vec![RuntimeAction::StartDecky {
-            decky: op.name.clone(),
-        }],
+        actions: vec![RuntimeAction::StartDecky { decky: op.name.clone() }],
     })
 }
 
@@ -251,9 +229,7 @@ fn force_required(decky: &Name, why: &str) -> Refusal {
     Refusal::one(
         Code::ForceRequired,
         Target::decky(decky.as_str()),
-        format!(
-            "{why} on running decky {decky} recreates its base container and drops its sessions; pass force=true"
-        ),
+        format!("{why} on running decky {decky} recreates its base container and drops its sessions; pass force=true"),
     )
 }
 
@@ -352,9 +328,7 @@ fn plan_update_decky(current: &Design, op: &UpdateDecky) -> Result<Plan, Refusal
         after.services = services.clone();
         after.services.sort();
         // Config of services that are gone goes with them.
-        after
-            .service_config
-            .retain(|slug, _| after.services.contains(slug));
+        after.service_config.retain(|slug, _| after.services.contains(slug));
     }
     if let Some(config) = &op.patch.service_config {
         for (slug, values) in config {
@@ -371,16 +345,13 @@ fn plan_update_decky(current: &Design, op: &UpdateDecky) -> Result<Plan, Refusal
     after.y = op.y.or(after.y);
 
     let routing_flipped = after.forwards_l3 != before.forwards_l3;
-    let os_changed = catalogue::os_family_of(after.archetype.as_deref())
-        != catalogue::os_family_of(before.archetype.as_deref());
+    let os_changed =
+        catalogue::os_family_of(after.archetype.as_deref()) != catalogue::os_family_of(before.archetype.as_deref());
     if routing_flipped && !op.force {
         return Err(force_required(&op.decky, "changing forwards_l3"));
     }
     if os_changed && !op.force {
-        return Err(force_required(
-            &op.decky,
-            "changing the archetype's OS fingerprint",
-        ));
+        return Err(force_required(&op.decky, "changing the archetype's OS fingerprint"));
     }
 
     let mut actions = Vec::new();

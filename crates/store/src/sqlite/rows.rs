@@ -11,8 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use decnet_domain::diff::DesignDiff;
 use decnet_domain::model::TopologyHeader;
 use decnet_domain::{
-    Decky, DeckyState, DeckyStatus, Design, Lan, Mode, MutationState, Name, TopologyId,
-    TopologyStatus,
+    Decky, DeckyState, DeckyStatus, Design, Lan, Mode, MutationState, Name, TopologyId, TopologyStatus,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
@@ -68,8 +67,7 @@ pub(super) fn header(row: &SqliteRow) -> Result<TopologyHeader, StoreError> {
         status: parse::<TopologyStatus>("topology status", &row.try_get::<String, _>(4)?)?,
         version: row.try_get(5)?,
         generation: row.try_get(6)?,
-        config_snapshot: serde_json::from_str(&snapshot)
-            .map_err(|e| StoreError::corrupt("config snapshot", e))?,
+        config_snapshot: serde_json::from_str(&snapshot).map_err(|e| StoreError::corrupt("config snapshot", e))?,
         created_at: parse_ts("created_at", &row.try_get::<String, _>(8)?)?,
         status_changed_at: parse_ts("status_changed_at", &row.try_get::<String, _>(9)?)?,
     })
@@ -84,12 +82,10 @@ pub(super) fn mutation(row: &SqliteRow) -> Result<Mutation, StoreError> {
         id: row.try_get(0)?,
         topology_id: parse("mutation topology id", &row.try_get::<String, _>(1)?)?,
         op: row.try_get(2)?,
-        payload: serde_json::from_str(&payload)
-            .map_err(|e| StoreError::corrupt("mutation payload", e))?,
+        payload: serde_json::from_str(&payload).map_err(|e| StoreError::corrupt("mutation payload", e))?,
         state: parse::<MutationState>("mutation state", &row.try_get::<String, _>(4)?)?,
         reason: row.try_get(5)?,
-        codes: serde_json::from_str(&codes)
-            .map_err(|e| StoreError::corrupt("mutation codes", e))?,
+        codes: serde_json::from_str(&codes).map_err(|e| StoreError::corrupt("mutation codes", e))?,
         lease_owner: row.try_get(7)?,
         lease_deadline: deadline.and_then(DateTime::from_timestamp_millis),
         attempts: row.try_get(9)?,
@@ -108,10 +104,7 @@ pub(super) fn status_event(row: &SqliteRow) -> Result<StatusEvent, StoreError> {
     })
 }
 
-pub(super) async fn load_design(
-    conn: &mut SqliteConnection,
-    id: TopologyId,
-) -> Result<Design, StoreError> {
+pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> Result<Design, StoreError> {
     let id = id.to_string();
     let mut design = Design::default();
     let lans = sqlx::query("SELECT name, subnet, is_dmz, x, y FROM lans WHERE topology_id = $1")
@@ -148,30 +141,28 @@ pub(super) async fn load_design(
                 home_lan: decky_name.clone(),
                 name: decky_name,
                 ips: BTreeMap::new(),
-                services: serde_json::from_str(&services)
-                    .map_err(|e| StoreError::corrupt("decky services", e))?,
+                services: serde_json::from_str(&services).map_err(|e| StoreError::corrupt("decky services", e))?,
                 forwards_l3: row.try_get(3)?,
                 archetype: row.try_get(4)?,
-                service_config: serde_json::from_str(&config)
-                    .map_err(|e| StoreError::corrupt("service config", e))?,
+                service_config: serde_json::from_str(&config).map_err(|e| StoreError::corrupt("service config", e))?,
                 x: row.try_get(5)?,
                 y: row.try_get(6)?,
             },
         );
     }
-    let memberships =
-        sqlx::query("SELECT decky, lan, ip, is_home FROM memberships WHERE topology_id = $1")
-            .bind(&id)
-            .fetch_all(&mut *conn)
-            .await?;
+    let memberships = sqlx::query("SELECT decky, lan, ip, is_home FROM memberships WHERE topology_id = $1")
+        .bind(&id)
+        .fetch_all(&mut *conn)
+        .await?;
     for row in memberships {
         let decky_name: String = row.try_get(0)?;
         let lan = name("membership LAN", &row.try_get::<String, _>(1)?)?;
         let ip = parse("membership IP", &row.try_get::<String, _>(2)?)?;
         let is_home: bool = row.try_get(3)?;
-        let decky = design.deckies.get_mut(decky_name.as_str()).ok_or_else(|| {
-            StoreError::corrupt("membership", format!("unknown decky {decky_name}"))
-        })?;
+        let decky = design
+            .deckies
+            .get_mut(decky_name.as_str())
+            .ok_or_else(|| StoreError::corrupt("membership", format!("unknown decky {decky_name}")))?;
         if is_home {
             decky.home_lan = lan.clone();
         }
@@ -203,16 +194,10 @@ pub(super) async fn load_decky_status(
         .collect()
 }
 
-pub(super) async fn insert_lans(
-    conn: &mut SqliteConnection,
-    id: TopologyId,
-    lans: &[&Lan],
-) -> Result<(), StoreError> {
+pub(super) async fn insert_lans(conn: &mut SqliteConnection, id: TopologyId, lans: &[&Lan]) -> Result<(), StoreError> {
     let id = id.to_string();
     for chunk in lans.chunks(BATCH) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO lans (topology_id, name, subnet, is_dmz, x, y) ",
-        );
+        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO lans (topology_id, name, subnet, is_dmz, x, y) ");
         query.push_values(chunk, |mut row, lan| {
             row.push_bind(id.clone())
                 .push_bind(lan.name.to_string())
@@ -257,20 +242,14 @@ fn config_json(decky: &Decky) -> String {
     serde_json::to_string(&decky.service_config).unwrap_or_else(|_| "{}".into())
 }
 
-async fn insert_memberships(
-    conn: &mut SqliteConnection,
-    id: TopologyId,
-    deckies: &[&Decky],
-) -> Result<(), StoreError> {
+async fn insert_memberships(conn: &mut SqliteConnection, id: TopologyId, deckies: &[&Decky]) -> Result<(), StoreError> {
     let id = id.to_string();
     let edges: Vec<(&Decky, &Name, std::net::Ipv4Addr)> = deckies
         .iter()
         .flat_map(|d| d.ips.iter().map(move |(lan, ip)| (*d, lan, *ip)))
         .collect();
     for chunk in edges.chunks(BATCH) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO memberships (topology_id, decky, lan, ip, is_home) ",
-        );
+        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO memberships (topology_id, decky, lan, ip, is_home) ");
         query.push_values(chunk, |mut row, (decky, lan, ip)| {
             row.push_bind(id.clone())
                 .push_bind(decky.name.to_string())

@@ -1,0 +1,222 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exit codes, also listed in `--help` and the README.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  ok
+  1  internal error
+  2  usage error (bad flags, unreadable file, malformed --payload JSON)
+  3  refused: validation or a guard rejected the request; nothing changed
+  4  conflict: stale --expected-version, or the topology's status forbids it
+  5  not found";
+
+/// DECNET: design, deploy and live-edit deception networks.
+#[derive(Debug, Parser)]
+#[command(name = "decnet", version, about, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// SQLite database file.
+    #[arg(long, global = true, env = "DECNET_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Container runtime: `memory` simulates containers in-process (nothing is started).
+    #[arg(long, global = true, env = "DECNET_RUNTIME", value_enum, default_value_t = RuntimeKind::Memory)]
+    pub runtime: RuntimeKind,
+
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Runtime implementations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    /// In-process simulation.
+    Memory,
+    /// The Docker Engine.
+    Docker,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, inspect, deploy and edit topologies.
+    #[command(subcommand)]
+    Topology(TopologyCommand),
+    /// List the decoy services.
+    Services,
+    /// List the decky archetypes.
+    Archetypes,
+    /// Run the engine.
+    #[command(subcommand)]
+    Engine(EngineCommand),
+}
+
+/// `decnet engine …`.
+#[derive(Debug, Subcommand)]
+pub enum EngineCommand {
+    /// Run the reconciler: apply queued mutations and heal deployed topologies.
+    Run {
+        /// Apply everything queued, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Safety-net interval between passes, in seconds.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        tick: u64,
+    },
+}
+
+/// `decnet topology …`.
+#[derive(Debug, Subcommand)]
+pub enum TopologyCommand {
+    /// Generate a random topology (stored as pending).
+    Generate(GenerateArgs),
+    /// Create a topology from a JSON or YAML document.
+    Create {
+        /// The document (`-` for standard input).
+        #[arg(long = "from", value_name = "FILE")]
+        from: PathBuf,
+    },
+    /// List topologies, newest first.
+    List {
+        /// Only topologies in this status.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Show a topology's LANs and deckies.
+    Show {
+        /// Topology id or name.
+        topology: String,
+    },
+    /// Run every validation rule; exits 3 when there are errors.
+    Validate {
+        /// Topology id or name.
+        topology: String,
+    },
+    /// Deploy a pending topology.
+    Deploy {
+        /// Topology id or name.
+        topology: String,
+    },
+    /// Remove a topology's networks and containers (retry if interrupted).
+    Teardown {
+        /// Topology id or name.
+        topology: String,
+    },
+    /// Delete a pending, failed or torn-down topology.
+    Delete {
+        /// Topology id or name.
+        topology: String,
+    },
+    /// Print a topology's design (names, subnets, IPs, edges, services).
+    Export {
+        /// Topology id or name.
+        topology: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+    },
+    /// Queue a live change on an active or degraded topology.
+    Mutate {
+        /// Topology id or name.
+        topology: String,
+        /// add_lan, remove_lan, add_decky, attach_decky, detach_decky, remove_decky, update_decky, update_lan.
+        op: String,
+        /// The op's payload as a JSON object.
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        /// Refuse (exit 4) unless the topology is at this version.
+        #[arg(long)]
+        expected_version: Option<i64>,
+    },
+    /// List a topology's queued and finished mutations, newest first.
+    Mutations {
+        /// Topology id or name.
+        topology: String,
+        /// Only mutations in this state (pending, applying, applied, failed).
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Show a topology's status changes, newest first.
+    History {
+        /// Topology id or name.
+        topology: String,
+        /// How many to show.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+fn probability(text: &str) -> Result<f64, String> {
+    let p: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{p} is not between 0 and 1"))
+    }
+}
+
+fn range(text: &str) -> Result<(u32, u32), String> {
+    let (min, max) = text.split_once('-').ok_or_else(|| format!("{text:?} is not MIN-MAX"))?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{s:?} is not a whole number"))
+    };
+    let (min, max) = (parse(min)?, parse(max)?);
+    if min > 32 || !(1..=32).contains(&max) || min > max {
+        return Err(format!("{text}: need 0 <= MIN <= MAX, 1 <= MAX <= 32"));
+    }
+    Ok((min, max))
+}
+
+/// `topology generate` flags.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Topology name (a-z, 0-9, '-', starting with a letter).
+    #[arg(long)]
+    pub name: String,
+    /// Levels of LANs below the DMZ.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub depth: u32,
+    /// Most child LANs per LAN.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub branching: u32,
+    /// Deckies per internal LAN, MIN-MAX.
+    #[arg(long, default_value = "1-3", value_parser = range)]
+    pub deckies_per_lan: (u32, u32),
+    /// Probability that a bridge decky routes between its LANs.
+    #[arg(long, default_value_t = 1.0, value_parser = probability)]
+    pub bridge_forward_p: f64,
+    /// Probability of an extra cross edge per LAN.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub cross_edge_p: f64,
+    /// Services for every decky (comma-separated); random 1-3 per decky when absent.
+    #[arg(long, value_delimiter = ',')]
+    pub services: Option<Vec<String>>,
+    /// RNG seed; random (and recorded) when absent.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Base from which /24 subnets are allocated.
+    #[arg(long, default_value = decnet_domain::alloc::DEFAULT_SUBNET_BASE)]
+    pub subnet_base: ipnet::Ipv4Net,
+    /// Do not make the DMZ decky a gateway (no host ports published).
+    #[arg(long)]
+    pub no_gateway: bool,
+}

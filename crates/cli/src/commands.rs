@@ -1,0 +1,289 @@
+//! Command implementations: open the store, build the engine, run one command.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use decnet_domain::document::{TopologyDocument, from_design};
+use decnet_domain::generator::GeneratorConfig;
+use decnet_domain::issue::errors;
+use decnet_domain::{Code, MutationState, Name, Refusal, Target, TopologyId, TopologyStatus};
+use decnet_engine::{Bus, Engine, EngineConfig, EngineError};
+use decnet_runtime::{MemoryRuntime, Runtime};
+use decnet_store::{ListFilter, SqliteStore};
+
+use crate::UsageError;
+use crate::args::{Cli, Command, EngineCommand, ExportFormat, GenerateArgs, RuntimeKind, TopologyCommand};
+use crate::output;
+
+/// Where the database lives when neither `--db` nor `DECNET_DB` says.
+fn default_db() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("decnet")
+        .join("decnet.db")
+}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+async fn engine(cli: &Cli) -> anyhow::Result<Engine> {
+    let path = cli.db.clone().unwrap_or_else(default_db);
+    let store = SqliteStore::open(&path).await?;
+    let runtime: Arc<dyn Runtime> = match cli.runtime {
+        RuntimeKind::Memory => Arc::new(MemoryRuntime::new()),
+        RuntimeKind::Docker => {
+            return Err(usage(
+                "the docker runtime is not part of this build yet; use --runtime memory",
+            ));
+        }
+    };
+    Ok(Engine::new(
+        Arc::new(store),
+        runtime,
+        Bus::default(),
+        EngineConfig::default(),
+    ))
+}
+
+async fn resolve(engine: &Engine, key: &str) -> anyhow::Result<TopologyId> {
+    Ok(engine.store().resolve(key).await?)
+}
+
+/// Runs the command; the returned code is the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let json = cli.json;
+    match &cli.command {
+        Command::Services => {
+            output::services(json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Archetypes => {
+            output::archetypes(json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Engine(EngineCommand::Run { once, tick }) => {
+            let engine = engine(&cli).await?;
+            run_engine(engine, *once, Duration::from_secs(*tick), json).await
+        }
+        Command::Topology(command) => {
+            let engine = engine(&cli).await?;
+            topology(&engine, command, json).await
+        }
+    }
+}
+
+async fn run_engine(engine: Engine, once: bool, tick: Duration, json: bool) -> anyhow::Result<ExitCode> {
+    if once {
+        engine.recover().await?;
+        let report = engine.run_until_idle().await?;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({ "applied": report.applied, "refused": report.refused })
+            );
+        } else {
+            println!("applied {} mutation(s), refused {}", report.applied, report.refused);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let engine = Engine::new(
+        engine.store().clone(),
+        engine.runtime().clone(),
+        engine.bus().clone(),
+        EngineConfig {
+            tick,
+            ..engine.config().clone()
+        },
+    );
+    tracing::info!(
+        runtime = engine.runtime().kind(),
+        "engine running; Ctrl-C or SIGTERM stops it"
+    );
+    engine.run(shutdown_signal()).await?;
+    tracing::info!("engine stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn generator_config(args: &GenerateArgs) -> GeneratorConfig {
+    GeneratorConfig {
+        depth: args.depth,
+        branching: args.branching,
+        deckies_per_lan_min: args.deckies_per_lan.0,
+        deckies_per_lan_max: args.deckies_per_lan.1,
+        bridge_forward_p: args.bridge_forward_p,
+        cross_edge_p: args.cross_edge_p,
+        services: args.services.clone(),
+        // A random seed is still recorded in the snapshot, so the design is reproducible.
+        seed: args.seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0),
+        subnet_base: args.subnet_base,
+        gateway: !args.no_gateway,
+    }
+}
+
+fn read_document(path: &Path) -> anyhow::Result<(TopologyDocument, String)> {
+    let (text, source) = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| usage(format!("cannot read standard input: {e}")))?;
+        (text, "stdin".to_owned())
+    } else {
+        let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+        (text, path.display().to_string())
+    };
+    let parsed = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<TopologyDocument>(&text).map_err(|e| e.to_string())
+    } else {
+        serde_saphyr::from_str::<TopologyDocument>(&text).map_err(|e| e.to_string())
+    };
+    let doc = parsed.map_err(|e| {
+        EngineError::Refused(Refusal::one(
+            Code::PayloadInvalid,
+            Target::field("document"),
+            format!("{source}: {e}"),
+        ))
+    })?;
+    Ok((doc, source))
+}
+
+fn parse_status(text: &str) -> anyhow::Result<TopologyStatus> {
+    text.parse().map_err(|e| usage(format!("--status: {e}")))
+}
+
+async fn topology(engine: &Engine, command: &TopologyCommand, json: bool) -> anyhow::Result<ExitCode> {
+    match command {
+        TopologyCommand::Generate(args) => {
+            let name =
+                Name::parse(&args.name).map_err(|e| usage(format!("--name: invalid name {:?}: {e}", args.name)))?;
+            let config = generator_config(args);
+            eprintln!("generating {name} (seed {})...", config.seed);
+            let topology = engine.generate(name, config).await?;
+            output::created(&topology, json);
+        }
+        TopologyCommand::Create { from } => {
+            let (doc, source) = read_document(from)?;
+            let topology = engine.create(doc, &source).await?;
+            output::created(&topology, json);
+        }
+        TopologyCommand::List { status } => {
+            let status = status.as_deref().map(parse_status).transpose()?;
+            let page = engine
+                .store()
+                .list_topologies(&ListFilter {
+                    status,
+                    ..ListFilter::default()
+                })
+                .await?;
+            output::topology_list(&page.items, json);
+        }
+        TopologyCommand::Show { topology } => {
+            let id = resolve(engine, topology).await?;
+            output::topology(&*engine.store().topology(id).await?, json);
+        }
+        TopologyCommand::Validate { topology } => {
+            let id = resolve(engine, topology).await?;
+            let issues = engine.validate(id).await?;
+            output::issues(&issues, json);
+            if errors(&issues).next().is_some() {
+                return Ok(ExitCode::from(3));
+            }
+        }
+        TopologyCommand::Deploy { topology } => {
+            let id = resolve(engine, topology).await?;
+            let design = engine.store().topology(id).await?;
+            eprintln!(
+                "deploying {} ({} LANs, {} deckies) on the {} runtime...",
+                design.header.name,
+                design.design.lans.len(),
+                design.design.deckies.len(),
+                engine.runtime().kind()
+            );
+            let header = engine.deploy(id).await?;
+            output::header(&header, json);
+        }
+        TopologyCommand::Teardown { topology } => {
+            let id = resolve(engine, topology).await?;
+            let header = engine.teardown(id).await?;
+            output::header(&header, json);
+        }
+        TopologyCommand::Delete { topology } => {
+            let id = resolve(engine, topology).await?;
+            engine.delete(id).await?;
+            if json {
+                println!("{}", serde_json::json!({ "deleted": id }));
+            } else {
+                println!("deleted {id}");
+            }
+        }
+        TopologyCommand::Export { topology, format } => {
+            let id = resolve(engine, topology).await?;
+            let topology = engine.store().topology(id).await?;
+            let header = &topology.header;
+            let doc = from_design(
+                &header.name,
+                header.mode,
+                header.target_host.as_deref(),
+                &topology.design,
+            );
+            let text = match format {
+                ExportFormat::Json => serde_json::to_string_pretty(&doc).context("encoding the export")?,
+                ExportFormat::Yaml => serde_saphyr::to_string(&doc).context("encoding the export")?,
+            };
+            println!("{}", text.trim_end());
+        }
+        TopologyCommand::Mutate {
+            topology,
+            op,
+            payload,
+            expected_version,
+        } => {
+            let id = resolve(engine, topology).await?;
+            let payload: serde_json::Value =
+                serde_json::from_str(payload).map_err(|e| usage(format!("--payload is not JSON: {e}")))?;
+            let (mutation, version) = engine.enqueue(id, op, &payload, *expected_version).await?;
+            output::enqueued(&mutation, version, json);
+        }
+        TopologyCommand::Mutations { topology, state } => {
+            let id = resolve(engine, topology).await?;
+            let state = state
+                .as_deref()
+                .map(|s| s.parse::<MutationState>().map_err(|e| usage(format!("--state: {e}"))))
+                .transpose()?;
+            output::mutations(&engine.store().mutations(id, state).await?, json);
+        }
+        TopologyCommand::History { topology, limit } => {
+            let id = resolve(engine, topology).await?;
+            output::history(
+                &engine.store().status_events(id, (*limit).clamp(1, 10_000)).await?,
+                json,
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,391 @@
+//! Convergence: make the runtime match the stored design.
+//!
+//! [`Engine::converge`] is level-triggered: it reads the design and what the runtime
+//! reports (by labels), then creates what is missing, recreates what died or drifted
+//! (spec hash), reconnects or disconnects bases whose LANs changed, and removes labelled
+//! leftovers. Deploy, restart recovery and healing all use it. [`Engine::materialise`]
+//! is the targeted fast path after a mutation: it performs exactly the plan's actions,
+//! touching nothing else.
+
+use std::collections::{BTreeMap, HashSet};
+
+use decnet_domain::{DeckyState, DeckyStatus, Design, Name, RuntimeAction, TopologyId, TopologyStatus};
+use decnet_runtime::spec::{self, Role};
+use decnet_runtime::{Observed, RuntimeError, labels};
+use serde_json::json;
+
+use crate::bus::topics;
+use crate::{Engine, EngineError};
+
+/// What a convergence pass found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConvergeReport {
+    /// Runtime operations performed.
+    pub changes: usize,
+    /// Networks that could not be created or removed.
+    pub network_errors: Vec<String>,
+    /// Deckies that could not be converged, with the runtime's error.
+    pub decky_errors: BTreeMap<Name, String>,
+}
+
+impl ConvergeReport {
+    /// Whether everything converged.
+    pub fn converged(&self) -> bool {
+        self.network_errors.is_empty() && self.decky_errors.is_empty()
+    }
+
+    /// One line naming what failed.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = self.network_errors.clone();
+        parts.extend(self.decky_errors.iter().take(8).map(|(d, e)| format!("{d}: {e}")));
+        if self.decky_errors.len() > 8 {
+            parts.push(format!("and {} more deckies", self.decky_errors.len() - 8));
+        }
+        if parts.is_empty() {
+            "converged".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+fn hash_matches(observed: &Observed, spec: &decnet_runtime::ContainerSpec) -> bool {
+    observed
+        .containers
+        .get(&spec.name)
+        .is_some_and(|c| c.running && c.labels.get(labels::SPEC_HASH).map(String::as_str) == Some(spec.spec_hash()))
+}
+
+impl Engine {
+    /// Records a decky's observed state (and publishes it) when it changed.
+    pub(crate) async fn record_decky(
+        &self,
+        id: TopologyId,
+        decky: &Name,
+        status: DeckyStatus,
+    ) -> Result<(), EngineError> {
+        let key = (id, decky.clone());
+        let unchanged = self.recorded.lock().is_ok_and(|seen| seen.get(&key) == Some(&status));
+        if unchanged {
+            return Ok(());
+        }
+        self.store.set_decky_status(id, decky, &status).await?;
+        self.bus.publish(
+            topics::decky_state(decky),
+            json!({ "topology_id": id, "decky": decky, "state": status.state, "last_error": status.last_error }),
+        );
+        if let Ok(mut seen) = self.recorded.lock() {
+            seen.insert(key, status);
+        }
+        Ok(())
+    }
+
+    /// Converges a deployed topology and moves it between active and degraded to match
+    /// the outcome.
+    pub async fn converge(&self, id: TopologyId) -> Result<ConvergeReport, EngineError> {
+        let report = self.converge_design(id).await?;
+        let status = self.store.header(id).await?.status;
+        match (status, report.converged()) {
+            (TopologyStatus::Active, false) => {
+                self.set_status(
+                    id,
+                    Some(&[TopologyStatus::Active]),
+                    TopologyStatus::Degraded,
+                    &report.summary(),
+                )
+                .await?;
+            }
+            (TopologyStatus::Degraded, true) => {
+                self.set_status(
+                    id,
+                    Some(&[TopologyStatus::Degraded]),
+                    TopologyStatus::Active,
+                    "converged",
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        Ok(report)
+    }
+
+    /// One convergence pass; records decky states, leaves the topology status alone.
+    pub(crate) async fn converge_design(&self, id: TopologyId) -> Result<ConvergeReport, EngineError> {
+        let topology = self.store.topology(id).await?;
+        let observed = self.runtime.observe(id).await?;
+        let design = &topology.design;
+        let mut report = ConvergeReport::default();
+        let mut wanted_networks = HashSet::new();
+        for lan in design.lans.values() {
+            let net = spec::network(id, lan);
+            wanted_networks.insert(net.name.clone());
+            if !observed.networks.contains_key(&net.name) {
+                report.changes += 1;
+                if let Err(err) = self.runtime.ensure_network(&net).await {
+                    report.network_errors.push(err.to_string());
+                }
+            }
+        }
+        let mut wanted_containers = HashSet::new();
+        for decky in design.deckies.values() {
+            wanted_containers.extend(spec::decky_containers(id, design, decky).into_iter().map(|c| c.name));
+            let status = match self.converge_decky(id, design, decky, &observed).await {
+                Ok(changes) => {
+                    report.changes += changes;
+                    DeckyStatus {
+                        state: DeckyState::Running,
+                        last_error: None,
+                    }
+                }
+                Err(err) => {
+                    report.decky_errors.insert(decky.name.clone(), err.to_string());
+                    DeckyStatus {
+                        state: DeckyState::Failed,
+                        last_error: Some(err.to_string()),
+                    }
+                }
+            };
+            if topology.decky_status.get(&decky.name) != Some(&status) {
+                self.record_decky(id, &decky.name, status).await?;
+            }
+        }
+        // Labelled leftovers: services first (they live in a base's namespace).
+        let mut leftovers: Vec<_> = observed
+            .containers
+            .values()
+            .filter(|c| !wanted_containers.contains(&c.name))
+            .collect();
+        leftovers.sort_by_key(|c| c.labels.get(labels::ROLE).map(String::as_str) != Some("service"));
+        for container in leftovers {
+            report.changes += 1;
+            if let Err(err) = self.runtime.remove_container(&container.name).await {
+                report.network_errors.push(err.to_string());
+            }
+        }
+        for name in observed.networks.keys().filter(|n| !wanted_networks.contains(*n)) {
+            report.changes += 1;
+            if let Err(err) = self.runtime.remove_network(name).await {
+                report.network_errors.push(err.to_string());
+            }
+        }
+        Ok(report)
+    }
+
+    async fn converge_decky(
+        &self,
+        id: TopologyId,
+        design: &Design,
+        decky: &decnet_domain::Decky,
+        observed: &Observed,
+    ) -> Result<usize, RuntimeError> {
+        let base = spec::base(id, design, decky);
+        let mut changes = 0;
+        let base_recreated = if hash_matches(observed, &base) {
+            changes += self.reattach(id, &base, observed).await?;
+            false
+        } else {
+            if observed.containers.contains_key(&base.name) {
+                self.runtime.remove_container(&base.name).await?;
+            }
+            self.runtime.ensure_container(&base).await?;
+            changes += 1;
+            true
+        };
+        for service in &decky.services {
+            let spec = spec::service(id, decky, service);
+            if !base_recreated && hash_matches(observed, &spec) {
+                continue;
+            }
+            // A service joined the old base's namespace; it must be recreated with it.
+            if observed.containers.contains_key(&spec.name) {
+                self.runtime.remove_container(&spec.name).await?;
+            }
+            self.runtime.ensure_container(&spec).await?;
+            changes += 1;
+        }
+        Ok(changes)
+    }
+
+    /// Connects a running base to the LANs it is missing and disconnects it from the
+    /// topology's LANs it left, without restarting it.
+    async fn reattach(
+        &self,
+        id: TopologyId,
+        base: &decnet_runtime::ContainerSpec,
+        observed: &Observed,
+    ) -> Result<usize, RuntimeError> {
+        let Role::Base { networks, .. } = &base.role else {
+            return Ok(0);
+        };
+        let Some(current) = observed.containers.get(&base.name) else {
+            return Ok(0);
+        };
+        let prefix = format!("decnet-{}-", id.simple());
+        let mut changes = 0;
+        for (net, ip) in networks {
+            if current.networks.get(net) != Some(ip) {
+                if current.networks.contains_key(net) {
+                    self.runtime.disconnect(net, &base.name).await?;
+                }
+                self.runtime.connect(net, &base.name, *ip).await?;
+                changes += 1;
+            }
+        }
+        for net in current
+            .networks
+            .keys()
+            .filter(|n| n.starts_with(&prefix) && !networks.contains_key(*n))
+        {
+            self.runtime.disconnect(net, &base.name).await?;
+            changes += 1;
+        }
+        Ok(changes)
+    }
+
+    /// Removes every labelled container (services first) and network of a topology.
+    pub(crate) async fn remove_everything(&self, id: TopologyId) -> Result<(), EngineError> {
+        let observed = self.runtime.observe(id).await?;
+        let mut containers: Vec<_> = observed.containers.values().collect();
+        containers.sort_by_key(|c| c.labels.get(labels::ROLE).map(String::as_str) != Some("service"));
+        let mut first_error = None;
+        for container in containers {
+            if let Err(err) = self.runtime.remove_container(&container.name).await {
+                first_error.get_or_insert(err);
+            }
+        }
+        for network in observed.networks.keys() {
+            if let Err(err) = self.runtime.remove_network(network).await {
+                first_error.get_or_insert(err);
+            }
+        }
+        match first_error {
+            Some(err) => Err(err.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Performs a committed plan's actions. Failures are recorded on the decky they
+    /// concern and degrade the topology; a degraded topology is then re-converged, which
+    /// returns it to active once everything runs again.
+    pub(crate) async fn materialise(
+        &self,
+        id: TopologyId,
+        design: &Design,
+        actions: &[RuntimeAction],
+    ) -> Result<(), EngineError> {
+        let mut touched: BTreeMap<Name, Option<String>> = BTreeMap::new();
+        let mut other_errors = Vec::new();
+        for action in actions {
+            let result = self.perform(id, design, action).await;
+            match (action, result) {
+                (RuntimeAction::RemoveDecky { decky, .. }, Ok(())) => {
+                    touched.remove(decky);
+                    if let Ok(mut seen) = self.recorded.lock() {
+                        seen.remove(&(id, decky.clone()));
+                    }
+                }
+                (action, result) => match action.decky() {
+                    Some(decky) => {
+                        let entry = touched.entry(decky.clone()).or_default();
+                        if let Err(err) = result {
+                            entry.get_or_insert(err.to_string());
+                        }
+                    }
+                    None => {
+                        if let Err(err) = result {
+                            other_errors.push(err.to_string());
+                        }
+                    }
+                },
+            }
+        }
+        let mut failures = other_errors;
+        for (decky, error) in touched {
+            let state = if error.is_some() {
+                DeckyState::Failed
+            } else {
+                DeckyState::Running
+            };
+            if let Some(err) = &error {
+                failures.push(format!("{decky}: {err}"));
+            }
+            self.record_decky(
+                id,
+                &decky,
+                DeckyStatus {
+                    state,
+                    last_error: error,
+                },
+            )
+            .await?;
+        }
+        let status = self.store.header(id).await?.status;
+        if !failures.is_empty() && status == TopologyStatus::Active {
+            let reason = format!("materialisation failed: {}", failures.join("; "));
+            self.set_status(id, Some(&[TopologyStatus::Active]), TopologyStatus::Degraded, &reason)
+                .await?;
+        } else if status == TopologyStatus::Degraded {
+            self.converge(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn perform(&self, id: TopologyId, design: &Design, action: &RuntimeAction) -> Result<(), RuntimeError> {
+        let rt = &self.runtime;
+        let missing = |kind: &'static str, name: &Name| RuntimeError::Missing {
+            kind,
+            name: name.to_string(),
+        };
+        match action {
+            RuntimeAction::CreateNetwork { lan } => {
+                let lan = design.lans.get(lan).ok_or_else(|| missing("LAN", lan))?;
+                rt.ensure_network(&spec::network(id, lan)).await
+            }
+            RuntimeAction::RemoveNetwork { lan } => rt.remove_network(&spec::network_name(id, lan)).await,
+            RuntimeAction::StartDecky { decky } => {
+                let decky = design.deckies.get(decky).ok_or_else(|| missing("decky", decky))?;
+                for container in spec::decky_containers(id, design, decky) {
+                    rt.ensure_container(&container).await?;
+                }
+                Ok(())
+            }
+            RuntimeAction::RemoveDecky { decky, services } => {
+                for service in services {
+                    rt.remove_container(&spec::service_name(id, decky, service)).await?;
+                }
+                rt.remove_container(&spec::base_name(id, decky)).await
+            }
+            RuntimeAction::Connect { decky, lan, ip } => {
+                rt.connect(&spec::network_name(id, lan), &spec::base_name(id, decky), *ip)
+                    .await
+            }
+            RuntimeAction::Disconnect { decky, lan } => {
+                rt.disconnect(&spec::network_name(id, lan), &spec::base_name(id, decky))
+                    .await
+            }
+            RuntimeAction::AddService { decky, service } | RuntimeAction::RecreateService { decky, service } => {
+                let decky = design.deckies.get(decky).ok_or_else(|| missing("decky", decky))?;
+                let container = spec::service(id, decky, service);
+                if matches!(action, RuntimeAction::RecreateService { .. }) {
+                    rt.remove_container(&container.name).await?;
+                }
+                rt.ensure_container(&container).await
+            }
+            RuntimeAction::RemoveService { decky, service } => {
+                rt.remove_container(&spec::service_name(id, decky, service)).await
+            }
+            RuntimeAction::RecreateBase { decky } => {
+                let decky = design.deckies.get(decky).ok_or_else(|| missing("decky", decky))?;
+                for service in &decky.services {
+                    rt.remove_container(&spec::service_name(id, &decky.name, service))
+                        .await?;
+                }
+                rt.remove_container(&spec::base_name(id, &decky.name)).await?;
+                for container in spec::decky_containers(id, design, decky) {
+                    rt.ensure_container(&container).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

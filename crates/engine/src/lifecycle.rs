@@ -1,0 +1,247 @@
+//! Topology lifecycle: create, validate, deploy, tear down, delete, enqueue.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use decnet_domain::document::{TopologyDocument, to_design};
+use decnet_domain::generator::{GenerateError, GeneratorConfig, generate};
+use decnet_domain::issue::errors;
+use decnet_domain::model::TopologyHeader;
+use decnet_domain::validate::{Context, ForeignSubnet, Scope, validate};
+use decnet_domain::{Code, Issue, MutationOp, Name, Plan, Refusal, Target, Topology, TopologyId, TopologyStatus};
+use decnet_domain::{DeckyState, DeckyStatus, Design};
+use decnet_store::{Mutation, NewTopology, StoreError};
+use serde_json::{Value, json};
+
+use crate::bus::topics;
+use crate::{Engine, EngineError};
+
+fn refusal_from_generate(err: GenerateError) -> Refusal {
+    match err {
+        GenerateError::InvalidParameter(field) => Refusal::one(
+            Code::PayloadInvalid,
+            Target::field(field.field.clone()),
+            field.to_string(),
+        ),
+        GenerateError::SubnetsExhausted { .. } => {
+            Refusal::one(Code::SubnetExhausted, Target::default(), err.to_string())
+        }
+    }
+}
+
+/// Issues of `design` that make it unfit to be stored at all: its subnets overlap
+/// another topology's (checked here, inside the creating transaction, so two creations
+/// can never take the same subnet).
+fn taken_subnets(design: &Design, claimed: &[ForeignSubnet]) -> Vec<Issue> {
+    let ctx = Context {
+        foreign_subnets: claimed.to_vec(),
+        ..Context::default()
+    };
+    validate(design, &ctx, Scope::PostApply)
+        .into_iter()
+        .filter(|i| i.code == Code::SubnetTaken)
+        .collect()
+}
+
+impl Engine {
+    /// Generates a topology with `config` and stores it as pending.
+    pub async fn generate(&self, name: Name, config: GeneratorConfig) -> Result<Arc<Topology>, EngineError> {
+        config.check()?;
+        let snapshot = serde_json::to_value(&config).unwrap_or(Value::Null);
+        let new = NewTopology {
+            name,
+            mode: decnet_domain::Mode::Unihost,
+            target_host: None,
+            config_snapshot: snapshot,
+            now: Utc::now(),
+        };
+        let build = Box::new(move |claimed: &[ForeignSubnet]| {
+            let subnets: Vec<_> = claimed.iter().map(|f| f.subnet).collect();
+            generate(&config, &subnets).map_err(refusal_from_generate)
+        });
+        Ok(self.store.create_topology(new, build).await?)
+    }
+
+    /// Stores the design of `doc` as a pending topology, allocating the subnets and IPs
+    /// it leaves out. Malformed documents are refused with every problem listed.
+    pub async fn create(&self, doc: TopologyDocument, source: &str) -> Result<Arc<Topology>, EngineError> {
+        let name = Name::parse(&doc.name).map_err(|e| {
+            Refusal::one(
+                Code::NameInvalid,
+                Target::field("name"),
+                format!("name: invalid name {:?}: {e}", doc.name),
+            )
+        })?;
+        let new = NewTopology {
+            name,
+            mode: doc.mode,
+            target_host: doc.target_host.clone(),
+            config_snapshot: json!({ "source": source }),
+            now: Utc::now(),
+        };
+        let base = decnet_domain::alloc::default_subnet_base();
+        let build = Box::new(move |claimed: &[ForeignSubnet]| {
+            let subnets: Vec<_> = claimed.iter().map(|f| f.subnet).collect();
+            let parsed = to_design(&doc, base, &subnets);
+            let mut issues: Vec<Issue> = parsed.issues.into_iter().filter(Issue::is_error).collect();
+            issues.extend(taken_subnets(&parsed.design, claimed));
+            if issues.is_empty() {
+                Ok(parsed.design)
+            } else {
+                Err(Refusal { issues })
+            }
+        });
+        Ok(self.store.create_topology(new, build).await?)
+    }
+
+    /// Every validation issue of a stored topology, against the other topologies' claims
+    /// and the host's listening ports.
+    pub async fn validate(&self, id: TopologyId) -> Result<Vec<Issue>, EngineError> {
+        let topology = self.store.topology(id).await?;
+        let mut ctx = self.store.claims(Some(id)).await?;
+        if topology.design.gateways().next().is_some() {
+            ctx.host_listening = crate::host::listening_ports();
+        }
+        Ok(validate(&topology.design, &ctx, Scope::Full))
+    }
+
+    pub(crate) async fn set_status(
+        &self,
+        id: TopologyId,
+        from: Option<&[TopologyStatus]>,
+        to: TopologyStatus,
+        reason: &str,
+    ) -> Result<TopologyHeader, EngineError> {
+        let header = self.store.transition(id, from, to, reason, Utc::now()).await?;
+        self.bus.publish(
+            topics::status(id),
+            json!({ "topology_id": id, "status": to, "reason": reason }),
+        );
+        Ok(header)
+    }
+
+    /// Deploys a pending topology: full validation first (refused with every issue,
+    /// status unchanged), then pending → deploying → active, degraded (some decky failed,
+    /// healing continues) or failed (a network could not be created; everything this
+    /// attempt created is removed).
+    pub async fn deploy(&self, id: TopologyId) -> Result<TopologyHeader, EngineError> {
+        let header = self.store.header(id).await?;
+        if header.status != TopologyStatus::Pending {
+            return Err(StoreError::WrongStatus {
+                status: header.status,
+                action: "deploy".into(),
+                allowed: "pending".into(),
+            }
+            .into());
+        }
+        let issues = self.validate(id).await?;
+        let blocking: Vec<Issue> = errors(&issues).cloned().collect();
+        if !blocking.is_empty() {
+            return Err(Refusal { issues: blocking }.into());
+        }
+        // The transition is the race guard: of two concurrent deploys only one moves the
+        // topology out of pending.
+        self.set_status(
+            id,
+            Some(&[TopologyStatus::Pending]),
+            TopologyStatus::Deploying,
+            "deploy requested",
+        )
+        .await?;
+        let report = match self.converge_design(id).await {
+            Ok(report) => report,
+            Err(err) => {
+                let reason = format!("deploy failed: {err}");
+                let _ = self.remove_everything(id).await;
+                return self.set_status(id, None, TopologyStatus::Failed, &reason).await;
+            }
+        };
+        if let Some(err) = report.network_errors.first() {
+            let reason = format!("deploy failed: {err}");
+            // Best effort: whatever stays behind is labelled and reaped by teardown.
+            let _ = self.remove_everything(id).await;
+            return self.set_status(id, None, TopologyStatus::Failed, &reason).await;
+        }
+        if report.decky_errors.is_empty() {
+            self.set_status(id, None, TopologyStatus::Active, "deployed").await
+        } else {
+            self.set_status(id, None, TopologyStatus::Degraded, &report.summary())
+                .await
+        }
+    }
+
+    /// Tears a topology down: → tearing_down, fail its open mutations, remove every
+    /// labelled container and network, → torn_down. An interrupted teardown leaves
+    /// `tearing_down`, from which teardown can simply be run again.
+    pub async fn teardown(&self, id: TopologyId) -> Result<TopologyHeader, EngineError> {
+        let header = self.store.header(id).await?;
+        if !header.status.can_tear_down() {
+            return Err(StoreError::WrongStatus {
+                status: header.status,
+                action: "teardown".into(),
+                allowed: "deploying, active, degraded, failed or tearing_down".into(),
+            }
+            .into());
+        }
+        if header.status != TopologyStatus::TearingDown {
+            self.set_status(id, None, TopologyStatus::TearingDown, "teardown requested")
+                .await?;
+        }
+        self.store
+            .fail_open_mutations(id, "topology is being torn down", Utc::now())
+            .await?;
+        self.remove_everything(id).await?;
+        let topology = self.store.topology(id).await?;
+        for decky in topology.design.deckies.keys() {
+            self.record_decky(
+                id,
+                decky,
+                DeckyStatus {
+                    state: DeckyState::TornDown,
+                    last_error: None,
+                },
+            )
+            .await?;
+        }
+        self.set_status(id, None, TopologyStatus::TornDown, "torn down").await
+    }
+
+    /// Deletes a pending, failed or torn-down topology and everything it owns.
+    pub async fn delete(&self, id: TopologyId) -> Result<(), EngineError> {
+        Ok(self.store.delete_topology(id).await?)
+    }
+
+    /// Queues a mutation after checking its op and payload; wakes the reconciler.
+    pub async fn enqueue(
+        &self,
+        id: TopologyId,
+        op: &str,
+        payload: &Value,
+        expected_version: Option<i64>,
+    ) -> Result<(Mutation, i64), EngineError> {
+        let parsed = MutationOp::parse(op, payload)?;
+        let (mutation, version) = self
+            .store
+            .enqueue(id, parsed.kind(), payload, expected_version, Utc::now())
+            .await?;
+        self.bus.publish(
+            topics::mutation(id, "enqueued"),
+            json!({ "topology_id": id, "mutation_id": mutation.id, "op": mutation.op, "payload": mutation.payload }),
+        );
+        self.wake.notify_one();
+        Ok((mutation, version))
+    }
+
+    /// Plans a mutation without queueing it: what it would change, or why it would be
+    /// refused.
+    pub async fn plan_dry_run(&self, id: TopologyId, op: &str, payload: &Value) -> Result<Plan, EngineError> {
+        let parsed = MutationOp::parse(op, payload)?;
+        let topology = self.store.topology(id).await?;
+        let ctx = if parsed.needs_claims() {
+            self.store.claims(Some(id)).await?
+        } else {
+            Context::default()
+        };
+        Ok(decnet_domain::plan(&topology.header, &topology.design, &parsed, &ctx)?)
+    }
+}

@@ -1,0 +1,189 @@
+//! The mutation reconciler.
+//!
+//! For each live topology with work: claim the oldest mutation under a lease, plan and
+//! commit it in one store transaction (or record its refusal), then materialise the
+//! plan's runtime actions. One topology's mutations apply strictly in order; different
+//! topologies drain in parallel up to the configured concurrency. The loop wakes on every
+//! enqueue made through this engine and on a periodic tick, which is also when degraded
+//! topologies are re-converged.
+
+use std::future::Future;
+
+use chrono::Utc;
+use decnet_domain::{MutationOp, MutationState, TopologyId, TopologyStatus};
+use decnet_store::{ApplyOutcome, ListFilter, Mutation};
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use crate::bus::topics;
+use crate::{Engine, EngineError};
+
+/// What draining the queues did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Mutations committed.
+    pub applied: usize,
+    /// Mutations refused.
+    pub refused: usize,
+}
+
+impl std::ops::AddAssign for DrainReport {
+    fn add_assign(&mut self, other: Self) {
+        self.applied += other.applied;
+        self.refused += other.refused;
+    }
+}
+
+impl Engine {
+    fn publish_mutation(&self, mutation: &Mutation, extra: serde_json::Value) {
+        let mut payload = json!({
+            "topology_id": mutation.topology_id,
+            "mutation_id": mutation.id,
+            "op": mutation.op,
+            "state": mutation.state,
+        });
+        if let (Some(body), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        self.bus
+            .publish(topics::mutation_state(mutation.topology_id, mutation.state), payload);
+    }
+
+    /// Applies every queued mutation of one topology, in order.
+    pub async fn drain(&self, id: TopologyId) -> Result<DrainReport, EngineError> {
+        let mut report = DrainReport::default();
+        let owner = self.config.owner.as_str();
+        while let Some(mutation) = self.store.claim_next(id, owner, Utc::now(), self.config.lease).await? {
+            self.publish_mutation(&mutation, json!({ "payload": mutation.payload }));
+            let parsed = MutationOp::parse(&mutation.op, &mutation.payload);
+            let needs_claims = parsed.as_ref().is_ok_and(MutationOp::needs_claims);
+            let planner = move |header: &_, design: &_, ctx: &_| {
+                let op = parsed.clone()?;
+                decnet_domain::plan(header, design, &op, ctx)
+            };
+            match self
+                .store
+                .apply_claimed(&mutation, owner, Utc::now(), needs_claims, &planner)
+                .await?
+            {
+                ApplyOutcome::Committed {
+                    actions,
+                    design,
+                    mutation,
+                    header,
+                } => {
+                    report.applied += 1;
+                    self.publish_mutation(&mutation, json!({ "version": header.version, "actions": actions }));
+                    self.materialise(id, &design, &actions).await?;
+                }
+                ApplyOutcome::Refused { refusal, mutation } => {
+                    report.refused += 1;
+                    tracing::info!(topology = %id, mutation = mutation.id, %refusal, "mutation refused");
+                    self.publish_mutation(
+                        &mutation,
+                        json!({ "reason": mutation.reason, "codes": mutation.codes, "issues": refusal.issues }),
+                    );
+                }
+                ApplyOutcome::LeaseLost => {
+                    tracing::warn!(topology = %id, mutation = mutation.id, "lease lost; another engine took over");
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// One reconciler pass: drain every topology with queued work (in parallel, up to the
+    /// configured concurrency), then re-converge degraded topologies.
+    pub async fn run_once(&self) -> Result<DrainReport, EngineError> {
+        let mut report = DrainReport::default();
+        let mut pending = self.store.topologies_with_work(Utc::now()).await?.into_iter();
+        let mut tasks = JoinSet::new();
+        loop {
+            while tasks.len() < self.config.concurrency.max(1) {
+                let Some(id) = pending.next() else { break };
+                let engine = self.clone();
+                tasks.spawn(async move { (id, engine.drain(id).await) });
+            }
+            let Some(joined) = tasks.join_next().await else { break };
+            match joined {
+                Ok((_, Ok(drained))) => report += drained,
+                Ok((id, Err(err))) => tracing::error!(topology = %id, error = %err, "draining failed"),
+                Err(err) => tracing::error!(error = %err, "drain task panicked"),
+            }
+        }
+        let degraded = self
+            .store
+            .list_topologies(&ListFilter {
+                status: Some(TopologyStatus::Degraded),
+                ..ListFilter::default()
+            })
+            .await?;
+        for header in degraded.items {
+            if let Err(err) = self.converge(header.id).await {
+                tracing::warn!(topology = %header.id, error = %err, "healing failed");
+            }
+        }
+        Ok(report)
+    }
+
+    /// Converges every deployed topology: what a restarted engine does first, since the
+    /// runtime may have changed while no engine was watching.
+    pub async fn recover(&self) -> Result<(), EngineError> {
+        for status in [TopologyStatus::Active, TopologyStatus::Degraded] {
+            let live = self
+                .store
+                .list_topologies(&ListFilter {
+                    status: Some(status),
+                    ..ListFilter::default()
+                })
+                .await?;
+            for header in live.items {
+                let report = self.converge(header.id).await?;
+                tracing::info!(topology = %header.id, changes = report.changes, "recovered");
+            }
+        }
+        Ok(())
+    }
+
+    /// Drains until no queued work is left (a mutation whose lease another engine holds
+    /// counts as not ours to wait for).
+    pub async fn run_until_idle(&self) -> Result<DrainReport, EngineError> {
+        let mut total = DrainReport::default();
+        loop {
+            let pass = self.run_once().await?;
+            let idle = pass == DrainReport::default();
+            total += pass;
+            if idle {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The reconciler loop: recover, then drain on every wake-up and tick until
+    /// `shutdown` resolves. In-flight work finishes before it returns.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
+        tokio::pin!(shutdown);
+        self.recover().await?;
+        loop {
+            if let Err(err) = self.run_once().await {
+                tracing::error!(error = %err, "reconciler pass failed");
+            }
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(self.config.tick) => {}
+            }
+        }
+    }
+
+    /// The queue state names, for callers that print them.
+    pub fn mutation_states() -> [MutationState; 4] {
+        [
+            MutationState::Pending,
+            MutationState::Applying,
+            MutationState::Applied,
+            MutationState::Failed,
+        ]
+    }
+}
