@@ -1,0 +1,455 @@
+//! The store contract against SQLite: versions, audit, claims, the leased queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use decnet_domain::document::{TopologyDocument, to_design};
+use decnet_domain::{Design, Mode, MutationOp, MutationState, Name, TopologyId, TopologyStatus, plan};
+use decnet_store::{ApplyOutcome, ListFilter, NewTopology, Planner, SqliteStore, Store, StoreError};
+use serde_json::json;
+use tempfile::TempDir;
+
+fn design(offset: u8) -> Design {
+    let doc: TopologyDocument = serde_json::from_value(json!({
+        "name": "t",
+        "lans": [
+            {"name": "dmz", "subnet": format!("10.{offset}.0.0/24"), "is_dmz": true},
+            {"name": "lan-a", "subnet": format!("10.{offset}.1.0/24")}
+        ],
+        "deckies": [
+            {"name": "gw", "home_lan": "dmz", "networks": [{"lan": "dmz"}], "services": ["ssh"], "forwards_l3": true},
+            {"name": "bridge", "home_lan": "lan-a", "networks": [{"lan": "lan-a"}, {"lan": "dmz"}],
+             "services": ["http"], "forwards_l3": true, "service_config": {"http": {"fake_app": "jenkins"}}}
+        ]
+    }))
+    .unwrap();
+    let parsed = to_design(&doc, "172.16.0.0/12".parse().unwrap(), &[]);
+    assert!(parsed.issues.is_empty());
+    parsed.design
+}
+
+async fn open() -> (TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("test.db")).await.unwrap();
+    (dir, store)
+}
+
+async fn create(store: &SqliteStore, name: &str, offset: u8) -> TopologyId {
+    let new = NewTopology {
+        name: Name::parse(name).unwrap(),
+        mode: Mode::Unihost,
+        target_host: None,
+        config_snapshot: json!({}),
+        now: Utc::now(),
+    };
+    let design = design(offset);
+    store
+        .create_topology(new, Box::new(move |_| Ok(design)))
+        .await
+        .unwrap()
+        .header
+        .id
+}
+
+async fn activate(store: &SqliteStore, id: TopologyId) {
+    store
+        .transition(id, None, TopologyStatus::Deploying, "test", Utc::now())
+        .await
+        .unwrap();
+    store
+        .transition(id, None, TopologyStatus::Active, "test", Utc::now())
+        .await
+        .unwrap();
+}
+
+fn planner() -> Box<Planner> {
+    Box::new(|header, design, ctx| {
+        Err(decnet_domain::Refusal::one(
+            decnet_domain::Code::PayloadInvalid,
+            decnet_domain::Target::default(),
+            format!("{} {} {}", header.name, design.lans.len(), ctx.foreign_subnets.len()),
+        ))
+    })
+}
+
+fn op_planner(op: &str, payload: serde_json::Value) -> Box<Planner> {
+    let op = MutationOp::parse(op, &payload).unwrap();
+    Box::new(move |header, design, ctx| plan(header, design, &op, ctx))
+}
+
+#[tokio::test]
+async fn a_created_topology_reads_back_identically() {
+    let (_dir, store) = open().await;
+    let id = create(&store, "one", 0).await;
+    let topology = store.topology(id).await.unwrap();
+    assert_eq!(*topology.design, design(0));
+    assert_eq!(topology.header.status, TopologyStatus::Pending);
+    assert_eq!((topology.header.version, topology.header.generation), (1, 1));
+    assert_eq!(store.resolve("one").await.unwrap(), id);
+    assert_eq!(store.resolve(&id.to_string()).await.unwrap(), id);
+    assert!(matches!(store.resolve("two").await, Err(StoreError::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn a_reopened_store_reads_the_design_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    let id = {
+        let store = SqliteStore::open(&path).await.unwrap();
+        create(&store, "one", 0).await
+    };
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(*store.topology(id).await.unwrap().design, design(0));
+}
+
+#[tokio::test]
+async fn duplicate_names_are_a_conflict() {
+    let (_dir, store) = open().await;
+    create(&store, "one", 0).await;
+    let new = NewTopology {
+        name: Name::parse("one").unwrap(),
+        mode: Mode::Unihost,
+        target_host: None,
+        config_snapshot: json!({}),
+        now: Utc::now(),
+    };
+    let err = store
+        .create_topology(new, Box::new(|_| Ok(design(1))))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NameTaken { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn transitions_follow_the_machine_and_are_audited() {
+    let (_dir, store) = open().await;
+    let id = create(&store, "one", 0).await;
+    let err = store
+        .transition(id, None, TopologyStatus::Active, "skip", Utc::now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::IllegalTransition(_)), "{err}");
+    let header = store
+        .transition(id, None, TopologyStatus::Deploying, "go", Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((header.status, header.version), (TopologyStatus::Deploying, 2));
+    let err = store
+        .transition(
+            id,
+            Some(&[TopologyStatus::Pending]),
+            TopologyStatus::Deploying,
+            "again",
+            Utc::now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::WrongStatus { .. }), "{err}");
+    let events = store.status_events(id, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].from, events[0].to, events[0].reason.as_str()),
+        (TopologyStatus::Pending, TopologyStatus::Deploying, "go")
+    );
+}
+
+#[tokio::test]
+async fn enqueue_checks_status_and_version_then_bumps_once() {
+    let (_dir, store) = open().await;
+    let id = create(&store, "one", 0).await;
+    let err = store
+        .enqueue(id, "remove_decky", &json!({"decky": "gw"}), None, Utc::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::WrongStatus { .. }),
+        "enqueue on pending: {err}"
+    );
+    activate(&store, id).await;
+    let (_, version) = store
+        .enqueue(id, "remove_decky", &json!({"decky": "gw"}), Some(3), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(version, 4);
+    let err = store
+        .enqueue(id, "remove_decky", &json!({"decky": "gw"}), Some(3), Utc::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::VersionConflict {
+                current: 4,
+                expected: 3
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        store.mutations(id, None).await.unwrap().len(),
+        1,
+        "the refused enqueue wrote nothing"
+    );
+}
+
+#[tokio::test]
+async fn two_enqueues_with_the_same_expected_version_one_wins() {
+    let (_dir, store) = open().await;
+    let store = Arc::new(store);
+    let id = create(&store, "one", 0).await;
+    activate(&store, id).await;
+    let version = store.header(id).await.unwrap().version;
+    let payload = json!({"name": "x"});
+    let (a, b) = tokio::join!(
+        store.enqueue(id, "add_lan", &payload, Some(version), Utc::now()),
+        store.enqueue(id, "add_lan", &payload, Some(version), Utc::now()),
+    );
+    let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{a:?} {b:?}");
+    let loser = if a.is_err() { a.unwrap_err() } else { b.unwrap_err() };
+    assert!(
+        matches!(loser, StoreError::VersionConflict { expected, .. } if expected == version),
+        "{loser}"
+    );
+}
+
+#[tokio::test]
+async fn delete_only_in_deletable_states_and_takes_every_child() {
+    let (_dir, store) = open().await;
+    let id = create(&store, "one", 0).await;
+    activate(&store, id).await;
+    store
+        .enqueue(id, "add_lan", &json!({"name": "x"}), None, Utc::now())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delete_topology(id).await,
+        Err(StoreError::WrongStatus { .. })
+    ));
+    store
+        .transition(id, None, TopologyStatus::TearingDown, "t", Utc::now())
+        .await
+        .unwrap();
+    store
+        .transition(id, None, TopologyStatus::TornDown, "t", Utc::now())
+        .await
+        .unwrap();
+    store.delete_topology(id).await.unwrap();
+    assert!(matches!(store.topology(id).await, Err(StoreError::NotFound { .. })));
+    assert!(store.mutations(id, None).await.unwrap().is_empty());
+    assert!(store.status_events(id, 10).await.unwrap().is_empty());
+    // Its name and subnets are free again.
+    create(&store, "one", 0).await;
+}
+
+#[tokio::test]
+async fn claims_cover_subnets_until_torn_down_and_ports_while_deployed() {
+    let (_dir, store) = open().await;
+    let pending = create(&store, "pending", 0).await;
+    let live = create(&store, "live", 1).await;
+    activate(&store, live).await;
+    let ctx = store.claims(None).await.unwrap();
+    assert_eq!(ctx.foreign_subnets.len(), 4);
+    let ports: Vec<_> = ctx
+        .foreign_ports
+        .iter()
+        .map(|p| (p.topology.as_str(), p.port))
+        .collect();
+    assert_eq!(
+        ports,
+        [("live", 22)],
+        "only the deployed gateway's ports; the routing bridge publishes none"
+    );
+    assert_eq!(store.claims(Some(live)).await.unwrap().foreign_ports.len(), 0);
+    store
+        .transition(pending, None, TopologyStatus::TornDown, "t", Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(store.claims(None).await.unwrap().foreign_subnets.len(), 2);
+}
+
+#[tokio::test]
+async fn the_queue_is_fifo_with_one_lease_per_topology() {
+    let (_dir, store) = open().await;
+    let id = create(&store, "one", 0).await;
+    activate(&store, id).await;
+    let now = Utc::now();
+    for name in ["a", "b"] {
+        store
+            .enqueue(id, "add_lan", &json!({ "name": name }), None, now)
+            .await
+            .unwrap();
+    }
+    let lease = Duration::from_secs(30);
+    let first = store.claim_next(id, "engine-1", now, lease).await.unwrap().unwrap();
+    assert_eq!(first.payload, json!({"name": "a"}));
+    assert_eq!(
+        store.claim_next(id, "engine-2", now, lease).await.unwrap(),
+        None,
+        "one in flight per topology"
+    );
+    assert_eq!(
+        store.topologies_with_work(now).await.unwrap(),
+        [id],
+        "b is still pending"
+    );
+    let outcome = store
+        .apply_claimed(
+            &first,
+            "engine-1",
+            now,
+            true,
+            &*op_planner("add_lan", first.payload.clone()),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, ApplyOutcome::Committed { .. }));
+    let second = store.claim_next(id, "engine-2", now, lease).await.unwrap().unwrap();
+    assert_eq!(second.payload, json!({"name": "b"}));
+}
+
+#[tokio::test]
+async fn defect_04_an_expired_lease_is_reclaimed_and_applied_exactly_once() {
+    let (_dir, store) = open().await;
+    let id = create(&store, "one", 0).await;
+    activate(&store, id).await;
+    let start = Utc::now();
+    store
+        .enqueue(id, "add_lan", &json!({"name": "a"}), None, start)
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    // Engine 1 claims, then "crashes" before committing.
+    let claimed = store.claim_next(id, "engine-1", start, lease).await.unwrap().unwrap();
+    let before_expiry = start + TimeDelta::seconds(29);
+    assert_eq!(
+        store.topologies_with_work(before_expiry).await.unwrap(),
+        Vec::<TopologyId>::new()
+    );
+    let after_expiry = start + TimeDelta::seconds(31);
+    assert_eq!(store.topologies_with_work(after_expiry).await.unwrap(), [id]);
+    let reclaimed = store
+        .claim_next(id, "engine-2", after_expiry, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((reclaimed.id, reclaimed.attempts), (claimed.id, 2));
+    // Engine 1 wakes up and tries to commit: it no longer owns the claim.
+    let planner = op_planner("add_lan", json!({"name": "a"}));
+    let stale = store
+        .apply_claimed(&claimed, "engine-1", after_expiry, true, &*planner)
+        .await
+        .unwrap();
+    assert!(matches!(stale, ApplyOutcome::LeaseLost));
+    let done = store
+        .apply_claimed(&reclaimed, "engine-2", after_expiry, true, &*planner)
+        .await
+        .unwrap();
+    assert!(matches!(done, ApplyOutcome::Committed { .. }));
+    let again = store
+        .apply_claimed(&reclaimed, "engine-2", after_expiry, true, &*planner)
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, ApplyOutcome::LeaseLost),
+        "an applied mutation is never applied twice"
+    );
+    let topology = store.topology(id).await.unwrap();
+    assert_eq!(topology.design.lans.len(), 3);
+    assert_eq!(
+        store.mutations(id, Some(MutationState::Applied)).await.unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn defect_02_a_refusal_changes_nothing_but_the_mutation() {
+    let (_dir, store) = open().await;
+    let id = create(&store, "one", 0).await;
+    activate(&store, id).await;
+    store
+        .enqueue(id, "add_lan", &json!({"name": "a"}), None, Utc::now())
+        .await
+        .unwrap();
+    let before = store.topology(id).await.unwrap();
+    let claimed = store
+        .claim_next(id, "e", Utc::now(), Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    let outcome = store
+        .apply_claimed(&claimed, "e", Utc::now(), true, &*planner())
+        .await
+        .unwrap();
+    let ApplyOutcome::Refused { mutation, .. } = outcome else {
+        panic!("expected a refusal")
+    };
+    assert_eq!(mutation.state, MutationState::Failed);
+    assert_eq!(mutation.codes, ["PAYLOAD_INVALID"]);
+    // The planner saw the design and the other topologies' claims (none here).
+    assert_eq!(mutation.reason.as_deref(), Some("PAYLOAD_INVALID: one 2 0"));
+    assert_eq!(*store.topology(id).await.unwrap(), *before);
+}
+
+#[tokio::test]
+async fn an_applied_mutation_bumps_version_and_generation_once() {
+    let (_dir, store) = open().await;
+    let id = create(&store, "one", 0).await;
+    activate(&store, id).await;
+    let (_, version) = store
+        .enqueue(id, "remove_decky", &json!({"decky": "gw"}), None, Utc::now())
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_next(id, "e", Utc::now(), Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    let before = store.header(id).await.unwrap();
+    assert_eq!(before.version, version, "claiming is not a design write");
+    let planner = op_planner("remove_decky", json!({"decky": "gw"}));
+    let ApplyOutcome::Committed { header, design, .. } = store
+        .apply_claimed(&claimed, "e", Utc::now(), false, &*planner)
+        .await
+        .unwrap()
+    else {
+        panic!("expected a commit")
+    };
+    assert_eq!(
+        (header.version, header.generation),
+        (before.version + 1, before.generation + 1)
+    );
+    assert_eq!(*store.topology(id).await.unwrap().design, *design);
+    assert!(!design.deckies.contains_key("gw"));
+}
+
+#[tokio::test]
+async fn list_pages_newest_first_with_a_status_filter() {
+    let (_dir, store) = open().await;
+    let a = create(&store, "a", 0).await;
+    let b = create(&store, "b", 1).await;
+    activate(&store, b).await;
+    let all = store.list_topologies(&ListFilter::default()).await.unwrap();
+    assert_eq!(
+        (all.total, all.items.iter().map(|h| h.id).collect::<Vec<_>>()),
+        (2, vec![b, a])
+    );
+    let active = store
+        .list_topologies(&ListFilter {
+            status: Some(TopologyStatus::Active),
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((active.total, active.items.len()), (1, 1));
+    let page = store
+        .list_topologies(&ListFilter {
+            limit: Some(1),
+            offset: 1,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.iter().map(|h| h.id).collect::<Vec<_>>(), [a]);
+}
