@@ -1,0 +1,209 @@
+//! Deploy, teardown and delete against the memory runtime.
+
+mod common;
+
+use common::{Harness, name};
+use decnet_domain::document::TopologyDocument;
+use decnet_domain::{DeckyState, TopologyStatus};
+use decnet_engine::EngineError;
+use decnet_runtime::spec;
+use decnet_store::{Store, StoreError};
+use serde_json::json;
+
+#[tokio::test]
+async fn deploy_materialises_every_lan_and_decky() {
+    let h = Harness::new().await;
+    let id = h.generate("maze", 7).await;
+    let header = h.engine.deploy(id).await.unwrap();
+    assert_eq!(header.status, TopologyStatus::Active);
+    let topology = h.store.topology(id).await.unwrap();
+    let design = &topology.design;
+    assert_eq!(h.runtime.network_names().len(), design.lans.len());
+    for lan in design.lans.values() {
+        let net = h.runtime.network(&spec::network_name(id, &lan.name)).unwrap();
+        assert_eq!((net.subnet, net.internal), (lan.subnet, !lan.is_dmz));
+    }
+    let services: usize = design.deckies.values().map(|d| d.services.len()).sum();
+    assert_eq!(h.runtime.container_names().len(), design.deckies.len() + services);
+    for decky in design.deckies.values() {
+        let (_, networks) = h.runtime.container(&spec::base_name(id, &decky.name)).unwrap();
+        let expected: Vec<_> = decky
+            .ips
+            .iter()
+            .map(|(l, ip)| (spec::network_name(id, l), *ip))
+            .collect();
+        assert_eq!(networks.into_iter().collect::<Vec<_>>(), expected);
+        assert_eq!(topology.decky_status[&decky.name].state, DeckyState::Running);
+    }
+    let history: Vec<_> = h
+        .store
+        .status_events(id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.to)
+        .collect();
+    assert_eq!(history, [TopologyStatus::Active, TopologyStatus::Deploying]);
+}
+
+#[tokio::test]
+async fn an_invalid_topology_is_refused_with_every_issue_and_stays_pending() {
+    let h = Harness::new().await;
+    let doc: TopologyDocument = serde_json::from_value(json!({
+        "name": "broken",
+        "lans": [{"name": "a", "subnet": "10.5.0.0/24"}, {"name": "b", "subnet": "10.5.1.0/24"}],
+        "deckies": [{"name": "d", "home_lan": "a", "networks": [{"lan": "a"}], "services": ["gopher"]}]
+    }))
+    .unwrap();
+    let id = h.engine.create(doc, "test").await.unwrap().header.id;
+    let err = h.engine.deploy(id).await.unwrap_err();
+    let EngineError::Refused(refusal) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(refusal.codes(), ["DMZ_MISSING", "UNKNOWN_SERVICE"]);
+    assert_eq!(h.store.header(id).await.unwrap().status, TopologyStatus::Pending);
+    assert!(h.runtime.calls().is_empty(), "no runtime call before validation passes");
+}
+
+#[tokio::test]
+async fn deploy_only_from_pending() {
+    let h = Harness::new().await;
+    let id = h.deployed("maze", 1).await;
+    let err = h.engine.deploy(id).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::Store(StoreError::WrongStatus { .. })),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn defect_13_a_failed_network_fails_the_deploy_and_removes_what_it_created() {
+    let h = Harness::new().await;
+    let id = h.generate("maze", 7).await;
+    h.runtime.fail_on("-lan-02");
+    let header = h.engine.deploy(id).await.unwrap();
+    assert_eq!(header.status, TopologyStatus::Failed);
+    let reason = &h.store.status_events(id, 1).await.unwrap()[0].reason;
+    assert!(reason.contains("injected failure"), "{reason}");
+    assert!(h.runtime.container_names().is_empty() && h.runtime.network_names().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_decky_degrades_and_healing_returns_to_active() {
+    let h = Harness::new().await;
+    let id = h.generate("maze", 7).await;
+    h.runtime.fail_on("-decky-003");
+    assert_eq!(h.engine.deploy(id).await.unwrap().status, TopologyStatus::Degraded);
+    let status = &h.store.topology(id).await.unwrap().decky_status[&name("decky-003")];
+    assert_eq!(status.state, DeckyState::Failed);
+    assert!(status.last_error.as_deref().unwrap_or("").contains("injected failure"));
+    // Still broken: stays degraded.
+    h.engine.run_once().await.unwrap();
+    assert_eq!(h.store.header(id).await.unwrap().status, TopologyStatus::Degraded);
+    h.runtime.heal();
+    h.engine.run_once().await.unwrap();
+    assert_eq!(
+        h.store.header(id).await.unwrap().status,
+        TopologyStatus::Active,
+        "defect 3: degraded is not sticky"
+    );
+    assert_eq!(
+        h.store.topology(id).await.unwrap().decky_status[&name("decky-003")].state,
+        DeckyState::Running
+    );
+}
+
+#[tokio::test]
+async fn teardown_removes_everything_and_is_retryable() {
+    let h = Harness::new().await;
+    let id = h.deployed("maze", 7).await;
+    h.engine
+        .enqueue(id, "add_lan", &json!({"name": "late"}), None)
+        .await
+        .unwrap();
+    h.runtime.fail_on("-decky-002");
+    let err = h.engine.teardown(id).await.unwrap_err();
+    assert!(matches!(err, EngineError::Runtime(_)), "{err}");
+    assert_eq!(
+        h.store.header(id).await.unwrap().status,
+        TopologyStatus::TearingDown,
+        "interrupted, not stuck"
+    );
+    h.runtime.heal();
+    assert_eq!(h.engine.teardown(id).await.unwrap().status, TopologyStatus::TornDown);
+    assert!(h.runtime.container_names().is_empty() && h.runtime.network_names().is_empty());
+    let topology = h.store.topology(id).await.unwrap();
+    assert!(
+        topology.decky_status.values().all(|s| s.state == DeckyState::TornDown),
+        "defect 21: no stale running"
+    );
+    let queued = h.store.mutations(id, None).await.unwrap();
+    assert_eq!(
+        queued[0].codes,
+        ["TOPOLOGY_NOT_LIVE"],
+        "queued work does not outlive the topology"
+    );
+    h.engine.delete(id).await.unwrap();
+    assert!(matches!(h.store.topology(id).await, Err(StoreError::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn delete_refuses_a_deployed_topology() {
+    let h = Harness::new().await;
+    let id = h.deployed("maze", 7).await;
+    let err = h.engine.delete(id).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::Store(StoreError::WrongStatus { .. })),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn defect_12_subnets_are_reserved_transactionally_across_topologies() {
+    let h = Harness::new().await;
+    let (a, b) = tokio::join!(
+        h.engine.generate(name("a"), Default::default()),
+        h.engine.generate(name("b"), Default::default())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut subnets: Vec<_> = a
+        .design
+        .lans
+        .values()
+        .chain(b.design.lans.values())
+        .map(|l| l.subnet)
+        .collect();
+    let total = subnets.len();
+    subnets.sort();
+    subnets.dedup();
+    assert_eq!(subnets.len(), total, "concurrent creations never share a subnet");
+    // An explicit subnet that overlaps another topology is refused at creation.
+    let taken = a.design.lans.values().next().unwrap().subnet.to_string();
+    let doc: TopologyDocument = serde_json::from_value(json!({
+        "name": "c", "lans": [{"name": "dmz", "subnet": taken, "is_dmz": true}], "deckies": []
+    }))
+    .unwrap();
+    let err = h.engine.create(doc, "test").await.unwrap_err();
+    let EngineError::Store(StoreError::Refused(refusal)) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(refusal.codes(), ["SUBNET_TAKEN"]);
+}
+
+#[tokio::test]
+async fn deploy_refuses_a_gateway_port_another_deployed_topology_publishes() {
+    let h = Harness::new().await;
+    let config = || decnet_domain::generator::GeneratorConfig {
+        services: Some(vec!["ssh".into()]),
+        depth: 1,
+        ..Default::default()
+    };
+    let first = h.engine.generate(name("first"), config()).await.unwrap().header.id;
+    h.engine.deploy(first).await.unwrap();
+    let second = h.engine.generate(name("second"), config()).await.unwrap().header.id;
+    let err = h.engine.deploy(second).await.unwrap_err();
+    let EngineError::Refused(refusal) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(refusal.codes(), ["PORT_CLASH"]);
+}
