@@ -191,6 +191,7 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
         .ok();
     let mut design = Design::default();
 
+    let mut seen_lans = HashSet::new();
     let mut explicit_subnets = Vec::new();
     let mut needs_subnet = Vec::new();
     for (i, lan) in doc.lans.iter().enumerate() {
@@ -199,7 +200,7 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
         else {
             continue;
         };
-        if design.lans.contains_key(&lan_name) {
+        if !seen_lans.insert(lan_name.clone()) {
             issues.push(Issue::error(
                 Code::LanNameDup,
                 Target::lan(lan_name.as_str()),

@@ -1,0 +1,221 @@
+//! End-to-end: the real `decnet` binary, one process per command, one database.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+struct Cli {
+    db: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Self {
+        Self {
+            db: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_decnet"))
+            .args(args)
+            .env("DECNET_DB", self.db.path().join("decnet.db"))
+            .env_remove("DECNET_RUNTIME")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs and expects exit code `code`; returns stdout.
+    fn expect(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "decnet {args:?}\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        self.expect(0, args)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+}
+
+const GENERATE: &[&str] = &[
+    "topology",
+    "generate",
+    "--name",
+    "maze",
+    "--depth",
+    "3",
+    "--branching",
+    "2",
+    "--seed",
+    "7",
+];
+
+#[test]
+fn generate_deploy_mutate_teardown_delete() {
+    let cli = Cli::new();
+    let created = cli.json(GENERATE);
+    assert_eq!(created["status"], "pending");
+    let first_export = cli.ok(&["topology", "export", "maze"]);
+
+    assert_eq!(cli.json(&["topology", "validate", "maze"])["valid"], true);
+    assert_eq!(cli.json(&["topology", "deploy", "maze"])["status"], "active");
+
+    let ops = [
+        ("add_lan", json!({"name": "lan-new"})),
+        (
+            "add_decky",
+            json!({"name": "web-1", "lan": "lan-new", "archetype": "web-server"}),
+        ),
+        ("attach_decky", json!({"decky": "decky-003", "lan": "lan-new"})),
+        ("detach_decky", json!({"decky": "decky-003", "lan": "lan-new"})),
+        ("update_decky", json!({"decky": "web-1", "services": ["http", "ssh"]})),
+        ("update_lan", json!({"name": "lan-new", "x": 10.0, "y": 20.0})),
+        ("remove_decky", json!({"decky": "web-1"})),
+        ("remove_lan", json!({"name": "lan-new"})),
+        // Refused by the planner: lan-01 is home to deckies.
+        ("remove_lan", json!({"name": "lan-01"})),
+    ];
+    for (op, payload) in &ops {
+        let queued = cli.json(&["topology", "mutate", "maze", op, "--payload", &payload.to_string()]);
+        assert_eq!(queued["state"], "pending");
+    }
+    let report = cli.json(&["engine", "run", "--once"]);
+    assert_eq!(
+        (report["applied"].as_u64(), report["refused"].as_u64()),
+        (Some(8), Some(1))
+    );
+
+    let mutations = cli.json(&["topology", "mutations", "maze"]);
+    let list = mutations.as_array().unwrap();
+    assert_eq!(list.len(), 9);
+    assert!(list[1..].iter().all(|m| m["state"] == "applied"), "{mutations:#}");
+    assert_eq!(list[0]["state"], "failed");
+    assert_eq!(list[0]["codes"], json!(["HOME_LAN_REMOVE"]));
+    let failed = cli.json(&["topology", "mutations", "maze", "--state", "failed"]);
+    assert_eq!(failed.as_array().unwrap().len(), 1);
+
+    let shown = cli.json(&["topology", "show", "maze"]);
+    assert_eq!(shown["topology"]["status"], "active");
+    assert!(
+        shown["deckies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["state"] == "running")
+    );
+
+    assert_eq!(cli.json(&["topology", "teardown", "maze"])["status"], "torn_down");
+    cli.ok(&["topology", "delete", "maze"]);
+    cli.expect(5, &["topology", "show", "maze"]);
+
+    // Same seed and parameters: byte-identical export.
+    cli.ok(GENERATE);
+    assert_eq!(cli.ok(&["topology", "export", "maze"]), first_export);
+}
+
+#[test]
+fn exit_codes_are_the_documented_ones() {
+    let cli = Cli::new();
+    cli.expect(2, &["topology", "generate", "--name", "x", "--depth", "17"]);
+    cli.expect(2, &["topology", "generate", "--name", "Bad.Name"]);
+    cli.expect(5, &["topology", "show", "nope"]);
+    cli.ok(GENERATE);
+    // Enqueue on a pending topology: its status forbids it.
+    cli.expect(
+        4,
+        &["topology", "mutate", "maze", "add_lan", "--payload", r#"{"name":"x"}"#],
+    );
+    cli.ok(&["topology", "deploy", "maze"]);
+    cli.expect(3, &["topology", "mutate", "maze", "explode", "--payload", "{}"]);
+    cli.expect(
+        3,
+        &["topology", "mutate", "maze", "add_lan", "--payload", r#"{"nom":"x"}"#],
+    );
+    cli.expect(2, &["topology", "mutate", "maze", "add_lan", "--payload", "{not json"]);
+    cli.expect(
+        4,
+        &[
+            "topology",
+            "mutate",
+            "maze",
+            "add_lan",
+            "--payload",
+            r#"{"name":"x"}"#,
+            "--expected-version",
+            "1",
+        ],
+    );
+    cli.expect(4, &["topology", "delete", "maze"]);
+    cli.expect(4, &["topology", "generate", "--name", "maze"]);
+    let refused = cli.run(&["topology", "mutate", "maze", "explode", "--json"]);
+    let body: Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(body["issues"][0]["code"], "UNKNOWN_OP");
+}
+
+#[test]
+fn create_from_yaml_allocates_what_the_file_leaves_out() {
+    let cli = Cli::new();
+    let file = cli.db.path().join("lab.yaml");
+    std::fs::write(
+        &file,
+        "name: lab\nlans:\n  - name: dmz\n    is_dmz: true\n  - name: office\n\
+         deckies:\n  - name: gw\n    home_lan: dmz\n    networks: [{lan: dmz}]\n    services: [ssh]\n    forwards_l3: true\n\
+         \x20 - name: pc\n    home_lan: office\n    networks: [{lan: office}, {lan: dmz}]\n    forwards_l3: true\n    archetype: windows-workstation\n    services: [smb, rdp]\n",
+    )
+    .unwrap();
+    cli.ok(&["topology", "create", "--from", file.to_str().unwrap()]);
+    let shown = cli.json(&["topology", "show", "lab"]);
+    let lans = shown["lans"].as_array().unwrap();
+    assert!(
+        lans.iter().all(|l| l["subnet"].as_str().unwrap().starts_with("172.")),
+        "{lans:?}"
+    );
+    assert_eq!(cli.json(&["topology", "validate", "lab"])["valid"], true);
+
+    let broken = cli.db.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        r#"{"name": "broken", "lans": [{"name": "a", "subnet": "nope"}, {"name": "a"}]}"#,
+    )
+    .unwrap();
+    let out = cli.run(&["topology", "create", "--from", broken.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codes: Vec<_> = body["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["SUBNET_MALFORMED", "LAN_NAME_DUP"]);
+    cli.expect(
+        2,
+        &[
+            "topology",
+            "create",
+            "--from",
+            Path::new("/nonexistent/file").to_str().unwrap(),
+        ],
+    );
+}
+
+#[test]
+fn catalogue_commands_list_services_and_archetypes() {
+    let cli = Cli::new();
+    assert_eq!(cli.json(&["services"]).as_array().unwrap().len(), 29);
+    assert_eq!(cli.json(&["archetypes"]).as_array().unwrap().len(), 15);
+    let help = cli.ok(&["--help"]);
+    assert!(help.contains("Exit codes:"), "{help}");
+}
