@@ -1,5 +1,7 @@
 //! End-to-end: the real `decnet` binary, one process per command, one database.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -83,7 +83,7 @@ impl IpCursor {
                 self.taken.pop();
             }
             let candidate = self.next;
-            self.next = self.next.checked_add(1).unwrap_or(u32::MAX);
+            self.next = self.next.saturating_add(1);
             if self.taken.last() == Some(&candidate) {
                 self.taken.pop();
                 continue;

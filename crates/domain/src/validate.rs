@@ -163,17 +163,17 @@ fn check_subnets(design: &Design, ctx: &Context, issues: &mut Vec<Issue>) {
     spans.sort_unstable();
     let mut widest: Option<(u32, &Name)> = None;
     for &(start, end, name) in &spans {
-        if let Some((max_end, holder)) = widest {
-            if start <= max_end {
-                issues.push(Issue::error(
-                    Code::SubnetOverlap,
-                    Target {
-                        lans: vec![holder.to_string(), name.to_string()],
-                        ..Target::default()
-                    },
-                    format!("subnets of LANs {holder} and {name} overlap"),
-                ));
-            }
+        if let Some((max_end, holder)) = widest
+            && start <= max_end
+        {
+            issues.push(Issue::error(
+                Code::SubnetOverlap,
+                Target {
+                    lans: vec![holder.to_string(), name.to_string()],
+                    ..Target::default()
+                },
+                format!("subnets of LANs {holder} and {name} overlap"),
+            ));
         }
         if widest.is_none_or(|(max_end, _)| end > max_end) {
             widest = Some((end, name));
@@ -363,14 +363,14 @@ fn check_services(decky: &Decky, issues: &mut Vec<Issue>) {
             }
         }
     }
-    if let Some(slug) = &decky.archetype {
-        if catalogue::archetype(slug).is_none() {
-            issues.push(Issue::error(
-                Code::UnknownArchetype,
-                Target::decky(decky.name.as_str()),
-                format!("decky {} uses unknown archetype {slug}", decky.name),
-            ));
-        }
+    if let Some(slug) = &decky.archetype
+        && catalogue::archetype(slug).is_none()
+    {
+        issues.push(Issue::error(
+            Code::UnknownArchetype,
+            Target::decky(decky.name.as_str()),
+            format!("decky {} uses unknown archetype {slug}", decky.name),
+        ));
     }
 }
 
@@ -408,17 +408,17 @@ fn check_gateway_ports(design: &Design, ctx: &Context, scope: Scope, issues: &mu
     for gateway in design.gateways() {
         for (port, proto) in published_ports(gateway) {
             let spec = format!("{port}/{}", proto.as_str());
-            if let Some(other) = owners.insert((port, proto), &gateway.name) {
-                if other != &gateway.name {
-                    issues.push(Issue::error(
-                        Code::PortClash,
-                        Target {
-                            deckies: vec![other.to_string(), gateway.name.to_string()],
-                            ..Target::default()
-                        },
-                        format!("gateways {other} and {} both publish host port {spec}", gateway.name),
-                    ));
-                }
+            if let Some(other) = owners.insert((port, proto), &gateway.name)
+                && other != &gateway.name
+            {
+                issues.push(Issue::error(
+                    Code::PortClash,
+                    Target {
+                        deckies: vec![other.to_string(), gateway.name.to_string()],
+                        ..Target::default()
+                    },
+                    format!("gateways {other} and {} both publish host port {spec}", gateway.name),
+                ));
             }
             if let Some(topology) = foreign.get(&(port, proto)) {
                 issues.push(Issue::error(

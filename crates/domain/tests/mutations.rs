@@ -1,6 +1,8 @@
 //! Every op's happy path, every guard and refusal, and the regressions of the original's
 //! defects (named `defect_NN_…` after reference §11).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use std::sync::Arc;
 
 use chrono::Utc;

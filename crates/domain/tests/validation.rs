@@ -1,5 +1,7 @@
 //! One test per validation code: a design that hits the rule and a near miss that does not.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use decnet_domain::catalogue::Proto;
 use decnet_domain::document::{TopologyDocument, to_design};
 use decnet_domain::validate::{Context, ForeignPort, ForeignSubnet, Scope, validate};

@@ -1,5 +1,7 @@
 //! Deploy, teardown and delete against the memory runtime.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 mod common;
 
 use common::{Harness, name};

@@ -3,6 +3,8 @@
 //! the post-apply invariants, the version rises by exactly one per accepted write, and a
 //! refused mutation leaves the stored topology byte-identical.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 mod common;
 
 use std::sync::Arc;
@@ -25,7 +27,7 @@ struct Step {
 }
 
 fn pick(names: &[String], selector: u8, fresh: &str) -> String {
-    if names.is_empty() || selector % 5 == 0 {
+    if names.is_empty() || selector.is_multiple_of(5) {
         format!("{fresh}-{selector}")
     } else {
         names[selector as usize % names.len()].clone()
@@ -50,7 +52,7 @@ fn payload(t: &Topology, step: &Step) -> (&'static str, Value) {
     let lan = pick(&lans, step.a, "lan");
     let decky = pick(&deckies, step.b, "d");
     match step.op % 9 {
-        0 if step.c % 3 == 0 => (
+        0 if step.c.is_multiple_of(3) => (
             "add_lan",
             json!({"name": lan, "subnet": format!("10.200.{}.0/24", step.b % 4)}),
         ),
@@ -59,21 +61,21 @@ fn payload(t: &Topology, step: &Step) -> (&'static str, Value) {
         2 => (
             "add_decky",
             // Mostly valid service sets; every fourth may hold clashes or unknown services.
-            json!({"name": decky, "lan": lan, "services": services(if step.c % 4 == 0 { step.c } else { step.c & 0b111 }),
-                   "forwards_l3": step.c % 7 == 0}),
+            json!({"name": decky, "lan": lan, "services": services(if step.c.is_multiple_of(4) { step.c } else { step.c & 0b111 }),
+                   "forwards_l3": step.c.is_multiple_of(7)}),
         ),
         3 => (
             "attach_decky",
-            json!({"decky": decky, "lan": lan, "forwards_l3": step.c % 3 == 0, "force": step.c % 2 == 0}),
+            json!({"decky": decky, "lan": lan, "forwards_l3": step.c.is_multiple_of(3), "force": step.c.is_multiple_of(2)}),
         ),
         4 => ("detach_decky", json!({"decky": decky, "lan": lan})),
         5 => ("remove_decky", json!({"decky": decky})),
-        6 if step.c % 2 == 0 => ("update_decky", json!({"decky": decky, "services": services(step.a)})),
+        6 if step.c.is_multiple_of(2) => ("update_decky", json!({"decky": decky, "services": services(step.a)})),
         6 => (
             "update_decky",
-            json!({"decky": decky, "patch": {"forwards_l3": step.a % 2 == 0}, "force": step.b % 2 == 0}),
+            json!({"decky": decky, "patch": {"forwards_l3": step.a.is_multiple_of(2)}, "force": step.b.is_multiple_of(2)}),
         ),
-        7 if step.c % 2 == 0 => ("update_lan", json!({"name": lan, "x": f64::from(step.b)})),
+        7 if step.c.is_multiple_of(2) => ("update_lan", json!({"name": lan, "x": f64::from(step.b)})),
         7 => ("update_lan", json!({"name": lan, "patch": {"subnet": "10.250.0.0/24"}})),
         // Malformed: refused at enqueue, never queued.
         _ => ("add_decky", json!({"lan": lan, "colour": "blue"})),

@@ -1,6 +1,8 @@
 //! The mutation reconciler: every op materialised live and touching only what it names,
 //! events, failures, crash safety and restart recovery.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 mod common;
 
 use std::time::Duration;

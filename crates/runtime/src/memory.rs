@@ -197,10 +197,11 @@ impl Runtime for MemoryRuntime {
     async fn ensure_container(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
         self.with(|w| {
             check(w, "create container", &spec.name)?;
-            if let Some((existing, _, running)) = w.containers.get(&spec.name) {
-                if *running && existing.spec_hash() == spec.spec_hash() {
-                    return Ok(());
-                }
+            if let Some((existing, _, running)) = w.containers.get(&spec.name)
+                && *running
+                && existing.spec_hash() == spec.spec_hash()
+            {
+                return Ok(());
             }
             let networks = match &spec.role {
                 Role::Base { networks, .. } => {

@@ -317,14 +317,14 @@ impl Store for SqliteStore {
     ) -> Result<TopologyHeader, StoreError> {
         let mut tx = self.write_tx().await?;
         let mut header = header_in(&mut tx, id).await?;
-        if let Some(allowed) = from {
-            if !allowed.contains(&header.status) {
-                return Err(StoreError::WrongStatus {
-                    status: header.status,
-                    action: format!("moving to {to}"),
-                    allowed: allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or "),
-                });
-            }
+        if let Some(allowed) = from
+            && !allowed.contains(&header.status)
+        {
+            return Err(StoreError::WrongStatus {
+                status: header.status,
+                action: format!("moving to {to}"),
+                allowed: allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or "),
+            });
         }
         header.status.check_transition(to)?;
         sqlx::query("UPDATE topologies SET status = $1, status_changed_at = $2, version = version + 1 WHERE id = $3")
@@ -398,13 +398,13 @@ impl Store for SqliteStore {
                 allowed: "active or degraded (deploy it first)".into(),
             });
         }
-        if let Some(expected) = expected_version {
-            if expected != header.version {
-                return Err(StoreError::VersionConflict {
-                    current: header.version,
-                    expected,
-                });
-            }
+        if let Some(expected) = expected_version
+            && expected != header.version
+        {
+            return Err(StoreError::VersionConflict {
+                current: header.version,
+                expected,
+            });
         }
         let mutation_id: i64 = sqlx::query_scalar(
             "INSERT INTO mutations (topology_id, op, payload, state, codes, attempts, requested_at) \

@@ -1,5 +1,7 @@
 //! The store contract against SQLite: versions, audit, claims, the leased queue.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use std::sync::Arc;
 use std::time::Duration;
 

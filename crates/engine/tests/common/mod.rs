@@ -1,6 +1,7 @@
 //! Shared fixtures for the engine tests: a temporary store, a memory runtime, an engine.
 
-#![allow(dead_code, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+#![allow(dead_code, missing_docs)] // Shared by several test binaries, each using a part.
 
 use std::sync::Arc;
 
