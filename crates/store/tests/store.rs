@@ -209,7 +209,7 @@ async fn two_enqueues_with_the_same_expected_version_one_wins() {
     );
     let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
     assert_eq!(wins, 1, "{a:?} {b:?}");
-    let loser = if a.is_err() { a.unwrap_err() } else { b.unwrap_err() };
+    let loser = a.err().or(b.err()).unwrap();
     assert!(
         matches!(loser, StoreError::VersionConflict { expected, .. } if expected == version),
         "{loser}"
