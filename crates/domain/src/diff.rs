@@ -4,6 +4,8 @@
 //! mutation. [`diff`] finds the LANs and deckies that were added, changed or removed so
 //! the store writes only those rows.
 
+use std::sync::Arc;
+
 use crate::model::{Decky, Design, Lan};
 use crate::name::Name;
 
@@ -50,7 +52,8 @@ pub fn diff<'a>(old: &'a Design, new: &'a Design) -> DesignDiff<'a> {
     for (name, decky) in &new.deckies {
         match old.deckies.get(name) {
             None => out.deckies_added.push(decky),
-            Some(before) if before != decky => out.deckies_changed.push(decky),
+            // Untouched deckies are the same allocation: no deep comparison needed.
+            Some(before) if !Arc::ptr_eq(before, decky) && before != decky => out.deckies_changed.push(decky),
             Some(_) => {}
         }
     }

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -325,7 +326,7 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
         services.sort();
         design.deckies.insert(
             decky_name.clone(),
-            Decky {
+            Arc::new(Decky {
                 name: decky_name,
                 home_lan,
                 ips,
@@ -335,7 +336,7 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
                 service_config: d.service_config.clone(),
                 x: d.x,
                 y: d.y,
-            },
+            }),
         );
     }
     allocate_missing_ips(&mut design, missing_ips, &mut issues);
@@ -366,7 +367,7 @@ fn allocate_missing_ips(design: &mut Design, missing: Vec<(Name, Name)>, issues:
             Some(ip) => {
                 lan_taken.push(ip);
                 if let Some(decky) = design.deckies.get_mut(&decky_name) {
-                    decky.ips.insert(lan_name, ip);
+                    Arc::make_mut(decky).ips.insert(lan_name, ip);
                 }
             }
             None => issues.push(Issue::error(

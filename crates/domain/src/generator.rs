@@ -7,6 +7,7 @@
 //! that forward between internal LANs are routers, never gateways.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 use rand::{Rng, SeedableRng};
@@ -312,7 +313,7 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
 
     Ok(Design {
         lans: lans.into_iter().map(|l| (l.name.clone(), l)).collect(),
-        deckies: deckies.into_iter().map(|d| (d.name.clone(), d)).collect(),
+        deckies: deckies.into_iter().map(|d| (d.name.clone(), Arc::new(d))).collect(),
     })
 }
 

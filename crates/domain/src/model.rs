@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ipnet::Ipv4Net;
@@ -152,8 +153,8 @@ pub struct Edge {
 pub struct Design {
     /// LANs by name.
     pub lans: BTreeMap<Name, Lan>,
-    /// Deckies by name.
-    pub deckies: BTreeMap<Name, Decky>,
+    /// Deckies by name. Shared, so planning a change copies only the deckies it edits.
+    pub deckies: BTreeMap<Name, Arc<Decky>>,
 }
 
 impl Design {
@@ -164,7 +165,7 @@ impl Design {
 
     /// The gateway deckies.
     pub fn gateways(&self) -> impl Iterator<Item = &Decky> {
-        self.deckies.values().filter(|d| self.is_gateway(d))
+        self.deckies.values().map(|d| &**d).filter(|d| self.is_gateway(d))
     }
 
     /// Every decky ↔ LAN membership, ordered by decky then LAN.
@@ -215,7 +216,7 @@ pub struct Topology {
     /// Metadata.
     pub header: TopologyHeader,
     /// The desired state (shared: readers and caches hand out the same design).
-    pub design: std::sync::Arc<Design>,
+    pub design: Arc<Design>,
     /// Observed decky states, by decky name.
     pub decky_status: BTreeMap<Name, DeckyStatus>,
 }

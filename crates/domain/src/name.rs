@@ -6,16 +6,17 @@
 //! upper case that collides after lower-casing, nothing Docker refuses).
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 /// The longest name accepted (a DNS label).
 pub const MAX_NAME_LEN: usize = 63;
 
-/// A validated name.
+/// A validated name. Shared (`Arc`), so copying a design copies no name text.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Name(String);
+pub struct Name(Arc<str>);
 
 /// Why a string is not a valid name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,7 +50,7 @@ impl Name {
         if let Some(bad) = chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
             return Err(NameError::BadChar(bad));
         }
-        Ok(Self(value.to_owned()))
+        Ok(Self(Arc::from(value)))
     }
 
     /// Like [`Name::parse`], but the error names the field it came from.
@@ -76,7 +77,7 @@ impl TryFrom<String> for Name {
 
 impl From<Name> for String {
     fn from(name: Name) -> Self {
-        name.0
+        name.0.to_string()
     }
 }
 

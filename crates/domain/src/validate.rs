@@ -298,10 +298,12 @@ fn check_memberships(design: &Design, issues: &mut Vec<Issue>) {
 }
 
 fn check_services(decky: &Decky, issues: &mut Vec<Issue>) {
-    let mut seen = HashSet::new();
-    let mut ports: HashMap<(u16, Proto), &str> = HashMap::new();
+    // A decky runs a handful of services: linear scans beat hashing here, and this runs
+    // for every decky on every mutation.
+    let mut seen: Vec<&str> = Vec::with_capacity(decky.services.len());
+    let mut ports: Vec<((u16, Proto), &str)> = Vec::new();
     for slug in &decky.services {
-        if !seen.insert(slug.as_str()) {
+        if seen.contains(&slug.as_str()) {
             issues.push(Issue::error(
                 Code::ServiceDup,
                 Target::service(decky.name.as_str(), slug.as_str()),
@@ -309,6 +311,7 @@ fn check_services(decky: &Decky, issues: &mut Vec<Issue>) {
             ));
             continue;
         }
+        seen.push(slug.as_str());
         let Some(service) = catalogue::decky_service(slug) else {
             issues.push(Issue::error(
                 Code::UnknownService,
@@ -318,7 +321,7 @@ fn check_services(decky: &Decky, issues: &mut Vec<Issue>) {
             continue;
         };
         for (port, proto) in service.ports() {
-            if let Some(other) = ports.insert((port, proto), service.name) {
+            if let Some(&(_, other)) = ports.iter().find(|(p, _)| *p == (port, proto)) {
                 issues.push(Issue::error(
                     Code::ServicePortDup,
                     Target::service(decky.name.as_str(), slug.as_str()),
@@ -329,10 +332,11 @@ fn check_services(decky: &Decky, issues: &mut Vec<Issue>) {
                     ),
                 ));
             }
+            ports.push(((port, proto), service.name));
         }
     }
     for (slug, config) in &decky.service_config {
-        if !seen.contains(slug.as_str()) {
+        if !seen.contains(&slug.as_str()) {
             issues.push(Issue::error(
                 Code::ServiceCfgUndeclared,
                 Target::service(decky.name.as_str(), slug.as_str()),

@@ -183,7 +183,8 @@ fn add_lan_refusals() {
 fn remove_lan_disconnects_visitors_then_removes_the_network() {
     let mut t = topology(TopologyStatus::Active);
     // Make lan-b nobody's home: move tiny's home to lan-a.
-    Arc::make_mut(&mut t.design).deckies.get_mut("tiny").unwrap().home_lan = name("lan-a");
+    let tiny = Arc::make_mut(&mut t.design).deckies.get_mut("tiny").unwrap();
+    Arc::make_mut(tiny).home_lan = name("lan-a");
     let op = MutationOp::parse("remove_lan", &json!({"name": "lan-b"})).unwrap();
     let plan = plan(&t.header, &t.design, &op, &Context::default()).unwrap();
     assert_eq!(

@@ -231,7 +231,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         rows::insert_lans(&mut tx, id, &design.lans.values().collect::<Vec<_>>()).await?;
-        rows::insert_deckies(&mut tx, id, &design.deckies.values().collect::<Vec<_>>()).await?;
+        rows::insert_deckies(&mut tx, id, &design.deckies.values().map(|d| &**d).collect::<Vec<_>>()).await?;
         tx.commit().await?;
         let decky_status = design
             .deckies

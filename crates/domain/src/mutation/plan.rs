@@ -6,6 +6,7 @@
 //! anything is written (fixing the original's write-then-validate order).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
@@ -71,7 +72,11 @@ fn decky_not_found(decky: &Name) -> Refusal {
 }
 
 fn decky<'a>(design: &'a Design, name: &Name) -> Result<&'a Decky, Refusal> {
-    design.deckies.get(name).ok_or_else(|| decky_not_found(name))
+    design
+        .deckies
+        .get(name)
+        .map(|d| &**d)
+        .ok_or_else(|| decky_not_found(name))
 }
 
 fn lan<'a>(design: &'a Design, name: &Name) -> Result<&'a Lan, Refusal> {
@@ -171,7 +176,8 @@ fn plan_remove_lan(current: &Design, op: &RemoveLan) -> Result<Plan, Refusal> {
     let mut design = current.clone();
     let mut actions = Vec::new();
     for decky in design.deckies.values_mut() {
-        if decky.ips.remove(&op.name).is_some() {
+        if decky.ips.contains_key(&op.name) {
+            Arc::make_mut(decky).ips.remove(&op.name);
             actions.push(RuntimeAction::Disconnect {
                 decky: decky.name.clone(),
                 lan: op.name.clone(),
@@ -207,7 +213,7 @@ fn plan_add_decky(current: &Design, op: &AddDecky) -> Result<Plan, Refusal> {
     let mut design = current.clone();
     design.deckies.insert(
         op.name.clone(),
-        Decky {
+        Arc::new(Decky {
             name: op.name.clone(),
             home_lan: op.lan.clone(),
             ips: [(op.lan.clone(), ip)].into(),
@@ -217,7 +223,7 @@ fn plan_add_decky(current: &Design, op: &AddDecky) -> Result<Plan, Refusal> {
             service_config: op.service_config.clone(),
             x: op.x,
             y: op.y,
-        },
+        }),
     );
     Ok(Plan {
         design,
@@ -252,7 +258,7 @@ fn plan_attach_decky(current: &Design, op: &AttachDecky) -> Result<Plan, Refusal
         None => allocate_ip(current, target)?,
     };
     let mut design = current.clone();
-    let Some(updated) = design.deckies.get_mut(&op.decky) else {
+    let Some(updated) = design.deckies.get_mut(&op.decky).map(Arc::make_mut) else {
         return Err(decky_not_found(&op.decky));
     };
     updated.ips.insert(op.lan.clone(), ip);
@@ -295,7 +301,7 @@ fn plan_detach_decky(current: &Design, op: &DetachDecky) -> Result<Plan, Refusal
         ));
     }
     let mut design = current.clone();
-    if let Some(updated) = design.deckies.get_mut(&op.decky) {
+    if let Some(updated) = design.deckies.get_mut(&op.decky).map(Arc::make_mut) {
         updated.ips.remove(&op.lan);
     }
     Ok(Plan {
@@ -323,7 +329,7 @@ fn plan_remove_decky(current: &Design, op: &RemoveDecky) -> Result<Plan, Refusal
 
 fn plan_update_decky(current: &Design, op: &UpdateDecky) -> Result<Plan, Refusal> {
     let before = decky(current, &op.decky)?;
-    let mut after = before.clone();
+    let mut after = Decky::clone(before);
     if let Some(services) = &op.services {
         after.services = services.clone();
         after.services.sort();
@@ -385,7 +391,7 @@ fn plan_update_decky(current: &Design, op: &UpdateDecky) -> Result<Plan, Refusal
         }
     }
     let mut design = current.clone();
-    design.deckies.insert(op.decky.clone(), after);
+    design.deckies.insert(op.decky.clone(), Arc::new(after));
     Ok(Plan { design, actions })
 }
 

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use decnet_domain::diff::DesignDiff;
@@ -125,6 +126,7 @@ pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> 
             },
         );
     }
+    let mut deckies_by_name: BTreeMap<Name, Decky> = BTreeMap::new();
     let deckies = sqlx::query(
         "SELECT name, services, service_config, forwards_l3, archetype, x, y FROM deckies WHERE topology_id = $1",
     )
@@ -135,7 +137,7 @@ pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> 
         let decky_name = name("decky name", &row.try_get::<String, _>(0)?)?;
         let services: String = row.try_get(1)?;
         let config: String = row.try_get(2)?;
-        design.deckies.insert(
+        deckies_by_name.insert(
             decky_name.clone(),
             Decky {
                 home_lan: decky_name.clone(),
@@ -159,8 +161,7 @@ pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> 
         let lan = name("membership LAN", &row.try_get::<String, _>(1)?)?;
         let ip = parse("membership IP", &row.try_get::<String, _>(2)?)?;
         let is_home: bool = row.try_get(3)?;
-        let decky = design
-            .deckies
+        let decky = deckies_by_name
             .get_mut(decky_name.as_str())
             .ok_or_else(|| StoreError::corrupt("membership", format!("unknown decky {decky_name}")))?;
         if is_home {
@@ -168,6 +169,10 @@ pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> 
         }
         decky.ips.insert(lan, ip);
     }
+    design.deckies = deckies_by_name
+        .into_iter()
+        .map(|(name, decky)| (name, Arc::new(decky)))
+        .collect();
     Ok(design)
 }
 
