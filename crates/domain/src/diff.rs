@@ -20,8 +20,8 @@ pub struct DesignDiff<'a> {
     pub lans_removed: Vec<&'a Name>,
     /// Deckies that are new.
     pub deckies_added: Vec<&'a Decky>,
-    /// Deckies whose fields or memberships changed.
-    pub deckies_changed: Vec<&'a Decky>,
+    /// Deckies whose fields or memberships changed, as (before, after).
+    pub deckies_changed: Vec<(&'a Decky, &'a Decky)>,
     /// Deckies that are gone.
     pub deckies_removed: Vec<&'a Name>,
 }
@@ -53,7 +53,7 @@ pub fn diff<'a>(old: &'a Design, new: &'a Design) -> DesignDiff<'a> {
         match old.deckies.get(name) {
             None => out.deckies_added.push(decky),
             // Untouched deckies are the same allocation: no deep comparison needed.
-            Some(before) if !Arc::ptr_eq(before, decky) && before != decky => out.deckies_changed.push(decky),
+            Some(before) if !Arc::ptr_eq(before, decky) && before != decky => out.deckies_changed.push((before, decky)),
             Some(_) => {}
         }
     }

@@ -264,14 +264,16 @@ impl Engine {
         }
     }
 
-    /// Performs a committed plan's actions. Failures are recorded on the decky they
-    /// concern and degrade the topology; a degraded topology is then re-converged, which
-    /// returns it to active once everything runs again.
+    /// Performs a committed plan's actions on a topology whose status was `status` at
+    /// commit. Failures are recorded on the decky they concern and degrade the topology;
+    /// a degraded topology is then re-converged, which returns it to active once
+    /// everything runs again.
     pub(crate) async fn materialise(
         &self,
         id: TopologyId,
         design: &Design,
         actions: &[RuntimeAction],
+        status: TopologyStatus,
     ) -> Result<(), EngineError> {
         let mut touched: BTreeMap<Name, Option<String>> = BTreeMap::new();
         let mut other_errors = Vec::new();
@@ -319,7 +321,6 @@ impl Engine {
             )
             .await?;
         }
-        let status = self.store.header(id).await?.status;
         if !failures.is_empty() && status == TopologyStatus::Active {
             let reason = format!("materialisation failed: {}", failures.join("; "));
             self.set_status(id, Some(&[TopologyStatus::Active]), TopologyStatus::Degraded, &reason)

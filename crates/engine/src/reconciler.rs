@@ -74,7 +74,7 @@ impl Engine {
                 } => {
                     report.applied += 1;
                     self.publish_mutation(&mutation, json!({ "version": header.version, "actions": actions }));
-                    self.materialise(id, &design, &actions).await?;
+                    self.materialise(id, &design, &actions, header.status).await?;
                 }
                 ApplyOutcome::Refused { refusal, mutation } => {
                     report.refused += 1;

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use decnet_domain::diff::diff;
 use decnet_domain::model::TopologyHeader;
-use decnet_domain::validate::Context;
+use decnet_domain::validate::{Context, ForeignPort, ForeignSubnet};
 use decnet_domain::{DeckyStatus, Design, MutationState, Name, Topology, TopologyId, TopologyStatus};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -125,43 +125,39 @@ async fn header_in(conn: &mut SqliteConnection, id: TopologyId) -> Result<Topolo
 async fn claims_in(conn: &mut SqliteConnection, excluding: Option<TopologyId>) -> Result<Context, StoreError> {
     let excluded = excluding.map(|id| id.to_string()).unwrap_or_default();
     let mut ctx = Context::default();
-    let subnets = sqlx::query(
-        "SELECT t.name, l.subnet FROM lans l JOIN topologies t ON t.id = l.topology_id \
-         WHERE t.status <> 'torn_down' AND t.id <> $1",
-    )
-    .bind(&excluded)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in subnets {
-        let topology: String = row.try_get(0)?;
-        let subnet: String = row.try_get(1)?;
-        let subnet = subnet
-            .parse()
-            .map_err(|e| StoreError::corrupt(format!("subnet of a LAN of {topology}"), e))?;
-        ctx.foreign_subnets
-            .push(decnet_domain::validate::ForeignSubnet { topology, subnet });
-    }
-    let gateways = sqlx::query(AssertSqlSafe(format!(
-        "SELECT t.name, d.services FROM deckies d \
-         JOIN topologies t ON t.id = d.topology_id \
+    // One round trip, driven by the (few) other topologies: CROSS JOIN fixes the join
+    // order in SQLite and means the same as an inner join everywhere else.
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT t.name, 0, l.subnet FROM topologies t CROSS JOIN lans l \
+         WHERE l.topology_id = t.id AND t.status <> 'torn_down' AND t.id <> $1 \
+         UNION ALL \
+         SELECT t.name, 1, d.services FROM topologies t CROSS JOIN deckies d \
          JOIN memberships m ON m.topology_id = d.topology_id AND m.decky = d.name AND m.is_home \
          JOIN lans l ON l.topology_id = m.topology_id AND l.name = m.lan \
-         WHERE d.forwards_l3 AND l.is_dmz AND t.status IN {PORT_HOLDING} AND t.id <> $1"
+         WHERE d.topology_id = t.id AND d.forwards_l3 AND l.is_dmz AND t.status IN {PORT_HOLDING} AND t.id <> $1"
     )))
     .bind(&excluded)
     .fetch_all(&mut *conn)
     .await?;
-    for row in gateways {
+    for row in rows {
         let topology: String = row.try_get(0)?;
-        let services: String = row.try_get(1)?;
+        let kind: i64 = row.try_get(1)?;
+        let value: String = row.try_get(2)?;
+        if kind == 0 {
+            let subnet = value
+                .parse()
+                .map_err(|e| StoreError::corrupt(format!("subnet of a LAN of {topology}"), e))?;
+            ctx.foreign_subnets.push(ForeignSubnet { topology, subnet });
+            continue;
+        }
         let services: Vec<String> =
-            serde_json::from_str(&services).map_err(|e| StoreError::corrupt(format!("services in {topology}"), e))?;
+            serde_json::from_str(&value).map_err(|e| StoreError::corrupt(format!("services in {topology}"), e))?;
         for service in services
             .iter()
             .filter_map(|s| decnet_domain::catalogue::decky_service(s))
         {
             for (port, proto) in service.ports() {
-                ctx.foreign_ports.push(decnet_domain::validate::ForeignPort {
+                ctx.foreign_ports.push(ForeignPort {
                     topology: topology.clone(),
                     port,
                     proto,
@@ -170,20 +166,6 @@ async fn claims_in(conn: &mut SqliteConnection, excluding: Option<TopologyId>) -
         }
     }
     Ok(ctx)
-}
-
-async fn mutation_in(conn: &mut SqliteConnection, id: i64) -> Result<Mutation, StoreError> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {MUTATION_COLUMNS} FROM mutations WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| StoreError::NotFound {
-        what: "mutation",
-        key: id.to_string(),
-    })?;
-    rows::mutation(&row)
 }
 
 #[async_trait]
@@ -390,39 +372,42 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(Mutation, i64), StoreError> {
         let mut tx = self.write_tx().await?;
-        let header = header_in(&mut tx, id).await?;
-        if !header.status.accepts_mutations() {
-            return Err(StoreError::WrongStatus {
-                status: header.status,
-                action: "enqueueing a mutation".into(),
-                allowed: "active or degraded (deploy it first)".into(),
-            });
-        }
-        if let Some(expected) = expected_version
-            && expected != header.version
-        {
+        // Check and bump in one statement; only a miss needs a second look to say why.
+        let bumped: Option<i64> = sqlx::query_scalar(
+            "UPDATE topologies SET version = version + 1 \
+             WHERE id = $1 AND status IN ('active', 'degraded') AND ($2 IS NULL OR version = $2) RETURNING version",
+        )
+        .bind(id.to_string())
+        .bind(expected_version)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(version) = bumped else {
+            let header = header_in(&mut tx, id).await?;
+            if !header.status.accepts_mutations() {
+                return Err(StoreError::WrongStatus {
+                    status: header.status,
+                    action: "enqueueing a mutation".into(),
+                    allowed: "active or degraded (deploy it first)".into(),
+                });
+            }
             return Err(StoreError::VersionConflict {
                 current: header.version,
-                expected,
+                expected: expected_version.unwrap_or(header.version),
             });
-        }
-        let mutation_id: i64 = sqlx::query_scalar(
+        };
+        let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO mutations (topology_id, op, payload, state, codes, attempts, requested_at) \
-             VALUES ($1, $2, $3, 'pending', '[]', 0, $4) RETURNING id",
-        )
+             VALUES ($1, $2, $3, 'pending', '[]', 0, $4) RETURNING {MUTATION_COLUMNS}"
+        )))
         .bind(id.to_string())
         .bind(op)
         .bind(payload.to_string())
         .bind(ts(now))
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query("UPDATE topologies SET version = version + 1 WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        let mutation = mutation_in(&mut tx, mutation_id).await?;
+        let mutation = rows::mutation(&row)?;
         tx.commit().await?;
-        Ok((mutation, header.version + 1))
+        Ok((mutation, version))
     }
 
     async fn mutations(&self, id: TopologyId, state: Option<MutationState>) -> Result<Vec<Mutation>, StoreError> {
@@ -460,52 +445,27 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Result<Option<Mutation>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let header = header_in(&mut tx, id).await?;
-        if !header.status.accepts_mutations() {
-            return Ok(None);
-        }
         let now_ms = now.timestamp_millis();
-        let live = sqlx::query(
-            "SELECT id, lease_owner FROM mutations WHERE topology_id = $1 AND state = 'applying' \
-             AND lease_deadline_ms > $2 ORDER BY id LIMIT 1",
-        )
-        .bind(id.to_string())
-        .bind(now_ms)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = live {
-            // One mutation of a topology at a time; the holder resumes its own claim.
-            let holder: Option<String> = row.try_get(1)?;
-            if holder.as_deref() != Some(owner) {
-                return Ok(None);
-            }
-            let mutation = mutation_in(&mut tx, row.try_get(0)?).await?;
-            tx.commit().await?;
-            return Ok(Some(mutation));
-        }
-        let next: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM mutations WHERE topology_id = $1 \
-             AND (state = 'pending' OR (state = 'applying' AND lease_deadline_ms <= $2)) ORDER BY id LIMIT 1",
-        )
-        .bind(id.to_string())
-        .bind(now_ms)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(next) = next else { return Ok(None) };
         let deadline = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-        sqlx::query(
-            "UPDATE mutations SET state = 'applying', lease_owner = $1, lease_deadline_ms = $2, attempts = attempts + 1 \
-             WHERE id = $3",
-        )
+        // One statement: the oldest pending row (or one whose lease expired, or our own
+        // unfinished claim) of a live topology, unless another engine holds a live lease.
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE mutations SET state = 'applying', lease_owner = $2, lease_deadline_ms = $3, attempts = attempts + 1 \
+             WHERE id = (SELECT m.id FROM mutations m WHERE m.topology_id = $1 \
+               AND (m.state = 'pending' OR (m.state = 'applying' AND (m.lease_deadline_ms <= $4 OR m.lease_owner = $2))) \
+               AND EXISTS (SELECT 1 FROM topologies t WHERE t.id = $1 AND t.status IN ('active', 'degraded')) \
+               AND NOT EXISTS (SELECT 1 FROM mutations o WHERE o.topology_id = $1 AND o.state = 'applying' \
+                               AND o.lease_deadline_ms > $4 AND o.lease_owner <> $2) \
+               ORDER BY m.id LIMIT 1) \
+             RETURNING {MUTATION_COLUMNS}"
+        )))
+        .bind(id.to_string())
         .bind(owner)
         .bind(deadline)
-        .bind(next)
-        .execute(&mut *tx)
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
         .await?;
-        let mutation = mutation_in(&mut tx, next).await?;
-        tx.commit().await?;
-        Ok(Some(mutation))
+        row.as_ref().map(rows::mutation).transpose()
     }
 
     async fn apply_claimed(
@@ -517,72 +477,89 @@ impl Store for SqliteStore {
         planner: &Planner,
     ) -> Result<ApplyOutcome, StoreError> {
         let mut tx = self.write_tx().await?;
-        let current = mutation_in(&mut tx, mutation.id).await?;
-        if current.state != MutationState::Applying || current.lease_owner.as_deref() != Some(owner) {
+        let row = sqlx::query(rows::HEADER_AND_CLAIM_BY_MUTATION)
+            .bind(mutation.id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "mutation",
+                key: mutation.id.to_string(),
+            })?;
+        let header = rows::header(&row)?;
+        let state: String = row.try_get(10)?;
+        let holder: Option<String> = row.try_get(11)?;
+        if state != MutationState::Applying.as_str() || holder.as_deref() != Some(owner) {
             return Ok(ApplyOutcome::LeaseLost);
         }
-        let id = mutation.topology_id;
-        let header = header_in(&mut tx, id).await?;
+        let id = header.id;
         let design = self.design(&mut tx, id, header.generation).await?;
         let ctx = if needs_claims {
             claims_in(&mut tx, Some(id)).await?
         } else {
             Context::default()
         };
-        match planner(&header, &design, &ctx) {
+        let (outcome, row) = match planner(&header, &design, &ctx) {
             Ok(plan) => {
                 let changes = diff(&design, &plan.design);
-                let design_changed = !changes.is_empty();
+                let bump_generation = i64::from(!changes.is_empty());
                 rows::write_diff(&mut tx, id, &changes).await?;
-                let bump_generation = i64::from(design_changed);
                 sqlx::query("UPDATE topologies SET version = version + 1, generation = generation + $1 WHERE id = $2")
                     .bind(bump_generation)
                     .bind(id.to_string())
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
-                    "UPDATE mutations SET state = 'applied', finished_at = $1, lease_deadline_ms = NULL WHERE id = $2",
-                )
+                let row = sqlx::query(AssertSqlSafe(format!(
+                    "UPDATE mutations SET state = 'applied', finished_at = $1, lease_deadline_ms = NULL \
+                     WHERE id = $2 RETURNING {MUTATION_COLUMNS}"
+                )))
                 .bind(ts(now))
                 .bind(mutation.id)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
-                let stored = mutation_in(&mut tx, mutation.id).await?;
-                tx.commit().await?;
                 let header = TopologyHeader {
                     version: header.version + 1,
                     generation: header.generation + bump_generation,
                     ..header
                 };
-                let design = if design_changed { Arc::new(plan.design) } else { design };
-                self.cache_design(id, header.generation, design.clone());
-                Ok(ApplyOutcome::Committed {
-                    actions: plan.actions,
-                    design,
-                    mutation: stored,
-                    header,
-                })
+                let design = if bump_generation == 1 {
+                    Arc::new(plan.design)
+                } else {
+                    design
+                };
+                (Ok((plan.actions, design, header)), row)
             }
             Err(refusal) => {
                 let codes = serde_json::to_string(&refusal.codes()).unwrap_or_else(|_| "[]".into());
-                sqlx::query(
+                let row = sqlx::query(AssertSqlSafe(format!(
                     "UPDATE mutations SET state = 'failed', reason = $1, codes = $2, finished_at = $3, \
-                     lease_deadline_ms = NULL WHERE id = $4",
-                )
+                     lease_deadline_ms = NULL WHERE id = $4 RETURNING {MUTATION_COLUMNS}"
+                )))
                 .bind(refusal.to_string())
                 .bind(codes)
                 .bind(ts(now))
                 .bind(mutation.id)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
-                let stored = mutation_in(&mut tx, mutation.id).await?;
-                tx.commit().await?;
-                Ok(ApplyOutcome::Refused {
-                    refusal,
-                    mutation: stored,
-                })
+                (Err(refusal), row)
             }
-        }
+        };
+        let stored = rows::mutation(&row)?;
+        tx.commit().await?;
+        Ok(match outcome {
+            Ok((actions, design, header)) => {
+                self.cache_design(id, header.generation, design.clone());
+                ApplyOutcome::Committed {
+                    actions,
+                    design,
+                    mutation: stored,
+                    header,
+                }
+            }
+            Err(refusal) => ApplyOutcome::Refused {
+                refusal,
+                mutation: stored,
+            },
+        })
     }
 
     async fn set_decky_status(&self, id: TopologyId, decky: &Name, status: &DeckyStatus) -> Result<(), StoreError> {

@@ -27,6 +27,11 @@ pub(super) const HEADER_SELECT: &str = "SELECT id, name, mode, target_host, stat
 pub(super) const HEADER_SELECT_BY_ID: &str = "SELECT id, name, mode, target_host, status, version, generation, \
      config_snapshot, created_at, status_changed_at FROM topologies WHERE id = $1";
 
+/// A mutation's topology header plus the mutation's state (10) and lease owner (11).
+pub(super) const HEADER_AND_CLAIM_BY_MUTATION: &str = "SELECT t.id, t.name, t.mode, t.target_host, t.status, \
+     t.version, t.generation, t.config_snapshot, t.created_at, t.status_changed_at, m.state, m.lease_owner \
+     FROM mutations m JOIN topologies t ON t.id = m.topology_id WHERE m.id = $1";
+
 /// Columns of a mutation, in [`mutation`]'s order.
 pub(super) const MUTATION_COLUMNS: &str = "id, topology_id, op, payload, state, reason, codes, lease_owner, \
      lease_deadline_ms, attempts, requested_at, finished_at";
@@ -295,12 +300,22 @@ pub(super) async fn write_diff(
             .execute(&mut *conn)
             .await?;
     }
-    for decky in &changes.deckies_changed {
+    // Memberships are rewritten only for deckies whose LANs, IPs or home changed (a move
+    // on the canvas touches one row); all deletions go before all insertions.
+    let moved: Vec<&Decky> = changes
+        .deckies_changed
+        .iter()
+        .filter(|(before, after)| before.ips != after.ips || before.home_lan != after.home_lan)
+        .map(|(_, after)| *after)
+        .collect();
+    for decky in &moved {
         sqlx::query("DELETE FROM memberships WHERE topology_id = $1 AND decky = $2")
             .bind(&id_text)
             .bind(decky.name.as_str())
             .execute(&mut *conn)
             .await?;
+    }
+    for (_, decky) in &changes.deckies_changed {
         sqlx::query(
             "UPDATE deckies SET services = $1, service_config = $2, forwards_l3 = $3, archetype = $4, x = $5, y = $6 \
              WHERE topology_id = $7 AND name = $8",
@@ -316,7 +331,7 @@ pub(super) async fn write_diff(
         .execute(&mut *conn)
         .await?;
     }
-    insert_memberships(conn, id, &changes.deckies_changed).await?;
+    insert_memberships(conn, id, &moved).await?;
     insert_deckies(conn, id, &changes.deckies_added).await?;
     for lan in &changes.lans_removed {
         sqlx::query("DELETE FROM lans WHERE topology_id = $1 AND name = $2")
