@@ -218,6 +218,10 @@ async fn bench_mutations(count: usize) {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--validate-only") {
+        bench_validate(2000);
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -38,6 +38,8 @@ pub struct EngineConfig {
     pub tick: Duration,
     /// Topologies reconciled in parallel.
     pub concurrency: usize,
+    /// Most mutations of one topology claimed and committed together (group commit).
+    pub batch: usize,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +49,7 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(60),
             tick: Duration::from_secs(30),
             concurrency: 4,
+            batch: 64,
         }
     }
 }

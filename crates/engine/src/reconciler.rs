@@ -7,10 +7,11 @@
 //! enqueue made through this engine and on a periodic tick, which is also when degraded
 //! topologies are re-converged.
 
+use chrono::Utc;
+use std::collections::HashMap;
 use std::future::Future;
 
-use chrono::Utc;
-use decnet_domain::{MutationOp, MutationState, TopologyId, TopologyStatus};
+use decnet_domain::{Code, MutationOp, Refusal, Target, TopologyId, TopologyStatus};
 use decnet_store::{ApplyOutcome, ListFilter, Mutation};
 use serde_json::json;
 use tokio::task::JoinSet;
@@ -49,48 +50,68 @@ impl Engine {
             .publish(topics::mutation_state(mutation.topology_id, mutation.state), payload);
     }
 
-    /// Applies every queued mutation of one topology, in order.
+    /// Applies every queued mutation of one topology, in order, a claimed batch per
+    /// transaction.
     pub async fn drain(&self, id: TopologyId) -> Result<DrainReport, EngineError> {
         let mut report = DrainReport::default();
         let owner = self.config.owner.as_str();
-        while let Some(mutation) = self.store.claim_next(id, owner, Utc::now(), self.config.lease).await? {
-            self.publish_mutation(&mutation, json!({ "payload": mutation.payload }));
-            let parsed = MutationOp::parse(&mutation.op, &mutation.payload);
-            let needs_claims = parsed.as_ref().is_ok_and(MutationOp::needs_claims);
-            let planner = move |header: &_, design: &_, ctx: &_| {
-                let op = parsed.clone()?;
+        loop {
+            let batch = self
+                .store
+                .claim_next(id, owner, Utc::now(), self.config.lease, self.config.batch)
+                .await?;
+            if batch.is_empty() {
+                return Ok(report);
+            }
+            let mut parsed = HashMap::with_capacity(batch.len());
+            for mutation in &batch {
+                self.publish_mutation(mutation, json!({ "payload": mutation.payload }));
+                parsed.insert(mutation.id, MutationOp::parse(&mutation.op, &mutation.payload));
+            }
+            let needs_claims = parsed
+                .values()
+                .any(|op| op.as_ref().is_ok_and(MutationOp::needs_claims));
+            let planner = move |mutation: &Mutation, header: &_, design: &_, ctx: &_| {
+                let op = parsed.get(&mutation.id).cloned().unwrap_or_else(|| {
+                    Err(Refusal::one(
+                        Code::PayloadInvalid,
+                        Target::default(),
+                        "mutation was not parsed",
+                    ))
+                })?;
                 decnet_domain::plan(header, design, &op, ctx)
             };
-            match self
+            let outcomes = self
                 .store
-                .apply_claimed(&mutation, owner, Utc::now(), needs_claims, &planner)
-                .await?
-            {
-                ApplyOutcome::Committed {
-                    actions,
-                    design,
-                    mutation,
-                    header,
-                } => {
-                    report.applied += 1;
-                    self.publish_mutation(&mutation, json!({ "version": header.version, "actions": actions }));
-                    self.materialise(id, &design, &actions, header.status).await?;
-                }
-                ApplyOutcome::Refused { refusal, mutation } => {
-                    report.refused += 1;
-                    tracing::info!(topology = %id, mutation = mutation.id, %refusal, "mutation refused");
-                    self.publish_mutation(
-                        &mutation,
-                        json!({ "reason": mutation.reason, "codes": mutation.codes, "issues": refusal.issues }),
-                    );
-                }
-                ApplyOutcome::LeaseLost => {
-                    tracing::warn!(topology = %id, mutation = mutation.id, "lease lost; another engine took over");
-                    break;
+                .apply_claimed(&batch, owner, Utc::now(), needs_claims, &planner)
+                .await?;
+            for outcome in outcomes {
+                match outcome {
+                    ApplyOutcome::Committed {
+                        actions,
+                        design,
+                        mutation,
+                        header,
+                    } => {
+                        report.applied += 1;
+                        self.publish_mutation(&mutation, json!({ "version": header.version, "actions": actions }));
+                        self.materialise(id, &design, &actions, header.status).await?;
+                    }
+                    ApplyOutcome::Refused { refusal, mutation } => {
+                        report.refused += 1;
+                        tracing::info!(topology = %id, mutation = mutation.id, %refusal, "mutation refused");
+                        self.publish_mutation(
+                            &mutation,
+                            json!({ "reason": mutation.reason, "codes": mutation.codes, "issues": refusal.issues }),
+                        );
+                    }
+                    ApplyOutcome::LeaseLost => {
+                        tracing::warn!(topology = %id, "lease lost; another engine took over");
+                        return Ok(report);
+                    }
                 }
             }
         }
-        Ok(report)
     }
 
     /// One reconciler pass: drain every topology with queued work (in parallel, up to the
@@ -175,15 +196,5 @@ impl Engine {
                 () = tokio::time::sleep(self.config.tick) => {}
             }
         }
-    }
-
-    /// The queue state names, for callers that print them.
-    pub fn mutation_states() -> [MutationState; 4] {
-        [
-            MutationState::Pending,
-            MutationState::Applying,
-            MutationState::Applied,
-            MutationState::Failed,
-        ]
     }
 }

@@ -135,18 +135,25 @@ async fn events_follow_a_mutation_through_its_states() {
         .await
         .unwrap();
     h.engine.run_until_idle().await.unwrap();
-    let mut seen = Vec::new();
+    let mut seen: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+    let mut last_seq = 0;
     while let Ok(event) = events.try_recv() {
+        assert!(event.seq > last_seq, "sequence numbers only grow");
+        last_seq = event.seq;
         if event.topic.contains(".mutation.") {
-            seen.push(event.topic.rsplit('.').next().unwrap().to_owned());
+            let mutation = event.payload["mutation_id"].as_i64().unwrap();
+            seen.entry(mutation)
+                .or_default()
+                .push(event.topic.rsplit('.').next().unwrap().to_owned());
         }
         if event.topic.ends_with(".mutation.failed") {
             assert_eq!(event.payload["codes"], json!(["LAN_NOT_FOUND"]));
         }
     }
+    let states: Vec<_> = seen.into_values().collect();
     assert_eq!(
-        seen,
-        ["enqueued", "enqueued", "applying", "applied", "applying", "failed"]
+        states,
+        [["enqueued", "applying", "applied"], ["enqueued", "applying", "failed"]]
     );
 }
 
@@ -252,26 +259,28 @@ async fn an_engine_stopped_mid_apply_is_taken_over_and_nothing_applies_twice() {
             .await
             .unwrap();
     }
-    // Engine A claims the first mutation and dies before committing (its lease ran out
-    // a minute ago).
+    // Engine A claims the first two mutations and dies before committing (its lease ran
+    // out long ago).
     let long_ago = Utc::now() - TimeDelta::minutes(10);
-    let orphan = h
+    let orphans = h
         .store
-        .claim_next(id, "engine-dead", long_ago, Duration::from_secs(60))
+        .claim_next(id, "engine-dead", long_ago, Duration::from_secs(60), 2)
         .await
-        .unwrap()
         .unwrap();
+    assert_eq!(orphans.len(), 2);
     // Engine B, on its own connection to the same database, takes over.
     let b = h.second_engine("engine-b").await;
     let report = b.run_until_idle().await.unwrap();
     assert_eq!(report.applied, 5);
     let mutations = h.store.mutations(id, None).await.unwrap();
     assert!(mutations.iter().all(|m| m.state == MutationState::Applied));
-    let taken_over = mutations.iter().find(|m| m.id == orphan.id).unwrap();
-    assert_eq!(
-        (taken_over.attempts, taken_over.lease_owner.as_deref()),
-        (2, Some("engine-b"))
-    );
+    for orphan in &orphans {
+        let taken_over = mutations.iter().find(|m| m.id == orphan.id).unwrap();
+        assert_eq!(
+            (taken_over.attempts, taken_over.lease_owner.as_deref()),
+            (2, Some("engine-b"))
+        );
+    }
     let lans = &h.store.topology(id).await.unwrap().design.lans;
     assert_eq!(
         lans.keys().filter(|l| l.as_str().starts_with('x')).count(),

@@ -25,9 +25,9 @@ pub use sqlite::SqliteStore;
 /// inside the creating transaction, so no other creation can claim the same subnets.
 pub type DesignBuilder = Box<dyn FnOnce(&[ForeignSubnet]) -> Result<Design, Refusal> + Send>;
 
-/// Plans a claimed mutation against the current design and other topologies' claims.
-/// Runs inside the committing transaction.
-pub type Planner = dyn Fn(&TopologyHeader, &Design, &Context) -> Result<Plan, Refusal> + Send + Sync;
+/// Plans one claimed mutation against the design as the mutations before it in the batch
+/// left it, and other topologies' claims. Runs inside the committing transaction.
+pub type Planner = dyn Fn(&Mutation, &TopologyHeader, &Design, &Context) -> Result<Plan, Refusal> + Send + Sync;
 
 /// The fields of a new topology besides its design.
 #[derive(Debug, Clone)]
@@ -122,14 +122,14 @@ pub enum ApplyOutcome {
         /// The topology's header after the write.
         header: TopologyHeader,
     },
-    /// The planner refused; the mutation is `failed` and nothing else changed.
+    /// The planner refused; the mutation is `failed` and its effect is nil.
     Refused {
         /// Why.
         refusal: Refusal,
         /// The mutation as now stored.
         mutation: Mutation,
     },
-    /// Another engine took the lease over; nothing was written.
+    /// Another engine took the claim over; nothing of the batch was written.
     LeaseLost,
 }
 
@@ -200,28 +200,33 @@ pub trait Store: Send + Sync {
     /// Live topologies that have a pending mutation or an expired lease.
     async fn topologies_with_work(&self, now: DateTime<Utc>) -> Result<Vec<TopologyId>, StoreError>;
 
-    /// Claims the oldest pending mutation of a topology (or one whose lease expired) for
-    /// `owner` until `now + lease`. Returns `None` while another live lease exists, so one
-    /// topology's mutations apply strictly in order.
+    /// Claims, in one statement, up to `limit` of the oldest claimable mutations of a
+    /// topology (pending, or applying under an expired lease or `owner`'s own) for `owner`
+    /// until `now + lease`, oldest first. Returns nothing while another engine holds a
+    /// live lease, so one topology's mutations apply strictly in order.
     async fn claim_next(
         &self,
         id: TopologyId,
         owner: &str,
         now: DateTime<Utc>,
         lease: Duration,
-    ) -> Result<Option<Mutation>, StoreError>;
+        limit: usize,
+    ) -> Result<Vec<Mutation>, StoreError>;
 
-    /// Plans and settles a claimed mutation in one transaction: the new design and the
-    /// `applied` state commit together, or the refusal is recorded and nothing else
-    /// changes. Writes nothing if `owner` no longer holds the claim.
+    /// Plans and settles claimed mutations of one topology, in order, in one transaction
+    /// (group commit): each accepted plan becomes the design the next one is planned
+    /// against and is marked `applied`; each refusal is marked `failed` with its codes and
+    /// has no effect. The version rises once per applied mutation. If `owner` no longer
+    /// holds every claim, nothing is written and every outcome is
+    /// [`ApplyOutcome::LeaseLost`].
     async fn apply_claimed(
         &self,
-        mutation: &Mutation,
+        claimed: &[Mutation],
         owner: &str,
         now: DateTime<Utc>,
         needs_claims: bool,
         planner: &Planner,
-    ) -> Result<ApplyOutcome, StoreError>;
+    ) -> Result<Vec<ApplyOutcome>, StoreError>;
 
     /// Records the observed state of a decky (not a design write).
     async fn set_decky_status(

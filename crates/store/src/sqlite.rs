@@ -23,7 +23,7 @@ use decnet_domain::validate::{Context, ForeignPort, ForeignSubnet};
 use decnet_domain::{DeckyStatus, Design, MutationState, Name, Topology, TopologyId, TopologyStatus};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, SqliteConnection, SqlitePool};
 
 use crate::{
     ApplyOutcome, DesignBuilder, ListFilter, Mutation, NewTopology, Page, Planner, StatusEvent, Store, StoreError,
@@ -444,122 +444,135 @@ impl Store for SqliteStore {
         owner: &str,
         now: DateTime<Utc>,
         lease: Duration,
-    ) -> Result<Option<Mutation>, StoreError> {
+        limit: usize,
+    ) -> Result<Vec<Mutation>, StoreError> {
         let now_ms = now.timestamp_millis();
         let deadline = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-        // One statement: the oldest pending row (or one whose lease expired, or our own
-        // unfinished claim) of a live topology, unless another engine holds a live lease.
-        let row = sqlx::query(AssertSqlSafe(format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE mutations SET state = 'applying', lease_owner = $2, lease_deadline_ms = $3, attempts = attempts + 1 \
-             WHERE id = (SELECT m.id FROM mutations m WHERE m.topology_id = $1 \
+             WHERE id IN (SELECT m.id FROM mutations m WHERE m.topology_id = $1 \
                AND (m.state = 'pending' OR (m.state = 'applying' AND (m.lease_deadline_ms <= $4 OR m.lease_owner = $2))) \
                AND EXISTS (SELECT 1 FROM topologies t WHERE t.id = $1 AND t.status IN ('active', 'degraded')) \
                AND NOT EXISTS (SELECT 1 FROM mutations o WHERE o.topology_id = $1 AND o.state = 'applying' \
                                AND o.lease_deadline_ms > $4 AND o.lease_owner <> $2) \
-               ORDER BY m.id LIMIT 1) \
+               ORDER BY m.id LIMIT $5) \
              RETURNING {MUTATION_COLUMNS}"
         )))
         .bind(id.to_string())
         .bind(owner)
         .bind(deadline)
         .bind(now_ms)
-        .fetch_optional(&self.pool)
+        .bind(i64::try_from(limit.max(1)).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
         .await?;
-        row.as_ref().map(rows::mutation).transpose()
+        let mut claimed = rows.iter().map(rows::mutation).collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|m| m.id);
+        Ok(claimed)
     }
 
     async fn apply_claimed(
         &self,
-        mutation: &Mutation,
+        claimed: &[Mutation],
         owner: &str,
         now: DateTime<Utc>,
         needs_claims: bool,
         planner: &Planner,
-    ) -> Result<ApplyOutcome, StoreError> {
+    ) -> Result<Vec<ApplyOutcome>, StoreError> {
+        let Some(first) = claimed.first() else {
+            return Ok(Vec::new());
+        };
+        let id = first.topology_id;
         let mut tx = self.write_tx().await?;
-        let row = sqlx::query(rows::HEADER_AND_CLAIM_BY_MUTATION)
-            .bind(mutation.id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "mutation",
-                key: mutation.id.to_string(),
-            })?;
-        let header = rows::header(&row)?;
-        let state: String = row.try_get(10)?;
-        let holder: Option<String> = row.try_get(11)?;
-        if state != MutationState::Applying.as_str() || holder.as_deref() != Some(owner) {
-            return Ok(ApplyOutcome::LeaseLost);
+        let mut check = QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT count(*) FROM mutations WHERE state = 'applying' AND lease_owner = ",
+        );
+        check
+            .push_bind(owner)
+            .push(" AND topology_id = ")
+            .push_bind(id.to_string())
+            .push(" AND id IN (");
+        let mut ids = check.separated(", ");
+        for m in claimed {
+            ids.push_bind(m.id);
         }
-        let id = header.id;
-        let design = self.design(&mut tx, id, header.generation).await?;
+        check.push(")");
+        let held: i64 = check.build_query_scalar().fetch_one(&mut *tx).await?;
+        if usize::try_from(held).ok() != Some(claimed.len()) {
+            return Ok(claimed.iter().map(|_| ApplyOutcome::LeaseLost).collect());
+        }
+        let header = header_in(&mut tx, id).await?;
+        let original = self.design(&mut tx, id, header.generation).await?;
         let ctx = if needs_claims {
             claims_in(&mut tx, Some(id)).await?
         } else {
             Context::default()
         };
-        let (outcome, row) = match planner(&header, &design, &ctx) {
-            Ok(plan) => {
-                let changes = diff(&design, &plan.design);
-                let bump_generation = i64::from(!changes.is_empty());
-                rows::write_diff(&mut tx, id, &changes).await?;
-                sqlx::query("UPDATE topologies SET version = version + 1, generation = generation + $1 WHERE id = $2")
-                    .bind(bump_generation)
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                let row = sqlx::query(AssertSqlSafe(format!(
-                    "UPDATE mutations SET state = 'applied', finished_at = $1, lease_deadline_ms = NULL \
-                     WHERE id = $2 RETURNING {MUTATION_COLUMNS}"
-                )))
-                .bind(ts(now))
-                .bind(mutation.id)
-                .fetch_one(&mut *tx)
-                .await?;
-                let header = TopologyHeader {
-                    version: header.version + 1,
-                    generation: header.generation + bump_generation,
-                    ..header
-                };
-                let design = if bump_generation == 1 {
-                    Arc::new(plan.design)
-                } else {
-                    design
-                };
-                (Ok((plan.actions, design, header)), row)
+        let mut design = original.clone();
+        let mut version = header.version;
+        let mut steps = Vec::with_capacity(claimed.len());
+        for mutation in claimed {
+            let current = TopologyHeader {
+                version,
+                ..header.clone()
+            };
+            match planner(mutation, &current, &design, &ctx) {
+                Ok(plan) => {
+                    version += 1;
+                    design = Arc::new(plan.design);
+                    steps.push((mutation.id, Ok((plan.actions, design.clone(), version))));
+                }
+                Err(refusal) => steps.push((mutation.id, Err(refusal))),
             }
-            Err(refusal) => {
-                let codes = serde_json::to_string(&refusal.codes()).unwrap_or_else(|_| "[]".into());
-                let row = sqlx::query(AssertSqlSafe(format!(
-                    "UPDATE mutations SET state = 'failed', reason = $1, codes = $2, finished_at = $3, \
-                     lease_deadline_ms = NULL WHERE id = $4 RETURNING {MUTATION_COLUMNS}"
-                )))
-                .bind(refusal.to_string())
-                .bind(codes)
-                .bind(ts(now))
-                .bind(mutation.id)
-                .fetch_one(&mut *tx)
-                .await?;
-                (Err(refusal), row)
-            }
-        };
-        let stored = rows::mutation(&row)?;
-        tx.commit().await?;
-        Ok(match outcome {
-            Ok((actions, design, header)) => {
-                self.cache_design(id, header.generation, design.clone());
-                ApplyOutcome::Committed {
+        }
+        let changes = diff(&original, &design);
+        let bump_generation = i64::from(!changes.is_empty());
+        rows::write_diff(&mut tx, id, &changes).await?;
+        sqlx::query("UPDATE topologies SET version = $1, generation = generation + $2 WHERE id = $3")
+            .bind(version)
+            .bind(bump_generation)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let generation = header.generation + bump_generation;
+        let mut outcomes = Vec::with_capacity(steps.len());
+        for (mutation_id, step) in steps {
+            let (state, reason, codes) = match &step {
+                Ok(_) => ("applied", None, "[]".to_owned()),
+                Err(refusal) => (
+                    "failed",
+                    Some(refusal.to_string()),
+                    serde_json::to_string(&refusal.codes()).unwrap_or_else(|_| "[]".into()),
+                ),
+            };
+            let row = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE mutations SET state = $1, reason = $2, codes = $3, finished_at = $4, lease_deadline_ms = NULL \
+                 WHERE id = $5 RETURNING {MUTATION_COLUMNS}"
+            )))
+            .bind(state)
+            .bind(reason)
+            .bind(codes)
+            .bind(ts(now))
+            .bind(mutation_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let mutation = rows::mutation(&row)?;
+            outcomes.push(match step {
+                Ok((actions, design, version)) => ApplyOutcome::Committed {
                     actions,
                     design,
-                    mutation: stored,
-                    header,
-                }
-            }
-            Err(refusal) => ApplyOutcome::Refused {
-                refusal,
-                mutation: stored,
-            },
-        })
+                    mutation,
+                    header: TopologyHeader {
+                        version,
+                        generation,
+                        ..header.clone()
+                    },
+                },
+                Err(refusal) => ApplyOutcome::Refused { refusal, mutation },
+            });
+        }
+        tx.commit().await?;
+        self.cache_design(id, generation, design);
+        Ok(outcomes)
     }
 
     async fn set_decky_status(&self, id: TopologyId, decky: &Name, status: &DeckyStatus) -> Result<(), StoreError> {

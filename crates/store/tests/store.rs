@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use decnet_domain::document::{TopologyDocument, to_design};
 use decnet_domain::{Design, Mode, MutationOp, MutationState, Name, TopologyId, TopologyStatus, plan};
-use decnet_store::{ApplyOutcome, ListFilter, NewTopology, Planner, SqliteStore, Store, StoreError};
+use decnet_store::{ApplyOutcome, ListFilter, Mutation, NewTopology, Planner, SqliteStore, Store, StoreError};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -66,7 +66,7 @@ async fn activate(store: &SqliteStore, id: TopologyId) {
 }
 
 fn planner() -> Box<Planner> {
-    Box::new(|header, design, ctx| {
+    Box::new(|_, header, design, ctx| {
         Err(decnet_domain::Refusal::one(
             decnet_domain::Code::PayloadInvalid,
             decnet_domain::Target::default(),
@@ -77,7 +77,33 @@ fn planner() -> Box<Planner> {
 
 fn op_planner(op: &str, payload: serde_json::Value) -> Box<Planner> {
     let op = MutationOp::parse(op, &payload).unwrap();
-    Box::new(move |header, design, ctx| plan(header, design, &op, ctx))
+    Box::new(move |_, header, design, ctx| plan(header, design, &op, ctx))
+}
+
+/// A planner that plans each mutation from its own op and payload.
+fn queue_planner() -> Box<Planner> {
+    Box::new(|mutation, header, design, ctx| {
+        let op = MutationOp::parse(&mutation.op, &mutation.payload)?;
+        plan(header, design, &op, ctx)
+    })
+}
+
+async fn claim1(store: &SqliteStore, id: TopologyId, owner: &str, now: DateTime<Utc>) -> Option<Mutation> {
+    let mut claimed = store
+        .claim_next(id, owner, now, Duration::from_secs(30), 1)
+        .await
+        .unwrap();
+    assert!(claimed.len() <= 1);
+    claimed.pop()
+}
+
+async fn apply1(store: &SqliteStore, m: &Mutation, owner: &str, now: DateTime<Utc>, planner: &Planner) -> ApplyOutcome {
+    let mut outcomes = store
+        .apply_claimed(std::slice::from_ref(m), owner, now, true, planner)
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 1);
+    outcomes.remove(0)
 }
 
 #[tokio::test]
@@ -283,11 +309,10 @@ async fn the_queue_is_fifo_with_one_lease_per_topology() {
             .await
             .unwrap();
     }
-    let lease = Duration::from_secs(30);
-    let first = store.claim_next(id, "engine-1", now, lease).await.unwrap().unwrap();
+    let first = claim1(&store, id, "engine-1", now).await.unwrap();
     assert_eq!(first.payload, json!({"name": "a"}));
     assert_eq!(
-        store.claim_next(id, "engine-2", now, lease).await.unwrap(),
+        claim1(&store, id, "engine-2", now).await,
         None,
         "one in flight per topology"
     );
@@ -296,18 +321,16 @@ async fn the_queue_is_fifo_with_one_lease_per_topology() {
         [id],
         "b is still pending"
     );
-    let outcome = store
-        .apply_claimed(
-            &first,
-            "engine-1",
-            now,
-            true,
-            &*op_planner("add_lan", first.payload.clone()),
-        )
-        .await
-        .unwrap();
+    let outcome = apply1(
+        &store,
+        &first,
+        "engine-1",
+        now,
+        &*op_planner("add_lan", first.payload.clone()),
+    )
+    .await;
     assert!(matches!(outcome, ApplyOutcome::Committed { .. }));
-    let second = store.claim_next(id, "engine-2", now, lease).await.unwrap().unwrap();
+    let second = claim1(&store, id, "engine-2", now).await.unwrap();
     assert_eq!(second.payload, json!({"name": "b"}));
 }
 
@@ -321,9 +344,8 @@ async fn defect_04_an_expired_lease_is_reclaimed_and_applied_exactly_once() {
         .enqueue(id, "add_lan", &json!({"name": "a"}), None, start)
         .await
         .unwrap();
-    let lease = Duration::from_secs(30);
     // Engine 1 claims, then "crashes" before committing.
-    let claimed = store.claim_next(id, "engine-1", start, lease).await.unwrap().unwrap();
+    let claimed = claim1(&store, id, "engine-1", start).await.unwrap();
     let before_expiry = start + TimeDelta::seconds(29);
     assert_eq!(
         store.topologies_with_work(before_expiry).await.unwrap(),
@@ -331,28 +353,15 @@ async fn defect_04_an_expired_lease_is_reclaimed_and_applied_exactly_once() {
     );
     let after_expiry = start + TimeDelta::seconds(31);
     assert_eq!(store.topologies_with_work(after_expiry).await.unwrap(), [id]);
-    let reclaimed = store
-        .claim_next(id, "engine-2", after_expiry, lease)
-        .await
-        .unwrap()
-        .unwrap();
+    let reclaimed = claim1(&store, id, "engine-2", after_expiry).await.unwrap();
     assert_eq!((reclaimed.id, reclaimed.attempts), (claimed.id, 2));
     // Engine 1 wakes up and tries to commit: it no longer owns the claim.
     let planner = op_planner("add_lan", json!({"name": "a"}));
-    let stale = store
-        .apply_claimed(&claimed, "engine-1", after_expiry, true, &*planner)
-        .await
-        .unwrap();
+    let stale = apply1(&store, &claimed, "engine-1", after_expiry, &*planner).await;
     assert!(matches!(stale, ApplyOutcome::LeaseLost));
-    let done = store
-        .apply_claimed(&reclaimed, "engine-2", after_expiry, true, &*planner)
-        .await
-        .unwrap();
+    let done = apply1(&store, &reclaimed, "engine-2", after_expiry, &*planner).await;
     assert!(matches!(done, ApplyOutcome::Committed { .. }));
-    let again = store
-        .apply_claimed(&reclaimed, "engine-2", after_expiry, true, &*planner)
-        .await
-        .unwrap();
+    let again = apply1(&store, &reclaimed, "engine-2", after_expiry, &*planner).await;
     assert!(
         matches!(again, ApplyOutcome::LeaseLost),
         "an applied mutation is never applied twice"
@@ -375,15 +384,8 @@ async fn defect_02_a_refusal_changes_nothing_but_the_mutation() {
         .await
         .unwrap();
     let before = store.topology(id).await.unwrap();
-    let claimed = store
-        .claim_next(id, "e", Utc::now(), Duration::from_secs(30))
-        .await
-        .unwrap()
-        .unwrap();
-    let outcome = store
-        .apply_claimed(&claimed, "e", Utc::now(), true, &*planner())
-        .await
-        .unwrap();
+    let claimed = claim1(&store, id, "e", Utc::now()).await.unwrap();
+    let outcome = apply1(&store, &claimed, "e", Utc::now(), &*planner()).await;
     let ApplyOutcome::Refused { mutation, .. } = outcome else {
         panic!("expected a refusal")
     };
@@ -403,18 +405,11 @@ async fn an_applied_mutation_bumps_version_and_generation_once() {
         .enqueue(id, "remove_decky", &json!({"decky": "gw"}), None, Utc::now())
         .await
         .unwrap();
-    let claimed = store
-        .claim_next(id, "e", Utc::now(), Duration::from_secs(30))
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = claim1(&store, id, "e", Utc::now()).await.unwrap();
     let before = store.header(id).await.unwrap();
     assert_eq!(before.version, version, "claiming is not a design write");
     let planner = op_planner("remove_decky", json!({"decky": "gw"}));
-    let ApplyOutcome::Committed { header, design, .. } = store
-        .apply_claimed(&claimed, "e", Utc::now(), false, &*planner)
-        .await
-        .unwrap()
+    let ApplyOutcome::Committed { header, design, .. } = apply1(&store, &claimed, "e", Utc::now(), &*planner).await
     else {
         panic!("expected a commit")
     };
@@ -454,4 +449,55 @@ async fn list_pages_newest_first_with_a_status_filter() {
         .await
         .unwrap();
     assert_eq!(page.items.iter().map(|h| h.id).collect::<Vec<_>>(), [a]);
+}
+
+#[tokio::test]
+async fn a_claimed_batch_commits_together_each_mutation_on_its_own_merits() {
+    let (_dir, store) = open().await;
+    let id = create(&store, "one", 0).await;
+    activate(&store, id).await;
+    let now = Utc::now();
+    for (op, payload) in [
+        ("add_lan", json!({"name": "a"})),
+        ("remove_lan", json!({"name": "nope"})),
+        ("attach_decky", json!({"decky": "gw", "lan": "a"})),
+    ] {
+        store.enqueue(id, op, &payload, None, now).await.unwrap();
+    }
+    let before = store.header(id).await.unwrap();
+    let batch = store
+        .claim_next(id, "e", now, Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        batch.iter().map(|m| m.op.as_str()).collect::<Vec<_>>(),
+        ["add_lan", "remove_lan", "attach_decky"]
+    );
+    let outcomes = store
+        .apply_claimed(&batch, "e", now, true, &*queue_planner())
+        .await
+        .unwrap();
+    let kinds: Vec<_> = outcomes
+        .iter()
+        .map(|o| match o {
+            ApplyOutcome::Committed { header, .. } => format!("applied@{}", header.version),
+            ApplyOutcome::Refused { mutation, .. } => format!("failed:{}", mutation.codes.join(",")),
+            ApplyOutcome::LeaseLost => "lost".into(),
+        })
+        .collect();
+    let v = before.version;
+    assert_eq!(
+        kinds,
+        [
+            format!("applied@{}", v + 1),
+            "failed:LAN_NOT_FOUND".into(),
+            format!("applied@{}", v + 2)
+        ]
+    );
+    let after = store.topology(id).await.unwrap();
+    assert_eq!(after.header.version, v + 2, "one bump per applied mutation");
+    assert!(
+        after.design.deckies["gw"].ips.contains_key("a"),
+        "the attach saw the LAN added before it"
+    );
 }

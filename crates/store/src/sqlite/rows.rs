@@ -27,11 +27,6 @@ pub(super) const HEADER_SELECT: &str = "SELECT id, name, mode, target_host, stat
 pub(super) const HEADER_SELECT_BY_ID: &str = "SELECT id, name, mode, target_host, status, version, generation, \
      config_snapshot, created_at, status_changed_at FROM topologies WHERE id = $1";
 
-/// A mutation's topology header plus the mutation's state (10) and lease owner (11).
-pub(super) const HEADER_AND_CLAIM_BY_MUTATION: &str = "SELECT t.id, t.name, t.mode, t.target_host, t.status, \
-     t.version, t.generation, t.config_snapshot, t.created_at, t.status_changed_at, m.state, m.lease_owner \
-     FROM mutations m JOIN topologies t ON t.id = m.topology_id WHERE m.id = $1";
-
 /// Columns of a mutation, in [`mutation`]'s order.
 pub(super) const MUTATION_COLUMNS: &str = "id, topology_id, op, payload, state, reason, codes, lease_owner, \
      lease_deadline_ms, attempts, requested_at, finished_at";
