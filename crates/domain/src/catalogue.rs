@@ -754,6 +754,14 @@ mod tests {
     }
 
     #[test]
+    fn every_service_is_found_by_name() {
+        for s in SERVICES {
+            assert_eq!(service(s.name).map(|found| found.name), Some(s.name));
+        }
+        assert!(service("gopher").is_none() && service("").is_none());
+    }
+
+    #[test]
     fn catalogue_sizes_match_the_reference() {
         assert_eq!(SERVICES.len(), 29);
         assert_eq!(ARCHETYPES.len(), 15);

@@ -4,6 +4,8 @@
 //! mutation. [`diff`] finds the LANs and deckies that were added, changed or removed so
 //! the store writes only those rows.
 
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::model::{Decky, Design, Lan};
@@ -38,25 +40,67 @@ impl DesignDiff<'_> {
     }
 }
 
-/// The changes that turn `old` into `new`, in O(n) over both designs.
+/// Walks two maps in key order, pairing entries with equal keys.
+fn merge<'a, V>(
+    old: &'a BTreeMap<Name, V>,
+    new: &'a BTreeMap<Name, V>,
+) -> impl Iterator<Item = (&'a Name, Option<&'a V>, Option<&'a V>)> {
+    let mut old = old.iter().peekable();
+    let mut new = new.iter().peekable();
+    std::iter::from_fn(move || match (old.peek(), new.peek()) {
+        (None, None) => None,
+        (Some((k, v)), None) => {
+            let item = (*k, Some(*v), None);
+            old.next();
+            Some(item)
+        }
+        (None, Some((k, v))) => {
+            let item = (*k, None, Some(*v));
+            new.next();
+            Some(item)
+        }
+        (Some((ko, vo)), Some((kn, vn))) => Some(match ko.cmp(kn) {
+            Ordering::Less => {
+                let item = (*ko, Some(*vo), None);
+                old.next();
+                item
+            }
+            Ordering::Greater => {
+                let item = (*kn, None, Some(*vn));
+                new.next();
+                item
+            }
+            Ordering::Equal => {
+                let item = (*kn, Some(*vo), Some(*vn));
+                old.next();
+                new.next();
+                item
+            }
+        }),
+    })
+}
+
+/// The changes that turn `old` into `new`, in one ordered pass over both designs.
 pub fn diff<'a>(old: &'a Design, new: &'a Design) -> DesignDiff<'a> {
     let mut out = DesignDiff::default();
-    for (name, lan) in &new.lans {
-        match old.lans.get(name) {
-            None => out.lans_added.push(lan),
-            Some(before) if before != lan => out.lans_changed.push(lan),
-            Some(_) => {}
+    for (name, before, after) in merge(&old.lans, &new.lans) {
+        match (before, after) {
+            (None, Some(lan)) => out.lans_added.push(lan),
+            (Some(before), Some(lan)) if before != lan => out.lans_changed.push(lan),
+            (Some(_), None) => out.lans_removed.push(name),
+            _ => {}
         }
     }
-    out.lans_removed = old.lans.keys().filter(|n| !new.lans.contains_key(*n)).collect();
-    for (name, decky) in &new.deckies {
-        match old.deckies.get(name) {
-            None => out.deckies_added.push(decky),
+    for (name, before, after) in merge(&old.deckies, &new.deckies) {
+        match (before, after) {
+            (None, Some(decky)) => out.deckies_added.push(decky),
             // Untouched deckies are the same allocation: no deep comparison needed.
-            Some(before) if !Arc::ptr_eq(before, decky) && before != decky => out.deckies_changed.push((before, decky)),
-            Some(_) => {}
+            (Some(before), Some(decky)) if !Arc::ptr_eq(before, decky) && before != decky => {
+                out.deckies_changed.push((before, decky));
+            }
+            (Some(_), None) => out.deckies_removed.push(name),
+            _ => {}
         }
     }
-    out.deckies_removed = old.deckies.keys().filter(|n| !new.deckies.contains_key(*n)).collect();
     out
 }

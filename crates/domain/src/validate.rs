@@ -231,7 +231,14 @@ fn check_subnets_taken(spans: &[(u32, u32, &Name)], ctx: &Context, issues: &mut 
 }
 
 fn check_memberships(design: &Design, issues: &mut Vec<Issue>) {
-    let mut claimed: HashMap<(&Name, std::net::Ipv4Addr), &Name> = HashMap::new();
+    // IP collisions by sorting (LAN index, address) keys: no hashing of names per edge.
+    let lan_index: HashMap<&Name, (u64, &crate::model::Lan)> = design
+        .lans
+        .values()
+        .enumerate()
+        .map(|(i, lan)| (&lan.name, (i as u64, lan)))
+        .collect();
+    let mut claimed: Vec<(u64, &Name, &Name)> = Vec::with_capacity(design.deckies.len() * 2);
     for decky in design.deckies.values() {
         if decky.ips.is_empty() {
             issues.push(Issue::error(
@@ -253,7 +260,7 @@ fn check_memberships(design: &Design, issues: &mut Vec<Issue>) {
         }
         for (lan_name, &ip) in &decky.ips {
             let target = || Target::decky_lan(decky.name.as_str(), lan_name.as_str());
-            let Some(lan) = design.lans.get(lan_name) else {
+            let Some(&(index, lan)) = lan_index.get(lan_name) else {
                 issues.push(Issue::error(
                     Code::IpUnknownLan,
                     target(),
@@ -282,17 +289,24 @@ fn check_memberships(design: &Design, issues: &mut Vec<Issue>) {
                     ),
                 ));
             }
-            if let Some(other) = claimed.insert((lan_name, ip), &decky.name) {
-                issues.push(Issue::error(
-                    Code::IpCollision,
-                    Target {
-                        lan: Some(lan_name.to_string()),
-                        deckies: vec![other.to_string(), decky.name.to_string()],
-                        ..Target::default()
-                    },
-                    format!("deckies {other} and {} both claim {ip} on {lan_name}", decky.name),
-                ));
-            }
+            claimed.push(((index << 32) | u64::from(u32::from(ip)), lan_name, &decky.name));
+        }
+    }
+    // Stable sort keeps deckies in name order within a collision.
+    claimed.sort_by_key(|&(key, _, _)| key);
+    for pair in claimed.windows(2) {
+        let ((key, lan, first), (other_key, _, second)) = (pair[0], pair[1]);
+        if key == other_key {
+            let ip = std::net::Ipv4Addr::from((key & 0xffff_ffff) as u32);
+            issues.push(Issue::error(
+                Code::IpCollision,
+                Target {
+                    lan: Some(lan.to_string()),
+                    deckies: vec![first.to_string(), second.to_string()],
+                    ..Target::default()
+                },
+                format!("deckies {first} and {second} both claim {ip} on {lan}"),
+            ));
         }
     }
 }
