@@ -13,7 +13,7 @@ mod host;
 mod lifecycle;
 mod reconciler;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,6 +62,8 @@ pub struct Engine {
     bus: Bus,
     config: Arc<EngineConfig>,
     wake: Arc<Notify>,
+    /// Topologies with newly queued work, for the next wake-up.
+    marked: Arc<Mutex<BTreeSet<TopologyId>>>,
     /// Last decky status this engine recorded, to skip redundant writes.
     recorded: Arc<Mutex<HashMap<(TopologyId, Name), DeckyStatus>>>,
 }
@@ -75,6 +77,7 @@ impl Engine {
             bus,
             config: Arc::new(config),
             wake: Arc::new(Notify::new()),
+            marked: Arc::default(),
             recorded: Arc::default(),
         }
     }

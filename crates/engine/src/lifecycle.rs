@@ -228,6 +228,7 @@ impl Engine {
             topics::mutation(id, "enqueued"),
             json!({ "topology_id": id, "mutation_id": mutation.id, "op": mutation.op, "payload": mutation.payload }),
         );
+        self.marked.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
         self.wake.notify_one();
         Ok((mutation, version))
     }

@@ -114,11 +114,29 @@ impl Engine {
         }
     }
 
-    /// One reconciler pass: drain every topology with queued work (in parallel, up to the
-    /// configured concurrency), then re-converge degraded topologies.
+    /// One full reconciler pass: drain every topology with queued work, then re-converge
+    /// degraded topologies.
     pub async fn run_once(&self) -> Result<DrainReport, EngineError> {
+        let report = self.drain_all(self.store.topologies_with_work(Utc::now()).await?).await;
+        let degraded = self
+            .store
+            .list_topologies(&ListFilter {
+                status: Some(TopologyStatus::Degraded),
+                ..ListFilter::default()
+            })
+            .await?;
+        for header in degraded.items {
+            if let Err(err) = self.converge(header.id).await {
+                tracing::warn!(topology = %header.id, error = %err, "healing failed");
+            }
+        }
+        Ok(report)
+    }
+
+    /// Drains `ids` in parallel, up to the configured concurrency; errors are logged.
+    async fn drain_all(&self, ids: impl IntoIterator<Item = TopologyId>) -> DrainReport {
         let mut report = DrainReport::default();
-        let mut pending = self.store.topologies_with_work(Utc::now()).await?.into_iter();
+        let mut pending = ids.into_iter();
         let mut tasks = JoinSet::new();
         loop {
             while tasks.len() < self.config.concurrency.max(1) {
@@ -133,19 +151,7 @@ impl Engine {
                 Err(err) => tracing::error!(error = %err, "drain task panicked"),
             }
         }
-        let degraded = self
-            .store
-            .list_topologies(&ListFilter {
-                status: Some(TopologyStatus::Degraded),
-                ..ListFilter::default()
-            })
-            .await?;
-        for header in degraded.items {
-            if let Err(err) = self.converge(header.id).await {
-                tracing::warn!(topology = %header.id, error = %err, "healing failed");
-            }
-        }
-        Ok(report)
+        report
     }
 
     /// Converges every deployed topology: what a restarted engine does first, since the
@@ -181,19 +187,28 @@ impl Engine {
         }
     }
 
-    /// The reconciler loop: recover, then drain on every wake-up and tick until
-    /// `shutdown` resolves. In-flight work finishes before it returns.
+    /// The reconciler loop until `shutdown` resolves: recover, then drain exactly the
+    /// topologies that enqueues marked (woken at once, no polling), and on every tick make
+    /// a full pass that also heals degraded topologies and picks up work queued by other
+    /// processes or left behind by expired leases. In-flight work finishes before it
+    /// returns.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
         tokio::pin!(shutdown);
         self.recover().await?;
+        let mut tick = tokio::time::interval(self.config.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            if let Err(err) = self.run_once().await {
-                tracing::error!(error = %err, "reconciler pass failed");
-            }
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(self.config.tick) => {}
+                () = self.wake.notified() => {
+                    let marked = std::mem::take(&mut *self.marked.lock().unwrap_or_else(|p| p.into_inner()));
+                    self.drain_all(marked).await;
+                }
+                _ = tick.tick() => {
+                    if let Err(err) = self.run_once().await {
+                        tracing::error!(error = %err, "reconciler pass failed");
+                    }
+                }
             }
         }
     }
