@@ -50,8 +50,8 @@ impl Engine {
             .publish(topics::mutation_state(mutation.topology_id, mutation.state), payload);
     }
 
-    /// Applies every queued mutation of one topology, in order, a claimed batch per
-    /// transaction.
+    /// Applies one topology's queued mutations in order, a claimed batch per transaction,
+    /// until a batch comes back short of the batch size.
     pub async fn drain(&self, id: TopologyId) -> Result<DrainReport, EngineError> {
         let mut report = DrainReport::default();
         let owner = self.config.owner.as_str();
@@ -81,6 +81,7 @@ impl Engine {
                 })?;
                 decnet_domain::plan(header, design, &op, ctx)
             };
+            let full_batch = batch.len() >= self.config.batch;
             let outcomes = self
                 .store
                 .apply_claimed(&batch, owner, Utc::now(), needs_claims, &planner)
@@ -110,6 +111,11 @@ impl Engine {
                         return Ok(report);
                     }
                 }
+            }
+            // A short batch emptied the queue as of the claim; whatever was queued since
+            // marked the topology again, so there is no need to poll for it here.
+            if !full_batch {
+                return Ok(report);
             }
         }
     }

@@ -36,6 +36,16 @@ const PORT_HOLDING: &str = "('deploying','active','degraded','tearing_down')";
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection with `synchronous=NORMAL`, used only to take queue leases. A lease
+    /// need not survive a power cut on its own: losing one leaves the mutation claimable
+    /// (the same outcome as its expiry, only sooner), and because the WAL is written in
+    /// order, the FULL commit that applies a mutation also makes its lease durable. Every
+    /// write of desired state, status or queue contents stays `synchronous=FULL`.
+    leases: SqlitePool,
+    /// Serialises this process's writers before they reach SQLite, whose own lock waits
+    /// by sleeping (1 ms and up) and would otherwise stall every enqueue that meets an
+    /// apply. Other processes still meet at SQLite's lock.
+    writer: tokio::sync::Mutex<()>,
     designs: Mutex<HashMap<TopologyId, (i64, Arc<Design>)>>,
 }
 
@@ -60,7 +70,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|source| StoreError::Open {
                 path: path.display().to_string(),
@@ -70,8 +80,19 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
+        let leases = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options.synchronous(SqliteSynchronous::Normal))
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
         Ok(Self {
             pool,
+            leases,
+            writer: tokio::sync::Mutex::new(()),
             designs: Mutex::new(HashMap::new()),
         })
     }
@@ -174,6 +195,7 @@ async fn claims_in(conn: &mut SqliteConnection, excluding: Option<TopologyId>) -
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_topology(&self, new: NewTopology, build: DesignBuilder) -> Result<Arc<Topology>, StoreError> {
+        let _writer = self.writer.lock().await;
         let mut tx = self.write_tx().await?;
         let taken = sqlx::query("SELECT 1 FROM topologies WHERE name = $1")
             .bind(new.name.as_str())
@@ -300,6 +322,7 @@ impl Store for SqliteStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<TopologyHeader, StoreError> {
+        let _writer = self.writer.lock().await;
         let mut tx = self.write_tx().await?;
         let mut header = header_in(&mut tx, id).await?;
         if let Some(allowed) = from
@@ -347,6 +370,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_topology(&self, id: TopologyId) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
         let mut tx = self.write_tx().await?;
         let header = header_in(&mut tx, id).await?;
         if !header.status.can_delete() {
@@ -374,6 +398,7 @@ impl Store for SqliteStore {
         expected_version: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<(Mutation, i64), StoreError> {
+        let _writer = self.writer.lock().await;
         let mut tx = self.write_tx().await?;
         // Check and bump in one statement; only a miss needs a second look to say why.
         let bumped: Option<i64> = sqlx::query_scalar(
@@ -449,6 +474,7 @@ impl Store for SqliteStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Mutation>, StoreError> {
+        let _writer = self.writer.lock().await;
         let now_ms = now.timestamp_millis();
         let deadline = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let rows = sqlx::query(AssertSqlSafe(format!(
@@ -466,7 +492,7 @@ impl Store for SqliteStore {
         .bind(deadline)
         .bind(now_ms)
         .bind(i64::try_from(limit.max(1)).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.leases)
         .await?;
         let mut claimed = rows.iter().map(rows::mutation).collect::<Result<Vec<_>, _>>()?;
         claimed.sort_by_key(|m| m.id);
@@ -481,6 +507,7 @@ impl Store for SqliteStore {
         needs_claims: bool,
         planner: &Planner,
     ) -> Result<Vec<ApplyOutcome>, StoreError> {
+        let _writer = self.writer.lock().await;
         let Some(first) = claimed.first() else {
             return Ok(Vec::new());
         };
@@ -579,6 +606,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_decky_status(&self, id: TopologyId, decky: &Name, status: &DeckyStatus) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
         sqlx::query("UPDATE deckies SET state = $1, last_error = $2 WHERE topology_id = $3 AND name = $4")
             .bind(status.state.as_str())
             .bind(status.last_error.as_deref())
@@ -590,6 +618,7 @@ impl Store for SqliteStore {
     }
 
     async fn fail_open_mutations(&self, id: TopologyId, reason: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let _writer = self.writer.lock().await;
         let done = sqlx::query(
             "UPDATE mutations SET state = 'failed', reason = $1, codes = '[\"TOPOLOGY_NOT_LIVE\"]', finished_at = $2, \
              lease_deadline_ms = NULL WHERE topology_id = $3 AND state IN ('pending', 'applying')",
