@@ -487,10 +487,56 @@ pub static SERVICES: &[Service] = &[
 
 /// The service called `name`.
 pub fn service(name: &str) -> Option<&'static Service> {
-    SERVICES
-        .binary_search_by(|s| s.name.cmp(name))
-        .ok()
-        .map(|i| &SERVICES[i])
+    // Byte-array patterns compile to a decision tree over the length and the bytes: this
+    // lookup runs for every service of every decky on every validation, so it must not be
+    // a string search.
+    let index = match name.as_bytes() {
+        [b'c', b'o', b'n', b'p', b'o', b't'] => 0,
+        [b'd', b'n', b's'] => 1,
+        [b'd', b'o', b'c', b'k', b'e', b'r', b'_', b'a', b'p', b'i'] => 2,
+        [
+            b'e',
+            b'l',
+            b'a',
+            b's',
+            b't',
+            b'i',
+            b'c',
+            b's',
+            b'e',
+            b'a',
+            b'r',
+            b'c',
+            b'h',
+        ] => 3,
+        [b'f', b't', b'p'] => 4,
+        [b'h', b't', b't', b'p'] => 5,
+        [b'h', b't', b't', b'p', b's'] => 6,
+        [b'i', b'm', b'a', b'p'] => 7,
+        [b'k', b'8', b's'] => 8,
+        [b'l', b'd', b'a', b'p'] => 9,
+        [b'l', b'l', b'm', b'n', b'r'] => 10,
+        [b'm', b'o', b'n', b'g', b'o', b'd', b'b'] => 11,
+        [b'm', b'q', b't', b't'] => 12,
+        [b'm', b's', b's', b'q', b'l'] => 13,
+        [b'm', b'y', b's', b'q', b'l'] => 14,
+        [b'p', b'o', b'p', b'3'] => 15,
+        [b'p', b'o', b's', b't', b'g', b'r', b'e', b's'] => 16,
+        [b'r', b'd', b'p'] => 17,
+        [b'r', b'e', b'd', b'i', b's'] => 18,
+        [b's', b'i', b'p'] => 19,
+        [b's', b'm', b'b'] => 20,
+        [b's', b'm', b't', b'p'] => 21,
+        [b's', b'm', b't', b'p', b'_', b'r', b'e', b'l', b'a', b'y'] => 22,
+        [b's', b'n', b'i', b'f', b'f', b'e', b'r'] => 23,
+        [b's', b'n', b'm', b'p'] => 24,
+        [b's', b's', b'h'] => 25,
+        [b't', b'e', b'l', b'n', b'e', b't'] => 26,
+        [b't', b'f', b't', b'p'] => 27,
+        [b'v', b'n', b'c'] => 28,
+        _ => return None,
+    };
+    SERVICES.get(index)
 }
 
 /// The service called `name`, if it may be placed on a decky.

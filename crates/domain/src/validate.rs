@@ -5,7 +5,8 @@
 //! deckies validate in milliseconds. Facts from outside the design (other topologies'
 //! subnets and host ports, ports listening on the host) come in through [`Context`].
 
-use std::collections::{HashMap, HashSet};
+// Fx hashing: these maps are rebuilt on every validation and keyed by short names.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use ipnet::Ipv4Net;
 
@@ -422,7 +423,7 @@ fn check_gateway_ports(design: &Design, ctx: &Context, scope: Scope, issues: &mu
         .map(|p| ((p.port, p.proto), p.topology.as_str()))
         .collect();
     let listening: HashSet<(u16, Proto)> = ctx.host_listening.iter().copied().collect();
-    let mut owners: HashMap<(u16, Proto), &Name> = HashMap::new();
+    let mut owners: HashMap<(u16, Proto), &Name> = HashMap::default();
     for gateway in design.gateways() {
         for (port, proto) in published_ports(gateway) {
             let spec = format!("{port}/{}", proto.as_str());
