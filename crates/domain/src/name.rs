@@ -15,9 +15,16 @@ pub const MAX_NAME_LEN: usize = 63;
 
 /// A validated name. Shared (`Arc`), so copying a design copies no name text, and two
 /// copies of one name compare equal without reading it.
-#[derive(Debug, Clone, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Name(Arc<str>);
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // By content, like equality.
+        self.0.hash(state);
+    }
+}
 
 impl PartialEq for Name {
     fn eq(&self, other: &Self) -> bool {

@@ -158,32 +158,45 @@ async fn settled(events: &mut tokio::sync::broadcast::Receiver<Arc<decnet_engine
     }
 }
 
-async fn bench_mutations(per_kind: usize) {
+/// A deployed 100-LAN / 1,000-decky topology on a fresh database.
+async fn mutation_topology(batch: usize) -> (tempfile::TempDir, Engine, TopologyId, Design) {
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir).await;
-    let config = shape(100, 4, 4, (9, 11));
-    let topology = engine
-        .generate(Name::parse("m").unwrap(), config.clone())
-        .await
-        .unwrap();
-    let id: TopologyId = topology.header.id;
-    println!(
-        "mutations: {} (seed {}), {} ops",
-        size(&topology.design),
-        config.seed,
-        3 * per_kind
-    );
+    let store = SqliteStore::open(&dir.path().join("bench.db")).await.unwrap();
+    let config = EngineConfig {
+        batch,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(Arc::new(store), Arc::new(MemoryRuntime::new()), Bus::default(), config);
+    let shape = shape(100, 4, 4, (9, 11));
+    let topology = engine.generate(Name::parse("m").unwrap(), shape).await.unwrap();
+    let id = topology.header.id;
     engine.deploy(id).await.unwrap();
-    let ops = op_mix(&topology.design, per_kind);
-    // The reconciler runs as in production: woken by each enqueue.
+    (dir, engine, id, (*topology.design).clone())
+}
+
+/// Runs the reconciler loop in the background until the returned sender is dropped.
+fn run_engine(engine: &Engine) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let looping = engine.clone();
     let worker = tokio::spawn(async move {
         looping.run(async { stopped.await.unwrap_or(()) }).await.unwrap();
     });
-    let mut events = engine.bus().subscribe();
+    (stop, worker)
+}
 
-    // One at a time: enqueue, then wait for the applied event.
+async fn bench_mutations(per_kind: usize) {
+    let count = 3 * per_kind;
+    let (_dir, engine, id, design) = mutation_topology(64).await;
+    println!(
+        "mutations: {} , {count} ops (add_decky, attach_decky, update_decky blocks)",
+        size(&design)
+    );
+
+    // 1. Live, one at a time: enqueue, then wait for the applied event; the reconciler
+    //    runs as in production, woken by each enqueue.
+    let ops = op_mix(&design, per_kind);
+    let (stop, worker) = run_engine(&engine);
+    let mut events = engine.bus().subscribe();
     let mut latencies: [Vec<Duration>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     let started = Instant::now();
     for (i, (op, payload)) in ops.iter().enumerate() {
@@ -198,47 +211,76 @@ async fn bench_mutations(per_kind: usize) {
         all.extend(bucket.iter().copied());
         stats(
             &format!(
-                "enqueue->applied {}",
+                "live enqueue->applied {}",
                 ["add_decky", "attach_decky", "update_decky"][kind]
             ),
             bucket,
         );
     }
-    let p50 = stats("enqueue->applied, one at a time (all ops)", all);
+    let p50 = stats("live enqueue->applied, one at a time", all);
     println!(
-        "one at a time: {:.0} mutations/s (p50 {p50:.3?})",
-        ops.len() as f64 / wall.as_secs_f64()
+        "live one at a time: {:.0} mutations/s (p50 {p50:.3?})",
+        count as f64 / wall.as_secs_f64()
     );
+    let _ = stop.send(());
+    worker.await.unwrap();
 
-    // Pipelined: a client enqueues the same mix on the grown topology without waiting;
-    // the reconciler drains concurrently, committing whatever has queued up together.
-    let t = engine.store().topology(id).await.unwrap();
-    let ops: Vec<_> = op_mix(&t.design, per_kind)
-        .into_iter()
-        .map(|(op, mut p)| {
-            if op == "add_decky" {
-                p["name"] = json!(format!("again-{}", p["name"].as_str().unwrap()));
+    // 2. Queue drain, as the baseline measures it: the whole mix queued first, then
+    //    drained by the reconciler; per-mutation latency is claim (applying) to applied.
+    for batch in [1, 64] {
+        let (_dir, engine, id, design) = mutation_topology(batch).await;
+        let ops = op_mix(&design, per_kind);
+        let started = Instant::now();
+        for (op, payload) in &ops {
+            engine.enqueue(id, op, payload, None).await.unwrap();
+        }
+        let enqueue_wall = started.elapsed();
+        let mut events = engine.bus().subscribe();
+        let started = Instant::now();
+        let report = engine.run_until_idle().await.unwrap();
+        let drain_wall = started.elapsed();
+        assert_eq!(report.applied, count);
+        let mut applying = std::collections::HashMap::new();
+        let mut latencies = Vec::with_capacity(count);
+        while let Ok(event) = events.try_recv() {
+            let mutation = event.payload["mutation_id"].as_i64();
+            if event.topic.ends_with(".mutation.applying") {
+                applying.insert(mutation, event.at);
+            } else if event.topic.ends_with(".mutation.applied") {
+                let claimed = applying[&mutation];
+                latencies.push((event.at - claimed).to_std().unwrap_or_default());
             }
-            (op, p)
-        })
-        .collect();
+        }
+        let p50 = stats(&format!("queue drain (batch {batch}) claim->applied"), latencies);
+        println!(
+            "queue drain, batch {batch}: enqueue {count} in {enqueue_wall:.3?} ({:.0}/s); drain in {drain_wall:.3?} = {:.0} mutations/s (p50 {p50:.3?}); enqueue+drain {:.0} mutations/s",
+            count as f64 / enqueue_wall.as_secs_f64(),
+            count as f64 / drain_wall.as_secs_f64(),
+            count as f64 / (enqueue_wall + drain_wall).as_secs_f64()
+        );
+    }
+
+    // 3. Pipelined: one client enqueues the whole mix without waiting while the
+    //    reconciler drains concurrently.
+    let (_dir, engine, id, design) = mutation_topology(64).await;
+    let ops = op_mix(&design, per_kind);
+    let (stop, worker) = run_engine(&engine);
     let mut events = engine.bus().subscribe();
     let started = Instant::now();
-    let mut enqueued_at = Vec::with_capacity(ops.len());
+    let mut enqueued_at = Vec::with_capacity(count);
     for (op, payload) in &ops {
         let (mutation, _) = engine.enqueue(id, op, payload, None).await.unwrap();
         enqueued_at.push((mutation.id, Instant::now()));
     }
-    let mut latencies = Vec::with_capacity(ops.len());
+    let mut latencies = Vec::with_capacity(count);
     for (mutation, at) in &enqueued_at {
         latencies.push(settled(&mut events, *mutation).await - *at);
     }
     let wall = started.elapsed();
-    let p50 = stats("enqueue->applied, pipelined (all ops)", latencies);
+    let p50 = stats("pipelined enqueue->applied", latencies);
     println!(
-        "pipelined: {} mutations in {wall:.3?} = {:.0} mutations/s (p50 {p50:.3?})",
-        ops.len(),
-        ops.len() as f64 / wall.as_secs_f64()
+        "pipelined: {count} mutations in {wall:.3?} = {:.0} mutations/s (p50 {p50:.3?})",
+        count as f64 / wall.as_secs_f64()
     );
     let _ = stop.send(());
     worker.await.unwrap();
@@ -246,6 +288,14 @@ async fn bench_mutations(per_kind: usize) {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--mutations-only") {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(bench_mutations(if quick { 50 } else { 334 }));
+        return;
+    }
     if std::env::args().any(|a| a == "--validate-only") {
         bench_validate(2000);
         return;
