@@ -67,9 +67,12 @@ pub enum EngineCommand {
         /// Apply everything queued, then exit.
         #[arg(long)]
         once: bool,
-        /// Safety-net interval between passes, in seconds.
+        /// Seconds between full passes that heal degraded topologies.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         tick: u64,
+        /// Milliseconds between checks for mutations queued by other processes.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+        poll_ms: u64,
     },
 }
 
@@ -135,6 +138,9 @@ pub enum TopologyCommand {
         /// Refuse (exit 4) unless the topology is at this version.
         #[arg(long)]
         expected_version: Option<i64>,
+        /// Only show what the mutation would change (or why it would be refused).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// List a topology's queued and finished mutations, newest first.
     Mutations {

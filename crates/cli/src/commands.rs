@@ -66,9 +66,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output::archetypes(json);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Engine(EngineCommand::Run { once, tick }) => {
+        Command::Engine(EngineCommand::Run { once, tick, poll_ms }) => {
             let engine = engine(&cli).await?;
-            run_engine(engine, *once, Duration::from_secs(*tick), json).await
+            let (tick, poll) = (Duration::from_secs(*tick), Duration::from_millis(*poll_ms));
+            run_engine(engine, *once, tick, poll, json).await
         }
         Command::Topology(command) => {
             let engine = engine(&cli).await?;
@@ -77,7 +78,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn run_engine(engine: Engine, once: bool, tick: Duration, json: bool) -> anyhow::Result<ExitCode> {
+async fn run_engine(
+    engine: Engine,
+    once: bool,
+    tick: Duration,
+    poll: Duration,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     if once {
         engine.recover().await?;
         let report = engine.run_until_idle().await?;
@@ -97,6 +104,7 @@ async fn run_engine(engine: Engine, once: bool, tick: Duration, json: bool) -> a
         engine.bus().clone(),
         EngineConfig {
             tick,
+            poll,
             ..engine.config().clone()
         },
     );
@@ -262,10 +270,16 @@ async fn topology(engine: &Engine, command: &TopologyCommand, json: bool) -> any
             op,
             payload,
             expected_version,
+            dry_run,
         } => {
             let id = resolve(engine, topology).await?;
             let payload: serde_json::Value =
                 serde_json::from_str(payload).map_err(|e| usage(format!("--payload is not JSON: {e}")))?;
+            if *dry_run {
+                let plan = engine.plan_dry_run(id, op, &payload).await?;
+                output::planned(&plan.actions, json);
+                return Ok(ExitCode::SUCCESS);
+            }
             let (mutation, version) = engine.enqueue(id, op, &payload, *expected_version).await?;
             output::enqueued(&mutation, version, json);
         }

@@ -232,6 +232,20 @@ pub fn issues(issues: &[Issue], json: bool) {
     }
 }
 
+pub fn planned(actions: &[decnet_domain::RuntimeAction], json: bool) {
+    if json {
+        print_json(&json!({ "accepted": true, "actions": actions }));
+        return;
+    }
+    println!("would be accepted; runtime actions:");
+    if actions.is_empty() {
+        println!("  (none: a design-only change)");
+    }
+    for action in actions {
+        println!("  {}", serde_json::to_string(action).unwrap_or_default());
+    }
+}
+
 pub fn enqueued(m: &Mutation, version: i64, json: bool) {
     if json {
         print_json(&json!({ "mutation_id": m.id, "state": m.state, "op": m.op, "version": version }));

@@ -89,6 +89,26 @@ fn generate_deploy_mutate_teardown_delete() {
         // Refused by the planner: lan-01 is home to deckies.
         ("remove_lan", json!({"name": "lan-01"})),
     ];
+    let dry = cli.json(&[
+        "topology",
+        "mutate",
+        "maze",
+        "add_lan",
+        "--payload",
+        r#"{"name":"dry"}"#,
+        "--dry-run",
+    ]);
+    assert_eq!(dry["actions"], json!([{"action": "create_network", "lan": "dry"}]));
+    let refused = cli.run(&[
+        "topology",
+        "mutate",
+        "maze",
+        "remove_lan",
+        "--payload",
+        r#"{"name":"lan-01"}"#,
+        "--dry-run",
+    ]);
+    assert_eq!(refused.status.code(), Some(3), "a refused dry run exits 3");
     for (op, payload) in &ops {
         let queued = cli.json(&["topology", "mutate", "maze", op, "--payload", &payload.to_string()]);
         assert_eq!(queued["state"], "pending");
@@ -220,4 +240,58 @@ fn catalogue_commands_list_services_and_archetypes() {
     assert_eq!(cli.json(&["archetypes"]).as_array().unwrap().len(), 15);
     let help = cli.ok(&["--help"]);
     assert!(help.contains("Exit codes:"), "{help}");
+}
+
+/// A child process that is killed if the test fails before it exits.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (bounded) until `check` holds, re-reading the observable state each time.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_running_engine_applies_mutations_queued_by_another_process_and_stops_on_sigterm() {
+    let cli = Cli::new();
+    cli.ok(GENERATE);
+    cli.ok(&["topology", "deploy", "maze"]);
+    let mut engine = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_decnet"))
+            .args(["engine", "run", "--poll-ms", "20"])
+            .env("DECNET_DB", cli.db.path().join("decnet.db"))
+            .env_remove("DECNET_RUNTIME")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    cli.ok(&[
+        "topology",
+        "mutate",
+        "maze",
+        "add_lan",
+        "--payload",
+        r#"{"name":"late"}"#,
+    ]);
+    eventually("the mutation to be applied", || {
+        cli.json(&["topology", "mutations", "maze"])[0]["state"] == "applied"
+    });
+    let killed = Command::new("kill")
+        .args(["-TERM", &engine.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = engine.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "graceful shutdown on SIGTERM");
 }

@@ -34,8 +34,11 @@ pub struct EngineConfig {
     pub owner: String,
     /// How long a claim stays valid before another engine may take it over.
     pub lease: Duration,
-    /// Safety-net interval of the reconciler loop (it also wakes on every enqueue).
+    /// Interval of the full pass that heals degraded topologies (and re-checks all work).
     pub tick: Duration,
+    /// Interval of the cheap check for work queued by other processes (enqueues made
+    /// through this engine wake it at once).
+    pub poll: Duration,
     /// Topologies reconciled in parallel.
     pub concurrency: usize,
     /// Most mutations of one topology claimed and committed together (group commit).
@@ -48,6 +51,7 @@ impl Default for EngineConfig {
             owner: format!("engine-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             lease: Duration::from_secs(60),
             tick: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
             concurrency: 4,
             batch: 64,
         }

@@ -194,21 +194,31 @@ impl Engine {
     }
 
     /// The reconciler loop until `shutdown` resolves: recover, then drain exactly the
-    /// topologies that enqueues marked (woken at once, no polling), and on every tick make
-    /// a full pass that also heals degraded topologies and picks up work queued by other
-    /// processes or left behind by expired leases. In-flight work finishes before it
-    /// returns.
+    /// topologies that enqueues through this engine marked (woken at once), check every
+    /// `poll` for work queued by other processes or left behind by expired leases (one
+    /// indexed query), and on every `tick` make a full pass that also heals degraded
+    /// topologies. In-flight work finishes before it returns.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
         tokio::pin!(shutdown);
         self.recover().await?;
         let mut tick = tokio::time::interval(self.config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut poll = tokio::time::interval(self.config.poll);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 () = self.wake.notified() => {
                     let marked = std::mem::take(&mut *self.marked.lock().unwrap_or_else(|p| p.into_inner()));
                     self.drain_all(marked).await;
+                }
+                _ = poll.tick() => {
+                    match self.store.topologies_with_work(Utc::now()).await {
+                        Ok(ids) => {
+                            self.drain_all(ids).await;
+                        }
+                        Err(err) => tracing::error!(error = %err, "checking the queue failed"),
+                    }
                 }
                 _ = tick.tick() => {
                     if let Err(err) = self.run_once().await {
