@@ -36,12 +36,13 @@ const PORT_HOLDING: &str = "('deploying','active','degraded','tearing_down')";
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// One connection with `synchronous=NORMAL`, used only to take queue leases. A lease
-    /// need not survive a power cut on its own: losing one leaves the mutation claimable
-    /// (the same outcome as its expiry, only sooner), and because the WAL is written in
-    /// order, the FULL commit that applies a mutation also makes its lease durable. Every
-    /// write of desired state, status or queue contents stays `synchronous=FULL`.
-    leases: SqlitePool,
+    /// One connection with `synchronous=NORMAL` for bookkeeping whose loss in a power cut
+    /// is harmless, so it need not wait for its own fsync: queue leases (a lost lease
+    /// leaves its mutations claimable, as its expiry would, only sooner) and observed
+    /// decky states (convergence observes them again). The WAL is written in order, so
+    /// the next FULL commit makes them durable too. Every write of desired state, status
+    /// or queue contents stays `synchronous=FULL`.
+    bookkeeping: SqlitePool,
     /// Serialises this process's writers before they reach SQLite, whose own lock waits
     /// by sleeping (1 ms and up) and would otherwise stall every enqueue that meets an
     /// apply. Other processes still meet at SQLite's lock.
@@ -80,7 +81,7 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
-        let leases = SqlitePoolOptions::new()
+        let bookkeeping = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
             .connect_with(options.synchronous(SqliteSynchronous::Normal))
@@ -91,7 +92,7 @@ impl SqliteStore {
             })?;
         Ok(Self {
             pool,
-            leases,
+            bookkeeping,
             writer: tokio::sync::Mutex::new(()),
             designs: Mutex::new(HashMap::new()),
         })
@@ -492,7 +493,7 @@ impl Store for SqliteStore {
         .bind(deadline)
         .bind(now_ms)
         .bind(i64::try_from(limit.max(1)).unwrap_or(i64::MAX))
-        .fetch_all(&self.leases)
+        .fetch_all(&self.bookkeeping)
         .await?;
         let mut claimed = rows.iter().map(rows::mutation).collect::<Result<Vec<_>, _>>()?;
         claimed.sort_by_key(|m| m.id);
@@ -513,24 +514,31 @@ impl Store for SqliteStore {
         };
         let id = first.topology_id;
         let mut tx = self.write_tx().await?;
-        let mut check = QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT count(*) FROM mutations WHERE state = 'applying' AND lease_owner = ",
-        );
-        check
+        // The header and how many of the claims this owner still holds, in one round trip.
+        let mut query = QueryBuilder::<sqlx::Sqlite>::new(rows::HEADER_COLUMNS_THEN);
+        query
+            .push("(SELECT count(*) FROM mutations m WHERE m.state = 'applying' AND m.topology_id = topologies.id")
+            .push(" AND m.lease_owner = ")
             .push_bind(owner)
-            .push(" AND topology_id = ")
-            .push_bind(id.to_string())
-            .push(" AND id IN (");
-        let mut ids = check.separated(", ");
+            .push(" AND m.id IN (");
+        let mut ids = query.separated(", ");
         for m in claimed {
             ids.push_bind(m.id);
         }
-        check.push(")");
-        let held: i64 = check.build_query_scalar().fetch_one(&mut *tx).await?;
+        query.push(")) FROM topologies WHERE id = ").push_bind(id.to_string());
+        let row = query
+            .build()
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "topology",
+                key: id.to_string(),
+            })?;
+        let held: i64 = row.try_get(10)?;
         if usize::try_from(held).ok() != Some(claimed.len()) {
             return Ok(claimed.iter().map(|_| ApplyOutcome::LeaseLost).collect());
         }
-        let header = header_in(&mut tx, id).await?;
+        let header = rows::header(&row)?;
         let original = self.design(&mut tx, id, header.generation).await?;
         let ctx = if needs_claims {
             claims_in(&mut tx, Some(id)).await?
@@ -612,7 +620,7 @@ impl Store for SqliteStore {
             .bind(status.last_error.as_deref())
             .bind(id.to_string())
             .bind(decky.as_str())
-            .execute(&self.pool)
+            .execute(&self.bookkeeping)
             .await?;
         Ok(())
     }

@@ -20,12 +20,20 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use crate::{Mutation, StatusEvent, StoreError};
 
 /// Columns of a topology header, in [`header`]'s order.
-pub(super) const HEADER_SELECT: &str = "SELECT id, name, mode, target_host, status, version, generation, \
-     config_snapshot, created_at, status_changed_at FROM topologies";
+macro_rules! header_columns {
+    () => {
+        "id, name, mode, target_host, status, version, generation, config_snapshot, created_at, status_changed_at"
+    };
+}
+
+/// The header columns, to be followed by more columns and a `FROM topologies` clause.
+pub(super) const HEADER_COLUMNS_THEN: &str = concat!("SELECT ", header_columns!(), ", ");
+
+/// Topology headers.
+pub(super) const HEADER_SELECT: &str = concat!("SELECT ", header_columns!(), " FROM topologies");
 
 /// [`HEADER_SELECT`] for one id.
-pub(super) const HEADER_SELECT_BY_ID: &str = "SELECT id, name, mode, target_host, status, version, generation, \
-     config_snapshot, created_at, status_changed_at FROM topologies WHERE id = $1";
+pub(super) const HEADER_SELECT_BY_ID: &str = concat!("SELECT ", header_columns!(), " FROM topologies WHERE id = $1");
 
 /// Columns of a mutation, in [`mutation`]'s order.
 pub(super) const MUTATION_COLUMNS: &str = "id, topology_id, op, payload, state, reason, codes, lease_owner, \
