@@ -20,7 +20,7 @@ use crate::issue::{Code, Issue, Target};
 use crate::model::{Design, ServiceConfig};
 use crate::name::Name;
 
-pub use plan::plan;
+pub use plan::{draft, plan};
 
 /// The op names, in documentation order.
 pub const OP_NAMES: [&str; 8] = [

@@ -5,10 +5,11 @@
 //! deckies validate in milliseconds. Facts from outside the design (other topologies'
 //! subnets and host ports, ports listening on the host) come in through [`Context`].
 
-// Fx hashing: these maps are rebuilt on every validation and keyed by short names.
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
+// Fx hashing: these maps are rebuilt on every validation and keyed by short names.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::alloc::is_reserved;
 use crate::catalogue::{self, Proto};
@@ -231,85 +232,159 @@ fn check_subnets_taken(spans: &[(u32, u32, &Name)], ctx: &Context, issues: &mut 
     }
 }
 
-fn check_memberships(design: &Design, issues: &mut Vec<Issue>) {
-    // IP collisions by sorting (LAN index, address) keys: no hashing of names per edge.
-    let lan_index: HashMap<&Name, (u64, &crate::model::Lan)> = design
-        .lans
-        .values()
-        .enumerate()
-        .map(|(i, lan)| (&lan.name, (i as u64, lan)))
-        .collect();
-    let mut claimed: Vec<(u64, &Name, &Name)> = Vec::with_capacity(design.deckies.len() * 2);
-    for decky in design.deckies.values() {
-        if decky.ips.is_empty() {
+/// Membership rules of one decky: on some LAN, home among its LANs, every IP on a known
+/// LAN, inside its subnet and not reserved.
+fn check_decky_memberships(design: &Design, decky: &Decky, issues: &mut Vec<Issue>) {
+    if decky.ips.is_empty() {
+        issues.push(Issue::error(
+            Code::DeckyOrphan,
+            Target::decky(decky.name.as_str()),
+            format!("decky {} is on no LAN", decky.name),
+        ));
+        return;
+    }
+    if !decky.ips.contains_key(&decky.home_lan) {
+        issues.push(Issue::error(
+            Code::HomeLanInvalid,
+            Target::decky_lan(decky.name.as_str(), decky.home_lan.as_str()),
+            format!(
+                "home LAN {} of decky {} is not one of its LANs",
+                decky.home_lan, decky.name
+            ),
+        ));
+    }
+    for (lan_name, &ip) in &decky.ips {
+        let target = || Target::decky_lan(decky.name.as_str(), lan_name.as_str());
+        let Some(lan) = design.lans.get(lan_name) else {
             issues.push(Issue::error(
-                Code::DeckyOrphan,
-                Target::decky(decky.name.as_str()),
-                format!("decky {} is on no LAN", decky.name),
+                Code::IpUnknownLan,
+                target(),
+                format!("decky {} has an IP on unknown LAN {lan_name}", decky.name),
             ));
             continue;
-        }
-        if !decky.ips.contains_key(&decky.home_lan) {
+        };
+        if !lan.subnet.contains(&ip) {
             issues.push(Issue::error(
-                Code::HomeLanInvalid,
-                Target::decky_lan(decky.name.as_str(), decky.home_lan.as_str()),
+                Code::IpOutOfSubnet,
+                target(),
                 format!(
-                    "home LAN {} of decky {} is not one of its LANs",
-                    decky.home_lan, decky.name
+                    "IP {ip} of decky {} is outside {} ({})",
+                    decky.name, lan_name, lan.subnet
+                ),
+            ));
+        } else if is_reserved(lan.subnet, ip) {
+            issues.push(Issue::error(
+                Code::IpReserved,
+                target(),
+                format!(
+                    "IP {ip} of decky {} is the network, gateway or broadcast address of {lan_name}",
+                    decky.name
                 ),
             ));
         }
+    }
+}
+
+fn collision(lan: &Name, ip: Ipv4Addr, a: &Name, b: &Name) -> Issue {
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    Issue::error(
+        Code::IpCollision,
+        Target {
+            lan: Some(lan.to_string()),
+            deckies: vec![first.to_string(), second.to_string()],
+            ..Target::default()
+        },
+        format!("deckies {first} and {second} both claim {ip} on {lan}"),
+    )
+}
+
+/// Every decky's membership rules, and IP collisions found by sorting (LAN, address)
+/// keys: no pairwise comparison, no hashing per edge beyond one LAN index lookup.
+fn check_memberships(design: &Design, issues: &mut Vec<Issue>) {
+    let lan_index: HashMap<&Name, u64> = design
+        .lans
+        .keys()
+        .enumerate()
+        .map(|(i, name)| (name, i as u64))
+        .collect();
+    let mut claimed: Vec<(u64, &Name, &Name)> = Vec::with_capacity(design.deckies.len() * 2);
+    for decky in design.deckies.values() {
+        check_decky_memberships(design, decky, issues);
         for (lan_name, &ip) in &decky.ips {
-            let target = || Target::decky_lan(decky.name.as_str(), lan_name.as_str());
-            let Some(&(index, lan)) = lan_index.get(lan_name) else {
-                issues.push(Issue::error(
-                    Code::IpUnknownLan,
-                    target(),
-                    format!("decky {} has an IP on unknown LAN {lan_name}", decky.name),
-                ));
-                continue;
-            };
-            if !lan.subnet.contains(&ip) {
-                issues.push(Issue::error(
-                    Code::IpOutOfSubnet,
-                    target(),
-                    format!(
-                        "IP {ip} of decky {} is outside {} ({})",
-                        decky.name, lan_name, lan.subnet
-                    ),
-                ));
-                continue;
+            if let Some(&index) = lan_index.get(lan_name) {
+                claimed.push(((index << 32) | u64::from(u32::from(ip)), lan_name, &decky.name));
             }
-            if is_reserved(lan.subnet, ip) {
-                issues.push(Issue::error(
-                    Code::IpReserved,
-                    target(),
-                    format!(
-                        "IP {ip} of decky {} is the network, gateway or broadcast address of {lan_name}",
-                        decky.name
-                    ),
-                ));
-            }
-            claimed.push(((index << 32) | u64::from(u32::from(ip)), lan_name, &decky.name));
         }
     }
-    // Stable sort keeps deckies in name order within a collision.
     claimed.sort_by_key(|&(key, _, _)| key);
     for pair in claimed.windows(2) {
         let ((key, lan, first), (other_key, _, second)) = (pair[0], pair[1]);
         if key == other_key {
-            let ip = std::net::Ipv4Addr::from((key & 0xffff_ffff) as u32);
-            issues.push(Issue::error(
-                Code::IpCollision,
-                Target {
-                    lan: Some(lan.to_string()),
-                    deckies: vec![first.to_string(), second.to_string()],
-                    ..Target::default()
-                },
-                format!("deckies {first} and {second} both claim {ip} on {lan}"),
+            issues.push(collision(
+                lan,
+                Ipv4Addr::from((key & 0xffff_ffff) as u32),
+                first,
+                second,
             ));
         }
     }
+}
+
+/// The post-apply invariants of `new`, knowing that `old` satisfied them. Rules over LANs
+/// and gateways run whole (they are small); per-decky rules run only for deckies that
+/// changed or sit on a LAN that changed; collisions are looked for only at the changed
+/// deckies' addresses, by one scan of the memberships. Gives the errors of
+/// [`validate`] with [`Scope::PostApply`] on `new`, at a fraction of the cost for one op.
+pub fn validate_change(old: &Design, new: &Design, ctx: &Context) -> Vec<Issue> {
+    let changes = crate::diff::diff(old, new);
+    let changed_lans: HashSet<&Name> = changes
+        .lans_added
+        .iter()
+        .chain(&changes.lans_changed)
+        .map(|l| &l.name)
+        .chain(changes.lans_removed.iter().copied())
+        .collect();
+    let mut touched: Vec<&Decky> = changes.deckies_added.clone();
+    touched.extend(changes.deckies_changed.iter().map(|(_, after)| *after));
+    if !changed_lans.is_empty() {
+        let already: HashSet<&Name> = touched.iter().map(|d| &d.name).collect();
+        touched.extend(
+            new.deckies
+                .values()
+                .map(|d| &**d)
+                .filter(|d| !already.contains(&d.name) && d.ips.keys().any(|l| changed_lans.contains(l))),
+        );
+    }
+    let mut issues = Vec::new();
+    check_dmz(new, &mut issues);
+    check_subnets(new, ctx, &mut issues);
+    for decky in &touched {
+        check_decky_memberships(new, decky, &mut issues);
+        check_services(decky, &mut issues);
+        check_forwarding(new, decky, &mut issues);
+    }
+    // Addresses of the touched deckies, against every membership.
+    let touched_names: HashSet<&Name> = touched.iter().map(|d| &d.name).collect();
+    let wanted: Vec<(&Name, Ipv4Addr, &Name)> = touched
+        .iter()
+        .flat_map(|d| d.ips.iter().map(move |(lan, ip)| (lan, *ip, &d.name)))
+        .collect();
+    if !wanted.is_empty() {
+        for other in new.deckies.values() {
+            for (lan, &ip) in &other.ips {
+                for &(want_lan, want_ip, owner) in &wanted {
+                    // Each pair once: a pair of two touched deckies is reported by the
+                    // first of them in name order.
+                    let counted = !touched_names.contains(&other.name) || owner < &other.name;
+                    if want_ip == ip && owner != &other.name && counted && want_lan == lan {
+                        issues.push(collision(lan, ip, owner, &other.name));
+                    }
+                }
+            }
+        }
+    }
+    check_gateway_ports(new, ctx, Scope::PostApply, &mut issues);
+    issues
 }
 
 fn check_services(decky: &Decky, issues: &mut Vec<Issue>) {

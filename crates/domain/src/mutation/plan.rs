@@ -19,12 +19,25 @@ use crate::mutation::{
     UpdateDecky, UpdateLan,
 };
 use crate::name::Name;
-use crate::validate::{Context, Scope, validate};
+use crate::validate::{Context, validate_change};
 
-/// Plans `op` against the topology described by `header` and `current`. `ctx` carries
-/// other topologies' claims (needed when [`MutationOp::needs_claims`] is true; an empty
-/// context is fine otherwise).
+/// Plans `op` against the topology described by `header` and `current`, then checks the
+/// post-apply invariants on the planned design. `ctx` carries other topologies' claims
+/// (needed when [`MutationOp::needs_claims`] is true; an empty context is fine otherwise).
 pub fn plan(header: &TopologyHeader, current: &Design, op: &MutationOp, ctx: &Context) -> Result<Plan, Refusal> {
+    let plan = draft(header, current, op, ctx)?;
+    let issues = validate_change(current, &plan.design, ctx);
+    let blocking: Vec<_> = errors(&issues).cloned().collect();
+    if blocking.is_empty() {
+        Ok(plan)
+    } else {
+        Err(Refusal { issues: blocking })
+    }
+}
+
+/// The op's own guards and its planned design, before the post-apply invariants: what
+/// [`plan`] checks, exposed so tests can compare the invariant checks themselves.
+pub fn draft(header: &TopologyHeader, current: &Design, op: &MutationOp, ctx: &Context) -> Result<Plan, Refusal> {
     let status = header.status;
     if !status.accepts_mutations() {
         return Err(Refusal::one(
@@ -36,7 +49,7 @@ pub fn plan(header: &TopologyHeader, current: &Design, op: &MutationOp, ctx: &Co
             ),
         ));
     }
-    let plan = match op {
+    Ok(match op {
         MutationOp::AddLan(op) => plan_add_lan(header, current, op, ctx)?,
         MutationOp::RemoveLan(op) => plan_remove_lan(current, op)?,
         MutationOp::AddDecky(op) => plan_add_decky(current, op)?,
@@ -45,14 +58,7 @@ pub fn plan(header: &TopologyHeader, current: &Design, op: &MutationOp, ctx: &Co
         MutationOp::RemoveDecky(op) => plan_remove_decky(current, op)?,
         MutationOp::UpdateDecky(op) => plan_update_decky(current, op)?,
         MutationOp::UpdateLan(op) => plan_update_lan(current, op)?,
-    };
-    let issues = validate(&plan.design, ctx, Scope::PostApply);
-    let blocking: Vec<_> = errors(&issues).cloned().collect();
-    if blocking.is_empty() {
-        Ok(plan)
-    } else {
-        Err(Refusal { issues: blocking })
-    }
+    })
 }
 
 fn lan_not_found(lan: &Name) -> Refusal {
