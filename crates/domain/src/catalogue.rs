@@ -236,62 +236,26 @@ const HTTPS_VERSIONS: &[&str] = &["http/1.1", "http/2", "http/3"];
 const FAKE_APPS: &[&str] = &["none", "wordpress", "phpmyadmin", "tomcat", "jenkins"];
 const MTAS: &[&str] = &["postfix", "exim", "sendmail"];
 
-const HTTP_KEYS: &[ConfigKey] = &[
-    key("server_header", F::String, D::None, "value of the Server header"),
-    key("response_code", F::Int, D::Int(200), "status code of the landing page"),
-    key(
-        "fake_app",
-        F::Enum(FAKE_APPS),
-        D::Str("none"),
-        "fake web application to present",
-    ),
-    key(
-        "extra_headers",
-        F::Textarea,
-        D::None,
-        "extra response headers, one per line",
-    ),
-    key(
-        "custom_body",
-        F::Textarea,
-        D::None,
-        "body served instead of the fake application",
-    ),
-    key(
-        "http_versions",
-        F::MultiEnum(HTTP_VERSIONS),
-        D::List(&["http/1.1"]),
-        "protocol versions offered",
-    ),
-];
+/// The keys shared by the web services, for a given set of protocol versions, followed by
+/// the service's own keys.
+macro_rules! web_keys {
+    ($versions:expr $(, $extra:expr)* $(,)?) => {
+        &[
+            key("server_header", F::String, D::None, "value of the Server header"),
+            key("response_code", F::Int, D::Int(200), "status code of the landing page"),
+            key("fake_app", F::Enum(FAKE_APPS), D::Str("none"), "fake web application to present"),
+            key("extra_headers", F::Textarea, D::None, "extra response headers, one per line"),
+            key("custom_body", F::Textarea, D::None, "body served instead of the fake application"),
+            key("http_versions", F::MultiEnum($versions), D::List(&["http/1.1"]), "protocol versions offered"),
+            $($extra,)*
+        ]
+    };
+}
 
-const HTTPS_KEYS: &[ConfigKey] = &[
-    key("server_header", F::String, D::None, "value of the Server header"),
-    key("response_code", F::Int, D::Int(200), "status code of the landing page"),
-    key(
-        "fake_app",
-        F::Enum(FAKE_APPS),
-        D::Str("none"),
-        "fake web application to present",
-    ),
-    key(
-        "extra_headers",
-        F::Textarea,
-        D::None,
-        "extra response headers, one per line",
-    ),
-    key(
-        "custom_body",
-        F::Textarea,
-        D::None,
-        "body served instead of the fake application",
-    ),
-    key(
-        "http_versions",
-        F::MultiEnum(HTTPS_VERSIONS),
-        D::List(&["http/1.1"]),
-        "protocol versions offered",
-    ),
+const HTTP_KEYS: &[ConfigKey] = web_keys!(HTTP_VERSIONS);
+
+const HTTPS_KEYS: &[ConfigKey] = web_keys!(
+    HTTPS_VERSIONS,
     key("tls_cn", F::String, D::None, "common name of the generated certificate"),
     secret(
         "tls_cert",
@@ -300,7 +264,7 @@ const HTTPS_KEYS: &[ConfigKey] = &[
         "PEM certificate to present instead of a generated one",
     ),
     secret("tls_key", F::Textarea, D::None, "PEM private key of tls_cert"),
-];
+);
 
 const SMTP_KEYS: &[ConfigKey] = &[
     key("banner", F::String, D::None, "220 greeting text"),

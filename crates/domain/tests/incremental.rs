@@ -83,7 +83,10 @@ fn op(design: &Design, kind: u8, a: u8, b: u8, c: u8) -> Option<MutationOp> {
             "update_decky",
             json!({"decky": decky, "services": pick, "patch": {"forwards_l3": c.is_multiple_of(2)}, "force": true}),
         ),
-        _ => ("add_lan", json!({"name": format!("d{a}"), "is_dmz": c.is_multiple_of(2)})),
+        _ => (
+            "add_lan",
+            json!({"name": format!("d{a}"), "is_dmz": c.is_multiple_of(2)}),
+        ),
     };
     MutationOp::parse(payload.0, &payload.1).ok()
 }
