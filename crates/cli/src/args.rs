@@ -171,20 +171,12 @@ pub enum ExportFormat {
 
 fn probability(text: &str) -> Result<f64, String> {
     let p: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
-    if (0.0..=1.0).contains(&p) {
-        Ok(p)
-    } else {
-        Err(format!("{p} is not between 0 and 1"))
-    }
+    if (0.0..=1.0).contains(&p) { Ok(p) } else { Err(format!("{p} is not between 0 and 1")) }
 }
 
 fn range(text: &str) -> Result<(u32, u32), String> {
     let (min, max) = text.split_once('-').ok_or_else(|| format!("{text:?} is not MIN-MAX"))?;
-    let parse = |s: &str| {
-        s.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("{s:?} is not a whole number"))
-    };
+    let parse = |s: &str| s.trim().parse::<u32>().map_err(|_| format!("{s:?} is not a whole number"));
     let (min, max) = (parse(min)?, parse(max)?);
     if min > 32 || !(1..=32).contains(&max) || min > max {
         return Err(format!("{text}: need 0 <= MIN <= MAX, 1 <= MAX <= 32"));

@@ -21,10 +21,7 @@ use crate::output;
 
 /// Where the database lives when neither `--db` nor `DECNET_DB` says.
 fn default_db() -> PathBuf {
-    dirs::data_dir()
-        .unwrap_or_else(std::env::temp_dir)
-        .join("decnet")
-        .join("decnet.db")
+    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("decnet").join("decnet.db")
 }
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -37,17 +34,10 @@ async fn engine(cli: &Cli) -> anyhow::Result<Engine> {
     let runtime: Arc<dyn Runtime> = match cli.runtime {
         RuntimeKind::Memory => Arc::new(MemoryRuntime::new()),
         RuntimeKind::Docker => {
-            return Err(usage(
-                "the docker runtime is not part of this build yet; use --runtime memory",
-            ));
+            return Err(usage("the docker runtime is not part of this build yet; use --runtime memory"));
         }
     };
-    Ok(Engine::new(
-        Arc::new(store),
-        runtime,
-        Bus::default(),
-        EngineConfig::default(),
-    ))
+    Ok(Engine::new(Arc::new(store), runtime, Bus::default(), EngineConfig::default()))
 }
 
 async fn resolve(engine: &Engine, key: &str) -> anyhow::Result<TopologyId> {
@@ -89,10 +79,7 @@ async fn run_engine(
         engine.recover().await?;
         let report = engine.run_until_idle().await?;
         if json {
-            println!(
-                "{}",
-                serde_json::json!({ "applied": report.applied, "refused": report.refused })
-            );
+            println!("{}", serde_json::json!({ "applied": report.applied, "refused": report.refused }));
         } else {
             println!("applied {} mutation(s), refused {}", report.applied, report.refused);
         }
@@ -102,16 +89,9 @@ async fn run_engine(
         engine.store().clone(),
         engine.runtime().clone(),
         engine.bus().clone(),
-        EngineConfig {
-            tick,
-            poll,
-            ..engine.config().clone()
-        },
+        EngineConfig { tick, poll, ..engine.config().clone() },
     );
-    tracing::info!(
-        runtime = engine.runtime().kind(),
-        "engine running; Ctrl-C or SIGTERM stops it"
-    );
+    tracing::info!(runtime = engine.runtime().kind(), "engine running; Ctrl-C or SIGTERM stops it");
     engine.run(shutdown_signal()).await?;
     tracing::info!("engine stopped");
     Ok(ExitCode::SUCCESS)
@@ -157,9 +137,7 @@ fn generator_config(args: &GenerateArgs) -> GeneratorConfig {
 fn read_document(path: &Path) -> anyhow::Result<(TopologyDocument, String)> {
     let (text, source) = if path == Path::new("-") {
         let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| usage(format!("cannot read standard input: {e}")))?;
+        std::io::stdin().read_to_string(&mut text).map_err(|e| usage(format!("cannot read standard input: {e}")))?;
         (text, "stdin".to_owned())
     } else {
         let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
@@ -171,11 +149,7 @@ fn read_document(path: &Path) -> anyhow::Result<(TopologyDocument, String)> {
         serde_saphyr::from_str::<TopologyDocument>(&text).map_err(|e| e.to_string())
     };
     let doc = parsed.map_err(|e| {
-        EngineError::Refused(Refusal::one(
-            Code::PayloadInvalid,
-            Target::field("document"),
-            format!("{source}: {e}"),
-        ))
+        EngineError::Refused(Refusal::one(Code::PayloadInvalid, Target::field("document"), format!("{source}: {e}")))
     })?;
     Ok((doc, source))
 }
@@ -201,13 +175,7 @@ async fn topology(engine: &Engine, command: &TopologyCommand, json: bool) -> any
         }
         TopologyCommand::List { status } => {
             let status = status.as_deref().map(parse_status).transpose()?;
-            let page = engine
-                .store()
-                .list_topologies(&ListFilter {
-                    status,
-                    ..ListFilter::default()
-                })
-                .await?;
+            let page = engine.store().list_topologies(&ListFilter { status, ..ListFilter::default() }).await?;
             output::topology_list(&page.items, json);
         }
         TopologyCommand::Show { topology } => {
@@ -253,25 +221,14 @@ async fn topology(engine: &Engine, command: &TopologyCommand, json: bool) -> any
             let id = resolve(engine, topology).await?;
             let topology = engine.store().topology(id).await?;
             let header = &topology.header;
-            let doc = from_design(
-                &header.name,
-                header.mode,
-                header.target_host.as_deref(),
-                &topology.design,
-            );
+            let doc = from_design(&header.name, header.mode, header.target_host.as_deref(), &topology.design);
             let text = match format {
                 ExportFormat::Json => serde_json::to_string_pretty(&doc).context("encoding the export")?,
                 ExportFormat::Yaml => serde_saphyr::to_string(&doc).context("encoding the export")?,
             };
             println!("{}", text.trim_end());
         }
-        TopologyCommand::Mutate {
-            topology,
-            op,
-            payload,
-            expected_version,
-            dry_run,
-        } => {
+        TopologyCommand::Mutate { topology, op, payload, expected_version, dry_run } => {
             let id = resolve(engine, topology).await?;
             let payload: serde_json::Value =
                 serde_json::from_str(payload).map_err(|e| usage(format!("--payload is not JSON: {e}")))?;
@@ -293,10 +250,7 @@ async fn topology(engine: &Engine, command: &TopologyCommand, json: bool) -> any
         }
         TopologyCommand::History { topology, limit } => {
             let id = resolve(engine, topology).await?;
-            output::history(
-                &engine.store().status_events(id, (*limit).clamp(1, 10_000)).await?,
-                json,
-            );
+            output::history(&engine.store().status_events(id, (*limit).clamp(1, 10_000)).await?, json);
         }
     }
     Ok(ExitCode::SUCCESS)

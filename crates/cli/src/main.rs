@@ -55,11 +55,7 @@ fn exit_code(err: &anyhow::Error) -> (u8, &'static str, Option<&Refusal>) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
-    let default_level = if matches!(cli.command, args::Command::Engine(_)) {
-        "info"
-    } else {
-        "warn"
-    };
+    let default_level = if matches!(cli.command, args::Command::Engine(_)) { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

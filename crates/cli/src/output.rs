@@ -9,25 +9,16 @@ use serde_json::{Value, json};
 
 fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_header(headers.iter().copied());
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(headers.iter().copied());
     table
 }
 
 fn print_json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-    );
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
 }
 
 fn ports(service: &catalogue::Service) -> String {
-    service
-        .ports()
-        .map(|(p, proto)| format!("{p}/{}", proto.as_str()))
-        .collect::<Vec<_>>()
-        .join(" ")
+    service.ports().map(|(p, proto)| format!("{p}/{}", proto.as_str())).collect::<Vec<_>>().join(" ")
 }
 
 pub fn services(json: bool) {
@@ -54,11 +45,8 @@ pub fn services(json: bool) {
     let mut t = table(&["service", "ports", "config keys", "description"]);
     for s in SERVICES {
         let keys = s.keys.iter().map(|k| k.key).collect::<Vec<_>>().join(", ");
-        let description = if s.singleton {
-            format!("{} (host-wide, not per decky)", s.description)
-        } else {
-            s.description.into()
-        };
+        let description =
+            if s.singleton { format!("{} (host-wide, not per decky)", s.description) } else { s.description.into() };
         t.add_row(vec![s.name.to_owned(), ports(s), keys, description]);
     }
     println!("{t}");
@@ -80,12 +68,7 @@ pub fn archetypes(json: bool) {
     }
     let mut t = table(&["archetype", "services", "os", "description"]);
     for a in ARCHETYPES {
-        t.add_row(vec![
-            a.slug.to_owned(),
-            a.services.join(", "),
-            a.os.as_str().to_owned(),
-            a.description.to_owned(),
-        ]);
+        t.add_row(vec![a.slug.to_owned(), a.services.join(", "), a.os.as_str().to_owned(), a.description.to_owned()]);
     }
     println!("{t}");
 }
@@ -165,27 +148,11 @@ pub fn topology(t: &Topology, json: bool) {
         return;
     }
     let h = &t.header;
-    println!(
-        "{} {}  status {}  version {}  mode {}",
-        h.id,
-        h.name,
-        h.status,
-        h.version,
-        h.mode.as_str()
-    );
+    println!("{} {}  status {}  version {}  mode {}", h.id, h.name, h.status, h.version, h.mode.as_str());
     let mut table = table(&["LAN", "subnet", "decky", "ip", "services", "tags", "state"]);
     for lan in t.design.lans.values() {
-        let members: Vec<_> = t
-            .design
-            .deckies
-            .values()
-            .filter(|d| d.ips.contains_key(&lan.name))
-            .collect();
-        let lan_label = if lan.is_dmz {
-            format!("{} (DMZ)", lan.name)
-        } else {
-            lan.name.to_string()
-        };
+        let members: Vec<_> = t.design.deckies.values().filter(|d| d.ips.contains_key(&lan.name)).collect();
+        let lan_label = if lan.is_dmz { format!("{} (DMZ)", lan.name) } else { lan.name.to_string() };
         if members.is_empty() {
             table.add_row(vec![lan_label.clone(), lan.subnet.to_string(), "-".into()]);
         }
@@ -266,9 +233,7 @@ pub fn mutations(list: &[Mutation], json: bool) {
             m.op.clone(),
             m.state.to_string(),
             m.requested_at.format("%H:%M:%S%.3f").to_string(),
-            m.finished_at
-                .map(|f| f.format("%H:%M:%S%.3f").to_string())
-                .unwrap_or_default(),
+            m.finished_at.map(|f| f.format("%H:%M:%S%.3f").to_string()).unwrap_or_default(),
             m.codes.join(","),
             m.reason.clone().unwrap_or_default(),
         ]);
@@ -283,12 +248,7 @@ pub fn history(events: &[StatusEvent], json: bool) {
     }
     let mut t = table(&["at", "from", "to", "reason"]);
     for e in events {
-        t.add_row(vec![
-            e.at.to_rfc3339(),
-            e.from.to_string(),
-            e.to.to_string(),
-            e.reason.clone(),
-        ]);
+        t.add_row(vec![e.at.to_rfc3339(), e.from.to_string(), e.to.to_string(), e.reason.clone()]);
     }
     println!("{t}");
 }

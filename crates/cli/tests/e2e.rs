@@ -13,9 +13,7 @@ struct Cli {
 
 impl Cli {
     fn new() -> Self {
-        Self {
-            db: tempfile::tempdir().unwrap(),
-        }
+        Self { db: tempfile::tempdir().unwrap() }
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -51,18 +49,8 @@ impl Cli {
     }
 }
 
-const GENERATE: &[&str] = &[
-    "topology",
-    "generate",
-    "--name",
-    "maze",
-    "--depth",
-    "3",
-    "--branching",
-    "2",
-    "--seed",
-    "7",
-];
+const GENERATE: &[&str] =
+    &["topology", "generate", "--name", "maze", "--depth", "3", "--branching", "2", "--seed", "7"];
 
 #[test]
 fn generate_deploy_mutate_teardown_delete() {
@@ -76,10 +64,7 @@ fn generate_deploy_mutate_teardown_delete() {
 
     let ops = [
         ("add_lan", json!({"name": "lan-new"})),
-        (
-            "add_decky",
-            json!({"name": "web-1", "lan": "lan-new", "archetype": "web-server"}),
-        ),
+        ("add_decky", json!({"name": "web-1", "lan": "lan-new", "archetype": "web-server"})),
         ("attach_decky", json!({"decky": "decky-003", "lan": "lan-new"})),
         ("detach_decky", json!({"decky": "decky-003", "lan": "lan-new"})),
         ("update_decky", json!({"decky": "web-1", "services": ["http", "ssh"]})),
@@ -89,35 +74,17 @@ fn generate_deploy_mutate_teardown_delete() {
         // Refused by the planner: lan-01 is home to deckies.
         ("remove_lan", json!({"name": "lan-01"})),
     ];
-    let dry = cli.json(&[
-        "topology",
-        "mutate",
-        "maze",
-        "add_lan",
-        "--payload",
-        r#"{"name":"dry"}"#,
-        "--dry-run",
-    ]);
+    let dry = cli.json(&["topology", "mutate", "maze", "add_lan", "--payload", r#"{"name":"dry"}"#, "--dry-run"]);
     assert_eq!(dry["actions"], json!([{"action": "create_network", "lan": "dry"}]));
-    let refused = cli.run(&[
-        "topology",
-        "mutate",
-        "maze",
-        "remove_lan",
-        "--payload",
-        r#"{"name":"lan-01"}"#,
-        "--dry-run",
-    ]);
+    let refused =
+        cli.run(&["topology", "mutate", "maze", "remove_lan", "--payload", r#"{"name":"lan-01"}"#, "--dry-run"]);
     assert_eq!(refused.status.code(), Some(3), "a refused dry run exits 3");
     for (op, payload) in &ops {
         let queued = cli.json(&["topology", "mutate", "maze", op, "--payload", &payload.to_string()]);
         assert_eq!(queued["state"], "pending");
     }
     let report = cli.json(&["engine", "run", "--once"]);
-    assert_eq!(
-        (report["applied"].as_u64(), report["refused"].as_u64()),
-        (Some(8), Some(1))
-    );
+    assert_eq!((report["applied"].as_u64(), report["refused"].as_u64()), (Some(8), Some(1)));
 
     let mutations = cli.json(&["topology", "mutations", "maze"]);
     let list = mutations.as_array().unwrap();
@@ -130,13 +97,7 @@ fn generate_deploy_mutate_teardown_delete() {
 
     let shown = cli.json(&["topology", "show", "maze"]);
     assert_eq!(shown["topology"]["status"], "active");
-    assert!(
-        shown["deckies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["state"] == "running")
-    );
+    assert!(shown["deckies"].as_array().unwrap().iter().all(|d| d["state"] == "running"));
 
     assert_eq!(cli.json(&["topology", "teardown", "maze"])["status"], "torn_down");
     cli.ok(&["topology", "delete", "maze"]);
@@ -155,29 +116,14 @@ fn exit_codes_are_the_documented_ones() {
     cli.expect(5, &["topology", "show", "nope"]);
     cli.ok(GENERATE);
     // Enqueue on a pending topology: its status forbids it.
-    cli.expect(
-        4,
-        &["topology", "mutate", "maze", "add_lan", "--payload", r#"{"name":"x"}"#],
-    );
+    cli.expect(4, &["topology", "mutate", "maze", "add_lan", "--payload", r#"{"name":"x"}"#]);
     cli.ok(&["topology", "deploy", "maze"]);
     cli.expect(3, &["topology", "mutate", "maze", "explode", "--payload", "{}"]);
-    cli.expect(
-        3,
-        &["topology", "mutate", "maze", "add_lan", "--payload", r#"{"nom":"x"}"#],
-    );
+    cli.expect(3, &["topology", "mutate", "maze", "add_lan", "--payload", r#"{"nom":"x"}"#]);
     cli.expect(2, &["topology", "mutate", "maze", "add_lan", "--payload", "{not json"]);
     cli.expect(
         4,
-        &[
-            "topology",
-            "mutate",
-            "maze",
-            "add_lan",
-            "--payload",
-            r#"{"name":"x"}"#,
-            "--expected-version",
-            "1",
-        ],
+        &["topology", "mutate", "maze", "add_lan", "--payload", r#"{"name":"x"}"#, "--expected-version", "1"],
     );
     cli.expect(4, &["topology", "delete", "maze"]);
     cli.expect(4, &["topology", "generate", "--name", "maze"]);
@@ -200,37 +146,17 @@ fn create_from_yaml_allocates_what_the_file_leaves_out() {
     cli.ok(&["topology", "create", "--from", file.to_str().unwrap()]);
     let shown = cli.json(&["topology", "show", "lab"]);
     let lans = shown["lans"].as_array().unwrap();
-    assert!(
-        lans.iter().all(|l| l["subnet"].as_str().unwrap().starts_with("172.")),
-        "{lans:?}"
-    );
+    assert!(lans.iter().all(|l| l["subnet"].as_str().unwrap().starts_with("172.")), "{lans:?}");
     assert_eq!(cli.json(&["topology", "validate", "lab"])["valid"], true);
 
     let broken = cli.db.path().join("broken.json");
-    std::fs::write(
-        &broken,
-        r#"{"name": "broken", "lans": [{"name": "a", "subnet": "nope"}, {"name": "a"}]}"#,
-    )
-    .unwrap();
+    std::fs::write(&broken, r#"{"name": "broken", "lans": [{"name": "a", "subnet": "nope"}, {"name": "a"}]}"#).unwrap();
     let out = cli.run(&["topology", "create", "--from", broken.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(3));
     let body: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let codes: Vec<_> = body["issues"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["code"].as_str().unwrap())
-        .collect();
+    let codes: Vec<_> = body["issues"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["SUBNET_MALFORMED", "LAN_NAME_DUP"]);
-    cli.expect(
-        2,
-        &[
-            "topology",
-            "create",
-            "--from",
-            Path::new("/nonexistent/file").to_str().unwrap(),
-        ],
-    );
+    cli.expect(2, &["topology", "create", "--from", Path::new("/nonexistent/file").to_str().unwrap()]);
 }
 
 #[test]
@@ -276,21 +202,9 @@ fn a_running_engine_applies_mutations_queued_by_another_process_and_stops_on_sig
             .spawn()
             .unwrap(),
     );
-    cli.ok(&[
-        "topology",
-        "mutate",
-        "maze",
-        "add_lan",
-        "--payload",
-        r#"{"name":"late"}"#,
-    ]);
-    eventually("the mutation to be applied", || {
-        cli.json(&["topology", "mutations", "maze"])[0]["state"] == "applied"
-    });
-    let killed = Command::new("kill")
-        .args(["-TERM", &engine.0.id().to_string()])
-        .status()
-        .unwrap();
+    cli.ok(&["topology", "mutate", "maze", "add_lan", "--payload", r#"{"name":"late"}"#]);
+    eventually("the mutation to be applied", || cli.json(&["topology", "mutations", "maze"])[0]["state"] == "applied");
+    let killed = Command::new("kill").args(["-TERM", &engine.0.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let status = engine.0.wait().unwrap();
     assert_eq!(status.code(), Some(0), "graceful shutdown on SIGTERM");

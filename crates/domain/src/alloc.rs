@@ -33,11 +33,7 @@ pub fn is_reserved(subnet: Ipv4Net, ip: Ipv4Addr) -> bool {
 pub fn next_free_ip(subnet: Ipv4Net, taken: impl IntoIterator<Item = Ipv4Addr>) -> Option<Ipv4Addr> {
     let first = u32::from(gateway(subnet)).checked_add(1)?;
     let last = u32::from(subnet.broadcast()).checked_sub(1)?;
-    let mut taken: Vec<u32> = taken
-        .into_iter()
-        .map(u32::from)
-        .filter(|ip| (first..=last).contains(ip))
-        .collect();
+    let mut taken: Vec<u32> = taken.into_iter().map(u32::from).filter(|ip| (first..=last).contains(ip)).collect();
     taken.sort_unstable();
     taken.dedup();
     let mut candidate = first;
@@ -176,10 +172,7 @@ mod tests {
     #[test]
     fn next_free_ip_fills_holes_and_never_returns_broadcast() {
         let subnet = net("10.0.0.0/29"); // hosts .1-.6, .1 is the gateway
-        assert_eq!(
-            next_free_ip(subnet, [ip("10.0.0.2"), ip("10.0.0.4")]),
-            Some(ip("10.0.0.3"))
-        );
+        assert_eq!(next_free_ip(subnet, [ip("10.0.0.2"), ip("10.0.0.4")]), Some(ip("10.0.0.3")));
         let full = (2..=6).map(|h| Ipv4Addr::new(10, 0, 0, h));
         assert_eq!(next_free_ip(subnet, full), None);
     }
@@ -187,9 +180,7 @@ mod tests {
     #[test]
     fn a_slash_16_is_cheap() {
         let subnet = net("10.1.0.0/16");
-        let taken: Vec<_> = (2..=300u32)
-            .map(|h| Ipv4Addr::from(u32::from(ip("10.1.0.0")) + h))
-            .collect();
+        let taken: Vec<_> = (2..=300u32).map(|h| Ipv4Addr::from(u32::from(ip("10.1.0.0")) + h)).collect();
         assert_eq!(next_free_ip(subnet, taken), Some(ip("10.1.1.45")));
     }
 
@@ -214,15 +205,7 @@ mod tests {
         let claimed = [net("172.16.0.0/24"), net("172.16.1.128/25"), net("172.16.4.0/22")];
         let mut alloc = SubnetAllocator::new(net("172.16.0.0/12"), claimed).unwrap();
         let got: Vec<_> = (0..4).filter_map(|_| alloc.next_subnet()).collect();
-        assert_eq!(
-            got,
-            [
-                net("172.16.2.0/24"),
-                net("172.16.3.0/24"),
-                net("172.16.8.0/24"),
-                net("172.16.9.0/24")
-            ]
-        );
+        assert_eq!(got, [net("172.16.2.0/24"), net("172.16.3.0/24"), net("172.16.8.0/24"), net("172.16.9.0/24")]);
     }
 
     #[test]

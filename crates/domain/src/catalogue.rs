@@ -152,10 +152,7 @@ pub struct Service {
 impl Service {
     /// Every `(port, protocol)` the service binds.
     pub fn ports(&self) -> impl Iterator<Item = (u16, Proto)> + '_ {
-        self.tcp_ports
-            .iter()
-            .map(|&p| (p, Proto::Tcp))
-            .chain(self.udp_ports.iter().map(|&p| (p, Proto::Udp)))
+        self.tcp_ports.iter().map(|&p| (p, Proto::Tcp)).chain(self.udp_ports.iter().map(|&p| (p, Proto::Udp)))
     }
 
     /// The config key named `key`.
@@ -165,23 +162,11 @@ impl Service {
 }
 
 const fn key(key: &'static str, ty: FieldType, default: DefaultValue, help: &'static str) -> ConfigKey {
-    ConfigKey {
-        key,
-        ty,
-        default,
-        secret: false,
-        help,
-    }
+    ConfigKey { key, ty, default, secret: false, help }
 }
 
 const fn secret(key: &'static str, ty: FieldType, default: DefaultValue, help: &'static str) -> ConfigKey {
-    ConfigKey {
-        key,
-        ty,
-        default,
-        secret: true,
-        help,
-    }
+    ConfigKey { key, ty, default, secret: true, help }
 }
 
 const fn svc(
@@ -191,44 +176,17 @@ const fn svc(
     keys: &'static [ConfigKey],
     description: &'static str,
 ) -> Service {
-    Service {
-        name,
-        tcp_ports,
-        udp_ports,
-        keys,
-        singleton: false,
-        description,
-    }
+    Service { name, tcp_ports, udp_ports, keys, singleton: false, description }
 }
 
 use DefaultValue as D;
 use FieldType as F;
 
 const LOGIN_KEYS: &[ConfigKey] = &[
-    secret(
-        "password",
-        F::Password,
-        D::Str("admin"),
-        "root password accepted by the fake login",
-    ),
-    key(
-        "user",
-        F::String,
-        D::Str("ubuntu"),
-        "unprivileged user accepted by the fake login",
-    ),
-    secret(
-        "user_password",
-        F::Password,
-        D::Str("admin"),
-        "password of the unprivileged user",
-    ),
-    key(
-        "hostname",
-        F::String,
-        D::None,
-        "hostname shown in the shell prompt (defaults to the decky name)",
-    ),
+    secret("password", F::Password, D::Str("admin"), "root password accepted by the fake login"),
+    key("user", F::String, D::Str("ubuntu"), "unprivileged user accepted by the fake login"),
+    secret("user_password", F::Password, D::Str("admin"), "password of the unprivileged user"),
+    key("hostname", F::String, D::None, "hostname shown in the shell prompt (defaults to the decky name)"),
 ];
 
 const HTTP_VERSIONS: &[&str] = &["http/1.1", "http/2"];
@@ -257,12 +215,7 @@ const HTTP_KEYS: &[ConfigKey] = web_keys!(HTTP_VERSIONS);
 const HTTPS_KEYS: &[ConfigKey] = web_keys!(
     HTTPS_VERSIONS,
     key("tls_cn", F::String, D::None, "common name of the generated certificate"),
-    secret(
-        "tls_cert",
-        F::Textarea,
-        D::None,
-        "PEM certificate to present instead of a generated one",
-    ),
+    secret("tls_cert", F::Textarea, D::None, "PEM certificate to present instead of a generated one",),
     secret("tls_key", F::Textarea, D::None, "PEM private key of tls_cert"),
 );
 
@@ -278,102 +231,33 @@ const SMTP_RELAY_KEYS: &[ConfigKey] = &[
     key("upstream_port", F::Int, D::Int(25), "relay port for probe messages"),
     key("upstream_user", F::String, D::None, "relay user"),
     secret("upstream_pass", F::Password, D::None, "relay password"),
-    key(
-        "upstream_sender",
-        F::String,
-        D::None,
-        "envelope sender for relayed probes",
-    ),
-    key(
-        "probe_limit",
-        F::Int,
-        D::Int(1),
-        "messages relayed before the relay closes",
-    ),
+    key("upstream_sender", F::String, D::None, "envelope sender for relayed probes"),
+    key("probe_limit", F::Int, D::Int(1), "messages relayed before the relay closes"),
 ];
 
 const DNS_MODES: &[&str] = &["auth", "recursive", "open"];
 const DNS_KEYS: &[ConfigKey] = &[
-    key(
-        "zone_mode",
-        F::Enum(DNS_MODES),
-        D::Str("auth"),
-        "authoritative, recursive or open resolver persona",
-    ),
+    key("zone_mode", F::Enum(DNS_MODES), D::Str("auth"), "authoritative, recursive or open resolver persona"),
     key("domain", F::String, D::Str(""), "zone served"),
-    key(
-        "bind_version",
-        F::String,
-        D::Str("9.11.4-P2-RedHat-9.11.4-26.P2.el7_9.16"),
-        "answer to version.bind",
-    ),
+    key("bind_version", F::String, D::Str("9.11.4-P2-RedHat-9.11.4-26.P2.el7_9.16"), "answer to version.bind"),
     key("nsid", F::String, D::Str(""), "NSID option value"),
-    key(
-        "extra_records",
-        F::Textarea,
-        D::None,
-        "extra zone records, one per line",
-    ),
-    key(
-        "real_recursive",
-        F::Bool,
-        D::Bool(false),
-        "actually resolve recursive queries",
-    ),
-    key(
-        "upstream",
-        F::String,
-        D::Str(""),
-        "upstream resolver for real recursion",
-    ),
-    key(
-        "forward_budget",
-        F::String,
-        D::Str("50"),
-        "forwarded queries allowed per window",
-    ),
-    key(
-        "forward_window",
-        F::String,
-        D::Str("1.0"),
-        "forwarding window in seconds",
-    ),
+    key("extra_records", F::Textarea, D::None, "extra zone records, one per line"),
+    key("real_recursive", F::Bool, D::Bool(false), "actually resolve recursive queries"),
+    key("upstream", F::String, D::Str(""), "upstream resolver for real recursion"),
+    key("forward_budget", F::String, D::Str("50"), "forwarded queries allowed per window"),
+    key("forward_window", F::String, D::Str("1.0"), "forwarding window in seconds"),
     key("state_path", F::String, D::Str(""), "where resolver state is kept"),
 ];
 
 /// Every service, sorted by name.
 pub static SERVICES: &[Service] = &[
-    svc(
-        "conpot",
-        &[502, 80],
-        &[161],
-        &[],
-        "industrial control system honeypot (Modbus, HTTP, SNMP)",
-    ),
-    svc(
-        "dns",
-        &[53],
-        &[53],
-        DNS_KEYS,
-        "authoritative DNS server with a BIND persona",
-    ),
+    svc("conpot", &[502, 80], &[161], &[], "industrial control system honeypot (Modbus, HTTP, SNMP)"),
+    svc("dns", &[53], &[53], DNS_KEYS, "authoritative DNS server with a BIND persona"),
     svc("docker_api", &[2375], &[], &[], "unauthenticated Docker Engine API"),
     svc("elasticsearch", &[9200], &[], &[], "Elasticsearch REST API"),
     svc("ftp", &[21], &[], &[], "FTP server with a read-only bait filesystem"),
-    svc(
-        "http",
-        &[80],
-        &[],
-        HTTP_KEYS,
-        "web server with optional fake application",
-    ),
-    svc(
-        "https",
-        &[443],
-        &[],
-        HTTPS_KEYS,
-        "TLS web server with optional fake application",
-    ),
+    svc("http", &[80], &[], HTTP_KEYS, "web server with optional fake application"),
+    svc("https", &[443], &[], HTTPS_KEYS, "TLS web server with optional fake application"),
     svc("imap", &[143], &[], &[], "IMAP server with a bait mailbox"),
     svc("k8s", &[6443], &[], &[], "Kubernetes API server"),
     svc("ldap", &[389], &[], &[], "LDAP directory accepting simple binds"),
@@ -389,23 +273,12 @@ pub static SERVICES: &[Service] = &[
         "MySQL server capturing login hashes",
     ),
     svc("pop3", &[110], &[], &[], "POP3 server with a bait mailbox"),
-    svc(
-        "postgres",
-        &[5432],
-        &[],
-        &[],
-        "PostgreSQL server capturing login hashes",
-    ),
+    svc("postgres", &[5432], &[], &[], "PostgreSQL server capturing login hashes"),
     svc(
         "rdp",
         &[3389],
         &[],
-        &[key(
-            "nla",
-            F::Bool,
-            D::Bool(false),
-            "require network level authentication",
-        )],
+        &[key("nla", F::Bool, D::Bool(false), "require network level authentication")],
         "Remote Desktop endpoint",
     ),
     svc(
@@ -420,20 +293,8 @@ pub static SERVICES: &[Service] = &[
     ),
     svc("sip", &[5060], &[5060], &[], "SIP registrar with digest authentication"),
     svc("smb", &[445, 139], &[], &[], "SMB server capturing NTLM hashes"),
-    svc(
-        "smtp",
-        &[25, 587],
-        &[],
-        SMTP_KEYS,
-        "SMTP server capturing credentials, refusing relay",
-    ),
-    svc(
-        "smtp_relay",
-        &[25, 587],
-        &[],
-        SMTP_RELAY_KEYS,
-        "SMTP open-relay persona that stores mail",
-    ),
+    svc("smtp", &[25, 587], &[], SMTP_KEYS, "SMTP server capturing credentials, refusing relay"),
+    svc("smtp_relay", &[25, 587], &[], SMTP_RELAY_KEYS, "SMTP open-relay persona that stores mail"),
     Service {
         name: "sniffer",
         tcp_ports: &[],
@@ -458,21 +319,7 @@ pub fn service(name: &str) -> Option<&'static Service> {
         [b'c', b'o', b'n', b'p', b'o', b't'] => 0,
         [b'd', b'n', b's'] => 1,
         [b'd', b'o', b'c', b'k', b'e', b'r', b'_', b'a', b'p', b'i'] => 2,
-        [
-            b'e',
-            b'l',
-            b'a',
-            b's',
-            b't',
-            b'i',
-            b'c',
-            b's',
-            b'e',
-            b'a',
-            b'r',
-            b'c',
-            b'h',
-        ] => 3,
+        [b'e', b'l', b'a', b's', b't', b'i', b'c', b's', b'e', b'a', b'r', b'c', b'h'] => 3,
         [b'f', b't', b'p'] => 4,
         [b'h', b't', b't', b'p'] => 5,
         [b'h', b't', b't', b'p', b's'] => 6,
@@ -606,14 +453,7 @@ const fn arch(
     preferred_distros: &'static [&'static str],
     os: OsFamily,
 ) -> Archetype {
-    Archetype {
-        slug,
-        display_name,
-        description,
-        services,
-        preferred_distros,
-        os,
-    }
+    Archetype { slug, display_name, description, services, preferred_distros, os }
 }
 
 /// The 15 archetypes, sorted by slug.
@@ -626,14 +466,7 @@ pub static ARCHETYPES: &[Archetype] = &[
         &["debian", "ubuntu22"],
         OsFamily::Linux,
     ),
-    arch(
-        "deaddeck",
-        "Dead deck",
-        "a forgotten box with only SSH",
-        &["ssh"],
-        &["debian", "ubuntu22"],
-        OsFamily::Linux,
-    ),
+    arch("deaddeck", "Dead deck", "a forgotten box with only SSH", &["ssh"], &["debian", "ubuntu22"], OsFamily::Linux),
     arch(
         "devops-host",
         "DevOps host",
@@ -698,22 +531,8 @@ pub static ARCHETYPES: &[Archetype] = &[
         &["debian", "rocky9"],
         OsFamily::Linux,
     ),
-    arch(
-        "printer",
-        "Printer",
-        "a network printer",
-        &["snmp", "ftp"],
-        &["alpine", "debian"],
-        OsFamily::Embedded,
-    ),
-    arch(
-        "voip-server",
-        "VoIP server",
-        "SIP registrar",
-        &["sip"],
-        &["debian", "ubuntu22"],
-        OsFamily::Linux,
-    ),
+    arch("printer", "Printer", "a network printer", &["snmp", "ftp"], &["alpine", "debian"], OsFamily::Embedded),
+    arch("voip-server", "VoIP server", "SIP registrar", &["sip"], &["debian", "ubuntu22"], OsFamily::Linux),
     arch(
         "web-server",
         "Web server",
@@ -742,10 +561,7 @@ pub static ARCHETYPES: &[Archetype] = &[
 
 /// The archetype called `slug`.
 pub fn archetype(slug: &str) -> Option<&'static Archetype> {
-    ARCHETYPES
-        .binary_search_by(|a| a.slug.cmp(slug))
-        .ok()
-        .map(|i| &ARCHETYPES[i])
+    ARCHETYPES.binary_search_by(|a| a.slug.cmp(slug)).ok().map(|i| &ARCHETYPES[i])
 }
 
 /// The OS family of a decky: its archetype's, else Linux.

@@ -135,10 +135,7 @@ pub fn from_design(name: &Name, mode: Mode, target_host: Option<&str>, design: &
                 networks: d
                     .ips
                     .iter()
-                    .map(|(lan, ip)| NetworkDocument {
-                        lan: lan.to_string(),
-                        ip: Some(ip.to_string()),
-                    })
+                    .map(|(lan, ip)| NetworkDocument { lan: lan.to_string(), ip: Some(ip.to_string()) })
                     .collect(),
                 services: d.services.clone(),
                 forwards_l3: d.forwards_l3,
@@ -163,13 +160,7 @@ pub struct Parsed {
 }
 
 fn name_issue(field: String, value: &str) -> impl FnOnce(crate::name::NameError) -> Issue + '_ {
-    move |why| {
-        Issue::error(
-            Code::NameInvalid,
-            Target::field(field),
-            format!("invalid name {value:?}: {why}"),
-        )
-    }
+    move |why| Issue::error(Code::NameInvalid, Target::field(field), format!("invalid name {value:?}: {why}"))
 }
 
 /// Checks `doc` and builds its design, allocating missing subnets under `base` (avoiding
@@ -180,16 +171,10 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
         issues.push(Issue::error(
             Code::PayloadInvalid,
             Target::field("format_version"),
-            format!(
-                "unsupported format_version {} (this build reads {FORMAT_VERSION})",
-                doc.format_version
-            ),
+            format!("unsupported format_version {} (this build reads {FORMAT_VERSION})", doc.format_version),
         ));
     }
-    let name = Name::parse(&doc.name)
-        .map_err(name_issue("name".into(), &doc.name))
-        .map_err(|i| issues.push(i))
-        .ok();
+    let name = Name::parse(&doc.name).map_err(name_issue("name".into(), &doc.name)).map_err(|i| issues.push(i)).ok();
     let mut design = Design::default();
 
     let mut seen_lans = HashSet::new();
@@ -218,10 +203,7 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
                 Err(_) => {
                     issues.push(Issue::error(
                         Code::SubnetMalformed,
-                        Target {
-                            field: Some(format!("lans[{i}].subnet")),
-                            ..Target::lan(lan_name.as_str())
-                        },
+                        Target { field: Some(format!("lans[{i}].subnet")), ..Target::lan(lan_name.as_str()) },
                         format!("subnet {text:?} of LAN {lan_name} is not an IPv4 CIDR"),
                     ));
                     continue;
@@ -232,16 +214,7 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
                 Ipv4Net::default()
             }
         };
-        design.lans.insert(
-            lan_name.clone(),
-            Lan {
-                name: lan_name,
-                subnet,
-                is_dmz: lan.is_dmz,
-                x: lan.x,
-                y: lan.y,
-            },
-        );
+        design.lans.insert(lan_name.clone(), Lan { name: lan_name, subnet, is_dmz: lan.is_dmz, x: lan.x, y: lan.y });
     }
     if !needs_subnet.is_empty() {
         let all_claimed = claimed.iter().copied().chain(explicit_subnets.iter().copied());
@@ -297,10 +270,7 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
             if !seen.insert(lan.clone()) {
                 issues.push(Issue::error(
                     Code::AlreadyAttached,
-                    Target {
-                        field: Some(field),
-                        ..Target::decky_lan(decky_name.as_str(), lan.as_str())
-                    },
+                    Target { field: Some(field), ..Target::decky_lan(decky_name.as_str(), lan.as_str()) },
                     format!("decky {decky_name} lists LAN {lan} twice"),
                 ));
                 continue;

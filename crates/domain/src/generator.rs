@@ -79,10 +79,7 @@ pub enum GenerateError {
 }
 
 fn field(field: &str, message: String) -> GenerateError {
-    GenerateError::InvalidParameter(FieldError {
-        field: field.to_owned(),
-        message,
-    })
+    GenerateError::InvalidParameter(FieldError { field: field.to_owned(), message })
 }
 
 impl GeneratorConfig {
@@ -102,42 +99,27 @@ impl GeneratorConfig {
         if self.deckies_per_lan_min > self.deckies_per_lan_max {
             return Err(field(
                 "deckies_per_lan",
-                format!(
-                    "min {} is above max {}",
-                    self.deckies_per_lan_min, self.deckies_per_lan_max
-                ),
+                format!("min {} is above max {}", self.deckies_per_lan_min, self.deckies_per_lan_max),
             ));
         }
-        for (name, p) in [
-            ("bridge_forward_p", self.bridge_forward_p),
-            ("cross_edge_p", self.cross_edge_p),
-        ] {
+        for (name, p) in [("bridge_forward_p", self.bridge_forward_p), ("cross_edge_p", self.cross_edge_p)] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(field(name, format!("must be between 0 and 1 (got {p})")));
             }
         }
         if self.subnet_base.prefix_len() > 24 {
-            return Err(field(
-                "subnet_base",
-                format!("{} must be a /24 or wider", self.subnet_base),
-            ));
+            return Err(field("subnet_base", format!("{} must be a /24 or wider", self.subnet_base)));
         }
         if let Some(services) = &self.services {
             if services.is_empty() {
-                return Err(field(
-                    "services",
-                    "must list at least one service (omit it to randomise)".into(),
-                ));
+                return Err(field("services", "must list at least one service (omit it to randomise)".into()));
             }
             let mut ports = HashSet::new();
             for s in services {
                 let service =
                     catalogue::decky_service(s).ok_or_else(|| field("services", format!("unknown service {s:?}")))?;
                 if service.ports().any(|p| !ports.insert(p)) {
-                    return Err(field(
-                        "services",
-                        format!("service {s} binds a port another listed service binds"),
-                    ));
+                    return Err(field("services", format!("service {s} binds a port another listed service binds")));
                 }
             }
         }
@@ -185,23 +167,14 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut subnets = SubnetAllocator::new(config.subnet_base, claimed.iter().copied())
         .ok_or_else(|| field("subnet_base", "must be a /24 or wider".into()))?;
-    let exhausted = |allocated| GenerateError::SubnetsExhausted {
-        base: config.subnet_base,
-        allocated,
-    };
+    let exhausted = |allocated| GenerateError::SubnetsExhausted { base: config.subnet_base, allocated };
 
     // 1. LANs, breadth first. `parents[i]` is the parent of LAN i; LAN 0 is the DMZ.
     let mut lans: Vec<Lan> = Vec::new();
     let mut parents: Vec<Option<usize>> = Vec::new();
     let mut children: Vec<Vec<usize>> = Vec::new();
     let dmz_subnet = subnets.next_subnet().ok_or_else(|| exhausted(0))?;
-    lans.push(Lan {
-        name: lan_name(0)?,
-        subnet: dmz_subnet,
-        is_dmz: true,
-        x: None,
-        y: None,
-    });
+    lans.push(Lan { name: lan_name(0)?, subnet: dmz_subnet, is_dmz: true, x: None, y: None });
     parents.push(None);
     children.push(Vec::new());
     let mut frontier = vec![0usize];
@@ -211,13 +184,7 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
             for _ in 0..rng.random_range(1..=config.branching) {
                 let index = lans.len();
                 let subnet = subnets.next_subnet().ok_or_else(|| exhausted(index))?;
-                lans.push(Lan {
-                    name: lan_name(index)?,
-                    subnet,
-                    is_dmz: false,
-                    x: None,
-                    y: None,
-                });
+                lans.push(Lan { name: lan_name(index)?, subnet, is_dmz: false, x: None, y: None });
                 parents.push(Some(parent));
                 children.push(Vec::new());
                 children[parent].push(index);
@@ -237,8 +204,7 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
         let count = if lan.is_dmz {
             1
         } else {
-            rng.random_range(config.deckies_per_lan_min..=config.deckies_per_lan_max)
-                .max(1)
+            rng.random_range(config.deckies_per_lan_min..=config.deckies_per_lan_max).max(1)
         };
         for _ in 0..count {
             let services = match &config.services {
@@ -331,9 +297,7 @@ fn nth_not_excluded(n: usize, excluded: &[usize]) -> usize {
 }
 
 fn join(decky: &mut Decky, lan: &Lan, cursor: &mut IpCursor, forwards: bool) -> Result<(), GenerateError> {
-    let ip = cursor
-        .next_ip()
-        .ok_or_else(|| field("deckies_per_lan", format!("LAN {} is full", lan.name)))?;
+    let ip = cursor.next_ip().ok_or_else(|| field("deckies_per_lan", format!("LAN {} is full", lan.name)))?;
     decky.ips.insert(lan.name.clone(), ip);
     decky.forwards_l3 |= forwards;
     Ok(())
@@ -346,29 +310,17 @@ mod tests {
 
     #[test]
     fn same_seed_same_design() {
-        let config = GeneratorConfig {
-            seed: 7,
-            cross_edge_p: 0.5,
-            ..GeneratorConfig::default()
-        };
+        let config = GeneratorConfig { seed: 7, cross_edge_p: 0.5, ..GeneratorConfig::default() };
         assert_eq!(generate(&config, &[]), generate(&config, &[]));
-        let other = GeneratorConfig {
-            seed: 8,
-            ..config.clone()
-        };
+        let other = GeneratorConfig { seed: 8, ..config.clone() };
         assert_ne!(generate(&config, &[]), generate(&other, &[]));
     }
 
     #[test]
     fn generated_designs_are_valid() {
         for seed in 0..50 {
-            let config = GeneratorConfig {
-                seed,
-                depth: 3,
-                branching: 3,
-                cross_edge_p: 0.3,
-                ..GeneratorConfig::default()
-            };
+            let config =
+                GeneratorConfig { seed, depth: 3, branching: 3, cross_edge_p: 0.3, ..GeneratorConfig::default() };
             let design = generate(&config, &[]).unwrap();
             let issues = validate(&design, &Context::default(), Scope::Full);
             assert!(issues.iter().all(|i| !i.is_error()), "seed {seed}: {issues:?}");
@@ -377,22 +329,10 @@ mod tests {
 
     #[test]
     fn only_the_dmz_decky_is_a_gateway() {
-        let design = generate(
-            &GeneratorConfig {
-                seed: 3,
-                ..GeneratorConfig::default()
-            },
-            &[],
-        )
-        .unwrap();
+        let design = generate(&GeneratorConfig { seed: 3, ..GeneratorConfig::default() }, &[]).unwrap();
         let gateways: Vec<_> = design.gateways().map(|d| d.name.to_string()).collect();
         assert_eq!(gateways, ["decky-001"]);
-        assert!(
-            design
-                .deckies
-                .values()
-                .any(|d| d.forwards_l3 && d.is_bridge() && !design.is_gateway(d))
-        );
+        assert!(design.deckies.values().any(|d| d.forwards_l3 && d.is_bridge() && !design.is_gateway(d)));
         assert_eq!(design.dmz().map(|l| l.name.as_str()), Some("lan-00"));
     }
 
@@ -406,41 +346,16 @@ mod tests {
     #[test]
     fn parameters_are_range_checked() {
         let bad = [
-            GeneratorConfig {
-                depth: 0,
-                ..GeneratorConfig::default()
-            },
-            GeneratorConfig {
-                depth: 17,
-                ..GeneratorConfig::default()
-            },
-            GeneratorConfig {
-                branching: 9,
-                ..GeneratorConfig::default()
-            },
-            GeneratorConfig {
-                deckies_per_lan_min: 4,
-                deckies_per_lan_max: 3,
-                ..GeneratorConfig::default()
-            },
-            GeneratorConfig {
-                bridge_forward_p: 1.5,
-                ..GeneratorConfig::default()
-            },
-            GeneratorConfig {
-                services: Some(vec!["nope".into()]),
-                ..GeneratorConfig::default()
-            },
-            GeneratorConfig {
-                services: Some(vec!["smtp".into(), "smtp_relay".into()]),
-                ..GeneratorConfig::default()
-            },
+            GeneratorConfig { depth: 0, ..GeneratorConfig::default() },
+            GeneratorConfig { depth: 17, ..GeneratorConfig::default() },
+            GeneratorConfig { branching: 9, ..GeneratorConfig::default() },
+            GeneratorConfig { deckies_per_lan_min: 4, deckies_per_lan_max: 3, ..GeneratorConfig::default() },
+            GeneratorConfig { bridge_forward_p: 1.5, ..GeneratorConfig::default() },
+            GeneratorConfig { services: Some(vec!["nope".into()]), ..GeneratorConfig::default() },
+            GeneratorConfig { services: Some(vec!["smtp".into(), "smtp_relay".into()]), ..GeneratorConfig::default() },
         ];
         for config in bad {
-            assert!(
-                matches!(generate(&config, &[]), Err(GenerateError::InvalidParameter(_))),
-                "{config:?}"
-            );
+            assert!(matches!(generate(&config, &[]), Err(GenerateError::InvalidParameter(_))), "{config:?}");
         }
     }
 
@@ -452,10 +367,7 @@ mod tests {
             subnet_base: "10.0.0.0/20".parse().unwrap(),
             ..GeneratorConfig::default()
         };
-        assert!(matches!(
-            generate(&config, &[]),
-            Err(GenerateError::SubnetsExhausted { allocated: 16, .. })
-        ));
+        assert!(matches!(generate(&config, &[]), Err(GenerateError::SubnetsExhausted { allocated: 16, .. })));
     }
 
     #[test]

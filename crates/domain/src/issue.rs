@@ -120,44 +120,27 @@ pub struct Target {
 impl Target {
     /// A LAN.
     pub fn lan(lan: impl Into<String>) -> Self {
-        Self {
-            lan: Some(lan.into()),
-            ..Self::default()
-        }
+        Self { lan: Some(lan.into()), ..Self::default() }
     }
 
     /// A decky.
     pub fn decky(decky: impl Into<String>) -> Self {
-        Self {
-            decky: Some(decky.into()),
-            ..Self::default()
-        }
+        Self { decky: Some(decky.into()), ..Self::default() }
     }
 
     /// A decky on a LAN.
     pub fn decky_lan(decky: impl Into<String>, lan: impl Into<String>) -> Self {
-        Self {
-            decky: Some(decky.into()),
-            lan: Some(lan.into()),
-            ..Self::default()
-        }
+        Self { decky: Some(decky.into()), lan: Some(lan.into()), ..Self::default() }
     }
 
     /// A service of a decky.
     pub fn service(decky: impl Into<String>, service: impl Into<String>) -> Self {
-        Self {
-            decky: Some(decky.into()),
-            service: Some(service.into()),
-            ..Self::default()
-        }
+        Self { decky: Some(decky.into()), service: Some(service.into()), ..Self::default() }
     }
 
     /// An input field.
     pub fn field(field: impl Into<String>) -> Self {
-        Self {
-            field: Some(field.into()),
-            ..Self::default()
-        }
+        Self { field: Some(field.into()), ..Self::default() }
     }
 }
 
@@ -177,22 +160,12 @@ pub struct Issue {
 impl Issue {
     /// An error.
     pub fn error(code: Code, target: Target, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Error,
-            code,
-            message: message.into(),
-            target,
-        }
+        Self { severity: Severity::Error, code, message: message.into(), target }
     }
 
     /// A warning.
     pub fn warning(code: Code, target: Target, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Warning,
-            code,
-            message: message.into(),
-            target,
-        }
+        Self { severity: Severity::Warning, code, message: message.into(), target }
     }
 
     /// Whether this issue blocks.

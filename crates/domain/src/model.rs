@@ -203,10 +203,7 @@ pub struct DeckyStatus {
 
 impl Default for DeckyStatus {
     fn default() -> Self {
-        Self {
-            state: DeckyState::Pending,
-            last_error: None,
-        }
+        Self { state: DeckyState::Pending, last_error: None }
     }
 }
 

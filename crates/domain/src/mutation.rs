@@ -230,16 +230,8 @@ pub enum MutationOp {
 fn payload<T: DeserializeOwned>(value: &Value) -> Result<T, Refusal> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
-        let field = if path == "." {
-            "payload".to_owned()
-        } else {
-            format!("payload.{path}")
-        };
-        Refusal::one(
-            Code::PayloadInvalid,
-            Target::field(field.clone()),
-            format!("{field}: {}", err.into_inner()),
-        )
+        let field = if path == "." { "payload".to_owned() } else { format!("payload.{path}") };
+        Refusal::one(Code::PayloadInvalid, Target::field(field.clone()), format!("{field}: {}", err.into_inner()))
     })
 }
 
@@ -259,10 +251,7 @@ impl MutationOp {
                 return Err(Refusal::one(
                     Code::UnknownOp,
                     Target::field("op"),
-                    format!(
-                        "op: unknown operation {other:?} (expected one of {})",
-                        OP_NAMES.join(", ")
-                    ),
+                    format!("op: unknown operation {other:?} (expected one of {})", OP_NAMES.join(", ")),
                 ));
             }
         })
@@ -284,10 +273,7 @@ impl MutationOp {
 
     /// Whether planning needs other topologies' subnets and host ports.
     pub fn needs_claims(&self) -> bool {
-        matches!(
-            self,
-            Self::AddLan(_) | Self::AddDecky(_) | Self::AttachDecky(_) | Self::UpdateDecky(_)
-        )
+        matches!(self, Self::AddLan(_) | Self::AddDecky(_) | Self::AttachDecky(_) | Self::UpdateDecky(_))
     }
 }
 
@@ -301,9 +287,7 @@ pub struct Refusal {
 impl Refusal {
     /// A refusal for one reason.
     pub fn one(code: Code, target: Target, message: impl Into<String>) -> Self {
-        Self {
-            issues: vec![Issue::error(code, target, message)],
-        }
+        Self { issues: vec![Issue::error(code, target, message)] }
     }
 
     /// The distinct codes, sorted.

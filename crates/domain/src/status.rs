@@ -67,11 +67,7 @@ impl TopologyStatus {
 
     /// Checks `self -> to`.
     pub fn check_transition(self, to: TopologyStatus) -> Result<(), IllegalTransition> {
-        if self.can_become(to) {
-            Ok(())
-        } else {
-            Err(IllegalTransition { from: self, to })
-        }
+        if self.can_become(to) { Ok(()) } else { Err(IllegalTransition { from: self, to }) }
     }
 
     /// Statuses whose LAN subnets are reserved against other topologies.
@@ -134,10 +130,7 @@ impl FromStr for TopologyStatus {
         ALL_STATUSES
             .into_iter()
             .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownState {
-                kind: "topology status",
-                value: s.to_owned(),
-            })
+            .ok_or_else(|| UnknownState { kind: "topology status", value: s.to_owned() })
     }
 }
 
@@ -177,18 +170,10 @@ impl FromStr for DeckyState {
     type Err = UnknownState;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            DeckyState::Pending,
-            DeckyState::Running,
-            DeckyState::Failed,
-            DeckyState::TornDown,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == s)
-        .ok_or_else(|| UnknownState {
-            kind: "decky state",
-            value: s.to_owned(),
-        })
+        [DeckyState::Pending, DeckyState::Running, DeckyState::Failed, DeckyState::TornDown]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| UnknownState { kind: "decky state", value: s.to_owned() })
     }
 }
 
@@ -222,18 +207,10 @@ impl FromStr for MutationState {
     type Err = UnknownState;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            MutationState::Pending,
-            MutationState::Applying,
-            MutationState::Applied,
-            MutationState::Failed,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == s)
-        .ok_or_else(|| UnknownState {
-            kind: "mutation state",
-            value: s.to_owned(),
-        })
+        [MutationState::Pending, MutationState::Applying, MutationState::Applied, MutationState::Failed]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| UnknownState { kind: "mutation state", value: s.to_owned() })
     }
 }
 
@@ -279,11 +256,7 @@ mod tests {
                 if LEGAL.contains(&(from, to)) {
                     continue;
                 }
-                assert_eq!(
-                    from.check_transition(to),
-                    Err(IllegalTransition { from, to }),
-                    "{from} -> {to}"
-                );
+                assert_eq!(from.check_transition(to), Err(IllegalTransition { from, to }), "{from} -> {to}");
             }
         }
     }

@@ -77,25 +77,13 @@ pub fn validate(design: &Design, ctx: &Context, scope: Scope) -> Vec<Issue> {
 }
 
 fn check_dmz(design: &Design, issues: &mut Vec<Issue>) {
-    let dmzs: Vec<String> = design
-        .lans
-        .values()
-        .filter(|l| l.is_dmz)
-        .map(|l| l.name.to_string())
-        .collect();
+    let dmzs: Vec<String> = design.lans.values().filter(|l| l.is_dmz).map(|l| l.name.to_string()).collect();
     match dmzs.len() {
-        0 => issues.push(Issue::error(
-            Code::DmzMissing,
-            Target::default(),
-            "no LAN is marked as the DMZ",
-        )),
+        0 => issues.push(Issue::error(Code::DmzMissing, Target::default(), "no LAN is marked as the DMZ")),
         1 => {}
         _ => issues.push(Issue::error(
             Code::DmzMultiple,
-            Target {
-                lans: dmzs.clone(),
-                ..Target::default()
-            },
+            Target { lans: dmzs.clone(), ..Target::default() },
             format!("{} LANs are marked as the DMZ: {}", dmzs.len(), dmzs.join(", ")),
         )),
     }
@@ -156,11 +144,7 @@ fn check_subnets(design: &Design, ctx: &Context, issues: &mut Vec<Issue>) {
                 format!("LAN {} is a /{prefix}; LANs must be between /16 and /29", lan.name),
             ));
         }
-        spans.push((
-            u32::from(lan.subnet.network()),
-            u32::from(lan.subnet.broadcast()),
-            &lan.name,
-        ));
+        spans.push((u32::from(lan.subnet.network()), u32::from(lan.subnet.broadcast()), &lan.name));
     }
     spans.sort_unstable();
     let mut widest: Option<(u32, &Name)> = None;
@@ -170,10 +154,7 @@ fn check_subnets(design: &Design, ctx: &Context, issues: &mut Vec<Issue>) {
         {
             issues.push(Issue::error(
                 Code::SubnetOverlap,
-                Target {
-                    lans: vec![holder.to_string(), name.to_string()],
-                    ..Target::default()
-                },
+                Target { lans: vec![holder.to_string(), name.to_string()], ..Target::default() },
                 format!("subnets of LANs {holder} and {name} overlap"),
             ));
         }
@@ -191,13 +172,7 @@ fn check_subnets_taken(spans: &[(u32, u32, &Name)], ctx: &Context, issues: &mut 
     let mut foreign: Vec<(u32, u32, &str)> = ctx
         .foreign_subnets
         .iter()
-        .map(|f| {
-            (
-                u32::from(f.subnet.network()),
-                u32::from(f.subnet.broadcast()),
-                f.topology.as_str(),
-            )
-        })
+        .map(|f| (u32::from(f.subnet.network()), u32::from(f.subnet.broadcast()), f.topology.as_str()))
         .collect();
     foreign.sort_unstable();
     // Running maximum of the end address (and who holds it) over the sorted starts.
@@ -247,10 +222,7 @@ fn check_decky_memberships(design: &Design, decky: &Decky, issues: &mut Vec<Issu
         issues.push(Issue::error(
             Code::HomeLanInvalid,
             Target::decky_lan(decky.name.as_str(), decky.home_lan.as_str()),
-            format!(
-                "home LAN {} of decky {} is not one of its LANs",
-                decky.home_lan, decky.name
-            ),
+            format!("home LAN {} of decky {} is not one of its LANs", decky.home_lan, decky.name),
         ));
     }
     for (lan_name, &ip) in &decky.ips {
@@ -267,19 +239,13 @@ fn check_decky_memberships(design: &Design, decky: &Decky, issues: &mut Vec<Issu
             issues.push(Issue::error(
                 Code::IpOutOfSubnet,
                 target(),
-                format!(
-                    "IP {ip} of decky {} is outside {} ({})",
-                    decky.name, lan_name, lan.subnet
-                ),
+                format!("IP {ip} of decky {} is outside {} ({})", decky.name, lan_name, lan.subnet),
             ));
         } else if is_reserved(lan.subnet, ip) {
             issues.push(Issue::error(
                 Code::IpReserved,
                 target(),
-                format!(
-                    "IP {ip} of decky {} is the network, gateway or broadcast address of {lan_name}",
-                    decky.name
-                ),
+                format!("IP {ip} of decky {} is the network, gateway or broadcast address of {lan_name}", decky.name),
             ));
         }
     }
@@ -301,12 +267,7 @@ fn collision(lan: &Name, ip: Ipv4Addr, a: &Name, b: &Name) -> Issue {
 /// Every decky's membership rules, and IP collisions found by sorting (LAN, address)
 /// keys: no pairwise comparison, no hashing per edge beyond one LAN index lookup.
 fn check_memberships(design: &Design, issues: &mut Vec<Issue>) {
-    let lan_index: HashMap<&Name, u64> = design
-        .lans
-        .keys()
-        .enumerate()
-        .map(|(i, name)| (name, i as u64))
-        .collect();
+    let lan_index: HashMap<&Name, u64> = design.lans.keys().enumerate().map(|(i, name)| (name, i as u64)).collect();
     let mut claimed: Vec<(u64, &Name, &Name)> = Vec::with_capacity(design.deckies.len() * 2);
     for decky in design.deckies.values() {
         check_decky_memberships(design, decky, issues);
@@ -320,12 +281,7 @@ fn check_memberships(design: &Design, issues: &mut Vec<Issue>) {
     for pair in claimed.windows(2) {
         let ((key, lan, first), (other_key, _, second)) = (pair[0], pair[1]);
         if key == other_key {
-            issues.push(collision(
-                lan,
-                Ipv4Addr::from((key & 0xffff_ffff) as u32),
-                first,
-                second,
-            ));
+            issues.push(collision(lan, Ipv4Addr::from((key & 0xffff_ffff) as u32), first, second));
         }
     }
 }
@@ -365,10 +321,8 @@ pub fn validate_change(old: &Design, new: &Design, ctx: &Context) -> Vec<Issue> 
     }
     // Addresses of the touched deckies, against every membership.
     let touched_names: HashSet<&Name> = touched.iter().map(|d| &d.name).collect();
-    let wanted: Vec<(&Name, Ipv4Addr, &Name)> = touched
-        .iter()
-        .flat_map(|d| d.ips.iter().map(move |(lan, ip)| (lan, *ip, &d.name)))
-        .collect();
+    let wanted: Vec<(&Name, Ipv4Addr, &Name)> =
+        touched.iter().flat_map(|d| d.ips.iter().map(move |(lan, ip)| (lan, *ip, &d.name))).collect();
     if !wanted.is_empty() {
         for other in new.deckies.values() {
             for (lan, &ip) in &other.ips {
@@ -415,11 +369,7 @@ fn check_services(decky: &Decky, issues: &mut Vec<Issue>) {
                 issues.push(Issue::error(
                     Code::ServicePortDup,
                     Target::service(decky.name.as_str(), slug.as_str()),
-                    format!(
-                        "services {other} and {slug} of decky {} both bind {port}/{}",
-                        decky.name,
-                        proto.as_str()
-                    ),
+                    format!("services {other} and {slug} of decky {} both bind {port}/{}", decky.name, proto.as_str()),
                 ));
             }
             ports.push(((port, proto), service.name));
@@ -430,10 +380,7 @@ fn check_services(decky: &Decky, issues: &mut Vec<Issue>) {
             issues.push(Issue::error(
                 Code::ServiceCfgUndeclared,
                 Target::service(decky.name.as_str(), slug.as_str()),
-                format!(
-                    "decky {} has config for service {slug}, which it does not run",
-                    decky.name
-                ),
+                format!("decky {} has config for service {slug}, which it does not run", decky.name),
             ));
             continue;
         }
@@ -484,19 +431,12 @@ fn check_forwarding(design: &Design, decky: &Decky, issues: &mut Vec<Issue>) {
 
 /// Every `(port, protocol)` a gateway decky publishes on the host.
 pub fn published_ports(decky: &Decky) -> impl Iterator<Item = (u16, Proto)> + '_ {
-    decky
-        .services
-        .iter()
-        .filter_map(|s| catalogue::decky_service(s))
-        .flat_map(|s| s.ports())
+    decky.services.iter().filter_map(|s| catalogue::decky_service(s)).flat_map(|s| s.ports())
 }
 
 fn check_gateway_ports(design: &Design, ctx: &Context, scope: Scope, issues: &mut Vec<Issue>) {
-    let foreign: HashMap<(u16, Proto), &str> = ctx
-        .foreign_ports
-        .iter()
-        .map(|p| ((p.port, p.proto), p.topology.as_str()))
-        .collect();
+    let foreign: HashMap<(u16, Proto), &str> =
+        ctx.foreign_ports.iter().map(|p| ((p.port, p.proto), p.topology.as_str())).collect();
     let listening: HashSet<(u16, Proto)> = ctx.host_listening.iter().copied().collect();
     let mut owners: HashMap<(u16, Proto), &Name> = HashMap::default();
     for gateway in design.gateways() {
@@ -507,10 +447,7 @@ fn check_gateway_ports(design: &Design, ctx: &Context, scope: Scope, issues: &mu
             {
                 issues.push(Issue::error(
                     Code::PortClash,
-                    Target {
-                        deckies: vec![other.to_string(), gateway.name.to_string()],
-                        ..Target::default()
-                    },
+                    Target { deckies: vec![other.to_string(), gateway.name.to_string()], ..Target::default() },
                     format!("gateways {other} and {} both publish host port {spec}", gateway.name),
                 ));
             }

@@ -32,11 +32,7 @@ fn header() -> TopologyHeader {
 }
 
 fn error_codes(issues: &[Issue]) -> BTreeSet<&'static str> {
-    issues
-        .iter()
-        .filter(|i| i.is_error())
-        .map(|i| i.code.as_str())
-        .collect()
+    issues.iter().filter(|i| i.is_error()).map(|i| i.code.as_str()).collect()
 }
 
 /// An op built from random bytes against the current design; often invalid on purpose.
@@ -44,25 +40,14 @@ fn op(design: &Design, kind: u8, a: u8, b: u8, c: u8) -> Option<MutationOp> {
     let lans: Vec<&Name> = design.lans.keys().collect();
     let deckies: Vec<&Name> = design.deckies.keys().collect();
     let lan = lans[a as usize % lans.len()].to_string();
-    let decky = deckies
-        .get(b as usize % deckies.len().max(1))
-        .map_or("x".to_owned(), |d| d.to_string());
+    let decky = deckies.get(b as usize % deckies.len().max(1)).map_or("x".to_owned(), |d| d.to_string());
     // An address in the target LAN (often taken, sometimes reserved), or now and then in
     // another LAN (outside the target's subnet).
-    let subnet_of = if c.is_multiple_of(5) {
-        lans[c as usize % lans.len()]
-    } else {
-        lans[a as usize % lans.len()]
-    };
+    let subnet_of = if c.is_multiple_of(5) { lans[c as usize % lans.len()] } else { lans[a as usize % lans.len()] };
     let base = u32::from(design.lans[subnet_of].subnet.network());
     let ip = std::net::Ipv4Addr::from(base + u32::from(c % 8)).to_string();
     let services = ["ssh", "http", "smtp", "smtp_relay", "gopher"];
-    let pick: Vec<&str> = services
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| c & (1 << i) != 0)
-        .map(|(_, s)| *s)
-        .collect();
+    let pick: Vec<&str> = services.iter().enumerate().filter(|(i, _)| c & (1 << i) != 0).map(|(_, s)| *s).collect();
     let payload: (&str, Value) = match kind % 8 {
         0 => (
             "add_lan",
@@ -83,10 +68,7 @@ fn op(design: &Design, kind: u8, a: u8, b: u8, c: u8) -> Option<MutationOp> {
             "update_decky",
             json!({"decky": decky, "services": pick, "patch": {"forwards_l3": c.is_multiple_of(2)}, "force": true}),
         ),
-        _ => (
-            "add_lan",
-            json!({"name": format!("d{a}"), "is_dmz": c.is_multiple_of(2)}),
-        ),
+        _ => ("add_lan", json!({"name": format!("d{a}"), "is_dmz": c.is_multiple_of(2)})),
     };
     MutationOp::parse(payload.0, &payload.1).ok()
 }

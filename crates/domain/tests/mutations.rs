@@ -117,11 +117,7 @@ fn malformed_payloads_name_the_field() {
 
 #[test]
 fn only_live_topologies_accept_mutations() {
-    for status in [
-        TopologyStatus::Pending,
-        TopologyStatus::Failed,
-        TopologyStatus::TornDown,
-    ] {
+    for status in [TopologyStatus::Pending, TopologyStatus::Failed, TopologyStatus::TornDown] {
         let t = topology(status);
         let op = MutationOp::parse("remove_decky", &json!({"decky": "db"})).unwrap();
         let refusal = plan(&t.header, &t.design, &op, &Context::default()).unwrap_err();
@@ -134,16 +130,11 @@ fn only_live_topologies_accept_mutations() {
 #[test]
 fn add_lan_allocates_under_the_topology_base_avoiding_every_claim() {
     let ctx = Context {
-        foreign_subnets: vec![ForeignSubnet {
-            topology: "other".into(),
-            subnet: "10.0.3.0/24".parse().unwrap(),
-        }],
+        foreign_subnets: vec![ForeignSubnet { topology: "other".into(), subnet: "10.0.3.0/24".parse().unwrap() }],
         ..Context::default()
     };
     // Base 10.0.0.0/22: .0, .1 and .2 are ours, .3 is the other topology's: exhausted.
-    let codes = try_plan_ctx("add_lan", json!({"name": "new"}), &ctx)
-        .unwrap_err()
-        .codes();
+    let codes = try_plan_ctx("add_lan", json!({"name": "new"}), &ctx).unwrap_err().codes();
     assert_eq!(codes, ["SUBNET_EXHAUSTED"]);
     let plan = ok("add_lan", json!({"name": "new"}));
     assert_eq!(plan.design.lans[&name("new")].subnet.to_string(), "10.0.3.0/24");
@@ -153,27 +144,14 @@ fn add_lan_allocates_under_the_topology_base_avoiding_every_claim() {
 #[test]
 fn add_lan_refusals() {
     assert_refused("add_lan", json!({"name": "lan-a"}), "LAN_EXISTS");
-    assert_refused(
-        "add_lan",
-        json!({"name": "x", "subnet": "10.0.1.128/25"}),
-        "SUBNET_OVERLAP",
-    );
+    assert_refused("add_lan", json!({"name": "x", "subnet": "10.0.1.128/25"}), "SUBNET_OVERLAP");
     assert_refused("add_lan", json!({"name": "x", "subnet": "10.9.0.0/30"}), "SUBNET_SIZE");
-    assert_refused(
-        "add_lan",
-        json!({"name": "x", "subnet": "10.9.0.0/24", "is_dmz": true}),
-        "DMZ_MULTIPLE",
-    );
+    assert_refused("add_lan", json!({"name": "x", "subnet": "10.9.0.0/24", "is_dmz": true}), "DMZ_MULTIPLE");
     let ctx = Context {
-        foreign_subnets: vec![ForeignSubnet {
-            topology: "other".into(),
-            subnet: "10.9.0.0/16".parse().unwrap(),
-        }],
+        foreign_subnets: vec![ForeignSubnet { topology: "other".into(), subnet: "10.9.0.0/16".parse().unwrap() }],
         ..Context::default()
     };
-    let codes = try_plan_ctx("add_lan", json!({"name": "x", "subnet": "10.9.1.0/24"}), &ctx)
-        .unwrap_err()
-        .codes();
+    let codes = try_plan_ctx("add_lan", json!({"name": "x", "subnet": "10.9.1.0/24"}), &ctx).unwrap_err().codes();
     assert_eq!(codes, ["SUBNET_TAKEN"]);
 }
 
@@ -190,10 +168,7 @@ fn remove_lan_disconnects_visitors_then_removes_the_network() {
     assert_eq!(
         plan.actions,
         [
-            RuntimeAction::Disconnect {
-                decky: name("tiny"),
-                lan: name("lan-b")
-            },
+            RuntimeAction::Disconnect { decky: name("tiny"), lan: name("lan-b") },
             RuntimeAction::RemoveNetwork { lan: name("lan-b") }
         ]
     );
@@ -212,10 +187,7 @@ fn remove_lan_refusals() {
 
 #[test]
 fn add_decky_allocates_the_next_free_ip_and_starts_only_that_decky() {
-    let plan = ok(
-        "add_decky",
-        json!({"name": "web", "lan": "lan-a", "archetype": "web-server"}),
-    );
+    let plan = ok("add_decky", json!({"name": "web", "lan": "lan-a", "archetype": "web-server"}));
     let web = &plan.design.deckies["web"];
     assert_eq!(web.ips[&name("lan-a")].to_string(), "10.0.1.5");
     assert_eq!(web.services, ["ftp", "http"]);
@@ -226,26 +198,10 @@ fn add_decky_allocates_the_next_free_ip_and_starts_only_that_decky() {
 fn add_decky_refusals() {
     assert_refused("add_decky", json!({"name": "db", "lan": "lan-a"}), "DECKY_EXISTS");
     assert_refused("add_decky", json!({"name": "x", "lan": "nope"}), "LAN_NOT_FOUND");
-    assert_refused(
-        "add_decky",
-        json!({"name": "x", "lan": "lan-a", "ip": "10.0.1.3"}),
-        "IP_COLLISION",
-    );
-    assert_refused(
-        "add_decky",
-        json!({"name": "x", "lan": "lan-a", "ip": "10.0.9.3"}),
-        "IP_OUT_OF_SUBNET",
-    );
-    assert_refused(
-        "add_decky",
-        json!({"name": "x", "lan": "lan-a", "services": ["gopher"]}),
-        "UNKNOWN_SERVICE",
-    );
-    assert_refused(
-        "add_decky",
-        json!({"name": "x", "lan": "lan-a", "archetype": "toaster"}),
-        "UNKNOWN_ARCHETYPE",
-    );
+    assert_refused("add_decky", json!({"name": "x", "lan": "lan-a", "ip": "10.0.1.3"}), "IP_COLLISION");
+    assert_refused("add_decky", json!({"name": "x", "lan": "lan-a", "ip": "10.0.9.3"}), "IP_OUT_OF_SUBNET");
+    assert_refused("add_decky", json!({"name": "x", "lan": "lan-a", "services": ["gopher"]}), "UNKNOWN_SERVICE");
+    assert_refused("add_decky", json!({"name": "x", "lan": "lan-a", "archetype": "toaster"}), "UNKNOWN_ARCHETYPE");
     assert_refused(
         "add_decky",
         json!({"name": "x", "lan": "dmz", "services": ["ssh"], "forwards_l3": true}),
@@ -260,12 +216,7 @@ fn add_decky_refusals() {
         t.design = Arc::new(next.design);
     }
     let op = MutationOp::parse("add_decky", &json!({"name": "full", "lan": "lan-b"})).unwrap();
-    assert_eq!(
-        plan(&t.header, &t.design, &op, &Context::default())
-            .unwrap_err()
-            .codes(),
-        ["IP_EXHAUSTED"]
-    );
+    assert_eq!(plan(&t.header, &t.design, &op, &Context::default()).unwrap_err().codes(), ["IP_EXHAUSTED"]);
 }
 
 // --- attach_decky ----------------------------------------------------------------------
@@ -275,38 +226,18 @@ fn attach_decky_connects_the_running_base() {
     let plan = ok("attach_decky", json!({"decky": "db", "lan": "lan-b"}));
     assert_eq!(
         plan.actions,
-        [RuntimeAction::Connect {
-            decky: name("db"),
-            lan: name("lan-b"),
-            ip: "10.0.2.3".parse().unwrap()
-        }]
+        [RuntimeAction::Connect { decky: name("db"), lan: name("lan-b"), ip: "10.0.2.3".parse().unwrap() }]
     );
     assert!(plan.design.deckies["db"].is_bridge());
 }
 
 #[test]
 fn attach_decky_refusals() {
-    assert_refused(
-        "attach_decky",
-        json!({"decky": "nope", "lan": "lan-b"}),
-        "DECKY_NOT_FOUND",
-    );
+    assert_refused("attach_decky", json!({"decky": "nope", "lan": "lan-b"}), "DECKY_NOT_FOUND");
     assert_refused("attach_decky", json!({"decky": "db", "lan": "nope"}), "LAN_NOT_FOUND");
-    assert_refused(
-        "attach_decky",
-        json!({"decky": "db", "lan": "lan-a"}),
-        "ALREADY_ATTACHED",
-    );
-    assert_refused(
-        "attach_decky",
-        json!({"decky": "db", "lan": "lan-b", "ip": "10.0.2.2"}),
-        "IP_COLLISION",
-    );
-    assert_refused(
-        "attach_decky",
-        json!({"decky": "db", "lan": "lan-b", "forwards_l3": true}),
-        "FORCE_REQUIRED",
-    );
+    assert_refused("attach_decky", json!({"decky": "db", "lan": "lan-a"}), "ALREADY_ATTACHED");
+    assert_refused("attach_decky", json!({"decky": "db", "lan": "lan-b", "ip": "10.0.2.2"}), "IP_COLLISION");
+    assert_refused("attach_decky", json!({"decky": "db", "lan": "lan-b", "forwards_l3": true}), "FORCE_REQUIRED");
 }
 
 // --- detach_decky ----------------------------------------------------------------------
@@ -314,34 +245,16 @@ fn attach_decky_refusals() {
 #[test]
 fn detach_decky_disconnects() {
     let plan = ok("detach_decky", json!({"decky": "tiny", "lan": "lan-a"}));
-    assert_eq!(
-        plan.actions,
-        [RuntimeAction::Disconnect {
-            decky: name("tiny"),
-            lan: name("lan-a")
-        }]
-    );
+    assert_eq!(plan.actions, [RuntimeAction::Disconnect { decky: name("tiny"), lan: name("lan-a") }]);
 }
 
 #[test]
 fn detach_decky_refusals() {
-    assert_refused(
-        "detach_decky",
-        json!({"decky": "tiny", "lan": "lan-b"}),
-        "HOME_LAN_DETACH",
-    );
+    assert_refused("detach_decky", json!({"decky": "tiny", "lan": "lan-b"}), "HOME_LAN_DETACH");
     assert_refused("detach_decky", json!({"decky": "db", "lan": "dmz"}), "NOT_ATTACHED");
-    assert_refused(
-        "detach_decky",
-        json!({"decky": "nope", "lan": "dmz"}),
-        "DECKY_NOT_FOUND",
-    );
+    assert_refused("detach_decky", json!({"decky": "nope", "lan": "dmz"}), "DECKY_NOT_FOUND");
     // The router would be left on one internal LAN, still claiming to forward.
-    assert_refused(
-        "detach_decky",
-        json!({"decky": "bridge", "lan": "dmz"}),
-        "GATEWAY_NOT_IN_DMZ",
-    );
+    assert_refused("detach_decky", json!({"decky": "bridge", "lan": "dmz"}), "GATEWAY_NOT_IN_DMZ");
 }
 
 // --- remove_decky ----------------------------------------------------------------------
@@ -351,10 +264,7 @@ fn remove_decky_removes_only_its_containers() {
     let plan = ok("remove_decky", json!({"decky": "db"}));
     assert_eq!(
         plan.actions,
-        [RuntimeAction::RemoveDecky {
-            decky: name("db"),
-            services: vec!["mysql".into(), "redis".into()]
-        }]
+        [RuntimeAction::RemoveDecky { decky: name("db"), services: vec!["mysql".into(), "redis".into()] }]
     );
     assert_refused("remove_decky", json!({"decky": "nope"}), "DECKY_NOT_FOUND");
 }
@@ -370,18 +280,9 @@ fn update_decky_touches_only_changed_services() {
     assert_eq!(
         plan.actions,
         [
-            RuntimeAction::RemoveService {
-                decky: name("db"),
-                service: "redis".into()
-            },
-            RuntimeAction::AddService {
-                decky: name("db"),
-                service: "postgres".into()
-            },
-            RuntimeAction::RecreateService {
-                decky: name("db"),
-                service: "mysql".into()
-            },
+            RuntimeAction::RemoveService { decky: name("db"), service: "redis".into() },
+            RuntimeAction::AddService { decky: name("db"), service: "postgres".into() },
+            RuntimeAction::RecreateService { decky: name("db"), service: "mysql".into() },
         ]
     );
     let coords = ok("update_decky", json!({"decky": "db", "x": 1.5, "y": 2.0}));
@@ -391,40 +292,21 @@ fn update_decky_touches_only_changed_services() {
 
 #[test]
 fn update_decky_refusals() {
-    assert_refused(
-        "update_decky",
-        json!({"decky": "gw", "patch": {"forwards_l3": false}}),
-        "FORCE_REQUIRED",
-    );
+    assert_refused("update_decky", json!({"decky": "gw", "patch": {"forwards_l3": false}}), "FORCE_REQUIRED");
     assert_refused(
         "update_decky",
         json!({"decky": "db", "patch": {"forwards_l3": true}, "force": true}),
         "GATEWAY_NOT_IN_DMZ",
     );
-    assert_refused(
-        "update_decky",
-        json!({"decky": "db", "services": ["gopher"]}),
-        "UNKNOWN_SERVICE",
-    );
-    assert_refused(
-        "update_decky",
-        json!({"decky": "db", "services": ["smtp", "smtp_relay"]}),
-        "SERVICE_PORT_DUP",
-    );
+    assert_refused("update_decky", json!({"decky": "db", "services": ["gopher"]}), "UNKNOWN_SERVICE");
+    assert_refused("update_decky", json!({"decky": "db", "services": ["smtp", "smtp_relay"]}), "SERVICE_PORT_DUP");
     assert_refused("update_decky", json!({"decky": "nope"}), "DECKY_NOT_FOUND");
-    assert_refused(
-        "update_decky",
-        json!({"decky": "db", "patch": {"archetype": "windows-server"}}),
-        "FORCE_REQUIRED",
-    );
+    assert_refused("update_decky", json!({"decky": "db", "patch": {"archetype": "windows-server"}}), "FORCE_REQUIRED");
 }
 
 #[test]
 fn update_decky_forced_routing_flip_recreates_only_the_base() {
-    let plan = ok(
-        "update_decky",
-        json!({"decky": "gw", "patch": {"forwards_l3": false}, "force": true}),
-    );
+    let plan = ok("update_decky", json!({"decky": "gw", "patch": {"forwards_l3": false}, "force": true}));
     assert_eq!(plan.actions, [RuntimeAction::RecreateBase { decky: name("gw") }]);
     assert!(plan.design.gateways().next().is_none());
 }
@@ -435,30 +317,16 @@ fn update_decky_forced_routing_flip_recreates_only_the_base() {
 fn update_lan_moves_coordinates_without_runtime_work() {
     let plan = ok("update_lan", json!({"name": "lan-a", "x": 10.0, "patch": {"y": 20.0}}));
     assert!(plan.actions.is_empty());
-    assert_eq!(
-        (plan.design.lans["lan-a"].x, plan.design.lans["lan-a"].y),
-        (Some(10.0), Some(20.0))
-    );
+    assert_eq!((plan.design.lans["lan-a"].x, plan.design.lans["lan-a"].y), (Some(10.0), Some(20.0)));
     // Restating the current values is not a change.
-    ok(
-        "update_lan",
-        json!({"name": "lan-a", "patch": {"subnet": "10.0.1.0/24", "is_dmz": false}}),
-    );
+    ok("update_lan", json!({"name": "lan-a", "patch": {"subnet": "10.0.1.0/24", "is_dmz": false}}));
 }
 
 #[test]
 fn update_lan_refusals() {
     assert_refused("update_lan", json!({"name": "nope"}), "LAN_NOT_FOUND");
-    assert_refused(
-        "update_lan",
-        json!({"name": "lan-a", "patch": {"subnet": "10.0.7.0/24"}}),
-        "LIVE_CHANGE_FORBIDDEN",
-    );
-    assert_refused(
-        "update_lan",
-        json!({"name": "lan-a", "patch": {"is_dmz": true}}),
-        "LIVE_CHANGE_FORBIDDEN",
-    );
+    assert_refused("update_lan", json!({"name": "lan-a", "patch": {"subnet": "10.0.7.0/24"}}), "LIVE_CHANGE_FORBIDDEN");
+    assert_refused("update_lan", json!({"name": "lan-a", "patch": {"is_dmz": true}}), "LIVE_CHANGE_FORBIDDEN");
 }
 
 // --- regressions of the original's defects (reference §11) -------------------------------
@@ -467,11 +335,7 @@ fn update_lan_refusals() {
 fn defect_02_a_refused_plan_leaves_the_design_untouched() {
     let t = topology(TopologyStatus::Active);
     let before = (*t.design).clone();
-    let op = MutationOp::parse(
-        "add_decky",
-        &json!({"name": "x", "lan": "lan-a", "services": ["gopher"]}),
-    )
-    .unwrap();
+    let op = MutationOp::parse("add_decky", &json!({"name": "x", "lan": "lan-a", "services": ["gopher"]})).unwrap();
     assert!(plan(&t.header, &t.design, &op, &Context::default()).is_err());
     assert_eq!(*t.design, before);
 }
@@ -480,11 +344,7 @@ fn defect_02_a_refused_plan_leaves_the_design_untouched() {
 fn defect_10_internal_bridges_never_publish_host_ports() {
     let t = topology(TopologyStatus::Active);
     let gateways: Vec<_> = t.design.gateways().map(|d| d.name.to_string()).collect();
-    assert_eq!(
-        gateways,
-        ["gw"],
-        "the forwarding bridge homed in lan-a is a router, not a gateway"
-    );
+    assert_eq!(gateways, ["gw"], "the forwarding bridge homed in lan-a is a router, not a gateway");
 }
 
 #[test]
@@ -500,27 +360,15 @@ fn defect_11_ips_never_shift_when_other_deckies_come_and_go() {
         t.design = Arc::new(plan(&t.header, &t.design, &op, &Context::default()).unwrap().design);
     }
     for edge in before.iter().filter(|e| e.decky.as_str() != "db") {
-        assert_eq!(
-            t.design.deckies[&edge.decky].ips[&edge.lan], edge.ip,
-            "{} moved",
-            edge.decky
-        );
+        assert_eq!(t.design.deckies[&edge.decky].ips[&edge.lan], edge.ip, "{} moved", edge.decky);
     }
 }
 
 #[test]
 fn defect_15_no_live_renames_and_no_case_collisions() {
-    assert_refused(
-        "update_lan",
-        json!({"name": "lan-a", "patch": {"name": "lan-z"}}),
-        "LIVE_CHANGE_FORBIDDEN",
-    );
+    assert_refused("update_lan", json!({"name": "lan-a", "patch": {"name": "lan-z"}}), "LIVE_CHANGE_FORBIDDEN");
     // A decky has no patchable name: renaming through the config blob is impossible.
-    assert_refused(
-        "update_decky",
-        json!({"decky": "db", "patch": {"name": "other"}}),
-        "PAYLOAD_INVALID",
-    );
+    assert_refused("update_decky", json!({"decky": "db", "patch": {"name": "other"}}), "PAYLOAD_INVALID");
     // "DMZ" and "dmz" cannot both exist: upper case is not a valid name.
     assert_refused("add_lan", json!({"name": "DMZ"}), "PAYLOAD_INVALID");
 }
@@ -529,34 +377,16 @@ fn defect_15_no_live_renames_and_no_case_collisions() {
 fn defect_17_the_home_lan_is_the_explicit_field_everywhere() {
     // tiny's home is lan-b although lan-a sorts first in its memberships.
     let t = topology(TopologyStatus::Active);
-    assert_eq!(
-        t.design.deckies["tiny"].ips.keys().next().map(Name::as_str),
-        Some("lan-a")
-    );
-    assert_refused(
-        "detach_decky",
-        json!({"decky": "tiny", "lan": "lan-b"}),
-        "HOME_LAN_DETACH",
-    );
+    assert_eq!(t.design.deckies["tiny"].ips.keys().next().map(Name::as_str), Some("lan-a"));
+    assert_refused("detach_decky", json!({"decky": "tiny", "lan": "lan-b"}), "HOME_LAN_DETACH");
     ok("detach_decky", json!({"decky": "tiny", "lan": "lan-a"}));
     assert_refused("remove_lan", json!({"name": "lan-b"}), "HOME_LAN_REMOVE");
 }
 
 #[test]
 fn defect_18_gateway_checks_apply_to_add_and_attach_too() {
-    assert_refused(
-        "add_decky",
-        json!({"name": "x", "lan": "lan-a", "forwards_l3": true}),
-        "GATEWAY_NOT_IN_DMZ",
-    );
-    assert_refused(
-        "attach_decky",
-        json!({"decky": "db", "lan": "lan-b", "forwards_l3": true}),
-        "FORCE_REQUIRED",
-    );
-    let forced = ok(
-        "attach_decky",
-        json!({"decky": "db", "lan": "lan-b", "forwards_l3": true, "force": true}),
-    );
+    assert_refused("add_decky", json!({"name": "x", "lan": "lan-a", "forwards_l3": true}), "GATEWAY_NOT_IN_DMZ");
+    assert_refused("attach_decky", json!({"decky": "db", "lan": "lan-b", "forwards_l3": true}), "FORCE_REQUIRED");
+    let forced = ok("attach_decky", json!({"decky": "db", "lan": "lan-b", "forwards_l3": true, "force": true}));
     assert_eq!(forced.actions, [RuntimeAction::RecreateBase { decky: name("db") }]);
 }

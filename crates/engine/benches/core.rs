@@ -57,22 +57,12 @@ fn stats(label: &str, mut samples: Vec<Duration>) -> Duration {
 }
 
 fn size(design: &Design) -> String {
-    format!(
-        "{} LANs / {} deckies / {} edges",
-        design.lans.len(),
-        design.deckies.len(),
-        design.edges().count()
-    )
+    format!("{} LANs / {} deckies / {} edges", design.lans.len(), design.deckies.len(), design.edges().count())
 }
 
 async fn engine(dir: &tempfile::TempDir) -> Engine {
     let store = SqliteStore::open(&dir.path().join("bench.db")).await.unwrap();
-    Engine::new(
-        Arc::new(store),
-        Arc::new(MemoryRuntime::new()),
-        Bus::default(),
-        EngineConfig::default(),
-    )
+    Engine::new(Arc::new(store), Arc::new(MemoryRuntime::new()), Bus::default(), EngineConfig::default())
 }
 
 fn bench_validate(reps: usize) {
@@ -93,21 +83,14 @@ fn bench_validate(reps: usize) {
 
 async fn bench_generate_persist(reps: usize) {
     let config = shape(500, 6, 4, (9, 11));
-    println!(
-        "generate+persist: {} (seed {})",
-        size(&generate(&config, &[]).unwrap()),
-        config.seed
-    );
+    println!("generate+persist: {} (seed {})", size(&generate(&config, &[]).unwrap()), config.seed);
     let mut samples = Vec::new();
     for i in 0..reps {
         // A fresh database each repetition, as the baseline does.
         let dir = tempfile::tempdir().unwrap();
         let engine = engine(&dir).await;
         let start = Instant::now();
-        engine
-            .generate(Name::parse(&format!("l{i}")).unwrap(), config.clone())
-            .await
-            .unwrap();
+        engine.generate(Name::parse(&format!("l{i}")).unwrap(), config.clone()).await.unwrap();
         samples.push(start.elapsed());
     }
     stats("generate+persist L (fresh SQLite file)", samples);
@@ -122,10 +105,7 @@ fn op_mix(design: &Design, n: usize) -> Vec<(&'static str, serde_json::Value)> {
     let mut ops = Vec::with_capacity(3 * n);
     for i in 0..n {
         let lan = internal[i % internal.len()];
-        ops.push((
-            "add_decky",
-            json!({"name": format!("bench-{i}"), "lan": lan, "services": ["ssh"]}),
-        ));
+        ops.push(("add_decky", json!({"name": format!("bench-{i}"), "lan": lan, "services": ["ssh"]})));
     }
     let mut attached = std::collections::HashSet::new();
     let mut k = 0;
@@ -138,10 +118,7 @@ fn op_mix(design: &Design, n: usize) -> Vec<(&'static str, serde_json::Value)> {
         }
     }
     for i in 0..n {
-        ops.push((
-            "update_decky",
-            json!({"decky": deckies[i % deckies.len()].name, "x": i as f64, "y": 1.0}),
-        ));
+        ops.push(("update_decky", json!({"decky": deckies[i % deckies.len()].name, "x": i as f64, "y": 1.0})));
     }
     ops
 }
@@ -162,10 +139,7 @@ async fn settled(events: &mut tokio::sync::broadcast::Receiver<Arc<decnet_engine
 async fn mutation_topology(batch: usize) -> (tempfile::TempDir, Engine, TopologyId, Design) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("bench.db")).await.unwrap();
-    let config = EngineConfig {
-        batch,
-        ..EngineConfig::default()
-    };
+    let config = EngineConfig { batch, ..EngineConfig::default() };
     let engine = Engine::new(Arc::new(store), Arc::new(MemoryRuntime::new()), Bus::default(), config);
     let shape = shape(100, 4, 4, (9, 11));
     let topology = engine.generate(Name::parse("m").unwrap(), shape).await.unwrap();
@@ -187,10 +161,7 @@ fn run_engine(engine: &Engine) -> (tokio::sync::oneshot::Sender<()>, tokio::task
 async fn bench_mutations(per_kind: usize) {
     let count = 3 * per_kind;
     let (_dir, engine, id, design) = mutation_topology(64).await;
-    println!(
-        "mutations: {} , {count} ops (add_decky, attach_decky, update_decky blocks)",
-        size(&design)
-    );
+    println!("mutations: {} , {count} ops (add_decky, attach_decky, update_decky blocks)", size(&design));
 
     // 1. Live, one at a time: enqueue, then wait for the applied event; the reconciler
     //    runs as in production, woken by each enqueue.
@@ -209,19 +180,10 @@ async fn bench_mutations(per_kind: usize) {
     let mut all = Vec::new();
     for (kind, bucket) in latencies.into_iter().enumerate() {
         all.extend(bucket.iter().copied());
-        stats(
-            &format!(
-                "live enqueue->applied {}",
-                ["add_decky", "attach_decky", "update_decky"][kind]
-            ),
-            bucket,
-        );
+        stats(&format!("live enqueue->applied {}", ["add_decky", "attach_decky", "update_decky"][kind]), bucket);
     }
     let p50 = stats("live enqueue->applied, one at a time", all);
-    println!(
-        "live one at a time: {:.0} mutations/s (p50 {p50:.3?})",
-        count as f64 / wall.as_secs_f64()
-    );
+    println!("live one at a time: {:.0} mutations/s (p50 {p50:.3?})", count as f64 / wall.as_secs_f64());
     let _ = stop.send(());
     worker.await.unwrap();
 
@@ -289,10 +251,7 @@ async fn bench_mutations(per_kind: usize) {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     if std::env::args().any(|a| a == "--mutations-only") {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         runtime.block_on(bench_mutations(if quick { 50 } else { 334 }));
         return;
     }
@@ -300,10 +259,7 @@ fn main() {
         bench_validate(2000);
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     bench_validate(if quick { 5 } else { 30 });
     runtime.block_on(bench_generate_persist(if quick { 2 } else { 5 }));
     runtime.block_on(bench_mutations(if quick { 50 } else { 334 }));

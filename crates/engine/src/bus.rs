@@ -45,22 +45,14 @@ impl Bus {
     /// A bus whose subscribers may fall up to `capacity` events behind.
     pub fn new(capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(1));
-        Self {
-            tx,
-            seq: Arc::new(AtomicU64::new(0)),
-        }
+        Self { tx, seq: Arc::new(AtomicU64::new(0)) }
     }
 
     /// Publishes `payload` on `topic`.
     pub fn publish(&self, topic: String, payload: Value) {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         // No subscriber is not an error: events are fire-and-forget.
-        let _ = self.tx.send(Arc::new(Event {
-            seq,
-            topic,
-            at: Utc::now(),
-            payload,
-        }));
+        let _ = self.tx.send(Arc::new(Event { seq, topic, at: Utc::now(), payload }));
     }
 
     /// A new subscriber, receiving every event published from now on.

@@ -41,11 +41,7 @@ impl ConvergeReport {
         if self.decky_errors.len() > 8 {
             parts.push(format!("and {} more deckies", self.decky_errors.len() - 8));
         }
-        if parts.is_empty() {
-            "converged".into()
-        } else {
-            parts.join("; ")
-        }
+        if parts.is_empty() { "converged".into() } else { parts.join("; ") }
     }
 }
 
@@ -87,22 +83,11 @@ impl Engine {
         let status = self.store.header(id).await?.status;
         match (status, report.converged()) {
             (TopologyStatus::Active, false) => {
-                self.set_status(
-                    id,
-                    Some(&[TopologyStatus::Active]),
-                    TopologyStatus::Degraded,
-                    &report.summary(),
-                )
-                .await?;
+                self.set_status(id, Some(&[TopologyStatus::Active]), TopologyStatus::Degraded, &report.summary())
+                    .await?;
             }
             (TopologyStatus::Degraded, true) => {
-                self.set_status(
-                    id,
-                    Some(&[TopologyStatus::Degraded]),
-                    TopologyStatus::Active,
-                    "converged",
-                )
-                .await?;
+                self.set_status(id, Some(&[TopologyStatus::Degraded]), TopologyStatus::Active, "converged").await?;
             }
             _ => {}
         }
@@ -132,17 +117,11 @@ impl Engine {
             let status = match self.converge_decky(id, design, decky, &observed).await {
                 Ok(changes) => {
                     report.changes += changes;
-                    DeckyStatus {
-                        state: DeckyState::Running,
-                        last_error: None,
-                    }
+                    DeckyStatus { state: DeckyState::Running, last_error: None }
                 }
                 Err(err) => {
                     report.decky_errors.insert(decky.name.clone(), err.to_string());
-                    DeckyStatus {
-                        state: DeckyState::Failed,
-                        last_error: Some(err.to_string()),
-                    }
+                    DeckyStatus { state: DeckyState::Failed, last_error: Some(err.to_string()) }
                 }
             };
             if topology.decky_status.get(&decky.name) != Some(&status) {
@@ -150,11 +129,8 @@ impl Engine {
             }
         }
         // Labelled leftovers: services first (they live in a base's namespace).
-        let mut leftovers: Vec<_> = observed
-            .containers
-            .values()
-            .filter(|c| !wanted_containers.contains(&c.name))
-            .collect();
+        let mut leftovers: Vec<_> =
+            observed.containers.values().filter(|c| !wanted_containers.contains(&c.name)).collect();
         leftovers.sort_by_key(|c| c.labels.get(labels::ROLE).map(String::as_str) != Some("service"));
         for container in leftovers {
             report.changes += 1;
@@ -231,11 +207,7 @@ impl Engine {
                 changes += 1;
             }
         }
-        for net in current
-            .networks
-            .keys()
-            .filter(|n| n.starts_with(&prefix) && !networks.contains_key(*n))
-        {
+        for net in current.networks.keys().filter(|n| n.starts_with(&prefix) && !networks.contains_key(*n)) {
             self.runtime.disconnect(net, &base.name).await?;
             changes += 1;
         }
@@ -303,28 +275,15 @@ impl Engine {
         }
         let mut failures = other_errors;
         for (decky, error) in touched {
-            let state = if error.is_some() {
-                DeckyState::Failed
-            } else {
-                DeckyState::Running
-            };
+            let state = if error.is_some() { DeckyState::Failed } else { DeckyState::Running };
             if let Some(err) = &error {
                 failures.push(format!("{decky}: {err}"));
             }
-            self.record_decky(
-                id,
-                &decky,
-                DeckyStatus {
-                    state,
-                    last_error: error,
-                },
-            )
-            .await?;
+            self.record_decky(id, &decky, DeckyStatus { state, last_error: error }).await?;
         }
         if !failures.is_empty() && status == TopologyStatus::Active {
             let reason = format!("materialisation failed: {}", failures.join("; "));
-            self.set_status(id, Some(&[TopologyStatus::Active]), TopologyStatus::Degraded, &reason)
-                .await?;
+            self.set_status(id, Some(&[TopologyStatus::Active]), TopologyStatus::Degraded, &reason).await?;
         } else if status == TopologyStatus::Degraded {
             self.converge(id).await?;
         }
@@ -333,10 +292,7 @@ impl Engine {
 
     async fn perform(&self, id: TopologyId, design: &Design, action: &RuntimeAction) -> Result<(), RuntimeError> {
         let rt = &self.runtime;
-        let missing = |kind: &'static str, name: &Name| RuntimeError::Missing {
-            kind,
-            name: name.to_string(),
-        };
+        let missing = |kind: &'static str, name: &Name| RuntimeError::Missing { kind, name: name.to_string() };
         match action {
             RuntimeAction::CreateNetwork { lan } => {
                 let lan = design.lans.get(lan).ok_or_else(|| missing("LAN", lan))?;
@@ -357,12 +313,10 @@ impl Engine {
                 rt.remove_container(&spec::base_name(id, decky)).await
             }
             RuntimeAction::Connect { decky, lan, ip } => {
-                rt.connect(&spec::network_name(id, lan), &spec::base_name(id, decky), *ip)
-                    .await
+                rt.connect(&spec::network_name(id, lan), &spec::base_name(id, decky), *ip).await
             }
             RuntimeAction::Disconnect { decky, lan } => {
-                rt.disconnect(&spec::network_name(id, lan), &spec::base_name(id, decky))
-                    .await
+                rt.disconnect(&spec::network_name(id, lan), &spec::base_name(id, decky)).await
             }
             RuntimeAction::AddService { decky, service } | RuntimeAction::RecreateService { decky, service } => {
                 let decky = design.deckies.get(decky).ok_or_else(|| missing("decky", decky))?;
@@ -378,8 +332,7 @@ impl Engine {
             RuntimeAction::RecreateBase { decky } => {
                 let decky = design.deckies.get(decky).ok_or_else(|| missing("decky", decky))?;
                 for service in &decky.services {
-                    rt.remove_container(&spec::service_name(id, &decky.name, service))
-                        .await?;
+                    rt.remove_container(&spec::service_name(id, &decky.name, service)).await?;
                 }
                 rt.remove_container(&spec::base_name(id, &decky.name)).await?;
                 for container in spec::decky_containers(id, design, decky) {

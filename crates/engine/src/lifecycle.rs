@@ -18,11 +18,9 @@ use crate::{Engine, EngineError};
 
 fn refusal_from_generate(err: GenerateError) -> Refusal {
     match err {
-        GenerateError::InvalidParameter(field) => Refusal::one(
-            Code::PayloadInvalid,
-            Target::field(field.field.clone()),
-            field.to_string(),
-        ),
+        GenerateError::InvalidParameter(field) => {
+            Refusal::one(Code::PayloadInvalid, Target::field(field.field.clone()), field.to_string())
+        }
         GenerateError::SubnetsExhausted { .. } => {
             Refusal::one(Code::SubnetExhausted, Target::default(), err.to_string())
         }
@@ -33,14 +31,8 @@ fn refusal_from_generate(err: GenerateError) -> Refusal {
 /// another topology's (checked here, inside the creating transaction, so two creations
 /// can never take the same subnet).
 fn taken_subnets(design: &Design, claimed: &[ForeignSubnet]) -> Vec<Issue> {
-    let ctx = Context {
-        foreign_subnets: claimed.to_vec(),
-        ..Context::default()
-    };
-    validate(design, &ctx, Scope::PostApply)
-        .into_iter()
-        .filter(|i| i.code == Code::SubnetTaken)
-        .collect()
+    let ctx = Context { foreign_subnets: claimed.to_vec(), ..Context::default() };
+    validate(design, &ctx, Scope::PostApply).into_iter().filter(|i| i.code == Code::SubnetTaken).collect()
 }
 
 impl Engine {
@@ -66,11 +58,7 @@ impl Engine {
     /// it leaves out. Malformed documents are refused with every problem listed.
     pub async fn create(&self, doc: TopologyDocument, source: &str) -> Result<Arc<Topology>, EngineError> {
         let name = Name::parse(&doc.name).map_err(|e| {
-            Refusal::one(
-                Code::NameInvalid,
-                Target::field("name"),
-                format!("name: invalid name {:?}: {e}", doc.name),
-            )
+            Refusal::one(Code::NameInvalid, Target::field("name"), format!("name: invalid name {:?}: {e}", doc.name))
         })?;
         let new = NewTopology {
             name,
@@ -85,11 +73,7 @@ impl Engine {
             let parsed = to_design(&doc, base, &subnets);
             let mut issues: Vec<Issue> = parsed.issues.into_iter().filter(Issue::is_error).collect();
             issues.extend(taken_subnets(&parsed.design, claimed));
-            if issues.is_empty() {
-                Ok(parsed.design)
-            } else {
-                Err(Refusal { issues })
-            }
+            if issues.is_empty() { Ok(parsed.design) } else { Err(Refusal { issues }) }
         });
         Ok(self.store.create_topology(new, build).await?)
     }
@@ -113,10 +97,7 @@ impl Engine {
         reason: &str,
     ) -> Result<TopologyHeader, EngineError> {
         let header = self.store.transition(id, from, to, reason, Utc::now()).await?;
-        self.bus.publish(
-            topics::status(id),
-            json!({ "topology_id": id, "status": to, "reason": reason }),
-        );
+        self.bus.publish(topics::status(id), json!({ "topology_id": id, "status": to, "reason": reason }));
         Ok(header)
     }
 
@@ -141,13 +122,7 @@ impl Engine {
         }
         // The transition is the race guard: of two concurrent deploys only one moves the
         // topology out of pending.
-        self.set_status(
-            id,
-            Some(&[TopologyStatus::Pending]),
-            TopologyStatus::Deploying,
-            "deploy requested",
-        )
-        .await?;
+        self.set_status(id, Some(&[TopologyStatus::Pending]), TopologyStatus::Deploying, "deploy requested").await?;
         let report = match self.converge_design(id).await {
             Ok(report) => report,
             Err(err) => {
@@ -165,8 +140,7 @@ impl Engine {
         if report.decky_errors.is_empty() {
             self.set_status(id, None, TopologyStatus::Active, "deployed").await
         } else {
-            self.set_status(id, None, TopologyStatus::Degraded, &report.summary())
-                .await
+            self.set_status(id, None, TopologyStatus::Degraded, &report.summary()).await
         }
     }
 
@@ -184,24 +158,13 @@ impl Engine {
             .into());
         }
         if header.status != TopologyStatus::TearingDown {
-            self.set_status(id, None, TopologyStatus::TearingDown, "teardown requested")
-                .await?;
+            self.set_status(id, None, TopologyStatus::TearingDown, "teardown requested").await?;
         }
-        self.store
-            .fail_open_mutations(id, "topology is being torn down", Utc::now())
-            .await?;
+        self.store.fail_open_mutations(id, "topology is being torn down", Utc::now()).await?;
         self.remove_everything(id).await?;
         let topology = self.store.topology(id).await?;
         for decky in topology.design.deckies.keys() {
-            self.record_decky(
-                id,
-                decky,
-                DeckyStatus {
-                    state: DeckyState::TornDown,
-                    last_error: None,
-                },
-            )
-            .await?;
+            self.record_decky(id, decky, DeckyStatus { state: DeckyState::TornDown, last_error: None }).await?;
         }
         self.set_status(id, None, TopologyStatus::TornDown, "torn down").await
     }
@@ -220,10 +183,7 @@ impl Engine {
         expected_version: Option<i64>,
     ) -> Result<(Mutation, i64), EngineError> {
         let parsed = MutationOp::parse(op, payload)?;
-        let (mutation, version) = self
-            .store
-            .enqueue(id, parsed.kind(), payload, expected_version, Utc::now())
-            .await?;
+        let (mutation, version) = self.store.enqueue(id, parsed.kind(), payload, expected_version, Utc::now()).await?;
         self.bus.publish(
             topics::mutation(id, "enqueued"),
             json!({ "topology_id": id, "mutation_id": mutation.id, "op": mutation.op, "payload": mutation.payload }),
@@ -238,11 +198,7 @@ impl Engine {
     pub async fn plan_dry_run(&self, id: TopologyId, op: &str, payload: &Value) -> Result<Plan, EngineError> {
         let parsed = MutationOp::parse(op, payload)?;
         let topology = self.store.topology(id).await?;
-        let ctx = if parsed.needs_claims() {
-            self.store.claims(Some(id)).await?
-        } else {
-            Context::default()
-        };
+        let ctx = if parsed.needs_claims() { self.store.claims(Some(id)).await? } else { Context::default() };
         Ok(decnet_domain::plan(&topology.header, &topology.design, &parsed, &ctx)?)
     }
 }

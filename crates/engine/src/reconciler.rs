@@ -46,8 +46,7 @@ impl Engine {
         if let (Some(body), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
             body.extend(extra.clone());
         }
-        self.bus
-            .publish(topics::mutation_state(mutation.topology_id, mutation.state), payload);
+        self.bus.publish(topics::mutation_state(mutation.topology_id, mutation.state), payload);
     }
 
     /// Applies one topology's queued mutations in order, a claimed batch per transaction,
@@ -56,10 +55,7 @@ impl Engine {
         let mut report = DrainReport::default();
         let owner = self.config.owner.as_str();
         loop {
-            let batch = self
-                .store
-                .claim_next(id, owner, Utc::now(), self.config.lease, self.config.batch)
-                .await?;
+            let batch = self.store.claim_next(id, owner, Utc::now(), self.config.lease, self.config.batch).await?;
             if batch.is_empty() {
                 return Ok(report);
             }
@@ -68,32 +64,18 @@ impl Engine {
                 self.publish_mutation(mutation, json!({ "payload": mutation.payload }));
                 parsed.insert(mutation.id, MutationOp::parse(&mutation.op, &mutation.payload));
             }
-            let needs_claims = parsed
-                .values()
-                .any(|op| op.as_ref().is_ok_and(MutationOp::needs_claims));
+            let needs_claims = parsed.values().any(|op| op.as_ref().is_ok_and(MutationOp::needs_claims));
             let planner = move |mutation: &Mutation, header: &_, design: &_, ctx: &_| {
                 let op = parsed.get(&mutation.id).cloned().unwrap_or_else(|| {
-                    Err(Refusal::one(
-                        Code::PayloadInvalid,
-                        Target::default(),
-                        "mutation was not parsed",
-                    ))
+                    Err(Refusal::one(Code::PayloadInvalid, Target::default(), "mutation was not parsed"))
                 })?;
                 decnet_domain::plan(header, design, &op, ctx)
             };
             let full_batch = batch.len() >= self.config.batch;
-            let outcomes = self
-                .store
-                .apply_claimed(&batch, owner, Utc::now(), needs_claims, &planner)
-                .await?;
+            let outcomes = self.store.apply_claimed(&batch, owner, Utc::now(), needs_claims, &planner).await?;
             for outcome in outcomes {
                 match outcome {
-                    ApplyOutcome::Committed {
-                        actions,
-                        design,
-                        mutation,
-                        header,
-                    } => {
+                    ApplyOutcome::Committed { actions, design, mutation, header } => {
                         report.applied += 1;
                         self.publish_mutation(&mutation, json!({ "version": header.version, "actions": actions }));
                         self.materialise(id, &design, &actions, header.status).await?;
@@ -126,10 +108,7 @@ impl Engine {
         let report = self.drain_all(self.store.topologies_with_work(Utc::now()).await?).await;
         let degraded = self
             .store
-            .list_topologies(&ListFilter {
-                status: Some(TopologyStatus::Degraded),
-                ..ListFilter::default()
-            })
+            .list_topologies(&ListFilter { status: Some(TopologyStatus::Degraded), ..ListFilter::default() })
             .await?;
         for header in degraded.items {
             if let Err(err) = self.converge(header.id).await {
@@ -164,13 +143,8 @@ impl Engine {
     /// runtime may have changed while no engine was watching.
     pub async fn recover(&self) -> Result<(), EngineError> {
         for status in [TopologyStatus::Active, TopologyStatus::Degraded] {
-            let live = self
-                .store
-                .list_topologies(&ListFilter {
-                    status: Some(status),
-                    ..ListFilter::default()
-                })
-                .await?;
+            let live =
+                self.store.list_topologies(&ListFilter { status: Some(status), ..ListFilter::default() }).await?;
             for header in live.items {
                 let report = self.converge(header.id).await?;
                 tracing::info!(topology = %header.id, changes = report.changes, "recovered");

@@ -29,22 +29,11 @@ async fn deploy_materialises_every_lan_and_decky() {
     assert_eq!(h.runtime.container_names().len(), design.deckies.len() + services);
     for decky in design.deckies.values() {
         let (_, networks) = h.runtime.container(&spec::base_name(id, &decky.name)).unwrap();
-        let expected: Vec<_> = decky
-            .ips
-            .iter()
-            .map(|(l, ip)| (spec::network_name(id, l), *ip))
-            .collect();
+        let expected: Vec<_> = decky.ips.iter().map(|(l, ip)| (spec::network_name(id, l), *ip)).collect();
         assert_eq!(networks.into_iter().collect::<Vec<_>>(), expected);
         assert_eq!(topology.decky_status[&decky.name].state, DeckyState::Running);
     }
-    let history: Vec<_> = h
-        .store
-        .status_events(id, 10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.to)
-        .collect();
+    let history: Vec<_> = h.store.status_events(id, 10).await.unwrap().iter().map(|e| e.to).collect();
     assert_eq!(history, [TopologyStatus::Active, TopologyStatus::Deploying]);
 }
 
@@ -59,9 +48,7 @@ async fn an_invalid_topology_is_refused_with_every_issue_and_stays_pending() {
     .unwrap();
     let id = h.engine.create(doc, "test").await.unwrap().header.id;
     let err = h.engine.deploy(id).await.unwrap_err();
-    let EngineError::Refused(refusal) = err else {
-        panic!("{err}")
-    };
+    let EngineError::Refused(refusal) = err else { panic!("{err}") };
     assert_eq!(refusal.codes(), ["DMZ_MISSING", "UNKNOWN_SERVICE"]);
     assert_eq!(h.store.header(id).await.unwrap().status, TopologyStatus::Pending);
     assert!(h.runtime.calls().is_empty(), "no runtime call before validation passes");
@@ -72,10 +59,7 @@ async fn deploy_only_from_pending() {
     let h = Harness::new().await;
     let id = h.deployed("maze", 1).await;
     let err = h.engine.deploy(id).await.unwrap_err();
-    assert!(
-        matches!(err, EngineError::Store(StoreError::WrongStatus { .. })),
-        "{err}"
-    );
+    assert!(matches!(err, EngineError::Store(StoreError::WrongStatus { .. })), "{err}");
 }
 
 #[tokio::test]
@@ -104,47 +88,26 @@ async fn a_failed_decky_degrades_and_healing_returns_to_active() {
     assert_eq!(h.store.header(id).await.unwrap().status, TopologyStatus::Degraded);
     h.runtime.heal();
     h.engine.run_once().await.unwrap();
-    assert_eq!(
-        h.store.header(id).await.unwrap().status,
-        TopologyStatus::Active,
-        "defect 3: degraded is not sticky"
-    );
-    assert_eq!(
-        h.store.topology(id).await.unwrap().decky_status[&name("decky-003")].state,
-        DeckyState::Running
-    );
+    assert_eq!(h.store.header(id).await.unwrap().status, TopologyStatus::Active, "defect 3: degraded is not sticky");
+    assert_eq!(h.store.topology(id).await.unwrap().decky_status[&name("decky-003")].state, DeckyState::Running);
 }
 
 #[tokio::test]
 async fn teardown_removes_everything_and_is_retryable() {
     let h = Harness::new().await;
     let id = h.deployed("maze", 7).await;
-    h.engine
-        .enqueue(id, "add_lan", &json!({"name": "late"}), None)
-        .await
-        .unwrap();
+    h.engine.enqueue(id, "add_lan", &json!({"name": "late"}), None).await.unwrap();
     h.runtime.fail_on("-decky-002");
     let err = h.engine.teardown(id).await.unwrap_err();
     assert!(matches!(err, EngineError::Runtime(_)), "{err}");
-    assert_eq!(
-        h.store.header(id).await.unwrap().status,
-        TopologyStatus::TearingDown,
-        "interrupted, not stuck"
-    );
+    assert_eq!(h.store.header(id).await.unwrap().status, TopologyStatus::TearingDown, "interrupted, not stuck");
     h.runtime.heal();
     assert_eq!(h.engine.teardown(id).await.unwrap().status, TopologyStatus::TornDown);
     assert!(h.runtime.container_names().is_empty() && h.runtime.network_names().is_empty());
     let topology = h.store.topology(id).await.unwrap();
-    assert!(
-        topology.decky_status.values().all(|s| s.state == DeckyState::TornDown),
-        "defect 21: no stale running"
-    );
+    assert!(topology.decky_status.values().all(|s| s.state == DeckyState::TornDown), "defect 21: no stale running");
     let queued = h.store.mutations(id, None).await.unwrap();
-    assert_eq!(
-        queued[0].codes,
-        ["TOPOLOGY_NOT_LIVE"],
-        "queued work does not outlive the topology"
-    );
+    assert_eq!(queued[0].codes, ["TOPOLOGY_NOT_LIVE"], "queued work does not outlive the topology");
     h.engine.delete(id).await.unwrap();
     assert!(matches!(h.store.topology(id).await, Err(StoreError::NotFound { .. })));
 }
@@ -154,10 +117,7 @@ async fn delete_refuses_a_deployed_topology() {
     let h = Harness::new().await;
     let id = h.deployed("maze", 7).await;
     let err = h.engine.delete(id).await.unwrap_err();
-    assert!(
-        matches!(err, EngineError::Store(StoreError::WrongStatus { .. })),
-        "{err}"
-    );
+    assert!(matches!(err, EngineError::Store(StoreError::WrongStatus { .. })), "{err}");
 }
 
 #[tokio::test]
@@ -168,13 +128,7 @@ async fn defect_12_subnets_are_reserved_transactionally_across_topologies() {
         h.engine.generate(name("b"), Default::default())
     );
     let (a, b) = (a.unwrap(), b.unwrap());
-    let mut subnets: Vec<_> = a
-        .design
-        .lans
-        .values()
-        .chain(b.design.lans.values())
-        .map(|l| l.subnet)
-        .collect();
+    let mut subnets: Vec<_> = a.design.lans.values().chain(b.design.lans.values()).map(|l| l.subnet).collect();
     let total = subnets.len();
     subnets.sort();
     subnets.dedup();
@@ -186,9 +140,7 @@ async fn defect_12_subnets_are_reserved_transactionally_across_topologies() {
     }))
     .unwrap();
     let err = h.engine.create(doc, "test").await.unwrap_err();
-    let EngineError::Store(StoreError::Refused(refusal)) = err else {
-        panic!("{err}")
-    };
+    let EngineError::Store(StoreError::Refused(refusal)) = err else { panic!("{err}") };
     assert_eq!(refusal.codes(), ["SUBNET_TAKEN"]);
 }
 
@@ -204,8 +156,6 @@ async fn deploy_refuses_a_gateway_port_another_deployed_topology_publishes() {
     h.engine.deploy(first).await.unwrap();
     let second = h.engine.generate(name("second"), config()).await.unwrap().header.id;
     let err = h.engine.deploy(second).await.unwrap_err();
-    let EngineError::Refused(refusal) = err else {
-        panic!("{err}")
-    };
+    let EngineError::Refused(refusal) = err else { panic!("{err}") };
     assert_eq!(refusal.codes(), ["PORT_CLASH"]);
 }

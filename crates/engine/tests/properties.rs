@@ -37,12 +37,7 @@ fn pick(names: &[String], selector: u8, fresh: &str) -> String {
 const SERVICES: [&str; 6] = ["ssh", "http", "ftp", "smtp", "smtp_relay", "gopher"];
 
 fn services(mask: u8) -> Vec<&'static str> {
-    SERVICES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| mask & (1 << i) != 0)
-        .map(|(_, s)| *s)
-        .collect()
+    SERVICES.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, s)| *s).collect()
 }
 
 /// Turns random bytes into an (op, payload) that may or may not be acceptable.
@@ -52,10 +47,9 @@ fn payload(t: &Topology, step: &Step) -> (&'static str, Value) {
     let lan = pick(&lans, step.a, "lan");
     let decky = pick(&deckies, step.b, "d");
     match step.op % 9 {
-        0 if step.c.is_multiple_of(3) => (
-            "add_lan",
-            json!({"name": lan, "subnet": format!("10.200.{}.0/24", step.b % 4)}),
-        ),
+        0 if step.c.is_multiple_of(3) => {
+            ("add_lan", json!({"name": lan, "subnet": format!("10.200.{}.0/24", step.b % 4)}))
+        }
         0 => ("add_lan", json!({"name": lan})),
         1 => ("remove_lan", json!({"name": lan})),
         2 => (
@@ -91,13 +85,7 @@ async fn check_invariants(h: &Harness, id: TopologyId, t: &Topology) {
 
 async fn run_case(config: GeneratorConfig, steps: Vec<Step>) {
     let h = Harness::new().await;
-    let id = h
-        .engine
-        .generate(Name::parse("prop").unwrap(), config)
-        .await
-        .unwrap()
-        .header
-        .id;
+    let id = h.engine.generate(Name::parse("prop").unwrap(), config).await.unwrap().header.id;
     h.engine.deploy(id).await.unwrap();
     for step in &steps {
         let before: Arc<Topology> = h.store.topology(id).await.unwrap();
@@ -114,11 +102,7 @@ async fn run_case(config: GeneratorConfig, steps: Vec<Step>) {
         let report = h.engine.run_until_idle().await.unwrap();
         let after = h.store.topology(id).await.unwrap();
         if report.applied == 1 {
-            assert_eq!(
-                after.header.version,
-                queued.header.version + 1,
-                "apply bumps exactly once: {op} {body}"
-            );
+            assert_eq!(after.header.version, queued.header.version + 1, "apply bumps exactly once: {op} {body}");
             check_invariants(&h, id, &after).await;
         } else {
             assert_eq!(report.refused, 1, "{op} {body}");
@@ -131,27 +115,18 @@ async fn run_case(config: GeneratorConfig, steps: Vec<Step>) {
 }
 
 fn generator() -> impl Strategy<Value = GeneratorConfig> {
-    (
-        1u32..=3,
-        1u32..=3,
-        0u32..=2,
-        1u32..=3,
-        0.0f64..=1.0,
-        0.0f64..=0.5,
-        any::<u64>(),
+    (1u32..=3, 1u32..=3, 0u32..=2, 1u32..=3, 0.0f64..=1.0, 0.0f64..=0.5, any::<u64>()).prop_map(
+        |(depth, branching, min, extra, bridge_forward_p, cross_edge_p, seed)| GeneratorConfig {
+            depth,
+            branching,
+            deckies_per_lan_min: min,
+            deckies_per_lan_max: min + extra,
+            bridge_forward_p,
+            cross_edge_p,
+            seed,
+            ..GeneratorConfig::default()
+        },
     )
-        .prop_map(
-            |(depth, branching, min, extra, bridge_forward_p, cross_edge_p, seed)| GeneratorConfig {
-                depth,
-                branching,
-                deckies_per_lan_min: min,
-                deckies_per_lan_max: min + extra,
-                bridge_forward_p,
-                cross_edge_p,
-                seed,
-                ..GeneratorConfig::default()
-            },
-        )
 }
 
 fn steps() -> impl Strategy<Value = Vec<Step>> {

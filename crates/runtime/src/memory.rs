@@ -64,10 +64,7 @@ impl MemoryRuntime {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> Result<T, RuntimeError> {
-        let mut world = self
-            .world
-            .lock()
-            .map_err(|_| RuntimeError::Unavailable("memory runtime poisoned".into()))?;
+        let mut world = self.world.lock().map_err(|_| RuntimeError::Unavailable("memory runtime poisoned".into()))?;
         Ok(f(&mut world))
     }
 
@@ -108,8 +105,7 @@ impl MemoryRuntime {
 
     /// Names of all containers.
     pub fn container_names(&self) -> Vec<String> {
-        self.with(|w| w.containers.keys().cloned().collect())
-            .unwrap_or_default()
+        self.with(|w| w.containers.keys().cloned().collect()).unwrap_or_default()
     }
 
     /// A network's spec.
@@ -119,19 +115,13 @@ impl MemoryRuntime {
 
     /// A container's spec and its current network attachments.
     pub fn container(&self, name: &str) -> Option<(ContainerSpec, BTreeMap<String, Ipv4Addr>)> {
-        self.with(|w| w.containers.get(name).map(|(s, n, _)| (s.clone(), n.clone())))
-            .ok()
-            .flatten()
+        self.with(|w| w.containers.get(name).map(|(s, n, _)| (s.clone(), n.clone()))).ok().flatten()
     }
 }
 
 fn check(world: &World, operation: &'static str, name: &str) -> Result<(), RuntimeError> {
     if world.failing.iter().any(|p| name.contains(p.as_str())) {
-        return Err(RuntimeError::Failed {
-            operation,
-            name: name.to_owned(),
-            message: "injected failure".into(),
-        });
+        return Err(RuntimeError::Failed { operation, name: name.to_owned(), message: "injected failure".into() });
     }
     Ok(())
 }
@@ -206,19 +196,13 @@ impl Runtime for MemoryRuntime {
             let networks = match &spec.role {
                 Role::Base { networks, .. } => {
                     if let Some(missing) = networks.keys().find(|n| !w.networks.contains_key(*n)) {
-                        return Err(RuntimeError::Missing {
-                            kind: "network",
-                            name: missing.clone(),
-                        });
+                        return Err(RuntimeError::Missing { kind: "network", name: missing.clone() });
                     }
                     networks.clone()
                 }
                 Role::Service { base, .. } => {
                     if !w.containers.get(base).is_some_and(|c| c.2) {
-                        return Err(RuntimeError::Missing {
-                            kind: "running base container",
-                            name: base.clone(),
-                        });
+                        return Err(RuntimeError::Missing { kind: "running base container", name: base.clone() });
                     }
                     BTreeMap::new()
                 }
@@ -242,20 +226,13 @@ impl Runtime for MemoryRuntime {
         self.with(|w| {
             check(w, "connect", container)?;
             if !w.networks.contains_key(network) {
-                return Err(RuntimeError::Missing {
-                    kind: "network",
-                    name: network.to_owned(),
-                });
+                return Err(RuntimeError::Missing { kind: "network", name: network.to_owned() });
             }
             let Some((_, nets, _)) = w.containers.get_mut(container) else {
-                return Err(RuntimeError::Missing {
-                    kind: "container",
-                    name: container.to_owned(),
-                });
+                return Err(RuntimeError::Missing { kind: "container", name: container.to_owned() });
             };
             nets.insert(network.to_owned(), ip);
-            w.calls
-                .push(Call::Connect(network.to_owned(), container.to_owned(), ip));
+            w.calls.push(Call::Connect(network.to_owned(), container.to_owned(), ip));
             Ok(())
         })?
     }

@@ -175,11 +175,7 @@ pub fn base(topology: TopologyId, design: &Design, decky: &Decky) -> ContainerSp
         image: DECOY_IMAGE.into(),
         hostname: decky.name.to_string(),
         role: Role::Base {
-            networks: decky
-                .ips
-                .iter()
-                .map(|(lan, ip)| (network_name(topology, lan), *ip))
-                .collect(),
+            networks: decky.ips.iter().map(|(lan, ip)| (network_name(topology, lan), *ip)).collect(),
             published,
             forwards: decky.forwards_l3,
         },

@@ -79,9 +79,6 @@ impl From<sqlx::Error> for StoreError {
 impl StoreError {
     /// A corrupt-row error.
     pub(crate) fn corrupt(what: impl Into<String>, detail: impl ToString) -> Self {
-        StoreError::Corrupt {
-            what: what.into(),
-            detail: detail.to_string(),
-        }
+        StoreError::Corrupt { what: what.into(), detail: detail.to_string() }
     }
 }

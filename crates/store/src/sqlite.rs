@@ -54,10 +54,8 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
-                path: path.display().to_string(),
-                source: sqlx::Error::Io(e),
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Open { path: path.display().to_string(), source: sqlx::Error::Io(e) })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -73,29 +71,15 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await
-            .map_err(|source| StoreError::Open {
-                path: path.display().to_string(),
-                source,
-            })?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(StoreError::Migrate)?;
+            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(StoreError::Migrate)?;
         let bookkeeping = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
             .connect_with(options.synchronous(SqliteSynchronous::Normal))
             .await
-            .map_err(|source| StoreError::Open {
-                path: path.display().to_string(),
-                source,
-            })?;
-        Ok(Self {
-            pool,
-            bookkeeping,
-            writer: tokio::sync::Mutex::new(()),
-            designs: Mutex::new(HashMap::new()),
-        })
+            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        Ok(Self { pool, bookkeeping, writer: tokio::sync::Mutex::new(()), designs: Mutex::new(HashMap::new()) })
     }
 
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
@@ -140,10 +124,7 @@ async fn header_in(conn: &mut SqliteConnection, id: TopologyId) -> Result<Topolo
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "topology",
-            key: id.to_string(),
-        })?;
+        .ok_or_else(|| StoreError::NotFound { what: "topology", key: id.to_string() })?;
     rows::header(&row)
 }
 
@@ -169,24 +150,15 @@ async fn claims_in(conn: &mut SqliteConnection, excluding: Option<TopologyId>) -
         let kind: i64 = row.try_get(1)?;
         let value: String = row.try_get(2)?;
         if kind == 0 {
-            let subnet = value
-                .parse()
-                .map_err(|e| StoreError::corrupt(format!("subnet of a LAN of {topology}"), e))?;
+            let subnet = value.parse().map_err(|e| StoreError::corrupt(format!("subnet of a LAN of {topology}"), e))?;
             ctx.foreign_subnets.push(ForeignSubnet { topology, subnet });
             continue;
         }
         let services: Vec<String> =
             serde_json::from_str(&value).map_err(|e| StoreError::corrupt(format!("services in {topology}"), e))?;
-        for service in services
-            .iter()
-            .filter_map(|s| decnet_domain::catalogue::decky_service(s))
-        {
+        for service in services.iter().filter_map(|s| decnet_domain::catalogue::decky_service(s)) {
             for (port, proto) in service.ports() {
-                ctx.foreign_ports.push(ForeignPort {
-                    topology: topology.clone(),
-                    port,
-                    proto,
-                });
+                ctx.foreign_ports.push(ForeignPort { topology: topology.clone(), port, proto });
             }
         }
     }
@@ -203,9 +175,7 @@ impl Store for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?;
         if taken.is_some() {
-            return Err(StoreError::NameTaken {
-                name: new.name.to_string(),
-            });
+            return Err(StoreError::NameTaken { name: new.name.to_string() });
         }
         let claimed = claims_in(&mut tx, None).await?.foreign_subnets;
         let design = build(&claimed).map_err(StoreError::Refused)?;
@@ -241,18 +211,10 @@ impl Store for SqliteStore {
         rows::insert_lans(&mut tx, id, &design.lans.values().collect::<Vec<_>>()).await?;
         rows::insert_deckies(&mut tx, id, &design.deckies.values().map(|d| &**d).collect::<Vec<_>>()).await?;
         tx.commit().await?;
-        let decky_status = design
-            .deckies
-            .keys()
-            .map(|n| (n.clone(), DeckyStatus::default()))
-            .collect();
+        let decky_status = design.deckies.keys().map(|n| (n.clone(), DeckyStatus::default())).collect();
         let design = Arc::new(design);
         self.cache_design(id, header.generation, design.clone());
-        Ok(Arc::new(Topology {
-            header,
-            design,
-            decky_status,
-        }))
+        Ok(Arc::new(Topology { header, design, decky_status }))
     }
 
     async fn resolve(&self, key: &str) -> Result<TopologyId, StoreError> {
@@ -263,10 +225,7 @@ impl Store for SqliteStore {
         }
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "topology",
-            key: key.to_owned(),
-        })?;
+        .ok_or_else(|| StoreError::NotFound { what: "topology", key: key.to_owned() })?;
         let id: String = row.try_get(0)?;
         TopologyId::from_str(&id).map_err(|e| StoreError::corrupt("topology id", e))
     }
@@ -277,11 +236,7 @@ impl Store for SqliteStore {
         let design = self.design(&mut tx, id, header.generation).await?;
         let decky_status = rows::load_decky_status(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Arc::new(Topology {
-            header,
-            design,
-            decky_status,
-        }))
+        Ok(Arc::new(Topology { header, design, decky_status }))
     }
 
     async fn header(&self, id: TopologyId) -> Result<TopologyHeader, StoreError> {
@@ -382,10 +337,7 @@ impl Store for SqliteStore {
             });
         }
         // Children go by ON DELETE CASCADE, in this same transaction.
-        sqlx::query("DELETE FROM topologies WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM topologies WHERE id = $1").bind(id.to_string()).execute(&mut *tx).await?;
         tx.commit().await?;
         self.forget_design(id);
         Ok(())
@@ -530,29 +482,19 @@ impl Store for SqliteStore {
             .build()
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "topology",
-                key: id.to_string(),
-            })?;
+            .ok_or_else(|| StoreError::NotFound { what: "topology", key: id.to_string() })?;
         let held: i64 = row.try_get(10)?;
         if usize::try_from(held).ok() != Some(claimed.len()) {
             return Ok(claimed.iter().map(|_| ApplyOutcome::LeaseLost).collect());
         }
         let header = rows::header(&row)?;
         let original = self.design(&mut tx, id, header.generation).await?;
-        let ctx = if needs_claims {
-            claims_in(&mut tx, Some(id)).await?
-        } else {
-            Context::default()
-        };
+        let ctx = if needs_claims { claims_in(&mut tx, Some(id)).await? } else { Context::default() };
         let mut design = original.clone();
         let mut version = header.version;
         let mut steps = Vec::with_capacity(claimed.len());
         for mutation in claimed {
-            let current = TopologyHeader {
-                version,
-                ..header.clone()
-            };
+            let current = TopologyHeader { version, ..header.clone() };
             match planner(mutation, &current, &design, &ctx) {
                 Ok(plan) => {
                     version += 1;
@@ -599,11 +541,7 @@ impl Store for SqliteStore {
                     actions,
                     design,
                     mutation,
-                    header: TopologyHeader {
-                        version,
-                        generation,
-                        ..header.clone()
-                    },
+                    header: TopologyHeader { version, generation, ..header.clone() },
                 },
                 Err(refusal) => ApplyOutcome::Refused { refusal, mutation },
             });

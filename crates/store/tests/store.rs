@@ -46,23 +46,12 @@ async fn create(store: &SqliteStore, name: &str, offset: u8) -> TopologyId {
         now: Utc::now(),
     };
     let design = design(offset);
-    store
-        .create_topology(new, Box::new(move |_| Ok(design)))
-        .await
-        .unwrap()
-        .header
-        .id
+    store.create_topology(new, Box::new(move |_| Ok(design))).await.unwrap().header.id
 }
 
 async fn activate(store: &SqliteStore, id: TopologyId) {
-    store
-        .transition(id, None, TopologyStatus::Deploying, "test", Utc::now())
-        .await
-        .unwrap();
-    store
-        .transition(id, None, TopologyStatus::Active, "test", Utc::now())
-        .await
-        .unwrap();
+    store.transition(id, None, TopologyStatus::Deploying, "test", Utc::now()).await.unwrap();
+    store.transition(id, None, TopologyStatus::Active, "test", Utc::now()).await.unwrap();
 }
 
 fn planner() -> Box<Planner> {
@@ -89,19 +78,13 @@ fn queue_planner() -> Box<Planner> {
 }
 
 async fn claim1(store: &SqliteStore, id: TopologyId, owner: &str, now: DateTime<Utc>) -> Option<Mutation> {
-    let mut claimed = store
-        .claim_next(id, owner, now, Duration::from_secs(30), 1)
-        .await
-        .unwrap();
+    let mut claimed = store.claim_next(id, owner, now, Duration::from_secs(30), 1).await.unwrap();
     assert!(claimed.len() <= 1);
     claimed.pop()
 }
 
 async fn apply1(store: &SqliteStore, m: &Mutation, owner: &str, now: DateTime<Utc>, planner: &Planner) -> ApplyOutcome {
-    let mut outcomes = store
-        .apply_claimed(std::slice::from_ref(m), owner, now, true, planner)
-        .await
-        .unwrap();
+    let mut outcomes = store.apply_claimed(std::slice::from_ref(m), owner, now, true, planner).await.unwrap();
     assert_eq!(outcomes.len(), 1);
     outcomes.remove(0)
 }
@@ -142,10 +125,7 @@ async fn duplicate_names_are_a_conflict() {
         config_snapshot: json!({}),
         now: Utc::now(),
     };
-    let err = store
-        .create_topology(new, Box::new(|_| Ok(design(1))))
-        .await
-        .unwrap_err();
+    let err = store.create_topology(new, Box::new(|_| Ok(design(1)))).await.unwrap_err();
     assert!(matches!(err, StoreError::NameTaken { .. }), "{err}");
 }
 
@@ -153,24 +133,12 @@ async fn duplicate_names_are_a_conflict() {
 async fn transitions_follow_the_machine_and_are_audited() {
     let (_dir, store) = open().await;
     let id = create(&store, "one", 0).await;
-    let err = store
-        .transition(id, None, TopologyStatus::Active, "skip", Utc::now())
-        .await
-        .unwrap_err();
+    let err = store.transition(id, None, TopologyStatus::Active, "skip", Utc::now()).await.unwrap_err();
     assert!(matches!(err, StoreError::IllegalTransition(_)), "{err}");
-    let header = store
-        .transition(id, None, TopologyStatus::Deploying, "go", Utc::now())
-        .await
-        .unwrap();
+    let header = store.transition(id, None, TopologyStatus::Deploying, "go", Utc::now()).await.unwrap();
     assert_eq!((header.status, header.version), (TopologyStatus::Deploying, 2));
     let err = store
-        .transition(
-            id,
-            Some(&[TopologyStatus::Pending]),
-            TopologyStatus::Deploying,
-            "again",
-            Utc::now(),
-        )
+        .transition(id, Some(&[TopologyStatus::Pending]), TopologyStatus::Deploying, "again", Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::WrongStatus { .. }), "{err}");
@@ -186,39 +154,14 @@ async fn transitions_follow_the_machine_and_are_audited() {
 async fn enqueue_checks_status_and_version_then_bumps_once() {
     let (_dir, store) = open().await;
     let id = create(&store, "one", 0).await;
-    let err = store
-        .enqueue(id, "remove_decky", &json!({"decky": "gw"}), None, Utc::now())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::WrongStatus { .. }),
-        "enqueue on pending: {err}"
-    );
+    let err = store.enqueue(id, "remove_decky", &json!({"decky": "gw"}), None, Utc::now()).await.unwrap_err();
+    assert!(matches!(err, StoreError::WrongStatus { .. }), "enqueue on pending: {err}");
     activate(&store, id).await;
-    let (_, version) = store
-        .enqueue(id, "remove_decky", &json!({"decky": "gw"}), Some(3), Utc::now())
-        .await
-        .unwrap();
+    let (_, version) = store.enqueue(id, "remove_decky", &json!({"decky": "gw"}), Some(3), Utc::now()).await.unwrap();
     assert_eq!(version, 4);
-    let err = store
-        .enqueue(id, "remove_decky", &json!({"decky": "gw"}), Some(3), Utc::now())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::VersionConflict {
-                current: 4,
-                expected: 3
-            }
-        ),
-        "{err}"
-    );
-    assert_eq!(
-        store.mutations(id, None).await.unwrap().len(),
-        1,
-        "the refused enqueue wrote nothing"
-    );
+    let err = store.enqueue(id, "remove_decky", &json!({"decky": "gw"}), Some(3), Utc::now()).await.unwrap_err();
+    assert!(matches!(err, StoreError::VersionConflict { current: 4, expected: 3 }), "{err}");
+    assert_eq!(store.mutations(id, None).await.unwrap().len(), 1, "the refused enqueue wrote nothing");
 }
 
 #[tokio::test]
@@ -236,10 +179,7 @@ async fn two_enqueues_with_the_same_expected_version_one_wins() {
     let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
     assert_eq!(wins, 1, "{a:?} {b:?}");
     let loser = a.err().or(b.err()).unwrap();
-    assert!(
-        matches!(loser, StoreError::VersionConflict { expected, .. } if expected == version),
-        "{loser}"
-    );
+    assert!(matches!(loser, StoreError::VersionConflict { expected, .. } if expected == version), "{loser}");
 }
 
 #[tokio::test]
@@ -247,22 +187,10 @@ async fn delete_only_in_deletable_states_and_takes_every_child() {
     let (_dir, store) = open().await;
     let id = create(&store, "one", 0).await;
     activate(&store, id).await;
-    store
-        .enqueue(id, "add_lan", &json!({"name": "x"}), None, Utc::now())
-        .await
-        .unwrap();
-    assert!(matches!(
-        store.delete_topology(id).await,
-        Err(StoreError::WrongStatus { .. })
-    ));
-    store
-        .transition(id, None, TopologyStatus::TearingDown, "t", Utc::now())
-        .await
-        .unwrap();
-    store
-        .transition(id, None, TopologyStatus::TornDown, "t", Utc::now())
-        .await
-        .unwrap();
+    store.enqueue(id, "add_lan", &json!({"name": "x"}), None, Utc::now()).await.unwrap();
+    assert!(matches!(store.delete_topology(id).await, Err(StoreError::WrongStatus { .. })));
+    store.transition(id, None, TopologyStatus::TearingDown, "t", Utc::now()).await.unwrap();
+    store.transition(id, None, TopologyStatus::TornDown, "t", Utc::now()).await.unwrap();
     store.delete_topology(id).await.unwrap();
     assert!(matches!(store.topology(id).await, Err(StoreError::NotFound { .. })));
     assert!(store.mutations(id, None).await.unwrap().is_empty());
@@ -279,21 +207,10 @@ async fn claims_cover_subnets_until_torn_down_and_ports_while_deployed() {
     activate(&store, live).await;
     let ctx = store.claims(None).await.unwrap();
     assert_eq!(ctx.foreign_subnets.len(), 4);
-    let ports: Vec<_> = ctx
-        .foreign_ports
-        .iter()
-        .map(|p| (p.topology.as_str(), p.port))
-        .collect();
-    assert_eq!(
-        ports,
-        [("live", 22)],
-        "only the deployed gateway's ports; the routing bridge publishes none"
-    );
+    let ports: Vec<_> = ctx.foreign_ports.iter().map(|p| (p.topology.as_str(), p.port)).collect();
+    assert_eq!(ports, [("live", 22)], "only the deployed gateway's ports; the routing bridge publishes none");
     assert_eq!(store.claims(Some(live)).await.unwrap().foreign_ports.len(), 0);
-    store
-        .transition(pending, None, TopologyStatus::TornDown, "t", Utc::now())
-        .await
-        .unwrap();
+    store.transition(pending, None, TopologyStatus::TornDown, "t", Utc::now()).await.unwrap();
     assert_eq!(store.claims(None).await.unwrap().foreign_subnets.len(), 2);
 }
 
@@ -304,31 +221,13 @@ async fn the_queue_is_fifo_with_one_lease_per_topology() {
     activate(&store, id).await;
     let now = Utc::now();
     for name in ["a", "b"] {
-        store
-            .enqueue(id, "add_lan", &json!({ "name": name }), None, now)
-            .await
-            .unwrap();
+        store.enqueue(id, "add_lan", &json!({ "name": name }), None, now).await.unwrap();
     }
     let first = claim1(&store, id, "engine-1", now).await.unwrap();
     assert_eq!(first.payload, json!({"name": "a"}));
-    assert_eq!(
-        claim1(&store, id, "engine-2", now).await,
-        None,
-        "one in flight per topology"
-    );
-    assert_eq!(
-        store.topologies_with_work(now).await.unwrap(),
-        [id],
-        "b is still pending"
-    );
-    let outcome = apply1(
-        &store,
-        &first,
-        "engine-1",
-        now,
-        &*op_planner("add_lan", first.payload.clone()),
-    )
-    .await;
+    assert_eq!(claim1(&store, id, "engine-2", now).await, None, "one in flight per topology");
+    assert_eq!(store.topologies_with_work(now).await.unwrap(), [id], "b is still pending");
+    let outcome = apply1(&store, &first, "engine-1", now, &*op_planner("add_lan", first.payload.clone())).await;
     assert!(matches!(outcome, ApplyOutcome::Committed { .. }));
     let second = claim1(&store, id, "engine-2", now).await.unwrap();
     assert_eq!(second.payload, json!({"name": "b"}));
@@ -340,17 +239,11 @@ async fn defect_04_an_expired_lease_is_reclaimed_and_applied_exactly_once() {
     let id = create(&store, "one", 0).await;
     activate(&store, id).await;
     let start = Utc::now();
-    store
-        .enqueue(id, "add_lan", &json!({"name": "a"}), None, start)
-        .await
-        .unwrap();
+    store.enqueue(id, "add_lan", &json!({"name": "a"}), None, start).await.unwrap();
     // Engine 1 claims, then "crashes" before committing.
     let claimed = claim1(&store, id, "engine-1", start).await.unwrap();
     let before_expiry = start + TimeDelta::seconds(29);
-    assert_eq!(
-        store.topologies_with_work(before_expiry).await.unwrap(),
-        Vec::<TopologyId>::new()
-    );
+    assert_eq!(store.topologies_with_work(before_expiry).await.unwrap(), Vec::<TopologyId>::new());
     let after_expiry = start + TimeDelta::seconds(31);
     assert_eq!(store.topologies_with_work(after_expiry).await.unwrap(), [id]);
     let reclaimed = claim1(&store, id, "engine-2", after_expiry).await.unwrap();
@@ -362,16 +255,10 @@ async fn defect_04_an_expired_lease_is_reclaimed_and_applied_exactly_once() {
     let done = apply1(&store, &reclaimed, "engine-2", after_expiry, &*planner).await;
     assert!(matches!(done, ApplyOutcome::Committed { .. }));
     let again = apply1(&store, &reclaimed, "engine-2", after_expiry, &*planner).await;
-    assert!(
-        matches!(again, ApplyOutcome::LeaseLost),
-        "an applied mutation is never applied twice"
-    );
+    assert!(matches!(again, ApplyOutcome::LeaseLost), "an applied mutation is never applied twice");
     let topology = store.topology(id).await.unwrap();
     assert_eq!(topology.design.lans.len(), 3);
-    assert_eq!(
-        store.mutations(id, Some(MutationState::Applied)).await.unwrap().len(),
-        1
-    );
+    assert_eq!(store.mutations(id, Some(MutationState::Applied)).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -379,16 +266,11 @@ async fn defect_02_a_refusal_changes_nothing_but_the_mutation() {
     let (_dir, store) = open().await;
     let id = create(&store, "one", 0).await;
     activate(&store, id).await;
-    store
-        .enqueue(id, "add_lan", &json!({"name": "a"}), None, Utc::now())
-        .await
-        .unwrap();
+    store.enqueue(id, "add_lan", &json!({"name": "a"}), None, Utc::now()).await.unwrap();
     let before = store.topology(id).await.unwrap();
     let claimed = claim1(&store, id, "e", Utc::now()).await.unwrap();
     let outcome = apply1(&store, &claimed, "e", Utc::now(), &*planner()).await;
-    let ApplyOutcome::Refused { mutation, .. } = outcome else {
-        panic!("expected a refusal")
-    };
+    let ApplyOutcome::Refused { mutation, .. } = outcome else { panic!("expected a refusal") };
     assert_eq!(mutation.state, MutationState::Failed);
     assert_eq!(mutation.codes, ["PAYLOAD_INVALID"]);
     // The planner saw the design and the other topologies' claims (none here).
@@ -401,10 +283,7 @@ async fn an_applied_mutation_bumps_version_and_generation_once() {
     let (_dir, store) = open().await;
     let id = create(&store, "one", 0).await;
     activate(&store, id).await;
-    let (_, version) = store
-        .enqueue(id, "remove_decky", &json!({"decky": "gw"}), None, Utc::now())
-        .await
-        .unwrap();
+    let (_, version) = store.enqueue(id, "remove_decky", &json!({"decky": "gw"}), None, Utc::now()).await.unwrap();
     let claimed = claim1(&store, id, "e", Utc::now()).await.unwrap();
     let before = store.header(id).await.unwrap();
     assert_eq!(before.version, version, "claiming is not a design write");
@@ -413,10 +292,7 @@ async fn an_applied_mutation_bumps_version_and_generation_once() {
     else {
         panic!("expected a commit")
     };
-    assert_eq!(
-        (header.version, header.generation),
-        (before.version + 1, before.generation + 1)
-    );
+    assert_eq!((header.version, header.generation), (before.version + 1, before.generation + 1));
     assert_eq!(*store.topology(id).await.unwrap().design, *design);
     assert!(!design.deckies.contains_key("gw"));
 }
@@ -428,26 +304,13 @@ async fn list_pages_newest_first_with_a_status_filter() {
     let b = create(&store, "b", 1).await;
     activate(&store, b).await;
     let all = store.list_topologies(&ListFilter::default()).await.unwrap();
-    assert_eq!(
-        (all.total, all.items.iter().map(|h| h.id).collect::<Vec<_>>()),
-        (2, vec![b, a])
-    );
+    assert_eq!((all.total, all.items.iter().map(|h| h.id).collect::<Vec<_>>()), (2, vec![b, a]));
     let active = store
-        .list_topologies(&ListFilter {
-            status: Some(TopologyStatus::Active),
-            ..ListFilter::default()
-        })
+        .list_topologies(&ListFilter { status: Some(TopologyStatus::Active), ..ListFilter::default() })
         .await
         .unwrap();
     assert_eq!((active.total, active.items.len()), (1, 1));
-    let page = store
-        .list_topologies(&ListFilter {
-            limit: Some(1),
-            offset: 1,
-            ..ListFilter::default()
-        })
-        .await
-        .unwrap();
+    let page = store.list_topologies(&ListFilter { limit: Some(1), offset: 1, ..ListFilter::default() }).await.unwrap();
     assert_eq!(page.items.iter().map(|h| h.id).collect::<Vec<_>>(), [a]);
 }
 
@@ -465,18 +328,9 @@ async fn a_claimed_batch_commits_together_each_mutation_on_its_own_merits() {
         store.enqueue(id, op, &payload, None, now).await.unwrap();
     }
     let before = store.header(id).await.unwrap();
-    let batch = store
-        .claim_next(id, "e", now, Duration::from_secs(30), 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        batch.iter().map(|m| m.op.as_str()).collect::<Vec<_>>(),
-        ["add_lan", "remove_lan", "attach_decky"]
-    );
-    let outcomes = store
-        .apply_claimed(&batch, "e", now, true, &*queue_planner())
-        .await
-        .unwrap();
+    let batch = store.claim_next(id, "e", now, Duration::from_secs(30), 10).await.unwrap();
+    assert_eq!(batch.iter().map(|m| m.op.as_str()).collect::<Vec<_>>(), ["add_lan", "remove_lan", "attach_decky"]);
+    let outcomes = store.apply_claimed(&batch, "e", now, true, &*queue_planner()).await.unwrap();
     let kinds: Vec<_> = outcomes
         .iter()
         .map(|o| match o {
@@ -486,18 +340,8 @@ async fn a_claimed_batch_commits_together_each_mutation_on_its_own_merits() {
         })
         .collect();
     let v = before.version;
-    assert_eq!(
-        kinds,
-        [
-            format!("applied@{}", v + 1),
-            "failed:LAN_NOT_FOUND".into(),
-            format!("applied@{}", v + 2)
-        ]
-    );
+    assert_eq!(kinds, [format!("applied@{}", v + 1), "failed:LAN_NOT_FOUND".into(), format!("applied@{}", v + 2)]);
     let after = store.topology(id).await.unwrap();
     assert_eq!(after.header.version, v + 2, "one bump per applied mutation");
-    assert!(
-        after.design.deckies["gw"].ips.contains_key("a"),
-        "the attach saw the LAN added before it"
-    );
+    assert!(after.design.deckies["gw"].ips.contains_key("a"), "the attach saw the LAN added before it");
 }

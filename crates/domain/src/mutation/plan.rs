@@ -28,11 +28,7 @@ pub fn plan(header: &TopologyHeader, current: &Design, op: &MutationOp, ctx: &Co
     let plan = draft(header, current, op, ctx)?;
     let issues = validate_change(current, &plan.design, ctx);
     let blocking: Vec<_> = errors(&issues).cloned().collect();
-    if blocking.is_empty() {
-        Ok(plan)
-    } else {
-        Err(Refusal { issues: blocking })
-    }
+    if blocking.is_empty() { Ok(plan) } else { Err(Refusal { issues: blocking }) }
 }
 
 /// The op's own guards and its planned design, before the post-apply invariants: what
@@ -43,10 +39,7 @@ pub fn draft(header: &TopologyHeader, current: &Design, op: &MutationOp, ctx: &C
         return Err(Refusal::one(
             Code::TopologyNotLive,
             Target::default(),
-            format!(
-                "topology {} is {status}; mutations apply only to active or degraded topologies",
-                header.name
-            ),
+            format!("topology {} is {status}; mutations apply only to active or degraded topologies", header.name),
         ));
     }
     Ok(match op {
@@ -62,27 +55,15 @@ pub fn draft(header: &TopologyHeader, current: &Design, op: &MutationOp, ctx: &C
 }
 
 fn lan_not_found(lan: &Name) -> Refusal {
-    Refusal::one(
-        Code::LanNotFound,
-        Target::lan(lan.as_str()),
-        format!("LAN {lan} not found"),
-    )
+    Refusal::one(Code::LanNotFound, Target::lan(lan.as_str()), format!("LAN {lan} not found"))
 }
 
 fn decky_not_found(decky: &Name) -> Refusal {
-    Refusal::one(
-        Code::DeckyNotFound,
-        Target::decky(decky.as_str()),
-        format!("decky {decky} not found"),
-    )
+    Refusal::one(Code::DeckyNotFound, Target::decky(decky.as_str()), format!("decky {decky} not found"))
 }
 
 fn decky<'a>(design: &'a Design, name: &Name) -> Result<&'a Decky, Refusal> {
-    design
-        .deckies
-        .get(name)
-        .map(|d| &**d)
-        .ok_or_else(|| decky_not_found(name))
+    design.deckies.get(name).map(|d| &**d).ok_or_else(|| decky_not_found(name))
 }
 
 fn lan<'a>(design: &'a Design, name: &Name) -> Result<&'a Lan, Refusal> {
@@ -123,60 +104,30 @@ fn plan_add_lan(header: &TopologyHeader, current: &Design, op: &AddLan, ctx: &Co
         Some(subnet) => subnet.trunc(),
         None => {
             let base = subnet_base(header);
-            let claimed = current
-                .lans
-                .values()
-                .map(|l| l.subnet)
-                .chain(ctx.foreign_subnets.iter().map(|f| f.subnet));
-            SubnetAllocator::new(base, claimed)
-                .and_then(|mut a| a.next_subnet())
-                .ok_or_else(|| {
-                    Refusal::one(
-                        Code::SubnetExhausted,
-                        Target::lan(op.name.as_str()),
-                        format!("no free /24 left under {base}"),
-                    )
-                })?
+            let claimed = current.lans.values().map(|l| l.subnet).chain(ctx.foreign_subnets.iter().map(|f| f.subnet));
+            SubnetAllocator::new(base, claimed).and_then(|mut a| a.next_subnet()).ok_or_else(|| {
+                Refusal::one(
+                    Code::SubnetExhausted,
+                    Target::lan(op.name.as_str()),
+                    format!("no free /24 left under {base}"),
+                )
+            })?
         }
     };
     let mut design = current.clone();
-    design.lans.insert(
-        op.name.clone(),
-        Lan {
-            name: op.name.clone(),
-            subnet,
-            is_dmz: op.is_dmz,
-            x: op.x,
-            y: op.y,
-        },
-    );
-    Ok(Plan {
-        design,
-        actions: vec![RuntimeAction::CreateNetwork { lan: op.name.clone() }],
-    })
+    design.lans.insert(op.name.clone(), Lan { name: op.name.clone(), subnet, is_dmz: op.is_dmz, x: op.x, y: op.y });
+    Ok(Plan { design, actions: vec![RuntimeAction::CreateNetwork { lan: op.name.clone() }] })
 }
 
 fn plan_remove_lan(current: &Design, op: &RemoveLan) -> Result<Plan, Refusal> {
     lan(current, &op.name)?;
-    let homed: Vec<String> = current
-        .deckies
-        .values()
-        .filter(|d| d.home_lan == op.name)
-        .map(|d| d.name.to_string())
-        .collect();
+    let homed: Vec<String> =
+        current.deckies.values().filter(|d| d.home_lan == op.name).map(|d| d.name.to_string()).collect();
     if !homed.is_empty() {
         return Err(Refusal::one(
             Code::HomeLanRemove,
-            Target {
-                lan: Some(op.name.to_string()),
-                deckies: homed.clone(),
-                ..Target::default()
-            },
-            format!(
-                "LAN {} is the home LAN of {}; remove those deckies first",
-                op.name,
-                homed.join(", ")
-            ),
+            Target { lan: Some(op.name.to_string()), deckies: homed.clone(), ..Target::default() },
+            format!("LAN {} is the home LAN of {}; remove those deckies first", op.name, homed.join(", ")),
         ));
     }
     let mut design = current.clone();
@@ -184,10 +135,7 @@ fn plan_remove_lan(current: &Design, op: &RemoveLan) -> Result<Plan, Refusal> {
     for decky in design.deckies.values_mut() {
         if decky.ips.contains_key(&op.name) {
             Arc::make_mut(decky).ips.remove(&op.name);
-            actions.push(RuntimeAction::Disconnect {
-                decky: decky.name.clone(),
-                lan: op.name.clone(),
-            });
+            actions.push(RuntimeAction::Disconnect { decky: decky.name.clone(), lan: op.name.clone() });
         }
     }
     design.lans.remove(&op.name);
@@ -206,9 +154,9 @@ fn plan_add_decky(current: &Design, op: &AddDecky) -> Result<Plan, Refusal> {
     let home = lan(current, &op.lan)?;
     let mut services = match (&op.services, &op.archetype) {
         (Some(services), _) => services.clone(),
-        (None, Some(slug)) => catalogue::archetype(slug)
-            .map(|a| a.services.iter().map(|s| (*s).to_owned()).collect())
-            .unwrap_or_default(),
+        (None, Some(slug)) => {
+            catalogue::archetype(slug).map(|a| a.services.iter().map(|s| (*s).to_owned()).collect()).unwrap_or_default()
+        }
         (None, None) => Vec::new(),
     };
     services.sort();
@@ -231,10 +179,7 @@ fn plan_add_decky(current: &Design, op: &AddDecky) -> Result<Plan, Refusal> {
             y: op.y,
         }),
     );
-    Ok(Plan {
-        design,
-        actions: vec![RuntimeAction::StartDecky { decky: op.name.clone() }],
-    })
+    Ok(Plan { design, actions: vec![RuntimeAction::StartDecky { decky: op.name.clone() }] })
 }
 
 fn force_required(decky: &Name, why: &str) -> Refusal {
@@ -270,20 +215,11 @@ fn plan_attach_decky(current: &Design, op: &AttachDecky) -> Result<Plan, Refusal
     updated.ips.insert(op.lan.clone(), ip);
     updated.forwards_l3 |= op.forwards_l3;
     let action = if starts_routing {
-        RuntimeAction::RecreateBase {
-            decky: op.decky.clone(),
-        }
+        RuntimeAction::RecreateBase { decky: op.decky.clone() }
     } else {
-        RuntimeAction::Connect {
-            decky: op.decky.clone(),
-            lan: op.lan.clone(),
-            ip,
-        }
+        RuntimeAction::Connect { decky: op.decky.clone(), lan: op.lan.clone(), ip }
     };
-    Ok(Plan {
-        design,
-        actions: vec![action],
-    })
+    Ok(Plan { design, actions: vec![action] })
 }
 
 fn plan_detach_decky(current: &Design, op: &DetachDecky) -> Result<Plan, Refusal> {
@@ -293,10 +229,7 @@ fn plan_detach_decky(current: &Design, op: &DetachDecky) -> Result<Plan, Refusal
         return Err(Refusal::one(
             Code::HomeLanDetach,
             Target::decky_lan(op.decky.as_str(), op.lan.as_str()),
-            format!(
-                "LAN {} is the home LAN of decky {}; use remove_decky instead",
-                op.lan, op.decky
-            ),
+            format!("LAN {} is the home LAN of decky {}; use remove_decky instead", op.lan, op.decky),
         ));
     }
     if !existing.ips.contains_key(&op.lan) {
@@ -310,13 +243,7 @@ fn plan_detach_decky(current: &Design, op: &DetachDecky) -> Result<Plan, Refusal
     if let Some(updated) = design.deckies.get_mut(&op.decky).map(Arc::make_mut) {
         updated.ips.remove(&op.lan);
     }
-    Ok(Plan {
-        design,
-        actions: vec![RuntimeAction::Disconnect {
-            decky: op.decky.clone(),
-            lan: op.lan.clone(),
-        }],
-    })
+    Ok(Plan { design, actions: vec![RuntimeAction::Disconnect { decky: op.decky.clone(), lan: op.lan.clone() }] })
 }
 
 fn plan_remove_decky(current: &Design, op: &RemoveDecky) -> Result<Plan, Refusal> {
@@ -324,13 +251,7 @@ fn plan_remove_decky(current: &Design, op: &RemoveDecky) -> Result<Plan, Refusal
     let services = existing.services.clone();
     let mut design = current.clone();
     design.deckies.remove(&op.decky);
-    Ok(Plan {
-        design,
-        actions: vec![RuntimeAction::RemoveDecky {
-            decky: op.decky.clone(),
-            services,
-        }],
-    })
+    Ok(Plan { design, actions: vec![RuntimeAction::RemoveDecky { decky: op.decky.clone(), services }] })
 }
 
 fn plan_update_decky(current: &Design, op: &UpdateDecky) -> Result<Plan, Refusal> {
@@ -369,30 +290,19 @@ fn plan_update_decky(current: &Design, op: &UpdateDecky) -> Result<Plan, Refusal
     let mut actions = Vec::new();
     if routing_flipped || os_changed {
         // A new base re-joins every service, so no per-service actions are needed.
-        actions.push(RuntimeAction::RecreateBase {
-            decky: op.decky.clone(),
-        });
+        actions.push(RuntimeAction::RecreateBase { decky: op.decky.clone() });
     } else {
         let old: BTreeSet<&String> = before.services.iter().collect();
         let new: BTreeSet<&String> = after.services.iter().collect();
         for gone in old.difference(&new) {
-            actions.push(RuntimeAction::RemoveService {
-                decky: op.decky.clone(),
-                service: (*gone).clone(),
-            });
+            actions.push(RuntimeAction::RemoveService { decky: op.decky.clone(), service: (*gone).clone() });
         }
         for added in new.difference(&old) {
-            actions.push(RuntimeAction::AddService {
-                decky: op.decky.clone(),
-                service: (*added).clone(),
-            });
+            actions.push(RuntimeAction::AddService { decky: op.decky.clone(), service: (*added).clone() });
         }
         for kept in old.intersection(&new) {
             if before.service_config.get(*kept) != after.service_config.get(*kept) {
-                actions.push(RuntimeAction::RecreateService {
-                    decky: op.decky.clone(),
-                    service: (*kept).clone(),
-                });
+                actions.push(RuntimeAction::RecreateService { decky: op.decky.clone(), service: (*kept).clone() });
             }
         }
     }
@@ -417,11 +327,7 @@ fn plan_update_lan(current: &Design, op: &UpdateLan) -> Result<Plan, Refusal> {
     if !pinned.is_empty() {
         return Err(Refusal::one(
             Code::LiveChangeForbidden,
-            Target {
-                lan: Some(op.name.to_string()),
-                field: Some(pinned.join(",")),
-                ..Target::default()
-            },
+            Target { lan: Some(op.name.to_string()), field: Some(pinned.join(",")), ..Target::default() },
             format!(
                 "{} of LAN {} cannot change while the topology is deployed (its network and every IP on it depend on them); \
                  tear down, edit and redeploy instead",
@@ -435,8 +341,5 @@ fn plan_update_lan(current: &Design, op: &UpdateLan) -> Result<Plan, Refusal> {
     after.y = op.y.or(patch.y).or(after.y);
     let mut design = current.clone();
     design.lans.insert(op.name.clone(), after);
-    Ok(Plan {
-        design,
-        actions: Vec::new(),
-    })
+    Ok(Plan { design, actions: Vec::new() })
 }

@@ -28,42 +28,21 @@ impl Harness {
 
     pub async fn with_store(dir: TempDir, store: Arc<SqliteStore>, owner: &str) -> Self {
         let runtime = Arc::new(MemoryRuntime::new());
-        let config = EngineConfig {
-            owner: owner.into(),
-            ..EngineConfig::default()
-        };
+        let config = EngineConfig { owner: owner.into(), ..EngineConfig::default() };
         let engine = Engine::new(store.clone(), runtime.clone(), Bus::default(), config);
-        Self {
-            dir,
-            engine,
-            runtime,
-            store,
-        }
+        Self { dir, engine, runtime, store }
     }
 
     /// Another engine (own runtime, own owner id) on the same database.
     pub async fn second_engine(&self, owner: &str) -> Engine {
         let store = Arc::new(SqliteStore::open(&self.dir.path().join("engine.db")).await.unwrap());
-        let config = EngineConfig {
-            owner: owner.into(),
-            ..EngineConfig::default()
-        };
+        let config = EngineConfig { owner: owner.into(), ..EngineConfig::default() };
         Engine::new(store, self.runtime.clone(), Bus::default(), config)
     }
 
     pub async fn generate(&self, name: &str, seed: u64) -> TopologyId {
-        let config = GeneratorConfig {
-            seed,
-            depth: 2,
-            branching: 2,
-            ..GeneratorConfig::default()
-        };
-        self.engine
-            .generate(Name::parse(name).unwrap(), config)
-            .await
-            .unwrap()
-            .header
-            .id
+        let config = GeneratorConfig { seed, depth: 2, branching: 2, ..GeneratorConfig::default() };
+        self.engine.generate(Name::parse(name).unwrap(), config).await.unwrap().header.id
     }
 
     pub async fn deployed(&self, name: &str, seed: u64) -> TopologyId {

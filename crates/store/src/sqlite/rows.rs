@@ -48,17 +48,14 @@ pub(super) fn ts(t: DateTime<Utc>) -> String {
 }
 
 fn parse_ts(what: &str, text: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::corrupt(what, e))
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|e| StoreError::corrupt(what, e))
 }
 
 fn parse<T: FromStr>(what: &str, text: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,
 {
-    text.parse()
-        .map_err(|e: T::Err| StoreError::corrupt(what, format!("{text:?}: {e}")))
+    text.parse().map_err(|e: T::Err| StoreError::corrupt(what, format!("{text:?}: {e}")))
 }
 
 fn name(what: &str, text: &str) -> Result<Name, StoreError> {
@@ -125,13 +122,7 @@ pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> 
         let subnet = parse("LAN subnet", &row.try_get::<String, _>(1)?)?;
         design.lans.insert(
             lan_name.clone(),
-            Lan {
-                name: lan_name,
-                subnet,
-                is_dmz: row.try_get(2)?,
-                x: row.try_get(3)?,
-                y: row.try_get(4)?,
-            },
+            Lan { name: lan_name, subnet, is_dmz: row.try_get(2)?, x: row.try_get(3)?, y: row.try_get(4)? },
         );
     }
     let mut deckies_by_name: BTreeMap<Name, Decky> = BTreeMap::new();
@@ -177,10 +168,7 @@ pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> 
         }
         decky.ips.insert(lan, ip);
     }
-    design.deckies = deckies_by_name
-        .into_iter()
-        .map(|(name, decky)| (name, Arc::new(decky)))
-        .collect();
+    design.deckies = deckies_by_name.into_iter().map(|(name, decky)| (name, Arc::new(decky))).collect();
     Ok(design)
 }
 
@@ -196,13 +184,7 @@ pub(super) async fn load_decky_status(
         .map(|row| {
             let decky = name("decky name", &row.try_get::<String, _>(0)?)?;
             let state = parse::<DeckyState>("decky state", &row.try_get::<String, _>(1)?)?;
-            Ok((
-                decky,
-                DeckyStatus {
-                    state,
-                    last_error: row.try_get(2)?,
-                },
-            ))
+            Ok((decky, DeckyStatus { state, last_error: row.try_get(2)? }))
         })
         .collect()
 }
@@ -257,10 +239,8 @@ fn config_json(decky: &Decky) -> String {
 
 async fn insert_memberships(conn: &mut SqliteConnection, id: TopologyId, deckies: &[&Decky]) -> Result<(), StoreError> {
     let id = id.to_string();
-    let edges: Vec<(&Decky, &Name, std::net::Ipv4Addr)> = deckies
-        .iter()
-        .flat_map(|d| d.ips.iter().map(move |(lan, ip)| (*d, lan, *ip)))
-        .collect();
+    let edges: Vec<(&Decky, &Name, std::net::Ipv4Addr)> =
+        deckies.iter().flat_map(|d| d.ips.iter().map(move |(lan, ip)| (*d, lan, *ip))).collect();
     for chunk in edges.chunks(BATCH) {
         let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO memberships (topology_id, decky, lan, ip, is_home) ");
         query.push_values(chunk, |mut row, (decky, lan, ip)| {
