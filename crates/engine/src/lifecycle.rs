@@ -60,6 +60,25 @@ impl Engine {
         let name = Name::parse(&doc.name).map_err(|e| {
             Refusal::one(Code::NameInvalid, Target::field("name"), format!("name: invalid name {:?}: {e}", doc.name))
         })?;
+        match (doc.mode, doc.target_host.as_deref()) {
+            (decnet_domain::Mode::Agent, None) => {
+                return Err(Refusal::one(
+                    Code::PayloadInvalid,
+                    Target::field("target_host"),
+                    "target_host: agent mode needs the host the topology runs on",
+                )
+                .into());
+            }
+            (decnet_domain::Mode::Unihost, Some(_)) => {
+                return Err(Refusal::one(
+                    Code::PayloadInvalid,
+                    Target::field("target_host"),
+                    "target_host: only agent-mode topologies name a target host",
+                )
+                .into());
+            }
+            _ => {}
+        }
         let new = NewTopology {
             name,
             mode: doc.mode,

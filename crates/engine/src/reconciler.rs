@@ -1,16 +1,16 @@
 //! The mutation reconciler.
 //!
-//! For each live topology with work: claim the oldest mutation under a lease, plan and
-//! commit it in one store transaction (or record its refusal), then materialise the
-//! plan's runtime actions. One topology's mutations apply strictly in order; different
-//! topologies drain in parallel up to the configured concurrency. The loop wakes on every
-//! enqueue made through this engine and on a periodic tick, which is also when degraded
-//! topologies are re-converged.
+//! For each live topology with work: claim its oldest mutations under a lease, plan and
+//! commit them in one store transaction (each applied or refused on its own), then
+//! materialise the plans' runtime actions. One topology's mutations apply strictly in
+//! order; different topologies drain in parallel up to the configured concurrency. The
+//! loop wakes on every enqueue made through this engine, polls cheaply for work queued by
+//! other processes, and heals degraded topologies on a periodic tick.
 
-use chrono::Utc;
 use std::collections::HashMap;
 use std::future::Future;
 
+use chrono::Utc;
 use decnet_domain::{Code, MutationOp, Refusal, Target, TopologyId, TopologyStatus};
 use decnet_store::{ApplyOutcome, ListFilter, Mutation};
 use serde_json::json;

@@ -159,3 +159,18 @@ async fn deploy_refuses_a_gateway_port_another_deployed_topology_publishes() {
     let EngineError::Refused(refusal) = err else { panic!("{err}") };
     assert_eq!(refusal.codes(), ["PORT_CLASH"]);
 }
+
+#[tokio::test]
+async fn agent_mode_needs_a_target_host_and_unihost_refuses_one() {
+    let h = Harness::new().await;
+    for (mode, host) in [("agent", None), ("unihost", Some("host-1"))] {
+        let doc: TopologyDocument = serde_json::from_value(json!({
+            "name": "remote", "mode": mode, "target_host": host,
+            "lans": [{"name": "dmz", "is_dmz": true}], "deckies": []
+        }))
+        .unwrap();
+        let err = h.engine.create(doc, "test").await.unwrap_err();
+        let EngineError::Refused(refusal) = err else { panic!("{err}") };
+        assert_eq!(refusal.issues[0].target.field.as_deref(), Some("target_host"), "{mode}");
+    }
+}
