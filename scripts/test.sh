@@ -1,5 +1,14 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (unit, property, store, engine and end-to-end CLI tests).
-set -euo pipefail
+# Runs the whole test suite (unit, property, store, engine and end-to-end CLI tests) and
+# closes with one summary line over every test binary.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace --locked "$@"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
+echo
+echo "tests: ${passed} passed, ${failed} failed"
+exit "$status"
