@@ -1,0 +1,267 @@
+//! The catalogue's tables: every decoy service with its ports and config keys, and the
+//! archetypes. Kept apart from the types and lookups so the data reads as data.
+
+use super::{Archetype, ConfigKey, DefaultValue, FieldType, OsFamily, Service};
+
+const fn key(key: &'static str, ty: FieldType, default: DefaultValue, help: &'static str) -> ConfigKey {
+    ConfigKey { key, ty, default, secret: false, help }
+}
+
+const fn secret(key: &'static str, ty: FieldType, default: DefaultValue, help: &'static str) -> ConfigKey {
+    ConfigKey { key, ty, default, secret: true, help }
+}
+
+const fn svc(
+    name: &'static str,
+    tcp_ports: &'static [u16],
+    udp_ports: &'static [u16],
+    keys: &'static [ConfigKey],
+    description: &'static str,
+) -> Service {
+    Service { name, tcp_ports, udp_ports, keys, singleton: false, description }
+}
+
+use DefaultValue as D;
+use FieldType as F;
+
+const LOGIN_KEYS: &[ConfigKey] = &[
+    secret("password", F::Password, D::Str("admin"), "root password accepted by the fake login"),
+    key("user", F::String, D::Str("ubuntu"), "unprivileged user accepted by the fake login"),
+    secret("user_password", F::Password, D::Str("admin"), "password of the unprivileged user"),
+    key("hostname", F::String, D::None, "hostname shown in the shell prompt (defaults to the decky name)"),
+];
+
+const HTTP_VERSIONS: &[&str] = &["http/1.1", "http/2"];
+const HTTPS_VERSIONS: &[&str] = &["http/1.1", "http/2", "http/3"];
+const FAKE_APPS: &[&str] = &["none", "wordpress", "phpmyadmin", "tomcat", "jenkins"];
+const MTAS: &[&str] = &["postfix", "exim", "sendmail"];
+
+/// The keys shared by the web services, for a given set of protocol versions, followed by
+/// the service's own keys.
+macro_rules! web_keys {
+    ($versions:expr $(, $extra:expr)* $(,)?) => {
+        &[
+            key("server_header", F::String, D::None, "value of the Server header"),
+            key("response_code", F::Int, D::Int(200), "status code of the landing page"),
+            key("fake_app", F::Enum(FAKE_APPS), D::Str("none"), "fake web application to present"),
+            key("extra_headers", F::Textarea, D::None, "extra response headers, one per line"),
+            key("custom_body", F::Textarea, D::None, "body served instead of the fake application"),
+            key("http_versions", F::MultiEnum($versions), D::List(&["http/1.1"]), "protocol versions offered"),
+            $($extra,)*
+        ]
+    };
+}
+
+const HTTP_KEYS: &[ConfigKey] = web_keys!(HTTP_VERSIONS);
+
+const HTTPS_KEYS: &[ConfigKey] = web_keys!(
+    HTTPS_VERSIONS,
+    key("tls_cn", F::String, D::None, "common name of the generated certificate"),
+    secret("tls_cert", F::Textarea, D::None, "PEM certificate to present instead of a generated one",),
+    secret("tls_key", F::Textarea, D::None, "PEM private key of tls_cert"),
+);
+
+const SMTP_KEYS: &[ConfigKey] = &[
+    key("banner", F::String, D::None, "220 greeting text"),
+    key("mta", F::Enum(MTAS), D::Str("postfix"), "mail transfer agent persona"),
+];
+
+const SMTP_RELAY_KEYS: &[ConfigKey] = &[
+    key("banner", F::String, D::None, "220 greeting text"),
+    key("mta", F::Enum(MTAS), D::Str("postfix"), "mail transfer agent persona"),
+    key("upstream_host", F::String, D::None, "relay host for probe messages"),
+    key("upstream_port", F::Int, D::Int(25), "relay port for probe messages"),
+    key("upstream_user", F::String, D::None, "relay user"),
+    secret("upstream_pass", F::Password, D::None, "relay password"),
+    key("upstream_sender", F::String, D::None, "envelope sender for relayed probes"),
+    key("probe_limit", F::Int, D::Int(1), "messages relayed before the relay closes"),
+];
+
+const DNS_MODES: &[&str] = &["auth", "recursive", "open"];
+const DNS_KEYS: &[ConfigKey] = &[
+    key("zone_mode", F::Enum(DNS_MODES), D::Str("auth"), "authoritative, recursive or open resolver persona"),
+    key("domain", F::String, D::Str(""), "zone served"),
+    key("bind_version", F::String, D::Str("9.11.4-P2-RedHat-9.11.4-26.P2.el7_9.16"), "answer to version.bind"),
+    key("nsid", F::String, D::Str(""), "NSID option value"),
+    key("extra_records", F::Textarea, D::None, "extra zone records, one per line"),
+    key("real_recursive", F::Bool, D::Bool(false), "actually resolve recursive queries"),
+    key("upstream", F::String, D::Str(""), "upstream resolver for real recursion"),
+    key("forward_budget", F::String, D::Str("50"), "forwarded queries allowed per window"),
+    key("forward_window", F::String, D::Str("1.0"), "forwarding window in seconds"),
+    key("state_path", F::String, D::Str(""), "where resolver state is kept"),
+];
+
+/// Every service, sorted by name.
+pub static SERVICES: &[Service] = &[
+    svc("conpot", &[502, 80], &[161], &[], "industrial control system honeypot (Modbus, HTTP, SNMP)"),
+    svc("dns", &[53], &[53], DNS_KEYS, "authoritative DNS server with a BIND persona"),
+    svc("docker_api", &[2375], &[], &[], "unauthenticated Docker Engine API"),
+    svc("elasticsearch", &[9200], &[], &[], "Elasticsearch REST API"),
+    svc("ftp", &[21], &[], &[], "FTP server with a read-only bait filesystem"),
+    svc("http", &[80], &[], HTTP_KEYS, "web server with optional fake application"),
+    svc("https", &[443], &[], HTTPS_KEYS, "TLS web server with optional fake application"),
+    svc("imap", &[143], &[], &[], "IMAP server with a bait mailbox"),
+    svc("k8s", &[6443], &[], &[], "Kubernetes API server"),
+    svc("ldap", &[389], &[], &[], "LDAP directory accepting simple binds"),
+    svc("llmnr", &[], &[5355, 5353], &[], "passive LLMNR and mDNS listener"),
+    svc("mongodb", &[27017], &[], &[], "MongoDB server"),
+    svc("mqtt", &[1883], &[], &[], "MQTT broker"),
+    svc("mssql", &[1433], &[], &[], "Microsoft SQL Server login endpoint"),
+    svc(
+        "mysql",
+        &[3306],
+        &[],
+        &[key("version", F::String, D::None, "server version in the handshake")],
+        "MySQL server capturing login hashes",
+    ),
+    svc("pop3", &[110], &[], &[], "POP3 server with a bait mailbox"),
+    svc("postgres", &[5432], &[], &[], "PostgreSQL server capturing login hashes"),
+    svc(
+        "rdp",
+        &[3389],
+        &[],
+        &[key("nla", F::Bool, D::Bool(false), "require network level authentication")],
+        "Remote Desktop endpoint",
+    ),
+    svc(
+        "redis",
+        &[6379],
+        &[],
+        &[
+            key("version", F::String, D::None, "redis_version reported by INFO"),
+            key("os_string", F::String, D::None, "os reported by INFO"),
+        ],
+        "Redis server with a fake keyspace",
+    ),
+    svc("sip", &[5060], &[5060], &[], "SIP registrar with digest authentication"),
+    svc("smb", &[445, 139], &[], &[], "SMB server capturing NTLM hashes"),
+    svc("smtp", &[25, 587], &[], SMTP_KEYS, "SMTP server capturing credentials, refusing relay"),
+    svc("smtp_relay", &[25, 587], &[], SMTP_RELAY_KEYS, "SMTP open-relay persona that stores mail"),
+    Service {
+        name: "sniffer",
+        tcp_ports: &[],
+        udp_ports: &[],
+        keys: &[],
+        singleton: true,
+        description: "passive TLS sniffer, one per host",
+    },
+    svc("snmp", &[], &[161], &[], "SNMP agent answering the system group"),
+    svc("ssh", &[22], &[], LOGIN_KEYS, "SSH server with a fake shell"),
+    svc("telnet", &[23], &[], LOGIN_KEYS, "Telnet server with a fake shell"),
+    svc("tftp", &[], &[69], &[], "TFTP server"),
+    svc("vnc", &[5900], &[], &[], "VNC server capturing DES challenge responses"),
+];
+
+const fn arch(
+    slug: &'static str,
+    display_name: &'static str,
+    description: &'static str,
+    services: &'static [&'static str],
+    preferred_distros: &'static [&'static str],
+    os: OsFamily,
+) -> Archetype {
+    Archetype { slug, display_name, description, services, preferred_distros, os }
+}
+
+/// The 15 archetypes, sorted by slug.
+pub static ARCHETYPES: &[Archetype] = &[
+    arch(
+        "database-server",
+        "Database server",
+        "SQL and key-value stores",
+        &["mysql", "postgres", "redis"],
+        &["debian", "ubuntu22"],
+        OsFamily::Linux,
+    ),
+    arch("deaddeck", "Dead deck", "a forgotten box with only SSH", &["ssh"], &["debian", "ubuntu22"], OsFamily::Linux),
+    arch(
+        "devops-host",
+        "DevOps host",
+        "container and cluster control planes",
+        &["docker_api", "ssh", "k8s"],
+        &["ubuntu22", "debian"],
+        OsFamily::Linux,
+    ),
+    arch(
+        "domain-controller",
+        "Domain controller",
+        "Active Directory domain controller",
+        &["ldap", "smb", "rdp", "llmnr"],
+        &["debian", "ubuntu22"],
+        OsFamily::WindowsServer,
+    ),
+    arch(
+        "file-server",
+        "File server",
+        "shared files over SMB and FTP",
+        &["smb", "ftp", "ssh"],
+        &["debian", "ubuntu22", "rocky9"],
+        OsFamily::Linux,
+    ),
+    arch(
+        "industrial-control",
+        "Industrial control",
+        "PLC and SCADA gear",
+        &["conpot", "snmp"],
+        &["debian"],
+        OsFamily::Embedded,
+    ),
+    arch(
+        "iot-device",
+        "IoT device",
+        "a connected gadget",
+        &["mqtt", "snmp", "telnet"],
+        &["alpine"],
+        OsFamily::Embedded,
+    ),
+    arch(
+        "linux-server",
+        "Linux server",
+        "general purpose Linux host",
+        &["ssh", "http"],
+        &["debian", "ubuntu22", "rocky9", "fedora"],
+        OsFamily::Linux,
+    ),
+    arch(
+        "mail-server",
+        "Mail server",
+        "SMTP, POP3 and IMAP",
+        &["smtp", "pop3", "imap"],
+        &["debian", "ubuntu22"],
+        OsFamily::Linux,
+    ),
+    arch(
+        "monitoring-node",
+        "Monitoring node",
+        "metrics collector",
+        &["snmp", "ssh"],
+        &["debian", "rocky9"],
+        OsFamily::Linux,
+    ),
+    arch("printer", "Printer", "a network printer", &["snmp", "ftp"], &["alpine", "debian"], OsFamily::Embedded),
+    arch("voip-server", "VoIP server", "SIP registrar", &["sip"], &["debian", "ubuntu22"], OsFamily::Linux),
+    arch(
+        "web-server",
+        "Web server",
+        "web and file transfer",
+        &["http", "ftp"],
+        &["debian", "ubuntu22", "ubuntu20"],
+        OsFamily::Linux,
+    ),
+    arch(
+        "windows-server",
+        "Windows server",
+        "member server of a domain",
+        &["smb", "rdp", "ldap"],
+        &["debian", "ubuntu22"],
+        OsFamily::WindowsServer,
+    ),
+    arch(
+        "windows-workstation",
+        "Windows workstation",
+        "a user's desktop",
+        &["smb", "rdp"],
+        &["debian", "ubuntu22"],
+        OsFamily::Windows,
+    ),
+];
