@@ -109,7 +109,7 @@ fn generate_deploy_mutate_teardown_delete() {
 }
 
 #[test]
-fn exit_codes_are_the_documented_ones() {
+fn defect_22_cli_mutate_respects_the_gates_and_exit_codes_are_the_documented_ones() {
     let cli = Cli::new();
     cli.expect(2, &["topology", "generate", "--name", "x", "--depth", "17"]);
     cli.expect(2, &["topology", "generate", "--name", "Bad.Name"]);

@@ -124,11 +124,6 @@ impl Decky {
     pub fn is_bridge(&self) -> bool {
         self.ips.len() >= 2
     }
-
-    /// The decky's IP in its home LAN.
-    pub fn home_ip(&self) -> Option<Ipv4Addr> {
-        self.ips.get(&self.home_lan).copied()
-    }
 }
 
 /// A derived decky ↔ LAN membership.

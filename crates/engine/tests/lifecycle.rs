@@ -75,7 +75,7 @@ async fn defect_13_a_failed_network_fails_the_deploy_and_removes_what_it_created
 }
 
 #[tokio::test]
-async fn a_failed_decky_degrades_and_healing_returns_to_active() {
+async fn defect_03_a_failed_decky_degrades_and_healing_returns_to_active() {
     let h = Harness::new().await;
     let id = h.generate("maze", 7).await;
     h.runtime.fail_on("-decky-003");
@@ -93,7 +93,7 @@ async fn a_failed_decky_degrades_and_healing_returns_to_active() {
 }
 
 #[tokio::test]
-async fn teardown_removes_everything_and_is_retryable() {
+async fn defect_14_teardown_removes_everything_and_is_retryable_never_stuck() {
     let h = Harness::new().await;
     let id = h.deployed("maze", 7).await;
     h.engine.enqueue(id, "add_lan", &json!({"name": "late"}), None).await.unwrap();

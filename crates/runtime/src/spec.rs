@@ -210,3 +210,25 @@ pub fn decky_containers(topology: TopologyId, design: &Design, decky: &Decky) ->
         .chain(decky.services.iter().map(|s| service(topology, decky, s)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> Name {
+        Name::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn defect_09_29_names_are_scoped_by_the_full_topology_id() {
+        // Two ids sharing their first 8 hex digits still give distinct names.
+        let a = TopologyId(uuid::Uuid::from_u128(0x1234_5678_0000_0000_0000_0000_0000_0001));
+        let b = TopologyId(uuid::Uuid::from_u128(0x1234_5678_0000_0000_0000_0000_0000_0002));
+        let decky = name("decky-001");
+        assert_ne!(base_name(a, &decky), base_name(b, &decky));
+        assert_ne!(service_name(a, &decky, "ssh"), service_name(b, &decky, "ssh"));
+        assert_ne!(network_name(a, &name("lan-00")), network_name(b, &name("lan-00")));
+        // A decky called "x-ssh" never takes the name of decky "x"'s ssh container.
+        assert_ne!(base_name(a, &name("x-ssh")), service_name(a, &name("x"), "ssh"));
+    }
+}

@@ -115,7 +115,7 @@ async fn a_reopened_store_reads_the_design_from_disk() {
 }
 
 #[tokio::test]
-async fn duplicate_names_are_a_conflict() {
+async fn defect_20_duplicate_names_are_a_conflict_not_a_crash() {
     let (_dir, store) = open().await;
     create(&store, "one", 0).await;
     let new = NewTopology {
