@@ -22,9 +22,14 @@ pub struct Cli {
     #[arg(long, global = true, env = "DECNET_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
 
-    /// Container runtime: `memory` simulates containers in-process (nothing is started).
+    /// Container runtime: `docker` runs real containers; `memory` simulates them in-process.
     #[arg(long, global = true, env = "DECNET_RUNTIME", value_enum, default_value_t = RuntimeKind::Memory)]
     pub runtime: RuntimeKind,
+
+    /// The statically linked decoy binary the Docker runtime builds its image from
+    /// (`scripts/build-decoy.sh` prints its path); default: beside this executable.
+    #[arg(long, global = true, env = "DECNET_DECOY_BIN", value_name = "PATH")]
+    pub decoy_bin: Option<PathBuf>,
 
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]

@@ -12,7 +12,7 @@ use decnet_domain::generator::GeneratorConfig;
 use decnet_domain::issue::errors;
 use decnet_domain::{Code, MutationState, Name, Refusal, Target, TopologyId, TopologyStatus};
 use decnet_engine::{Bus, Engine, EngineConfig, EngineError};
-use decnet_runtime::{MemoryRuntime, Runtime};
+use decnet_runtime::{DockerRuntime, MemoryRuntime, Runtime};
 use decnet_store::{ListFilter, SqliteStore};
 
 use crate::UsageError;
@@ -22,6 +22,14 @@ use crate::output;
 /// Where the database lives when neither `--db` nor `DECNET_DB` says.
 fn default_db() -> PathBuf {
     dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("decnet").join("decnet.db")
+}
+
+/// The decoy binary beside this executable (where `cargo build` and installs put it).
+fn default_decoy_bin() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("decnet-decoy")))
+        .unwrap_or_else(|| PathBuf::from("decnet-decoy"))
 }
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -34,7 +42,8 @@ async fn engine(cli: &Cli) -> anyhow::Result<Engine> {
     let runtime: Arc<dyn Runtime> = match cli.runtime {
         RuntimeKind::Memory => Arc::new(MemoryRuntime::new()),
         RuntimeKind::Docker => {
-            return Err(usage("the docker runtime is not part of this build yet; use --runtime memory"));
+            let binary = cli.decoy_bin.clone().unwrap_or_else(default_decoy_bin);
+            Arc::new(DockerRuntime::connect(&binary).await?)
         }
     };
     Ok(Engine::new(Arc::new(store), runtime, Bus::default(), EngineConfig::default()))

@@ -45,6 +45,9 @@ fn exit_code(err: &anyhow::Error) -> (u8, &'static str, Option<&Refusal>) {
             _ => (1, "internal", None),
         };
     }
+    if err.downcast_ref::<decnet_runtime::RuntimeError>().is_some() {
+        return (1, "runtime", None);
+    }
     if let Some(s) = err.downcast_ref::<StoreError>() {
         let (code, name) = store_code(s);
         return (code, name, if let StoreError::Refused(r) = s { Some(r) } else { None });

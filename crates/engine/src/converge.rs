@@ -113,7 +113,8 @@ impl Engine {
         }
         let mut wanted_containers = HashSet::new();
         for decky in design.deckies.values() {
-            wanted_containers.extend(spec::decky_containers(id, design, decky).into_iter().map(|c| c.name));
+            wanted_containers
+                .extend(spec::decky_containers(id, design, decky, self.runtime.image()).into_iter().map(|c| c.name));
             let status = match self.converge_decky(id, design, decky, &observed).await {
                 Ok(changes) => {
                     report.changes += changes;
@@ -154,7 +155,7 @@ impl Engine {
         decky: &decnet_domain::Decky,
         observed: &Observed,
     ) -> Result<usize, RuntimeError> {
-        let base = spec::base(id, design, decky);
+        let base = spec::base(id, design, decky, self.runtime.image());
         let mut changes = 0;
         let base_recreated = if hash_matches(observed, &base) {
             changes += self.reattach(id, &base, observed).await?;
@@ -168,7 +169,7 @@ impl Engine {
             true
         };
         for service in &decky.services {
-            let spec = spec::service(id, decky, service);
+            let spec = spec::service(id, decky, service, self.runtime.image());
             if !base_recreated && hash_matches(observed, &spec) {
                 continue;
             }
@@ -301,7 +302,7 @@ impl Engine {
             RuntimeAction::RemoveNetwork { lan } => rt.remove_network(&spec::network_name(id, lan)).await,
             RuntimeAction::StartDecky { decky } => {
                 let decky = design.deckies.get(decky).ok_or_else(|| missing("decky", decky))?;
-                for container in spec::decky_containers(id, design, decky) {
+                for container in spec::decky_containers(id, design, decky, self.runtime.image()) {
                     rt.ensure_container(&container).await?;
                 }
                 Ok(())
@@ -320,7 +321,7 @@ impl Engine {
             }
             RuntimeAction::AddService { decky, service } | RuntimeAction::RecreateService { decky, service } => {
                 let decky = design.deckies.get(decky).ok_or_else(|| missing("decky", decky))?;
-                let container = spec::service(id, decky, service);
+                let container = spec::service(id, decky, service, self.runtime.image());
                 if matches!(action, RuntimeAction::RecreateService { .. }) {
                     rt.remove_container(&container.name).await?;
                 }
@@ -335,7 +336,7 @@ impl Engine {
                     rt.remove_container(&spec::service_name(id, &decky.name, service)).await?;
                 }
                 rt.remove_container(&spec::base_name(id, &decky.name)).await?;
-                for container in spec::decky_containers(id, design, decky) {
+                for container in spec::decky_containers(id, design, decky, self.runtime.image()) {
                     rt.ensure_container(&container).await?;
                 }
                 Ok(())

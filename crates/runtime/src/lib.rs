@@ -7,6 +7,7 @@
 //! tests and offered to users as a simulation mode. The Docker implementation will live
 //! here too, as the only code that knows the Engine API.
 
+mod docker;
 mod memory;
 pub mod spec;
 
@@ -15,6 +16,7 @@ use std::net::Ipv4Addr;
 use async_trait::async_trait;
 use decnet_domain::TopologyId;
 
+pub use docker::DockerRuntime;
 pub use memory::{Call, MemoryRuntime};
 pub use spec::{ContainerSpec, NetworkSpec, Observed, ObservedContainer};
 
@@ -57,6 +59,10 @@ pub enum RuntimeError {
 pub trait Runtime: Send + Sync {
     /// A short name of the implementation (`memory`, `docker`).
     fn kind(&self) -> &'static str;
+
+    /// The decoy image containers run; part of every container's spec hash, so a new
+    /// decoy binary (a new image) recreates containers as they converge.
+    fn image(&self) -> &str;
 
     /// Everything labelled as belonging to `topology`.
     async fn observe(&self, topology: TopologyId) -> Result<Observed, RuntimeError>;

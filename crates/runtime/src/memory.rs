@@ -132,6 +132,10 @@ impl Runtime for MemoryRuntime {
         "memory"
     }
 
+    fn image(&self) -> &str {
+        "decnet-decoy:memory"
+    }
+
     async fn observe(&self, topology: TopologyId) -> Result<Observed, RuntimeError> {
         let id = topology.to_string();
         self.with(|w| {

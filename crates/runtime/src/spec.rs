@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 
 use crate::labels;
 
-/// The decoy image every container runs.
-pub const DECOY_IMAGE: &str = "decnet-decoy:latest";
+/// The unprivileged user decoy services run as.
+pub const SERVICE_USER: &str = "65534:65534";
 
 /// A bridge network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -70,6 +70,14 @@ pub struct ContainerSpec {
     pub hostname: String,
     /// Role-specific settings.
     pub role: Role,
+    /// Arguments to the decoy binary (`base`, or `serve <service>`).
+    pub command: Vec<String>,
+    /// Environment.
+    pub env: BTreeMap<String, String>,
+    /// User to run as (services run unprivileged).
+    pub user: Option<String>,
+    /// Capabilities added to an otherwise empty set.
+    pub cap_add: Vec<String>,
     /// Kernel sysctls (bases).
     pub sysctls: BTreeMap<String, String>,
     /// Labels, including the spec hash.
@@ -150,8 +158,15 @@ fn with_hash(mut spec: ContainerSpec) -> ContainerSpec {
     spec
 }
 
-/// The base container of `decky`.
-pub fn base(topology: TopologyId, design: &Design, decky: &Decky) -> ContainerSpec {
+fn decoy_env(topology: TopologyId, decky: &Decky) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("DECNET_TOPOLOGY".to_owned(), topology.to_string()),
+        ("DECNET_DECKY".to_owned(), decky.name.to_string()),
+    ])
+}
+
+/// The base container of `decky`, running `image`.
+pub fn base(topology: TopologyId, design: &Design, decky: &Decky, image: &str) -> ContainerSpec {
     let mut sysctls: BTreeMap<String, String> = catalogue::os_family_of(decky.archetype.as_deref())
         .sysctls()
         .iter()
@@ -160,6 +175,8 @@ pub fn base(topology: TopologyId, design: &Design, decky: &Decky) -> ContainerSp
     if decky.forwards_l3 {
         sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
     }
+    // Services run unprivileged in this namespace and still bind their well-known ports.
+    sysctls.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
     let published = if design.is_gateway(decky) {
         let mut ports: Vec<_> = decnet_domain::validate::published_ports(decky).collect();
         ports.sort_unstable();
@@ -172,42 +189,51 @@ pub fn base(topology: TopologyId, design: &Design, decky: &Decky) -> ContainerSp
     labels.insert(labels::ROLE.to_owned(), "base".into());
     with_hash(ContainerSpec {
         name: base_name(topology, &decky.name),
-        image: DECOY_IMAGE.into(),
+        image: image.to_owned(),
         hostname: decky.name.to_string(),
         role: Role::Base {
             networks: decky.ips.iter().map(|(lan, ip)| (network_name(topology, lan), *ip)).collect(),
             published,
             forwards: decky.forwards_l3,
         },
+        command: vec!["base".into()],
+        env: decoy_env(topology, decky),
+        user: None,
+        // Routing needs NET_ADMIN; holding the namespace needs nothing.
+        cap_add: if decky.forwards_l3 { vec!["NET_ADMIN".into()] } else { Vec::new() },
         sysctls,
         labels,
     })
 }
 
-/// The container of one service of `decky`.
-pub fn service(topology: TopologyId, decky: &Decky, service: &str) -> ContainerSpec {
+/// The container of one service of `decky`, running `image`.
+pub fn service(topology: TopologyId, decky: &Decky, service: &str, image: &str) -> ContainerSpec {
     let mut labels = common_labels(topology);
     labels.insert(labels::DECKY.to_owned(), decky.name.to_string());
     labels.insert(labels::ROLE.to_owned(), "service".into());
     labels.insert(labels::SERVICE.to_owned(), service.to_owned());
     with_hash(ContainerSpec {
         name: service_name(topology, &decky.name, service),
-        image: DECOY_IMAGE.into(),
+        image: image.to_owned(),
         hostname: decky.name.to_string(),
         role: Role::Service {
             service: service.to_owned(),
             base: base_name(topology, &decky.name),
             config: decky.service_config.get(service).cloned().unwrap_or_default(),
         },
+        command: vec!["serve".into(), service.to_owned()],
+        env: decoy_env(topology, decky),
+        user: Some(SERVICE_USER.into()),
+        cap_add: Vec::new(),
         sysctls: BTreeMap::new(),
         labels,
     })
 }
 
 /// Every container of `decky`, base first.
-pub fn decky_containers(topology: TopologyId, design: &Design, decky: &Decky) -> Vec<ContainerSpec> {
-    std::iter::once(base(topology, design, decky))
-        .chain(decky.services.iter().map(|s| service(topology, decky, s)))
+pub fn decky_containers(topology: TopologyId, design: &Design, decky: &Decky, image: &str) -> Vec<ContainerSpec> {
+    std::iter::once(base(topology, design, decky, image))
+        .chain(decky.services.iter().map(|s| service(topology, decky, s, image)))
         .collect()
 }
 

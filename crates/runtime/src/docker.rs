@@ -1,0 +1,343 @@
+//! The Docker Engine runtime, over the Engine API (bollard).
+//!
+//! Translates [`ContainerSpec`]s and [`NetworkSpec`]s into hardened containers and bridge
+//! networks, observes what exists by the topology label, and treats "already exists",
+//! "already connected", "not found" and "not connected" as success where that is the
+//! intent. The decoy image is built here, in memory, from the static `decnet-decoy`
+//! binary (`FROM scratch`), and tagged with the binary's content hash.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerCreateBody, ContainerSummaryStateEnum, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig, PortBinding,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    RemoveContainerOptionsBuilder, StartContainerOptions,
+};
+use decnet_domain::TopologyId;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::spec::{ContainerSpec, NetworkSpec, Observed, ObservedContainer, Role};
+use crate::{Runtime, RuntimeError, labels};
+
+/// Memory limit of every container.
+const MEMORY_LIMIT: i64 = 64 * 1024 * 1024;
+/// Process limit of every container.
+const PIDS_LIMIT: i64 = 64;
+
+/// The Docker runtime.
+pub struct DockerRuntime {
+    docker: Docker,
+    image: String,
+}
+
+fn failed(operation: &'static str, name: &str, err: &DockerError) -> RuntimeError {
+    RuntimeError::Failed { operation, name: name.to_owned(), message: message(err) }
+}
+
+fn message(err: &DockerError) -> String {
+    match err {
+        DockerError::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn status(err: &DockerError) -> Option<u16> {
+    match err {
+        DockerError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+impl DockerRuntime {
+    /// Connects to the daemon named by `DOCKER_HOST` (else the local socket) and makes
+    /// sure the decoy image built from `decoy_binary` exists.
+    pub async fn connect(decoy_binary: &Path) -> Result<Self, RuntimeError> {
+        let where_ = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let unavailable = |err: DockerError| RuntimeError::Unavailable(format!("Docker at {where_}: {err}"));
+        let docker = Docker::connect_with_defaults().map_err(unavailable)?;
+        let docker = docker.negotiate_version().await.map_err(unavailable)?;
+        docker.ping().await.map_err(unavailable)?;
+        let binary = std::fs::read(decoy_binary).map_err(|e| {
+            RuntimeError::Unavailable(format!(
+                "decoy binary {}: {e} (build it with scripts/build-decoy.sh)",
+                decoy_binary.display()
+            ))
+        })?;
+        let image = ensure_image(&docker, &binary).await?;
+        Ok(Self { docker, image })
+    }
+
+    /// The underlying client, for callers that inspect what was created.
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+}
+
+/// Builds `decnet-decoy:<hash of binary>` unless it exists.
+async fn ensure_image(docker: &Docker, binary: &[u8]) -> Result<String, RuntimeError> {
+    let digest = Sha256::digest(binary);
+    let tag: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let image = format!("decnet-decoy:{tag}");
+    if docker.inspect_image(&image).await.is_ok() {
+        return Ok(image);
+    }
+    let context = build_context(binary).map_err(|e| RuntimeError::Failed {
+        operation: "build image",
+        name: image.clone(),
+        message: e.to_string(),
+    })?;
+    let options = BuildImageOptionsBuilder::default().dockerfile("Dockerfile").t(&image).rm(true).forcerm(true).build();
+    let mut progress = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    while let Some(step) = progress.next().await {
+        let step = step.map_err(|e| failed("build image", &image, &e))?;
+        if let Some(error) = step.error_detail.and_then(|d| d.message) {
+            return Err(RuntimeError::Failed { operation: "build image", name: image, message: error });
+        }
+    }
+    Ok(image)
+}
+
+/// A tar with a `FROM scratch` Dockerfile and the binary.
+fn build_context(binary: &[u8]) -> std::io::Result<Vec<u8>> {
+    let dockerfile = b"FROM scratch\nCOPY decnet-decoy /decnet-decoy\nENTRYPOINT [\"/decnet-decoy\"]\n";
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data, mode) in [("Dockerfile", &dockerfile[..], 0o644), ("decnet-decoy", binary, 0o755)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data)?;
+    }
+    tar.into_inner()
+}
+
+fn endpoint(ip: Ipv4Addr) -> EndpointSettings {
+    EndpointSettings {
+        ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(ip.to_string()), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+fn label_filter(topology: TopologyId) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_owned(), vec![format!("{}={topology}", labels::TOPOLOGY)])])
+}
+
+impl DockerRuntime {
+    async fn create(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        let mut host = HostConfig {
+            readonly_rootfs: Some(true),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            cap_drop: Some(vec!["ALL".into()]),
+            cap_add: Some(spec.cap_add.clone()),
+            memory: Some(MEMORY_LIMIT),
+            pids_limit: Some(PIDS_LIMIT),
+            init: Some(false),
+            ..Default::default()
+        };
+        let mut networking = None;
+        let mut later: Vec<(&String, Ipv4Addr)> = Vec::new();
+        match &spec.role {
+            Role::Base { networks, published, .. } => {
+                host.sysctls = Some(spec.sysctls.clone().into_iter().collect());
+                let mut nets = networks.iter();
+                if let Some((first, ip)) = nets.next() {
+                    host.network_mode = Some(first.clone());
+                    networking = Some(NetworkingConfig {
+                        endpoints_config: Some(HashMap::from([(first.clone(), endpoint(*ip))])),
+                    });
+                }
+                later.extend(nets.map(|(net, ip)| (net, *ip)));
+                if !published.is_empty() {
+                    host.port_bindings = Some(
+                        published
+                            .iter()
+                            .map(|(port, proto)| {
+                                let binding = PortBinding { host_ip: None, host_port: Some(port.to_string()) };
+                                (format!("{port}/{}", proto.as_str()), Some(vec![binding]))
+                            })
+                            .collect(),
+                    );
+                }
+            }
+            Role::Service { base, .. } => host.network_mode = Some(format!("container:{base}")),
+        }
+        let exposed: Option<Vec<String>> = match &spec.role {
+            Role::Base { published, .. } if !published.is_empty() => {
+                Some(published.iter().map(|(p, proto)| format!("{p}/{}", proto.as_str())).collect())
+            }
+            _ => None,
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            hostname: matches!(spec.role, Role::Base { .. }).then(|| spec.hostname.clone()),
+            cmd: Some(spec.command.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            user: spec.user.clone(),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            exposed_ports: exposed,
+            host_config: Some(host),
+            networking_config: networking,
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| failed("create container", &spec.name, &e))?;
+        for (net, ip) in later {
+            self.connect(net, &spec.name, ip).await?;
+        }
+        self.docker
+            .start_container(&spec.name, None::<StartContainerOptions>)
+            .await
+            .map_err(|e| failed("start container", &spec.name, &e))
+    }
+}
+
+#[async_trait]
+impl Runtime for DockerRuntime {
+    fn kind(&self) -> &'static str {
+        "docker"
+    }
+
+    fn image(&self) -> &str {
+        &self.image
+    }
+
+    async fn observe(&self, topology: TopologyId) -> Result<Observed, RuntimeError> {
+        let unavailable = |e: DockerError| RuntimeError::Unavailable(message(&e));
+        let networks = self
+            .docker
+            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&label_filter(topology)).build()))
+            .await
+            .map_err(unavailable)?;
+        let containers = self
+            .docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default().all(true).filters(&label_filter(topology)).build(),
+            ))
+            .await
+            .map_err(unavailable)?;
+        let mut observed = Observed::default();
+        for network in networks {
+            if let Some(name) = network.name {
+                observed.networks.insert(name, network.labels.unwrap_or_default().into_iter().collect());
+            }
+        }
+        for container in containers {
+            let Some(name) = container.names.and_then(|n| n.into_iter().next()) else { continue };
+            let name = name.trim_start_matches('/').to_owned();
+            let networks: BTreeMap<String, Ipv4Addr> = container
+                .network_settings
+                .and_then(|s| s.networks)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(net, settings)| {
+                    let ip = settings.ipam_config.and_then(|c| c.ipv4_address).or(settings.ip_address)?;
+                    Some((net, ip.parse().ok()?))
+                })
+                .collect();
+            observed.containers.insert(
+                name.clone(),
+                ObservedContainer {
+                    name,
+                    running: container.state == Some(ContainerSummaryStateEnum::RUNNING),
+                    labels: container.labels.unwrap_or_default().into_iter().collect(),
+                    networks,
+                },
+            );
+        }
+        Ok(observed)
+    }
+
+    async fn ensure_network(&self, spec: &NetworkSpec) -> Result<(), RuntimeError> {
+        let request = NetworkCreateRequest {
+            name: spec.name.clone(),
+            driver: Some("bridge".into()),
+            internal: Some(spec.internal),
+            ipam: Some(Ipam {
+                driver: Some("default".into()),
+                config: Some(vec![IpamConfig {
+                    subnet: Some(spec.subnet.to_string()),
+                    gateway: Some(spec.gateway.to_string()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Same name exists: ours by construction (names carry the topology id). Never
+            // removed or reshaped here, unlike the original.
+            Err(e) if status(&e) == Some(409) => Ok(()),
+            Err(e) => Err(failed("create network", &spec.name, &e)),
+        }
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
+        match self.docker.remove_network(name).await {
+            Ok(()) => Ok(()),
+            Err(e) if status(&e) == Some(404) => Ok(()),
+            Err(e) => Err(failed("remove network", name, &e)),
+        }
+    }
+
+    async fn ensure_container(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        let existing = self.docker.inspect_container(spec.name.as_str(), None).await;
+        match existing {
+            Ok(found) => {
+                let same = found.config.as_ref().and_then(|c| c.labels.as_ref()).and_then(|l| l.get(labels::SPEC_HASH))
+                    == Some(&spec.spec_hash().to_owned());
+                let running = found.state.as_ref().and_then(|s| s.running) == Some(true);
+                if same && running {
+                    return Ok(());
+                }
+                self.remove_container(&spec.name).await?;
+                self.create(spec).await
+            }
+            Err(e) if status(&e) == Some(404) => self.create(spec).await,
+            Err(e) => Err(failed("inspect container", &spec.name, &e)),
+        }
+    }
+
+    async fn remove_container(&self, name: &str) -> Result<(), RuntimeError> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        match self.docker.remove_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if status(&e) == Some(404) => Ok(()),
+            Err(e) => Err(failed("remove container", name, &e)),
+        }
+    }
+
+    async fn connect(&self, network: &str, container: &str, ip: Ipv4Addr) -> Result<(), RuntimeError> {
+        let request = NetworkConnectRequest { container: container.to_owned(), endpoint_config: Some(endpoint(ip)) };
+        match self.docker.connect_network(network, request).await {
+            Ok(()) => Ok(()),
+            Err(e) if message(&e).contains("already exists") || message(&e).contains("already attached") => Ok(()),
+            Err(e) if status(&e) == Some(404) => {
+                Err(RuntimeError::Missing { kind: "network or container", name: format!("{network}/{container}") })
+            }
+            Err(e) => Err(failed("connect", container, &e)),
+        }
+    }
+
+    async fn disconnect(&self, network: &str, container: &str) -> Result<(), RuntimeError> {
+        let request = NetworkDisconnectRequest { container: container.to_owned(), force: Some(true) };
+        match self.docker.disconnect_network(network, request).await {
+            Ok(()) => Ok(()),
+            Err(e) if status(&e) == Some(404) || message(&e).contains("is not connected") => Ok(()),
+            Err(e) => Err(failed("disconnect", container, &e)),
+        }
+    }
+}
