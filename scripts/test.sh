@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (unit, property, store, engine and end-to-end CLI tests) and
-# closes with one summary line over every test binary.
+# Runs the whole test suite (unit, property, store, engine, Docker-backed and end-to-end
+# CLI tests) and closes with one summary line over every test binary. Needs a running
+# Docker Engine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log="$(mktemp)"
+# The Docker-backed tests run the real decoy image, built from the static binary.
+if [[ -z "${DECNET_DECOY_BIN:-}" ]]; then
+  DECNET_DECOY_BIN="$(./scripts/build-decoy.sh)"
+  export DECNET_DECOY_BIN
+fi
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

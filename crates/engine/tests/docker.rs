@@ -1,0 +1,214 @@
+//! Against the real Docker Engine: deploy, inspect, live edits, drift, teardown.
+//!
+//! Needs a daemon and the static decoy binary (`DECNET_DECOY_BIN`, which
+//! `scripts/test.sh` builds and sets). Each test works in its own subnet base, and a guard
+//! removes everything labelled with its topology id even when the test fails.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+
+use bollard::query_parameters::InspectContainerOptions;
+use decnet_domain::generator::GeneratorConfig;
+use decnet_domain::{Name, TopologyId, TopologyStatus};
+use decnet_engine::{Bus, Engine, EngineConfig};
+use decnet_runtime::{DockerRuntime, Runtime, spec};
+use decnet_store::{SqliteStore, Store};
+use serde_json::json;
+
+fn decoy_bin() -> PathBuf {
+    PathBuf::from(
+        std::env::var("DECNET_DECOY_BIN").expect(
+            "DECNET_DECOY_BIN is not set: run ./scripts/test.sh, which builds the static decoy binary and sets it",
+        ),
+    )
+}
+
+/// Removes every container and network labelled with the topology, however the test ends.
+struct Cleanup(TopologyId);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let filter = format!("label=decnet.topology.id={}", self.0);
+        for (kind, list) in [("rm", vec!["ps", "-aq"]), ("network", vec!["network", "ls", "-q"])] {
+            let out = Command::new("docker").args(&list).args(["--filter", &filter]).output();
+            let ids: Vec<String> = out
+                .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default();
+            if ids.is_empty() {
+                continue;
+            }
+            let mut cmd = Command::new("docker");
+            if kind == "rm" {
+                cmd.args(["rm", "-f"]);
+            } else {
+                cmd.args(["network", "rm"]);
+            }
+            let _ = cmd.args(&ids).output();
+        }
+    }
+}
+
+struct Lab {
+    _dir: tempfile::TempDir,
+    engine: Engine,
+    docker: Arc<DockerRuntime>,
+    store: Arc<SqliteStore>,
+}
+
+async fn lab() -> Lab {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("docker.db")).await.unwrap());
+    let docker = Arc::new(DockerRuntime::connect(&decoy_bin()).await.expect("the Docker daemon must answer"));
+    let engine = Engine::new(store.clone(), docker.clone(), Bus::default(), EngineConfig::default());
+    Lab { _dir: dir, engine, docker, store }
+}
+
+fn config(base: &str, gateway: bool, services: &[&str]) -> GeneratorConfig {
+    GeneratorConfig {
+        depth: 2,
+        branching: 1,
+        deckies_per_lan_min: 3,
+        deckies_per_lan_max: 3,
+        services: Some(services.iter().map(|s| (*s).to_owned()).collect()),
+        subnet_base: base.parse().unwrap(),
+        gateway,
+        seed: 11,
+        ..GeneratorConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_deployed_topology_is_exactly_what_docker_reports() {
+    let lab = lab().await;
+    let topology = lab
+        .engine
+        .generate(Name::parse("inspect").unwrap(), config("10.211.0.0/16", true, &["mqtt", "redis"]))
+        .await
+        .unwrap();
+    let id = topology.header.id;
+    let _cleanup = Cleanup(id);
+    let design = &topology.design;
+    assert!(design.lans.len() >= 3 && design.deckies.len() >= 6);
+    assert!(design.deckies.values().any(|d| d.is_bridge()) && design.gateways().next().is_some());
+
+    assert_eq!(lab.engine.deploy(id).await.unwrap().status, TopologyStatus::Active);
+    let client = lab.docker.client();
+    for lan in design.lans.values() {
+        let net = client.inspect_network(&spec::network_name(id, &lan.name), None).await.unwrap();
+        assert_eq!(net.internal, Some(!lan.is_dmz), "{}", lan.name);
+        let subnet = net.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().next()).and_then(|c| c.subnet);
+        assert_eq!(subnet, Some(lan.subnet.to_string()));
+        assert_eq!(net.labels.unwrap_or_default().get("decnet.topology.id"), Some(&id.to_string()));
+    }
+    for decky in design.deckies.values() {
+        let base =
+            client.inspect_container(&spec::base_name(id, &decky.name), None::<InspectContainerOptions>).await.unwrap();
+        let config = base.config.unwrap();
+        assert_eq!(config.hostname.as_deref(), Some(decky.name.as_str()));
+        let labels = config.labels.unwrap();
+        assert_eq!(labels.get("decnet.topology.role").map(String::as_str), Some("base"));
+        assert_eq!(labels.get("decnet.topology.decky").map(String::as_str), Some(decky.name.as_str()));
+        let host = base.host_config.unwrap();
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+        let expected_caps: Vec<String> = if decky.forwards_l3 { vec!["NET_ADMIN".into()] } else { vec![] };
+        assert_eq!(host.cap_add.unwrap_or_default(), expected_caps);
+        let sysctls = host.sysctls.unwrap();
+        assert_eq!(sysctls.get("net.ipv4.ip_default_ttl").map(String::as_str), Some("64"));
+        assert_eq!(sysctls.contains_key("net.ipv4.ip_forward"), decky.forwards_l3);
+        let ips: BTreeMap<String, String> = base
+            .network_settings
+            .unwrap()
+            .networks
+            .unwrap()
+            .into_iter()
+            .map(|(net, s)| (net, s.ip_address.unwrap_or_default()))
+            .collect();
+        let expected: BTreeMap<String, String> =
+            decky.ips.iter().map(|(lan, ip)| (spec::network_name(id, lan), ip.to_string())).collect();
+        assert_eq!(ips, expected, "{}", decky.name);
+        for service in &decky.services {
+            let svc = client
+                .inspect_container(&spec::service_name(id, &decky.name, service), None::<InspectContainerOptions>)
+                .await
+                .unwrap();
+            assert_eq!(svc.config.unwrap().user.as_deref(), Some(spec::SERVICE_USER));
+            let host = svc.host_config.unwrap();
+            assert_eq!(host.network_mode, Some(format!("container:{}", base.id.clone().unwrap())));
+            assert_eq!(host.readonly_rootfs, Some(true));
+        }
+    }
+    // The gateway's published port answers on loopback, and the decoy records it.
+    let stream = tokio::net::TcpStream::connect("127.0.0.1:1883").await.unwrap();
+    drop(stream);
+
+    assert_eq!(lab.engine.teardown(id).await.unwrap().status, TopologyStatus::TornDown);
+    let left = lab.docker.observe(id).await.unwrap();
+    assert!(left.containers.is_empty() && left.networks.is_empty(), "{left:?}");
+}
+
+/// Container id and start time of every container of the topology.
+async fn fingerprints(lab: &Lab, id: TopologyId) -> BTreeMap<String, (String, String)> {
+    let observed = lab.docker.observe(id).await.unwrap();
+    let mut out = BTreeMap::new();
+    for name in observed.containers.keys() {
+        let c = lab.docker.client().inspect_container(name, None::<InspectContainerOptions>).await.unwrap();
+        out.insert(name.clone(), (c.id.unwrap(), c.state.unwrap().started_at.unwrap()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn live_ops_touch_only_what_they_name_and_drift_heals() {
+    let lab = lab().await;
+    let topology =
+        lab.engine.generate(Name::parse("live").unwrap(), config("10.212.0.0/16", false, &["ssh"])).await.unwrap();
+    let id = topology.header.id;
+    let _cleanup = Cleanup(id);
+    lab.engine.deploy(id).await.unwrap();
+    let lan = topology.design.lans.values().find(|l| !l.is_dmz).unwrap().name.to_string();
+    let other = topology.design.deckies.values().find(|d| !d.ips.contains_key(lan.as_str())).unwrap().name.to_string();
+
+    for (op, payload, touched) in [
+        ("add_decky", json!({"name": "web", "lan": lan, "services": ["http"]}), vec!["-web", "-web_http"]),
+        ("attach_decky", json!({"decky": other, "lan": lan}), vec![]),
+        ("update_decky", json!({"decky": "web", "services": ["http", "ftp"]}), vec!["-web_ftp"]),
+        ("detach_decky", json!({"decky": other, "lan": lan}), vec![]),
+        ("remove_decky", json!({"decky": "web"}), vec!["-web", "-web_http", "-web_ftp"]),
+    ] {
+        let before = fingerprints(&lab, id).await;
+        lab.engine.enqueue(id, op, &payload, None).await.unwrap();
+        let report = lab.engine.run_until_idle().await.unwrap();
+        assert_eq!(report.applied, 1, "{op}");
+        let after = fingerprints(&lab, id).await;
+        for (name, print) in &before {
+            if touched.iter().any(|t| name.ends_with(t)) {
+                continue;
+            }
+            assert_eq!(after.get(name), Some(print), "{op} disturbed {name}");
+        }
+        assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Active, "{op}");
+    }
+    // attach/detach connected and disconnected the running base, without a restart.
+    let base =
+        lab.docker.observe(id).await.unwrap().containers[&spec::base_name(id, &Name::parse(&other).unwrap())].clone();
+    assert!(!base.networks.contains_key(&spec::network_name(id, &Name::parse(&lan).unwrap())));
+
+    // Drift: a base killed, a service removed, by hand. Convergence repairs both.
+    let victim = topology.design.deckies.values().next().unwrap();
+    let base = spec::base_name(id, &victim.name);
+    let service = spec::service_name(id, &victim.name, "ssh");
+    assert!(Command::new("docker").args(["kill", &base]).output().unwrap().status.success());
+    assert!(Command::new("docker").args(["rm", "-f", &service]).output().unwrap().status.success());
+    let report = lab.engine.converge(id).await.unwrap();
+    assert!(report.converged(), "{report:?}");
+    let observed = lab.docker.observe(id).await.unwrap();
+    assert!(observed.containers[&base].running && observed.containers[&service].running);
+    assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Active);
+
+    lab.engine.teardown(id).await.unwrap();
+}
