@@ -2,8 +2,9 @@
 # Sets up and runs DECNET's main job on this machine: builds the `decnet` binary, opens the
 # embedded SQLite database (DECNET_DB, default ~/.local/share/decnet/decnet.db), creates and
 # deploys a demo topology on first run, shows it, and runs the engine (reconciler and healer)
-# until Ctrl-C. The runtime is the in-process simulation until the Docker runtime lands
-# (DECNET_RUNTIME selects it then).
+# until Ctrl-C. With a Docker Engine answering, deckies are real containers (the static
+# decoy binary is built first); otherwise the in-process simulation runs. DECNET_RUNTIME
+# forces either.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,16 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust from your d
 echo "[run] building decnet (release)..." >&2
 cargo build --release --locked -p decnet
 decnet=target/release/decnet
-export DECNET_RUNTIME="${DECNET_RUNTIME:-memory}"
+if [[ -z "${DECNET_RUNTIME:-}" ]]; then
+  if docker info >/dev/null 2>&1; then DECNET_RUNTIME=docker; else DECNET_RUNTIME=memory; fi
+fi
+export DECNET_RUNTIME
+if [[ "$DECNET_RUNTIME" == docker ]]; then
+  echo "[run] building the static decoy binary for the container image..." >&2
+  DECNET_DECOY_BIN="$(./scripts/build-decoy.sh)"
+  export DECNET_DECOY_BIN
+fi
+echo "[run] runtime: $DECNET_RUNTIME" >&2
 
 if ! "$decnet" topology show demo >/dev/null 2>&1; then
   echo "[run] creating the demo topology (seed 7)..." >&2
