@@ -22,8 +22,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "DECNET_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
 
-    /// Container runtime: `docker` runs real containers; `memory` simulates them in-process.
-    #[arg(long, global = true, env = "DECNET_RUNTIME", value_enum, default_value_t = RuntimeKind::Memory)]
+    /// Container runtime: `docker` runs real containers (the daemon must answer);
+    /// `memory` simulates them in-process.
+    #[arg(long, global = true, env = "DECNET_RUNTIME", value_enum, default_value_t = RuntimeKind::Docker)]
     pub runtime: RuntimeKind,
 
     /// The statically linked decoy binary the Docker runtime builds its image from

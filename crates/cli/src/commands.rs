@@ -36,15 +36,18 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
 }
 
-async fn engine(cli: &Cli) -> anyhow::Result<Engine> {
+/// Opens the store and builds an engine. Only commands that touch containers connect to
+/// the runtime; the others get an inert in-memory one, so designing and queueing work
+/// without a daemon.
+async fn engine(cli: &Cli, needs_runtime: bool) -> anyhow::Result<Engine> {
     let path = cli.db.clone().unwrap_or_else(default_db);
     let store = SqliteStore::open(&path).await?;
-    let runtime: Arc<dyn Runtime> = match cli.runtime {
-        RuntimeKind::Memory => Arc::new(MemoryRuntime::new()),
-        RuntimeKind::Docker => {
+    let runtime: Arc<dyn Runtime> = match (needs_runtime, cli.runtime) {
+        (true, RuntimeKind::Docker) => {
             let binary = cli.decoy_bin.clone().unwrap_or_else(default_decoy_bin);
             Arc::new(DockerRuntime::connect(&binary).await?)
         }
+        _ => Arc::new(MemoryRuntime::new()),
     };
     Ok(Engine::new(Arc::new(store), runtime, Bus::default(), EngineConfig::default()))
 }
@@ -66,12 +69,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Engine(EngineCommand::Run { once, tick, poll_ms }) => {
-            let engine = engine(&cli).await?;
+            let engine = engine(&cli, true).await?;
             let (tick, poll) = (Duration::from_secs(*tick), Duration::from_millis(*poll_ms));
             run_engine(engine, *once, tick, poll, json).await
         }
         Command::Topology(command) => {
-            let engine = engine(&cli).await?;
+            let needs_runtime = matches!(command, TopologyCommand::Deploy { .. } | TopologyCommand::Teardown { .. });
+            let engine = engine(&cli, needs_runtime).await?;
             topology(&engine, command, json).await
         }
     }
@@ -85,7 +89,7 @@ async fn run_engine(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     if once {
-        engine.recover().await?;
+        engine.heal().await?;
         let report = engine.run_until_idle().await?;
         if json {
             println!("{}", serde_json::json!({ "applied": report.applied, "refused": report.refused }));

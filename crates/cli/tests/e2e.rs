@@ -20,7 +20,7 @@ impl Cli {
         Command::new(env!("CARGO_BIN_EXE_decnet"))
             .args(args)
             .env("DECNET_DB", self.db.path().join("decnet.db"))
-            .env_remove("DECNET_RUNTIME")
+            .env("DECNET_RUNTIME", "memory")
             .output()
             .unwrap()
     }
@@ -196,7 +196,7 @@ fn a_running_engine_applies_mutations_queued_by_another_process_and_stops_on_sig
         Command::new(env!("CARGO_BIN_EXE_decnet"))
             .args(["engine", "run", "--poll-ms", "20"])
             .env("DECNET_DB", cli.db.path().join("decnet.db"))
-            .env_remove("DECNET_RUNTIME")
+            .env("DECNET_RUNTIME", "memory")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -208,4 +208,21 @@ fn a_running_engine_applies_mutations_queued_by_another_process_and_stops_on_sig
     assert!(killed.success());
     let status = engine.0.wait().unwrap();
     assert_eq!(status.code(), Some(0), "graceful shutdown on SIGTERM");
+}
+
+#[test]
+fn an_unreachable_docker_daemon_is_named_in_the_error() {
+    let cli = Cli::new();
+    cli.ok(GENERATE);
+    let out = Command::new(env!("CARGO_BIN_EXE_decnet"))
+        .args(["--runtime", "docker", "topology", "deploy", "maze"])
+        .env("DECNET_DB", cli.db.path().join("decnet.db"))
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unix:///nonexistent/docker.sock"), "{stderr}");
+    // Designing needs no daemon: the topology is still pending and listed.
+    assert_eq!(cli.json(&["topology", "show", "maze"])["topology"]["status"], "pending");
 }

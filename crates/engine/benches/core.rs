@@ -199,7 +199,12 @@ async fn bench_mutations(per_kind: usize) {
         let enqueue_wall = started.elapsed();
         let mut events = engine.bus().subscribe();
         let started = Instant::now();
-        let report = engine.run_until_idle().await.unwrap();
+        let mut report = engine.drain(id).await.unwrap();
+        while report.applied + report.refused < count {
+            let more = engine.drain(id).await.unwrap();
+            report.applied += more.applied;
+            report.refused += more.refused;
+        }
         let drain_wall = started.elapsed();
         assert_eq!(report.applied, count);
         let mut applying = std::collections::HashMap::new();

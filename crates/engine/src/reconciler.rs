@@ -102,19 +102,11 @@ impl Engine {
         }
     }
 
-    /// One full reconciler pass: drain every topology with queued work, then re-converge
-    /// degraded topologies.
+    /// One full reconciler pass: drain every topology with queued work, then converge every
+    /// deployed topology.
     pub async fn run_once(&self) -> Result<DrainReport, EngineError> {
         let report = self.drain_all(self.store.topologies_with_work(Utc::now()).await?).await;
-        let degraded = self
-            .store
-            .list_topologies(&ListFilter { status: Some(TopologyStatus::Degraded), ..ListFilter::default() })
-            .await?;
-        for header in degraded.items {
-            if let Err(err) = self.converge(header.id).await {
-                tracing::warn!(topology = %header.id, error = %err, "healing failed");
-            }
-        }
+        self.heal().await?;
         Ok(report)
     }
 
@@ -139,15 +131,22 @@ impl Engine {
         report
     }
 
-    /// Converges every deployed topology: what a restarted engine does first, since the
-    /// runtime may have changed while no engine was watching.
-    pub async fn recover(&self) -> Result<(), EngineError> {
+    /// Converges every deployed topology: what a restarted engine does first (the runtime
+    /// may have changed while no engine was watching) and what every tick repeats, so a
+    /// killed container, a removed network or a leftover is repaired and a degraded
+    /// topology returns to active. One topology's failure does not stop the others.
+    pub async fn heal(&self) -> Result<(), EngineError> {
         for status in [TopologyStatus::Active, TopologyStatus::Degraded] {
             let live =
                 self.store.list_topologies(&ListFilter { status: Some(status), ..ListFilter::default() }).await?;
             for header in live.items {
-                let report = self.converge(header.id).await?;
-                tracing::info!(topology = %header.id, changes = report.changes, "recovered");
+                match self.converge(header.id).await {
+                    Ok(report) if report.changes > 0 => {
+                        tracing::info!(topology = %header.id, changes = report.changes, "converged");
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(topology = %header.id, error = %err, "healing failed"),
+                }
             }
         }
         Ok(())
@@ -167,14 +166,14 @@ impl Engine {
         }
     }
 
-    /// The reconciler loop until `shutdown` resolves: recover, then drain exactly the
+    /// The reconciler loop until `shutdown` resolves: heal, then drain exactly the
     /// topologies that enqueues through this engine marked (woken at once), check every
     /// `poll` for work queued by other processes or left behind by expired leases (one
-    /// indexed query), and on every `tick` make a full pass that also heals degraded
-    /// topologies. In-flight work finishes before it returns.
+    /// indexed query), and on every `tick` make a full pass that also converges every
+    /// deployed topology. In-flight work finishes before it returns.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
         tokio::pin!(shutdown);
-        self.recover().await?;
+        self.heal().await?;
         let mut tick = tokio::time::interval(self.config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut poll = tokio::time::interval(self.config.poll);

@@ -217,7 +217,7 @@ async fn a_restarted_engine_recreates_what_the_runtime_lost() {
     // A new process: fresh runtime state, same database.
     let fresh = Harness::with_store(tempfile::tempdir().unwrap(), h.store.clone(), "engine-new").await;
     assert!(fresh.runtime.container_names().is_empty());
-    fresh.engine.recover().await.unwrap();
+    fresh.engine.heal().await.unwrap();
     assert_eq!((fresh.runtime.network_names(), fresh.runtime.container_names()), expected);
     assert_eq!(h.store.header(id).await.unwrap().status, TopologyStatus::Active);
 }
