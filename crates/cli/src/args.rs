@@ -63,6 +63,8 @@ pub enum Command {
     /// Run the engine.
     #[command(subcommand)]
     Engine(EngineCommand),
+    /// Remove labelled containers and networks whose topology no longer exists.
+    ReapOrphans,
 }
 
 /// `decnet engine …`.

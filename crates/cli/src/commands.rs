@@ -73,6 +73,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (tick, poll) = (Duration::from_secs(*tick), Duration::from_millis(*poll_ms));
             run_engine(engine, *once, tick, poll, json).await
         }
+        Command::ReapOrphans => {
+            let engine = engine(&cli, true).await?;
+            let reaped = engine.reap_orphans(None).await?;
+            if json {
+                println!("{}", serde_json::json!({ "reaped": reaped }));
+            } else if reaped.is_empty() {
+                println!("no orphans");
+            } else {
+                for id in reaped {
+                    println!("reaped topology {id}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Topology(command) => {
             let needs_runtime = matches!(command, TopologyCommand::Deploy { .. } | TopologyCommand::Teardown { .. });
             let engine = engine(&cli, needs_runtime).await?;

@@ -193,6 +193,28 @@ impl Engine {
         Ok(self.store.delete_topology(id).await?)
     }
 
+    /// Removes every labelled container and network whose topology no longer exists in
+    /// the store (only of the topologies in `among`, when given). Resources without
+    /// DECNET's topology label are never touched.
+    pub async fn reap_orphans(
+        &self,
+        among: Option<&std::collections::BTreeSet<TopologyId>>,
+    ) -> Result<Vec<TopologyId>, EngineError> {
+        let mut reaped = Vec::new();
+        let owners = self.runtime.owners().await?;
+        for owner in owners.into_iter().filter(|o| among.is_none_or(|set| set.contains(o))) {
+            match self.store.header(owner).await {
+                Ok(_) => continue,
+                Err(StoreError::NotFound { .. }) => {
+                    self.remove_everything(owner).await?;
+                    reaped.push(owner);
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(reaped)
+    }
+
     /// Queues a mutation after checking its op and payload; wakes the reconciler.
     pub async fn enqueue(
         &self,

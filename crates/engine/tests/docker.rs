@@ -212,3 +212,27 @@ async fn live_ops_touch_only_what_they_name_and_drift_heals() {
 
     lab.engine.teardown(id).await.unwrap();
 }
+
+#[tokio::test]
+async fn reaping_removes_only_resources_of_topologies_the_store_does_not_know() {
+    let home = lab().await;
+    let small = GeneratorConfig {
+        depth: 1,
+        deckies_per_lan_min: 1,
+        deckies_per_lan_max: 1,
+        ..config("10.213.0.0/16", false, &["ftp"])
+    };
+    let id = home.engine.generate(Name::parse("forgotten").unwrap(), small).await.unwrap().header.id;
+    let _cleanup = Cleanup(id);
+    home.engine.deploy(id).await.unwrap();
+    // Reaping is scoped to this topology so that nothing this test did not create is
+    // touched. Its own engine knows it: nothing to reap.
+    let scope = std::collections::BTreeSet::from([id]);
+    assert!(home.engine.reap_orphans(Some(&scope)).await.unwrap().is_empty());
+    assert!(!home.docker.observe(id).await.unwrap().containers.is_empty());
+    // Another engine, on a database without this topology, finds it orphaned.
+    let stranger = lab().await;
+    assert_eq!(stranger.engine.reap_orphans(Some(&scope)).await.unwrap(), [id]);
+    let left = home.docker.observe(id).await.unwrap();
+    assert!(left.containers.is_empty() && left.networks.is_empty(), "{left:?}");
+}

@@ -174,3 +174,38 @@ async fn agent_mode_needs_a_target_host_and_unihost_refuses_one() {
         assert_eq!(refusal.issues[0].target.field.as_deref(), Some("target_host"), "{mode}");
     }
 }
+
+#[tokio::test]
+async fn orphans_of_topologies_the_store_forgot_are_reaped_and_nothing_else() {
+    let h = Harness::new().await;
+    let kept = h.deployed("kept", 7).await;
+    // The same runtime seen from a database that never heard of `kept`'s sibling.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other_store =
+        std::sync::Arc::new(decnet_store::SqliteStore::open(&other_dir.path().join("o.db")).await.unwrap());
+    let other = decnet_engine::Engine::new(
+        other_store,
+        h.runtime.clone(),
+        decnet_engine::Bus::default(),
+        decnet_engine::EngineConfig::default(),
+    );
+    let orphan = other
+        .generate(
+            name("orphan"),
+            decnet_domain::generator::GeneratorConfig {
+                seed: 1,
+                depth: 1,
+                subnet_base: "10.99.0.0/16".parse().unwrap(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .header
+        .id;
+    other.deploy(orphan).await.unwrap();
+    assert_eq!(h.engine.reap_orphans(None).await.unwrap(), [orphan]);
+    let left: Vec<String> = h.runtime.container_names();
+    assert!(!left.is_empty() && left.iter().all(|c| c.contains(&kept.simple())), "{left:?}");
+    assert!(h.engine.reap_orphans(None).await.unwrap().is_empty(), "idempotent");
+}

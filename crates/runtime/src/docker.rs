@@ -259,6 +259,25 @@ impl Runtime for DockerRuntime {
         Ok(observed)
     }
 
+    async fn owners(&self) -> Result<std::collections::BTreeSet<TopologyId>, RuntimeError> {
+        let unavailable = |e: DockerError| RuntimeError::Unavailable(message(&e));
+        // A label filter without a value matches every resource carrying the key.
+        let ours = HashMap::from([("label".to_owned(), vec![labels::TOPOLOGY.to_owned()])]);
+        let networks = self
+            .docker
+            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&ours).build()))
+            .await
+            .map_err(unavailable)?;
+        let containers = self
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&ours).build()))
+            .await
+            .map_err(unavailable)?;
+        let labels =
+            networks.into_iter().filter_map(|n| n.labels).chain(containers.into_iter().filter_map(|c| c.labels));
+        Ok(labels.filter_map(|l| l.get(labels::TOPOLOGY)?.parse().ok()).collect())
+    }
+
     async fn ensure_network(&self, spec: &NetworkSpec) -> Result<(), RuntimeError> {
         let request = NetworkCreateRequest {
             name: spec.name.clone(),

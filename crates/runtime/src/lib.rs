@@ -67,6 +67,9 @@ pub trait Runtime: Send + Sync {
     /// Everything labelled as belonging to `topology`.
     async fn observe(&self, topology: TopologyId) -> Result<Observed, RuntimeError>;
 
+    /// Every topology id found on a labelled container or network (for orphan reaping).
+    async fn owners(&self) -> Result<std::collections::BTreeSet<TopologyId>, RuntimeError>;
+
     /// Creates the network unless it exists.
     async fn ensure_network(&self, spec: &NetworkSpec) -> Result<(), RuntimeError>;
 

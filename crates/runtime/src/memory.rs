@@ -167,6 +167,13 @@ impl Runtime for MemoryRuntime {
         })
     }
 
+    async fn owners(&self) -> Result<std::collections::BTreeSet<TopologyId>, RuntimeError> {
+        self.with(|w| {
+            let labels = w.networks.values().map(|n| &n.labels).chain(w.containers.values().map(|(s, _, _)| &s.labels));
+            labels.filter_map(|l| l.get(labels::TOPOLOGY)?.parse().ok()).collect()
+        })
+    }
+
     async fn ensure_network(&self, spec: &NetworkSpec) -> Result<(), RuntimeError> {
         self.with(|w| {
             check(w, "create network", &spec.name)?;
