@@ -220,15 +220,29 @@ async fn topology(engine: &Engine, command: &TopologyCommand, json: bool) -> any
         TopologyCommand::Deploy { topology } => {
             let id = resolve(engine, topology).await?;
             let design = engine.store().topology(id).await?;
+            let total = design.design.deckies.len();
             eprintln!(
-                "deploying {} ({} LANs, {} deckies) on the {} runtime...",
+                "deploying {} ({} LANs, {total} deckies) on the {} runtime...",
                 design.header.name,
                 design.design.lans.len(),
-                design.design.deckies.len(),
                 engine.runtime().kind()
             );
-            let header = engine.deploy(id).await?;
-            output::header(&header, json);
+            // Progress: one line per decky as it comes up (or fails), from the engine's events.
+            let mut events = engine.bus().subscribe();
+            let progress = tokio::spawn(async move {
+                let mut done = 0;
+                while let Ok(event) = events.recv().await {
+                    if event.topic.starts_with("decky.") && event.payload["topology_id"] == serde_json::json!(id) {
+                        done += 1;
+                        let state = event.payload["state"].as_str().unwrap_or("?");
+                        let decky = event.payload["decky"].as_str().unwrap_or("?");
+                        eprintln!("  [{done}/{total}] {decky} {state}");
+                    }
+                }
+            });
+            let outcome = engine.deploy(id).await;
+            progress.abort();
+            output::header(&outcome?, json);
         }
         TopologyCommand::Teardown { topology } => {
             let id = resolve(engine, topology).await?;

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use decnet_domain::{DeckyState, DeckyStatus, Design, Name, RuntimeAction, TopologyId, TopologyStatus};
 use decnet_runtime::spec::{self, Role};
 use decnet_runtime::{Observed, RuntimeError, labels};
+use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::bus::topics;
@@ -115,7 +116,21 @@ impl Engine {
         for decky in design.deckies.values() {
             wanted_containers
                 .extend(spec::decky_containers(id, design, decky, self.runtime.image()).into_iter().map(|c| c.name));
-            let status = match self.converge_decky(id, design, decky, &observed).await {
+        }
+        // Deckies are independent of each other: converge several at once. Their states
+        // are recorded (and published, which is the progress a deploy reports) as each
+        // one finishes.
+        let jobs: Vec<_> = design
+            .deckies
+            .values()
+            .map(|decky| {
+                let observed = &observed;
+                async move { (decky, self.converge_decky(id, design, decky, observed).await) }
+            })
+            .collect();
+        let mut pending = futures_util::stream::iter(jobs).buffer_unordered(self.config.concurrency.max(1) * 2);
+        while let Some((decky, outcome)) = pending.next().await {
+            let status = match outcome {
                 Ok(changes) => {
                     report.changes += changes;
                     DeckyStatus { state: DeckyState::Running, last_error: None }
