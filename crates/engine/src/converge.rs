@@ -233,12 +233,20 @@ impl Engine {
     /// Removes every labelled container (services first) and network of a topology.
     pub(crate) async fn remove_everything(&self, id: TopologyId) -> Result<(), EngineError> {
         let observed = self.runtime.observe(id).await?;
-        let mut containers: Vec<_> = observed.containers.values().collect();
-        containers.sort_by_key(|c| c.labels.get(labels::ROLE).map(String::as_str) != Some("service"));
+        let is_service =
+            |c: &&decnet_runtime::ObservedContainer| c.labels.get(labels::ROLE).map(String::as_str) == Some("service");
+        let (services, bases): (Vec<_>, Vec<_>) = observed.containers.values().partition(is_service);
+        let width = self.config.concurrency.max(1) * 2;
         let mut first_error = None;
-        for container in containers {
-            if let Err(err) = self.runtime.remove_container(&container.name).await {
-                first_error.get_or_insert(err);
+        // Services first (they live in a base's namespace), then bases, each phase in
+        // parallel; networks last, once nothing is attached.
+        for phase in [services, bases] {
+            let removals: Vec<_> = phase.iter().map(|c| self.runtime.remove_container(&c.name)).collect();
+            let mut results = futures_util::stream::iter(removals).buffer_unordered(width);
+            while let Some(result) = results.next().await {
+                if let Err(err) = result {
+                    first_error.get_or_insert(err);
+                }
             }
         }
         for network in observed.networks.keys() {
