@@ -175,6 +175,9 @@ pub enum ExportFormat {
     Json,
     /// YAML.
     Yaml,
+    /// An equivalent Docker Compose file (for people who want one; the engine never uses
+    /// Compose). Its image is the decoy image of `--decoy-bin` when that file exists.
+    Compose,
 }
 
 fn probability(text: &str) -> Result<f64, String> {

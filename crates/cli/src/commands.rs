@@ -90,7 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Topology(command) => {
             let needs_runtime = matches!(command, TopologyCommand::Deploy { .. } | TopologyCommand::Teardown { .. });
             let engine = engine(&cli, needs_runtime).await?;
-            topology(&engine, command, json).await
+            topology(&engine, command, json, &cli.decoy_bin).await
         }
     }
 }
@@ -185,7 +185,12 @@ fn parse_status(text: &str) -> anyhow::Result<TopologyStatus> {
     text.parse().map_err(|e| usage(format!("--status: {e}")))
 }
 
-async fn topology(engine: &Engine, command: &TopologyCommand, json: bool) -> anyhow::Result<ExitCode> {
+async fn topology(
+    engine: &Engine,
+    command: &TopologyCommand,
+    json: bool,
+    decoy_bin: &Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     match command {
         TopologyCommand::Generate(args) => {
             let name =
@@ -266,6 +271,21 @@ async fn topology(engine: &Engine, command: &TopologyCommand, json: bool) -> any
             let text = match format {
                 ExportFormat::Json => serde_json::to_string_pretty(&doc).context("encoding the export")?,
                 ExportFormat::Yaml => serde_saphyr::to_string(&doc).context("encoding the export")?,
+                ExportFormat::Compose => {
+                    let binary = decoy_bin.clone().unwrap_or_else(default_decoy_bin);
+                    let image = std::fs::read(&binary)
+                        .map(|bytes| decnet_runtime::image_tag(&bytes))
+                        .unwrap_or_else(|_| "decnet-decoy:latest".to_owned());
+                    let compose = decnet_runtime::compose::render(header.id, &topology.design, &image);
+                    let body = serde_saphyr::to_string(&compose).context("encoding the compose file")?;
+                    format!(
+                        "# {} ({}): exported by `decnet topology export --format compose`.\n\
+                         # Run with: docker compose -p decnet-{} -f <this file> up -d\n{body}",
+                        header.name,
+                        header.id,
+                        header.id.simple()
+                    )
+                }
             };
             println!("{}", text.trim_end());
         }

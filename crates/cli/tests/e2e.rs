@@ -226,3 +226,29 @@ fn an_unreachable_docker_daemon_is_named_in_the_error() {
     // Designing needs no daemon: the topology is still pending and listed.
     assert_eq!(cli.json(&["topology", "show", "maze"])["topology"]["status"], "pending");
 }
+
+#[test]
+fn the_compose_export_is_a_valid_compose_file_of_the_same_containers() {
+    let cli = Cli::new();
+    cli.ok(GENERATE);
+    let compose = cli.ok(&["topology", "export", "maze", "--format", "compose"]);
+    let file = cli.db.path().join("maze-compose.yml");
+    std::fs::write(&file, &compose).unwrap();
+    // Docker's own Compose tool accepts it.
+    let checked = Command::new("docker-compose").args(["-f", file.to_str().unwrap(), "config", "-q"]).output().unwrap();
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    let doc: Value = serde_saphyr::from_str(&compose).unwrap();
+    let shown = cli.json(&["topology", "show", "maze"]);
+    let deckies = shown["deckies"].as_array().unwrap();
+    let containers: usize = deckies.iter().map(|d| 1 + d["services"].as_array().unwrap().len()).sum();
+    assert_eq!(doc["services"].as_object().unwrap().len(), containers);
+    assert_eq!(doc["networks"].as_object().unwrap().len(), shown["lans"].as_array().unwrap().len());
+    for decky in deckies {
+        let name = decky["name"].as_str().unwrap();
+        assert_eq!(doc["services"][name]["read_only"], true);
+        for service in decky["services"].as_array().unwrap() {
+            let key = format!("{name}_{}", service.as_str().unwrap());
+            assert_eq!(doc["services"][&key]["network_mode"], format!("service:{name}"));
+        }
+    }
+}

@@ -25,13 +25,8 @@ use decnet_domain::TopologyId;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::spec::{ContainerSpec, NetworkSpec, Observed, ObservedContainer, Role};
+use crate::spec::{ContainerSpec, MEMORY_LIMIT, NetworkSpec, Observed, ObservedContainer, PIDS_LIMIT, Role};
 use crate::{Runtime, RuntimeError, labels};
-
-/// Memory limit of every container.
-const MEMORY_LIMIT: i64 = 64 * 1024 * 1024;
-/// Process limit of every container.
-const PIDS_LIMIT: i64 = 64;
 
 /// The Docker runtime.
 pub struct DockerRuntime {
@@ -82,11 +77,17 @@ impl DockerRuntime {
     }
 }
 
-/// Builds `decnet-decoy:<hash of binary>` unless it exists.
-async fn ensure_image(docker: &Docker, binary: &[u8]) -> Result<String, RuntimeError> {
+/// The image name for a decoy binary: `decnet-decoy:<first 16 hex digits of its SHA-256>`,
+/// so a new binary is a new image and an unchanged one is reused.
+pub fn image_tag(binary: &[u8]) -> String {
     let digest = Sha256::digest(binary);
     let tag: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let image = format!("decnet-decoy:{tag}");
+    format!("decnet-decoy:{tag}")
+}
+
+/// Builds the image of `binary` unless it exists.
+async fn ensure_image(docker: &Docker, binary: &[u8]) -> Result<String, RuntimeError> {
+    let image = image_tag(binary);
     if docker.inspect_image(&image).await.is_ok() {
         return Ok(image);
     }

@@ -7,6 +7,7 @@
 //! tests and offered to users as a simulation mode. The Docker implementation will live
 //! here too, as the only code that knows the Engine API.
 
+pub mod compose;
 mod docker;
 mod memory;
 pub mod spec;
@@ -16,7 +17,7 @@ use std::net::Ipv4Addr;
 use async_trait::async_trait;
 use decnet_domain::TopologyId;
 
-pub use docker::DockerRuntime;
+pub use docker::{DockerRuntime, image_tag};
 pub use memory::{Call, MemoryRuntime};
 pub use spec::{ContainerSpec, NetworkSpec, Observed, ObservedContainer};
 

@@ -20,6 +20,12 @@ use crate::labels;
 /// The unprivileged user decoy services run as.
 pub const SERVICE_USER: &str = "65534:65534";
 
+/// Memory limit of every container, in bytes.
+pub const MEMORY_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Process limit of every container.
+pub const PIDS_LIMIT: i64 = 64;
+
 /// A bridge network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NetworkSpec {
