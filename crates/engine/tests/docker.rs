@@ -236,3 +236,70 @@ async fn reaping_removes_only_resources_of_topologies_the_store_does_not_know() 
     let left = home.docker.observe(id).await.unwrap();
     assert!(left.containers.is_empty() && left.networks.is_empty(), "{left:?}");
 }
+
+#[tokio::test]
+async fn lan_ops_config_changes_and_routing_flips_touch_only_what_they_name() {
+    let lab = lab().await;
+    let topology =
+        lab.engine.generate(Name::parse("more").unwrap(), config("10.214.0.0/16", false, &["ssh"])).await.unwrap();
+    let id = topology.header.id;
+    let _cleanup = Cleanup(id);
+    lab.engine.deploy(id).await.unwrap();
+    let design = &topology.design;
+    let visitor = design.deckies.values().find(|d| !d.is_bridge()).unwrap().name.to_string();
+    let router = design.deckies.values().find(|d| d.is_bridge() && d.forwards_l3).unwrap().name.to_string();
+    let extra_net = spec::network_name(id, &Name::parse("extra").unwrap());
+
+    for (op, payload, touched) in [
+        ("add_lan", json!({"name": "extra"}), vec![]),
+        ("update_lan", json!({"name": "extra", "x": 1.0, "y": 2.0}), vec![]),
+        ("attach_decky", json!({"decky": visitor, "lan": "extra"}), vec![]),
+        ("remove_lan", json!({"name": "extra"}), vec![]),
+        (
+            "update_decky",
+            json!({"decky": visitor, "patch": {"service_config": {"ssh": {"hostname": "web01"}}}}),
+            vec![format!("-{visitor}_ssh")],
+        ),
+        (
+            "update_decky",
+            json!({"decky": router, "patch": {"forwards_l3": false}, "force": true}),
+            vec![format!("-{router}"), format!("-{router}_ssh")],
+        ),
+    ] {
+        let before = fingerprints(&lab, id).await;
+        lab.engine.enqueue(id, op, &payload, None).await.unwrap();
+        assert_eq!(lab.engine.run_until_idle().await.unwrap().applied, 1, "{op}");
+        let after = fingerprints(&lab, id).await;
+        for (name, print) in &before {
+            let named = touched.iter().any(|t| name.ends_with(t.as_str()));
+            if named {
+                assert_ne!(after.get(name), Some(print), "{op} should have recreated {name}");
+            } else {
+                assert_eq!(after.get(name), Some(print), "{op} disturbed {name}");
+            }
+        }
+        let networks = lab.docker.observe(id).await.unwrap().networks;
+        let on_visitor = lab.docker.observe(id).await.unwrap().containers
+            [&spec::base_name(id, &Name::parse(&visitor).unwrap())]
+            .networks
+            .contains_key(&extra_net);
+        match op {
+            "add_lan" | "update_lan" => assert!(networks.contains_key(&extra_net), "{op}"),
+            "attach_decky" => assert!(on_visitor),
+            "remove_lan" => assert!(!networks.contains_key(&extra_net) && !on_visitor),
+            _ => {}
+        }
+    }
+    // The flipped router no longer routes: no NET_ADMIN, no ip_forward.
+    let base = lab
+        .docker
+        .client()
+        .inspect_container(&spec::base_name(id, &Name::parse(&router).unwrap()), None::<InspectContainerOptions>)
+        .await
+        .unwrap();
+    let host = base.host_config.unwrap();
+    assert!(host.cap_add.unwrap_or_default().is_empty());
+    assert!(!host.sysctls.unwrap_or_default().contains_key("net.ipv4.ip_forward"));
+    assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Active);
+    lab.engine.teardown(id).await.unwrap();
+}
