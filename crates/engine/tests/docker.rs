@@ -303,3 +303,68 @@ async fn lan_ops_config_changes_and_routing_flips_touch_only_what_they_name() {
     assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Active);
     lab.engine.teardown(id).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_network_removed_by_hand_is_recreated_and_its_members_reattached() {
+    let lab = lab().await;
+    let topology =
+        lab.engine.generate(Name::parse("netdrift").unwrap(), config("10.215.0.0/16", false, &["ftp"])).await.unwrap();
+    let id = topology.header.id;
+    let _cleanup = Cleanup(id);
+    lab.engine.deploy(id).await.unwrap();
+    let lan = topology.design.lans.values().find(|l| !l.is_dmz).unwrap();
+    let net = spec::network_name(id, &lan.name);
+    let members: Vec<String> = topology
+        .design
+        .deckies
+        .values()
+        .filter(|d| d.ips.contains_key(&lan.name))
+        .map(|d| spec::base_name(id, &d.name))
+        .collect();
+    for member in &members {
+        assert!(
+            Command::new("docker")
+                .args(["network", "disconnect", "-f", &net, member])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        );
+    }
+    assert!(Command::new("docker").args(["network", "rm", &net]).output().unwrap().status.success());
+    let report = lab.engine.converge(id).await.unwrap();
+    assert!(report.converged(), "{report:?}");
+    let observed = lab.docker.observe(id).await.unwrap();
+    assert!(observed.networks.contains_key(&net));
+    for member in &members {
+        assert!(observed.containers[member].networks.contains_key(&net), "{member} not reattached");
+    }
+    lab.engine.teardown(id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_taken_host_port_degrades_the_gateway_until_it_is_free() {
+    // Hold the gateway's port on the host so Docker cannot publish it.
+    let holder = std::net::TcpListener::bind("0.0.0.0:27017").expect("port 27017 must be free for this test");
+    let lab = lab().await;
+    let topology = lab
+        .engine
+        .generate(Name::parse("portclash").unwrap(), config("10.216.0.0/16", true, &["mongodb"]))
+        .await
+        .unwrap();
+    let id = topology.header.id;
+    let _cleanup = Cleanup(id);
+    let header = lab.engine.deploy(id).await.unwrap();
+    assert_eq!(header.status, TopologyStatus::Degraded);
+    let gateway = topology.design.gateways().next().unwrap().name.clone();
+    let status = lab.store.topology(id).await.unwrap().decky_status[&gateway].clone();
+    assert_eq!(status.state, decnet_domain::DeckyState::Failed);
+    let error = status.last_error.unwrap_or_default();
+    assert!(error.contains("27017") || error.contains("address already in use"), "{error}");
+    drop(holder);
+    lab.engine.converge(id).await.unwrap();
+    let after = lab.store.topology(id).await.unwrap();
+    assert_eq!(after.header.status, TopologyStatus::Active);
+    assert_eq!(after.decky_status[&gateway].state, decnet_domain::DeckyState::Running);
+    lab.engine.teardown(id).await.unwrap();
+}
