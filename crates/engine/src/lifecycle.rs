@@ -142,6 +142,13 @@ impl Engine {
         // The transition is the race guard: of two concurrent deploys only one moves the
         // topology out of pending.
         self.set_status(id, Some(&[TopologyStatus::Pending]), TopologyStatus::Deploying, "deploy requested").await?;
+        self.finish_deploy(id).await
+    }
+
+    /// Materialises a deploying topology and settles its status: failed (and cleaned up)
+    /// when a network cannot be created, degraded when some decky failed, else active.
+    /// Also how a restarted engine completes a deploy that a crash interrupted.
+    pub(crate) async fn finish_deploy(&self, id: TopologyId) -> Result<TopologyHeader, EngineError> {
         let report = match self.converge_design(id).await {
             Ok(report) => report,
             Err(err) => {

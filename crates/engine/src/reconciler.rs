@@ -132,10 +132,24 @@ impl Engine {
     }
 
     /// Converges every deployed topology: what a restarted engine does first (the runtime
-    /// may have changed while no engine was watching) and what every tick repeats, so a
-    /// killed container, a removed network or a leftover is repaired and a degraded
-    /// topology returns to active. One topology's failure does not stop the others.
+    /// may have changed while no engine was watching, and a deploy may have been cut
+    /// short) and what every tick repeats, so a killed container, a removed network or a
+    /// leftover is repaired and a degraded topology returns to active. One topology's
+    /// failure does not stop the others.
     pub async fn heal(&self) -> Result<(), EngineError> {
+        // A deploy interrupted by a crash is finished, not left deploying.
+        let interrupted = self
+            .store
+            .list_topologies(&ListFilter { status: Some(TopologyStatus::Deploying), ..ListFilter::default() })
+            .await?;
+        for header in interrupted.items {
+            match self.finish_deploy(header.id).await {
+                Ok(done) => {
+                    tracing::info!(topology = %header.id, status = %done.status, "finished an interrupted deploy")
+                }
+                Err(err) => tracing::warn!(topology = %header.id, error = %err, "finishing a deploy failed"),
+            }
+        }
         for status in [TopologyStatus::Active, TopologyStatus::Degraded] {
             let live =
                 self.store.list_topologies(&ListFilter { status: Some(status), ..ListFilter::default() }).await?;

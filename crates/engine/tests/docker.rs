@@ -368,3 +368,35 @@ async fn a_taken_host_port_degrades_the_gateway_until_it_is_free() {
     assert_eq!(after.decky_status[&gateway].state, decnet_domain::DeckyState::Running);
     lab.engine.teardown(id).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_deploy_cut_short_is_finished_by_the_next_engine_without_duplicates() {
+    let lab = lab().await;
+    let topology = lab
+        .engine
+        .generate(Name::parse("cutshort").unwrap(), config("10.217.0.0/16", false, &["ssh", "http"]))
+        .await
+        .unwrap();
+    let id = topology.header.id;
+    let _cleanup = Cleanup(id);
+    // The engine "dies" a fraction of the way through creating 21 containers.
+    let cut = tokio::time::timeout(std::time::Duration::from_millis(300), lab.engine.deploy(id)).await;
+    assert!(cut.is_err(), "the deploy finished before it could be interrupted");
+    assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Deploying);
+    // A new engine on the same database finishes it.
+    let next = lab_on(lab.store.clone()).await;
+    next.engine.heal().await.unwrap();
+    assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Active);
+    let observed = lab.docker.observe(id).await.unwrap();
+    let wanted: usize = topology.design.deckies.values().map(|d| 1 + d.services.len()).sum();
+    assert_eq!(observed.containers.len(), wanted, "no duplicates, no leftovers");
+    assert!(observed.containers.values().all(|c| c.running));
+    assert_eq!(observed.networks.len(), topology.design.lans.len());
+    lab.engine.teardown(id).await.unwrap();
+}
+
+async fn lab_on(store: Arc<SqliteStore>) -> Lab {
+    let docker = Arc::new(DockerRuntime::connect(&decoy_bin()).await.unwrap());
+    let engine = Engine::new(store.clone(), docker.clone(), Bus::default(), EngineConfig::default());
+    Lab { _dir: tempfile::tempdir().unwrap(), engine, docker, store }
+}
