@@ -38,6 +38,15 @@ enum Role {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// Try one TCP connection and exit 0 if it was accepted, 3 if not (a diagnostic for
+    /// checking what a decky can reach from inside its namespace).
+    Probe {
+        /// Address to connect to.
+        target: std::net::SocketAddr,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
 }
 
 /// Installs SIGTERM and SIGINT handlers (PID 1 in a container ignores signals it has no
@@ -72,6 +81,23 @@ fn main() -> ExitCode {
             }
         };
         match cli.role {
+            Role::Probe { target, timeout_ms } => {
+                let attempt = tokio::net::TcpStream::connect(target);
+                match tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), attempt).await {
+                    Ok(Ok(_)) => {
+                        println!("reached {target}");
+                        ExitCode::SUCCESS
+                    }
+                    Ok(Err(err)) => {
+                        println!("cannot reach {target}: {err}");
+                        ExitCode::from(3)
+                    }
+                    Err(_) => {
+                        println!("cannot reach {target}: timed out");
+                        ExitCode::from(3)
+                    }
+                }
+            }
             Role::Base => {
                 eprintln!("decnet-decoy: base ready");
                 shutdown.await;

@@ -400,3 +400,42 @@ async fn lab_on(store: Arc<SqliteStore>) -> Lab {
     let engine = Engine::new(store.clone(), docker.clone(), Bus::default(), EngineConfig::default());
     Lab { _dir: tempfile::tempdir().unwrap(), engine, docker, store }
 }
+
+/// Runs the decoy binary's probe inside `base`'s network namespace; true if it connected.
+fn probe_from(image: &str, base: &str, target: &str) -> bool {
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--network", &format!("container:{base}"), "--read-only", "--cap-drop", "ALL"])
+        .args(["--user", spec::SERVICE_USER, image, "probe", target, "--timeout-ms", "1500"])
+        .output()
+        .unwrap();
+    match out.status.code() {
+        Some(0) => true,
+        Some(3) => false,
+        other => panic!("probe failed to run ({other:?}): {}", String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+#[tokio::test]
+async fn deckies_reach_their_lan_peers_and_nothing_outside_their_topology() {
+    let lab = lab().await;
+    let mine =
+        lab.engine.generate(Name::parse("reach").unwrap(), config("10.218.0.0/16", false, &["ssh"])).await.unwrap();
+    let theirs =
+        lab.engine.generate(Name::parse("elsewhere").unwrap(), config("10.219.0.0/16", false, &["ssh"])).await.unwrap();
+    let _cleanup = (Cleanup(mine.header.id), Cleanup(theirs.header.id));
+    lab.engine.deploy(mine.header.id).await.unwrap();
+    lab.engine.deploy(theirs.header.id).await.unwrap();
+    let design = &mine.design;
+    let lan = design.lans.values().find(|l| !l.is_dmz).unwrap();
+    let members: Vec<_> = design.deckies.values().filter(|d| d.ips.contains_key(&lan.name)).collect();
+    let (from, peer) = (members[0], members[1]);
+    let base = spec::base_name(mine.header.id, &from.name);
+    let image = lab.docker.image();
+    assert!(probe_from(image, &base, &format!("{}:22", peer.ips[&lan.name])), "a LAN peer's service port answers");
+    let stranger =
+        theirs.design.deckies.values().find(|d| !d.ips.keys().any(|l| theirs.design.lans[l].is_dmz)).unwrap();
+    let stranger_ip = stranger.ips.values().next().unwrap();
+    assert!(!probe_from(image, &base, &format!("{stranger_ip}:22")), "another topology is unreachable");
+    lab.engine.teardown(mine.header.id).await.unwrap();
+    lab.engine.teardown(theirs.header.id).await.unwrap();
+}
