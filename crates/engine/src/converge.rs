@@ -80,6 +80,12 @@ impl Engine {
     /// Converges a deployed topology and moves it between active and degraded to match
     /// the outcome.
     pub async fn converge(&self, id: TopologyId) -> Result<ConvergeReport, EngineError> {
+        let _exclusive = self.lock(id).await;
+        self.converge_locked(id).await
+    }
+
+    /// [`Engine::converge`] for a caller that holds the topology's lock.
+    pub(crate) async fn converge_locked(&self, id: TopologyId) -> Result<ConvergeReport, EngineError> {
         let report = self.converge_design(id).await?;
         let status = self.store.header(id).await?.status;
         match (status, report.converged()) {
@@ -309,7 +315,7 @@ impl Engine {
             let reason = format!("materialisation failed: {}", failures.join("; "));
             self.set_status(id, Some(&[TopologyStatus::Active]), TopologyStatus::Degraded, &reason).await?;
         } else if status == TopologyStatus::Degraded {
-            self.converge(id).await?;
+            self.converge_locked(id).await?;
         }
         Ok(())
     }

@@ -68,6 +68,9 @@ pub struct Engine {
     wake: Arc<Notify>,
     /// Topologies with newly queued work, for the next wake-up.
     marked: Arc<Mutex<BTreeSet<TopologyId>>>,
+    /// One lock per topology: deploy, teardown, draining and convergence of a topology
+    /// never overlap within this engine.
+    locks: Arc<Mutex<HashMap<TopologyId, Arc<tokio::sync::Mutex<()>>>>>,
     /// Last decky status this engine recorded, to skip redundant writes.
     recorded: Arc<Mutex<HashMap<(TopologyId, Name), DeckyStatus>>>,
 }
@@ -82,6 +85,7 @@ impl Engine {
             config: Arc::new(config),
             wake: Arc::new(Notify::new()),
             marked: Arc::default(),
+            locks: Arc::default(),
             recorded: Arc::default(),
         }
     }
@@ -104,5 +108,14 @@ impl Engine {
     /// The settings.
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// Waits for exclusive use of a topology within this engine.
+    pub(crate) async fn lock(&self, id: TopologyId) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(id).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 }

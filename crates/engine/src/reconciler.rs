@@ -52,6 +52,7 @@ impl Engine {
     /// Applies one topology's queued mutations in order, a claimed batch per transaction,
     /// until a batch comes back short of the batch size.
     pub async fn drain(&self, id: TopologyId) -> Result<DrainReport, EngineError> {
+        let _exclusive = self.lock(id).await;
         let mut report = DrainReport::default();
         let owner = self.config.owner.as_str();
         loop {
@@ -143,7 +144,11 @@ impl Engine {
             .list_topologies(&ListFilter { status: Some(TopologyStatus::Deploying), ..ListFilter::default() })
             .await?;
         for header in interrupted.items {
-            match self.finish_deploy(header.id).await {
+            let finished = {
+                let _exclusive = self.lock(header.id).await;
+                self.finish_deploy(header.id).await
+            };
+            match finished {
                 Ok(done) => {
                     tracing::info!(topology = %header.id, status = %done.status, "finished an interrupted deploy")
                 }

@@ -383,8 +383,9 @@ async fn a_deploy_cut_short_is_finished_by_the_next_engine_without_duplicates() 
     let cut = tokio::time::timeout(std::time::Duration::from_millis(300), lab.engine.deploy(id)).await;
     assert!(cut.is_err(), "the deploy finished before it could be interrupted");
     assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Deploying);
-    // A new engine on the same database finishes it.
-    let next = lab_on(lab.store.clone()).await;
+    // A new engine on the same database finishes it (with no lease to wait out: the
+    // first engine is gone for good).
+    let next = lab_on(lab.store.clone(), std::time::Duration::ZERO).await;
     next.engine.heal().await.unwrap();
     assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Active);
     let observed = lab.docker.observe(id).await.unwrap();
@@ -395,9 +396,10 @@ async fn a_deploy_cut_short_is_finished_by_the_next_engine_without_duplicates() 
     lab.engine.teardown(id).await.unwrap();
 }
 
-async fn lab_on(store: Arc<SqliteStore>) -> Lab {
+async fn lab_on(store: Arc<SqliteStore>, lease: std::time::Duration) -> Lab {
     let docker = Arc::new(DockerRuntime::connect(&decoy_bin()).await.unwrap());
-    let engine = Engine::new(store.clone(), docker.clone(), Bus::default(), EngineConfig::default());
+    let engine =
+        Engine::new(store.clone(), docker.clone(), Bus::default(), EngineConfig { lease, ..EngineConfig::default() });
     Lab { _dir: tempfile::tempdir().unwrap(), engine, docker, store }
 }
 

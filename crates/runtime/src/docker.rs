@@ -197,10 +197,12 @@ impl DockerRuntime {
         for (net, ip) in later {
             self.connect(net, &spec.name, ip).await?;
         }
-        self.docker
-            .start_container(&spec.name, None::<StartContainerOptions>)
-            .await
-            .map_err(|e| failed("start container", &spec.name, &e))
+        match self.docker.start_container(&spec.name, None::<StartContainerOptions>).await {
+            Ok(()) => Ok(()),
+            // 304: already started (by another converger).
+            Err(e) if status(&e) == Some(304) => Ok(()),
+            Err(e) => Err(failed("start container", &spec.name, &e)),
+        }
     }
 }
 
