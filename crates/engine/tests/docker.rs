@@ -441,3 +441,40 @@ async fn deckies_reach_their_lan_peers_and_nothing_outside_their_topology() {
     lab.engine.teardown(mine.header.id).await.unwrap();
     lab.engine.teardown(theirs.header.id).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_running_engine_heals_a_killed_base_within_two_intervals() {
+    let lab = lab().await;
+    let topology =
+        lab.engine.generate(Name::parse("healer").unwrap(), config("10.220.0.0/16", false, &["ssh"])).await.unwrap();
+    let id = topology.header.id;
+    let _cleanup = Cleanup(id);
+    lab.engine.deploy(id).await.unwrap();
+    let tick = std::time::Duration::from_secs(1);
+    let engine = Engine::new(
+        lab.store.clone(),
+        lab.docker.clone(),
+        Bus::default(),
+        EngineConfig { tick, ..EngineConfig::default() },
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(async move { engine.run(async { stopped.await.unwrap_or(()) }).await });
+    let victim = spec::base_name(id, &topology.design.deckies.values().next().unwrap().name);
+    let before = lab.docker.observe(id).await.unwrap().containers[&victim].clone();
+    assert!(before.running);
+    assert!(Command::new("docker").args(["kill", &victim]).output().unwrap().status.success());
+    let killed_at = std::time::Instant::now();
+    // Watch Docker's own view until the base runs again, at most two intervals.
+    loop {
+        let now = lab.docker.observe(id).await.unwrap();
+        if now.containers.get(&victim).is_some_and(|c| c.running) {
+            break;
+        }
+        assert!(killed_at.elapsed() < 2 * tick, "not healed within two intervals");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Active);
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+    lab.engine.teardown(id).await.unwrap();
+}
