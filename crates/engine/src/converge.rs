@@ -7,7 +7,7 @@
 //! is the targeted fast path after a mutation: it performs exactly the plan's actions,
 //! touching nothing else.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use decnet_domain::{DeckyState, DeckyStatus, Design, Name, RuntimeAction, TopologyId, TopologyStatus};
 use decnet_runtime::spec::{self, Role};
@@ -17,6 +17,14 @@ use serde_json::json;
 
 use crate::bus::topics;
 use crate::{Engine, EngineError};
+
+/// Consecutive failures of one decky and when it may be tried again.
+#[derive(Debug, Clone)]
+pub(crate) struct Backoff {
+    failures: u32,
+    retry_at: std::time::Instant,
+    last_error: String,
+}
 
 /// What a convergence pass found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +85,25 @@ impl Engine {
         Ok(())
     }
 
+    /// Records the outcome of an attempt at a decky: success clears its backoff; a failure
+    /// schedules the next attempt (at once after the first, then doubling from the base).
+    fn note_attempt(&self, id: TopologyId, decky: &Name, error: Option<String>) {
+        let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (id, decky.clone());
+        let Some(error) = error else {
+            backoff.remove(&key);
+            return;
+        };
+        let failures = backoff.get(&key).map_or(1, |b| b.failures + 1);
+        let delay = if failures <= 1 {
+            std::time::Duration::ZERO
+        } else {
+            let factor = 2u32.saturating_pow(failures.saturating_sub(2).min(16));
+            self.config.backoff_base.saturating_mul(factor).min(self.config.backoff_cap)
+        };
+        backoff.insert(key, Backoff { failures, retry_at: std::time::Instant::now() + delay, last_error: error });
+    }
+
     /// Converges a deployed topology and moves it between active and degraded to match
     /// the outcome.
     pub async fn converge(&self, id: TopologyId) -> Result<ConvergeReport, EngineError> {
@@ -126,9 +153,26 @@ impl Engine {
         // Deckies are independent of each other: converge several at once. Their states
         // are recorded (and published, which is the progress a deploy reports) as each
         // one finishes.
+        // A decky that keeps failing waits out its backoff; it stays failed meanwhile.
+        let now = std::time::Instant::now();
+        let waiting: HashMap<Name, String> = {
+            let backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+            design
+                .deckies
+                .keys()
+                .filter_map(|name| {
+                    let entry = backoff.get(&(id, name.clone()))?;
+                    (entry.retry_at > now).then(|| (name.clone(), entry.last_error.clone()))
+                })
+                .collect()
+        };
+        for (name, error) in &waiting {
+            report.decky_errors.insert(name.clone(), format!("{error} (retrying after a backoff)"));
+        }
         let jobs: Vec<_> = design
             .deckies
             .values()
+            .filter(|decky| !waiting.contains_key(&decky.name))
             .map(|decky| {
                 let observed = &observed;
                 async move { (decky, self.converge_decky(id, design, decky, observed).await) }
@@ -136,6 +180,7 @@ impl Engine {
             .collect();
         let mut pending = futures_util::stream::iter(jobs).buffer_unordered(self.config.concurrency.max(1) * 2);
         while let Some((decky, outcome)) = pending.next().await {
+            self.note_attempt(id, &decky.name, outcome.as_ref().err().map(ToString::to_string));
             let status = match outcome {
                 Ok(changes) => {
                     report.changes += changes;

@@ -43,6 +43,11 @@ pub struct EngineConfig {
     pub concurrency: usize,
     /// Most mutations of one topology claimed and committed together (group commit).
     pub batch: usize,
+    /// First wait before converging a decky that failed twice in a row; it doubles with
+    /// every further failure up to `backoff_cap` (the first retry is immediate).
+    pub backoff_base: Duration,
+    /// Longest wait between attempts at a failing decky.
+    pub backoff_cap: Duration,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +59,8 @@ impl Default for EngineConfig {
             poll: Duration::from_secs(1),
             concurrency: 4,
             batch: 64,
+            backoff_base: Duration::from_secs(2),
+            backoff_cap: Duration::from_secs(300),
         }
     }
 }
@@ -71,6 +78,8 @@ pub struct Engine {
     /// One lock per topology: deploy, teardown, draining and convergence of a topology
     /// never overlap within this engine.
     locks: Arc<Mutex<HashMap<TopologyId, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Deckies that keep failing, and when to try them again.
+    backoff: Arc<Mutex<HashMap<(TopologyId, Name), converge::Backoff>>>,
     /// Last decky status this engine recorded, to skip redundant writes.
     recorded: Arc<Mutex<HashMap<(TopologyId, Name), DeckyStatus>>>,
 }
@@ -86,6 +95,7 @@ impl Engine {
             wake: Arc::new(Notify::new()),
             marked: Arc::default(),
             locks: Arc::default(),
+            backoff: Arc::default(),
             recorded: Arc::default(),
         }
     }

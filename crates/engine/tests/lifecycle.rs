@@ -209,3 +209,29 @@ async fn orphans_of_topologies_the_store_forgot_are_reaped_and_nothing_else() {
     assert!(!left.is_empty() && left.iter().all(|c| c.contains(&kept.simple())), "{left:?}");
     assert!(h.engine.reap_orphans(None).await.unwrap().is_empty(), "idempotent");
 }
+
+#[tokio::test]
+async fn a_decky_that_keeps_failing_is_retried_with_exponential_backoff() {
+    let h = Harness::new().await;
+    let patient = decnet_engine::Engine::new(
+        h.store.clone(),
+        h.runtime.clone(),
+        decnet_engine::Bus::default(),
+        decnet_engine::EngineConfig { backoff_base: std::time::Duration::from_secs(3600), ..Default::default() },
+    );
+    let id = h.generate("maze", 7).await;
+    h.runtime.fail_on("-decky-003");
+    assert_eq!(patient.deploy(id).await.unwrap().status, TopologyStatus::Degraded);
+    // The first retry is immediate; it fails again and the decky starts backing off.
+    let retried = patient.converge(id).await.unwrap();
+    assert!(!retried.decky_errors[&name("decky-003")].contains("backoff"));
+    let waiting = patient.converge(id).await.unwrap();
+    assert!(waiting.decky_errors[&name("decky-003")].contains("retrying after a backoff"), "{waiting:?}");
+    // Even once the runtime is fine again, the decky waits out its backoff...
+    h.runtime.heal();
+    patient.converge(id).await.unwrap();
+    assert_eq!(h.store.header(id).await.unwrap().status, TopologyStatus::Degraded);
+    // ...while an engine without backoff repairs it at once.
+    h.engine.converge(id).await.unwrap();
+    assert_eq!(h.store.header(id).await.unwrap().status, TopologyStatus::Active);
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code, missing_docs)] // Shared by several test binaries, each using a part.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use decnet_domain::generator::GeneratorConfig;
 use decnet_domain::{Name, TopologyId};
@@ -28,7 +29,8 @@ impl Harness {
 
     pub async fn with_store(dir: TempDir, store: Arc<SqliteStore>, owner: &str) -> Self {
         let runtime = Arc::new(MemoryRuntime::new());
-        let config = EngineConfig { owner: owner.into(), ..EngineConfig::default() };
+        // No backoff by default: tests that heal expect the next pass to retry.
+        let config = EngineConfig { owner: owner.into(), backoff_base: Duration::ZERO, ..EngineConfig::default() };
         let engine = Engine::new(store.clone(), runtime.clone(), Bus::default(), config);
         Self { dir, engine, runtime, store }
     }
