@@ -2,7 +2,8 @@
 //!
 //! A broadcast channel of topic-named events with a process-wide sequence number, so a
 //! subscriber can tell whether it missed anything. Topics follow the reference:
-//! `topology.<id>.mutation.<state>`, `topology.<id>.status`, `decky.<name>.state`.
+//! `topology.<id>.mutation.<state>`, `topology.<id>.status`, `decky.<name>.state`, and
+//! `engine.ready` once the reconciler loop has healed at start and watches for changes.
 //! Publishing never blocks and never fails; a subscriber that falls behind the channel's
 //! capacity learns it from the receiver (`Lagged`), not by silently losing events.
 

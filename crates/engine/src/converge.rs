@@ -104,8 +104,8 @@ impl Engine {
         backoff.insert(key, Backoff { failures, retry_at: std::time::Instant::now() + delay, last_error: error });
     }
 
-    /// Converges a deployed topology and moves it between active and degraded to match
-    /// the outcome.
+    /// Converges a deployed (active or degraded) topology and moves it between active and
+    /// degraded to match the outcome; any other status is left alone.
     pub async fn converge(&self, id: TopologyId) -> Result<ConvergeReport, EngineError> {
         let _exclusive = self.lock(id).await;
         self.converge_locked(id).await
@@ -113,6 +113,11 @@ impl Engine {
 
     /// [`Engine::converge`] for a caller that holds the topology's lock.
     pub(crate) async fn converge_locked(&self, id: TopologyId) -> Result<ConvergeReport, EngineError> {
+        // Only deployed topologies are kept converged: a pending one has nothing to run
+        // yet, and one being torn down must not be brought back.
+        if !self.store.header(id).await?.status.accepts_mutations() {
+            return Ok(ConvergeReport::default());
+        }
         let report = self.converge_design(id).await?;
         let status = self.store.header(id).await?.status;
         match (status, report.converged()) {

@@ -188,8 +188,9 @@ impl Engine {
     /// The reconciler loop until `shutdown` resolves: heal, then drain exactly the
     /// topologies that enqueues through this engine marked (woken at once), check every
     /// `poll` for work queued by other processes or left behind by expired leases (one
-    /// indexed query), and on every `tick` make a full pass that also converges every
-    /// deployed topology. In-flight work finishes before it returns.
+    /// indexed query), converge a topology as soon as the runtime reports a change to
+    /// it, and on every `tick` make a full pass that also converges every deployed
+    /// topology. In-flight work finishes before it returns.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
         tokio::pin!(shutdown);
         self.heal().await?;
@@ -197,12 +198,36 @@ impl Engine {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut poll = tokio::time::interval(self.config.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Changes the runtime reports (a container died, a network went away) are healed
+        // at once rather than at the next tick.
+        let mut changes = self.runtime.watch();
+        self.bus.publish("engine.ready".into(), json!({ "owner": self.config.owner, "runtime": self.runtime.kind() }));
         loop {
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 () = self.wake.notified() => {
                     let marked = std::mem::take(&mut *self.marked.lock().unwrap_or_else(|p| p.into_inner()));
                     self.drain_all(marked).await;
+                }
+                changed = async {
+                    match changes.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let Some(first) = changed else {
+                        changes = None;
+                        continue;
+                    };
+                    let mut touched = std::collections::BTreeSet::from([first]);
+                    while let Some(id) = changes.as_mut().and_then(|rx| rx.try_recv().ok()) {
+                        touched.insert(id);
+                    }
+                    for id in touched {
+                        if let Err(err) = self.converge(id).await {
+                            tracing::warn!(topology = %id, error = %err, "healing a reported change failed");
+                        }
+                    }
                 }
                 _ = poll.tick() => {
                     match self.store.topologies_with_work(Utc::now()).await {

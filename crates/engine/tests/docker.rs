@@ -458,7 +458,9 @@ async fn the_running_engine_heals_a_killed_base_within_two_intervals() {
         EngineConfig { tick, ..EngineConfig::default() },
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut ready = engine.bus().subscribe();
     let worker = tokio::spawn(async move { engine.run(async { stopped.await.unwrap_or(()) }).await });
+    while ready.recv().await.unwrap().topic != "engine.ready" {}
     let victim = spec::base_name(id, &topology.design.deckies.values().next().unwrap().name);
     let before = lab.docker.observe(id).await.unwrap().containers[&victim].clone();
     assert!(before.running);
@@ -474,6 +476,41 @@ async fn the_running_engine_heals_a_killed_base_within_two_intervals() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Active);
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+    lab.engine.teardown(id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_container_death_reported_by_docker_is_healed_without_waiting_for_the_interval() {
+    let lab = lab().await;
+    let topology =
+        lab.engine.generate(Name::parse("events").unwrap(), config("10.221.0.0/16", false, &["ssh"])).await.unwrap();
+    let id = topology.header.id;
+    let _cleanup = Cleanup(id);
+    lab.engine.deploy(id).await.unwrap();
+    // An interval far longer than the test: only Docker's events can trigger healing.
+    let engine = Engine::new(
+        lab.store.clone(),
+        lab.docker.clone(),
+        Bus::default(),
+        EngineConfig { tick: std::time::Duration::from_secs(3600), ..EngineConfig::default() },
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut events = engine.bus().subscribe();
+    let worker = tokio::spawn(async move { engine.run(async { stopped.await.unwrap_or(()) }).await });
+    // Remove a service by hand once the loop has healed at start and watches Docker.
+    while events.recv().await.unwrap().topic != "engine.ready" {}
+    let victim = spec::service_name(id, &topology.design.deckies.values().next().unwrap().name, "ssh");
+    assert!(Command::new("docker").args(["rm", "-f", &victim]).output().unwrap().status.success());
+    let removed_at = std::time::Instant::now();
+    loop {
+        if lab.docker.observe(id).await.unwrap().containers.get(&victim).is_some_and(|c| c.running) {
+            break;
+        }
+        assert!(removed_at.elapsed() < std::time::Duration::from_secs(10), "not healed from the event");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let _ = stop.send(());
     worker.await.unwrap().unwrap();
     lab.engine.teardown(id).await.unwrap();

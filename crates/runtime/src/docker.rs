@@ -14,12 +14,13 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, ContainerSummaryStateEnum, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
-    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig, PortBinding,
+    ContainerCreateBody, ContainerSummaryStateEnum, EndpointIpamConfig, EndpointSettings, EventMessage,
+    EventMessageTypeEnum, HostConfig, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest, NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    RemoveContainerOptionsBuilder, StartContainerOptions,
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
 };
 use decnet_domain::TopologyId;
 use futures_util::StreamExt;
@@ -105,6 +106,25 @@ async fn ensure_image(docker: &Docker, binary: &[u8]) -> Result<String, RuntimeE
         }
     }
     Ok(image)
+}
+
+/// The topology a Docker event is about, when it is a change healing must look at: one of
+/// our containers dying or going away, or one of our networks going away or losing a
+/// member. Containers carry the topology label; networks are recognised by their name,
+/// `decnet-<32 hex digits of the id>-<lan>`.
+fn changed_topology(event: &EventMessage) -> Option<TopologyId> {
+    let action = event.action.as_deref()?;
+    let attributes = event.actor.as_ref()?.attributes.as_ref()?;
+    match event.typ? {
+        EventMessageTypeEnum::CONTAINER if matches!(action, "die" | "destroy" | "oom") => {
+            attributes.get(labels::TOPOLOGY)?.parse().ok()
+        }
+        EventMessageTypeEnum::NETWORK if matches!(action, "destroy" | "disconnect") => {
+            let hex = attributes.get("name")?.strip_prefix("decnet-")?.get(..32)?;
+            hex.parse().ok()
+        }
+        _ => None,
+    }
 }
 
 /// A tar with a `FROM scratch` Dockerfile and the binary.
@@ -214,6 +234,24 @@ impl Runtime for DockerRuntime {
 
     fn image(&self) -> &str {
         &self.image
+    }
+
+    fn watch(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<TopologyId>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let docker = self.docker.clone();
+        tokio::spawn(async move {
+            let filters = HashMap::from([("type".to_owned(), vec!["container".to_owned(), "network".to_owned()])]);
+            let mut events = docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+            while let Some(event) = events.next().await {
+                let Ok(event) = event else { continue };
+                if let Some(topology) = changed_topology(&event)
+                    && tx.send(topology).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Some(rx)
     }
 
     async fn observe(&self, topology: TopologyId) -> Result<Observed, RuntimeError> {

@@ -68,6 +68,14 @@ pub trait Runtime: Send + Sync {
     /// Everything labelled as belonging to `topology`.
     async fn observe(&self, topology: TopologyId) -> Result<Observed, RuntimeError>;
 
+    /// Topologies whose resources changed outside the engine's own calls are reported on
+    /// the returned channel (a container died or was removed, a network was removed or
+    /// lost a member), so healing need not wait for its interval. `None` when the runtime
+    /// reports no such changes.
+    fn watch(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<TopologyId>> {
+        None
+    }
+
     /// Every topology id found on a labelled container or network (for orphan reaping).
     async fn owners(&self) -> Result<std::collections::BTreeSet<TopologyId>, RuntimeError>;
 
