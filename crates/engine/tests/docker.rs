@@ -102,7 +102,9 @@ async fn a_deployed_topology_is_exactly_what_docker_reports() {
         assert_eq!(net.internal, Some(!lan.is_dmz), "{}", lan.name);
         let subnet = net.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().next()).and_then(|c| c.subnet);
         assert_eq!(subnet, Some(lan.subnet.to_string()));
-        assert_eq!(net.labels.unwrap_or_default().get("decnet.topology.id"), Some(&id.to_string()));
+        let labels = net.labels.unwrap_or_default();
+        assert_eq!(labels.get("decnet.topology.id"), Some(&id.to_string()));
+        assert_eq!(labels.get("decnet.topology.lan"), Some(&lan.name.to_string()));
     }
     for decky in design.deckies.values() {
         let base =
@@ -117,9 +119,11 @@ async fn a_deployed_topology_is_exactly_what_docker_reports() {
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
         let expected_caps: Vec<String> = if decky.forwards_l3 { vec!["NET_ADMIN".into()] } else { vec![] };
         assert_eq!(host.cap_add.unwrap_or_default(), expected_caps);
-        let sysctls = host.sysctls.unwrap();
-        assert_eq!(sysctls.get("net.ipv4.ip_default_ttl").map(String::as_str), Some("64"));
+        let sysctls: BTreeMap<String, String> = host.sysctls.unwrap().into_iter().collect();
+        let wanted = spec::base(id, design, decky, lab.docker.image());
+        assert_eq!(sysctls, wanted.sysctls, "{}", decky.name);
         assert_eq!(sysctls.contains_key("net.ipv4.ip_forward"), decky.forwards_l3);
+        assert_eq!(labels.get("decnet.topology.spec_hash").map(String::as_str), Some(wanted.spec_hash()));
         let ips: BTreeMap<String, String> = base
             .network_settings
             .unwrap()
@@ -136,7 +140,11 @@ async fn a_deployed_topology_is_exactly_what_docker_reports() {
                 .inspect_container(&spec::service_name(id, &decky.name, service), None::<InspectContainerOptions>)
                 .await
                 .unwrap();
-            assert_eq!(svc.config.unwrap().user.as_deref(), Some(spec::SERVICE_USER));
+            let svc_config = svc.config.unwrap();
+            assert_eq!(svc_config.user.as_deref(), Some(spec::SERVICE_USER));
+            let svc_labels = svc_config.labels.unwrap();
+            assert_eq!(svc_labels.get("decnet.topology.service_name"), Some(service));
+            assert_eq!(svc_labels.get("decnet.topology.role").map(String::as_str), Some("service"));
             let host = svc.host_config.unwrap();
             assert_eq!(host.network_mode, Some(format!("container:{}", base.id.clone().unwrap())));
             assert_eq!(host.readonly_rootfs, Some(true));
@@ -513,5 +521,27 @@ async fn a_container_death_reported_by_docker_is_healed_without_waiting_for_the_
     }
     let _ = stop.send(());
     worker.await.unwrap().unwrap();
+    lab.engine.teardown(id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_labelled_container_that_is_not_desired_is_removed() {
+    let lab = lab().await;
+    let topology =
+        lab.engine.generate(Name::parse("stray").unwrap(), config("10.222.0.0/16", false, &["ftp"])).await.unwrap();
+    let id = topology.header.id;
+    let _cleanup = Cleanup(id);
+    lab.engine.deploy(id).await.unwrap();
+    let stray = format!("decnet-{}-ghost", id.simple());
+    let started = Command::new("docker")
+        .args(["run", "-d", "--name", &stray, "--label", &format!("decnet.topology.id={id}"), "--read-only"])
+        .args(["--cap-drop", "ALL", "--network", "none", lab.docker.image(), "base"])
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    assert!(lab.docker.observe(id).await.unwrap().containers.contains_key(&stray));
+    let report = lab.engine.converge(id).await.unwrap();
+    assert!(report.converged() && report.changes == 1, "{report:?}");
+    assert!(!lab.docker.observe(id).await.unwrap().containers.contains_key(&stray));
     lab.engine.teardown(id).await.unwrap();
 }
