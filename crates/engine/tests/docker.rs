@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bollard::query_parameters::InspectContainerOptions;
 use decnet_domain::generator::GeneratorConfig;
-use decnet_domain::{Name, TopologyId, TopologyStatus};
+use decnet_domain::{Name, Topology, TopologyId, TopologyStatus};
 use decnet_engine::{Bus, Engine, EngineConfig};
 use decnet_runtime::{DockerRuntime, Runtime, spec};
 use decnet_store::{SqliteStore, Store};
@@ -79,6 +79,15 @@ fn config(base: &str, gateway: bool, services: &[&str]) -> GeneratorConfig {
         seed: 11,
         ..GeneratorConfig::default()
     }
+}
+
+/// Generates a topology in `base` with `services` on every decky, registers its cleanup,
+/// and deploys it (asserting the deploy went through, not that it is active).
+async fn deployed(lab: &Lab, name: &str, base: &str, services: &[&str]) -> (Arc<Topology>, Cleanup) {
+    let topology = lab.engine.generate(Name::parse(name).unwrap(), config(base, false, services)).await.unwrap();
+    let cleanup = Cleanup(topology.header.id);
+    lab.engine.deploy(topology.header.id).await.unwrap();
+    (topology, cleanup)
 }
 
 #[tokio::test]
@@ -173,11 +182,8 @@ async fn fingerprints(lab: &Lab, id: TopologyId) -> BTreeMap<String, (String, St
 #[tokio::test]
 async fn live_ops_touch_only_what_they_name_and_drift_heals() {
     let lab = lab().await;
-    let topology =
-        lab.engine.generate(Name::parse("live").unwrap(), config("10.212.0.0/16", false, &["ssh"])).await.unwrap();
+    let (topology, _cleanup) = deployed(&lab, "live", "10.212.0.0/16", &["ssh"]).await;
     let id = topology.header.id;
-    let _cleanup = Cleanup(id);
-    lab.engine.deploy(id).await.unwrap();
     let lan = topology.design.lans.values().find(|l| !l.is_dmz).unwrap().name.to_string();
     let other = topology.design.deckies.values().find(|d| !d.ips.contains_key(lan.as_str())).unwrap().name.to_string();
 
@@ -248,11 +254,8 @@ async fn reaping_removes_only_resources_of_topologies_the_store_does_not_know() 
 #[tokio::test]
 async fn lan_ops_config_changes_and_routing_flips_touch_only_what_they_name() {
     let lab = lab().await;
-    let topology =
-        lab.engine.generate(Name::parse("more").unwrap(), config("10.214.0.0/16", false, &["ssh"])).await.unwrap();
+    let (topology, _cleanup) = deployed(&lab, "more", "10.214.0.0/16", &["ssh"]).await;
     let id = topology.header.id;
-    let _cleanup = Cleanup(id);
-    lab.engine.deploy(id).await.unwrap();
     let design = &topology.design;
     let visitor = design.deckies.values().find(|d| !d.is_bridge()).unwrap().name.to_string();
     let router = design.deckies.values().find(|d| d.is_bridge() && d.forwards_l3).unwrap().name.to_string();
@@ -315,11 +318,8 @@ async fn lan_ops_config_changes_and_routing_flips_touch_only_what_they_name() {
 #[tokio::test]
 async fn a_network_removed_by_hand_is_recreated_and_its_members_reattached() {
     let lab = lab().await;
-    let topology =
-        lab.engine.generate(Name::parse("netdrift").unwrap(), config("10.215.0.0/16", false, &["ftp"])).await.unwrap();
+    let (topology, _cleanup) = deployed(&lab, "netdrift", "10.215.0.0/16", &["ftp"]).await;
     let id = topology.header.id;
-    let _cleanup = Cleanup(id);
-    lab.engine.deploy(id).await.unwrap();
     let lan = topology.design.lans.values().find(|l| !l.is_dmz).unwrap();
     let net = spec::network_name(id, &lan.name);
     let members: Vec<String> = topology
@@ -453,11 +453,8 @@ async fn deckies_reach_their_lan_peers_and_nothing_outside_their_topology() {
 #[tokio::test]
 async fn the_running_engine_heals_a_killed_base_within_two_intervals() {
     let lab = lab().await;
-    let topology =
-        lab.engine.generate(Name::parse("healer").unwrap(), config("10.220.0.0/16", false, &["ssh"])).await.unwrap();
+    let (topology, _cleanup) = deployed(&lab, "healer", "10.220.0.0/16", &["ssh"]).await;
     let id = topology.header.id;
-    let _cleanup = Cleanup(id);
-    lab.engine.deploy(id).await.unwrap();
     let tick = std::time::Duration::from_secs(1);
     let engine = Engine::new(
         lab.store.clone(),
@@ -492,11 +489,8 @@ async fn the_running_engine_heals_a_killed_base_within_two_intervals() {
 #[tokio::test]
 async fn a_container_death_reported_by_docker_is_healed_without_waiting_for_the_interval() {
     let lab = lab().await;
-    let topology =
-        lab.engine.generate(Name::parse("events").unwrap(), config("10.221.0.0/16", false, &["ssh"])).await.unwrap();
+    let (topology, _cleanup) = deployed(&lab, "events", "10.221.0.0/16", &["ssh"]).await;
     let id = topology.header.id;
-    let _cleanup = Cleanup(id);
-    lab.engine.deploy(id).await.unwrap();
     // An interval far longer than the test: only Docker's events can trigger healing.
     let engine = Engine::new(
         lab.store.clone(),
@@ -527,11 +521,8 @@ async fn a_container_death_reported_by_docker_is_healed_without_waiting_for_the_
 #[tokio::test]
 async fn a_labelled_container_that_is_not_desired_is_removed() {
     let lab = lab().await;
-    let topology =
-        lab.engine.generate(Name::parse("stray").unwrap(), config("10.222.0.0/16", false, &["ftp"])).await.unwrap();
+    let (topology, _cleanup) = deployed(&lab, "stray", "10.222.0.0/16", &["ftp"]).await;
     let id = topology.header.id;
-    let _cleanup = Cleanup(id);
-    lab.engine.deploy(id).await.unwrap();
     let stray = format!("decnet-{}-ghost", id.simple());
     let started = Command::new("docker")
         .args(["run", "-d", "--name", &stray, "--label", &format!("decnet.topology.id={id}"), "--read-only"])
