@@ -2,10 +2,10 @@
 //!
 //! [`Runtime`] is the handful of idempotent operations the engine needs, in our own
 //! vocabulary; [`spec`] turns a design into the networks and containers it needs, with
-//! names and labels derived from validated names and the topology's full id. This issue
-//! ships one implementation, [`MemoryRuntime`], a recording in-memory runtime used by
-//! tests and offered to users as a simulation mode. The Docker implementation will live
-//! here too, as the only code that knows the Engine API.
+//! names and labels derived from validated names and the topology's full id. Two
+//! implementations: [`DockerRuntime`], the only code that knows the Engine API, and
+//! [`MemoryRuntime`], a recording in-memory runtime used by tests and offered to users as
+//! a simulation mode. [`compose`] renders the same specs as a Compose file.
 
 pub mod compose;
 mod docker;
