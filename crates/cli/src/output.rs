@@ -23,23 +23,7 @@ fn ports(service: &catalogue::Service) -> String {
 
 pub fn services(json: bool) {
     if json {
-        let list: Vec<Value> = SERVICES
-            .iter()
-            .map(|s| {
-                json!({
-                    "name": s.name,
-                    "tcp_ports": s.tcp_ports,
-                    "udp_ports": s.udp_ports,
-                    "singleton": s.singleton,
-                    "description": s.description,
-                    "fields": s.keys.iter().map(|k| json!({
-                        "key": k.key, "type": k.ty.as_str(), "default": k.default.to_json(),
-                        "secret": k.secret, "help": k.help, "enum": k.ty.choices(),
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        print_json(&Value::from(list));
+        print_json(&Value::from(SERVICES.iter().map(decnet_api::dto::service).collect::<Vec<_>>()));
         return;
     }
     let mut t = table(&["service", "ports", "config keys", "description"]);
@@ -54,16 +38,7 @@ pub fn services(json: bool) {
 
 pub fn archetypes(json: bool) {
     if json {
-        let list: Vec<Value> = ARCHETYPES
-            .iter()
-            .map(|a| {
-                json!({
-                    "slug": a.slug, "display_name": a.display_name, "description": a.description,
-                    "services": a.services, "preferred_distros": a.preferred_distros, "os": a.os.as_str(),
-                })
-            })
-            .collect();
-        print_json(&Value::from(list));
+        print_json(&decnet_api::dto::archetypes()["archetypes"]);
         return;
     }
     let mut t = table(&["archetype", "services", "os", "description"]);
@@ -74,29 +49,7 @@ pub fn archetypes(json: bool) {
 }
 
 fn header_json(h: &TopologyHeader) -> Value {
-    serde_json::to_value(h).unwrap_or(Value::Null)
-}
-
-/// The whole topology as JSON: header, LANs, deckies (with state) and derived edges.
-pub fn topology_json(t: &Topology) -> Value {
-    let design = &t.design;
-    json!({
-        "topology": header_json(&t.header),
-        "lans": design.lans.values().map(|l| json!({
-            "name": l.name, "subnet": l.subnet.to_string(), "is_dmz": l.is_dmz, "x": l.x, "y": l.y,
-        })).collect::<Vec<_>>(),
-        "deckies": design.deckies.values().map(|d| {
-            let status = t.decky_status.get(&d.name).cloned().unwrap_or_default();
-            json!({
-                "name": d.name, "home_lan": d.home_lan,
-                "ips": d.ips.iter().map(|(l, ip)| (l.to_string(), Value::from(ip.to_string()))).collect::<serde_json::Map<_, _>>(),
-                "services": d.services, "forwards_l3": d.forwards_l3, "is_gateway": design.is_gateway(d),
-                "archetype": d.archetype, "service_config": d.service_config, "x": d.x, "y": d.y,
-                "state": status.state, "last_error": status.last_error,
-            })
-        }).collect::<Vec<_>>(),
-        "edges": design.edges().collect::<Vec<_>>(),
-    })
+    decnet_api::dto::header(h)
 }
 
 pub fn created(t: &Topology, json: bool) {
@@ -144,7 +97,7 @@ pub fn topology_list(items: &[TopologyHeader], json: bool) {
 
 pub fn topology(t: &Topology, json: bool) {
     if json {
-        print_json(&topology_json(t));
+        print_json(&decnet_api::dto::topology(t));
         return;
     }
     let h = &t.header;

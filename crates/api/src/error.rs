@@ -1,0 +1,75 @@
+//! The one error body: `{"detail": "<human message>", "error": "<code>", "issues": [...]}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use decnet_domain::Issue;
+use decnet_engine::EngineError;
+use decnet_store::StoreError;
+use serde_json::json;
+
+/// An error as the API answers it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    issues: Vec<Issue>,
+}
+
+impl ApiError {
+    /// A client error of `status` with a machine `code`.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, detail: detail.into(), issues: Vec::new() }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        let status = match &err {
+            StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+            StoreError::VersionConflict { .. }
+            | StoreError::WrongStatus { .. }
+            | StoreError::IllegalTransition(_)
+            | StoreError::NameTaken { .. } => StatusCode::CONFLICT,
+            StoreError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let code = match &err {
+            StoreError::NotFound { .. } => "not_found",
+            StoreError::VersionConflict { .. } => "version_conflict",
+            StoreError::WrongStatus { .. } | StoreError::IllegalTransition(_) => "wrong_status",
+            StoreError::NameTaken { .. } => "name_taken",
+            StoreError::Refused(_) => "refused",
+            _ => "internal",
+        };
+        let issues = if let StoreError::Refused(r) = &err { r.issues.clone() } else { Vec::new() };
+        // Internal failures are not described to the client.
+        let detail =
+            if status == StatusCode::INTERNAL_SERVER_ERROR { "internal error".into() } else { err.to_string() };
+        Self { status, code, detail, issues }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(err: EngineError) -> Self {
+        match err {
+            EngineError::Store(store) => store.into(),
+            EngineError::Refused(refusal) => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "refused",
+                detail: refusal.to_string(),
+                issues: refusal.issues,
+            },
+            EngineError::Generate(err) => Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", err.to_string()),
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "detail": self.detail, "error": self.code, "issues": self.issues });
+        (self.status, Json(body)).into_response()
+    }
+}
