@@ -14,7 +14,7 @@ use axum::Router;
 use axum::routing::get;
 use decnet_engine::Engine;
 
-pub use error::ApiError;
+pub use error::{ApiError, ApiQuery};
 
 /// What handlers share.
 #[derive(Clone)]
@@ -29,5 +29,6 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(topologies::ready))
         .nest("/api/v1/topologies", topologies::routes())
+        .fallback(error::not_found)
         .with_state(state)
 }

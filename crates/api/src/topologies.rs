@@ -1,6 +1,6 @@
 //! `/api/v1/topologies`: list, get (with an ETag from the version), the catalogue.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -10,7 +10,7 @@ use decnet_store::ListFilter;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{ApiError, AppState, dto};
+use crate::{ApiError, ApiQuery, AppState, dto};
 
 pub(crate) fn routes() -> Router<AppState> {
     // Literal routes first, so they are never taken for an id.
@@ -35,7 +35,10 @@ struct ListQuery {
     offset: Option<i64>,
 }
 
-async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let status = q
         .status
         .map(|s| s.parse::<TopologyStatus>())
