@@ -14,7 +14,7 @@ use axum::Router;
 use axum::routing::get;
 use decnet_engine::Engine;
 
-pub use error::{ApiError, ApiQuery};
+pub use error::{ApiError, ApiJson, ApiQuery};
 
 /// What handlers share.
 #[derive(Clone)]

@@ -3,14 +3,14 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use decnet_domain::TopologyStatus;
 use decnet_store::ListFilter;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{ApiError, ApiQuery, AppState, dto};
+use crate::{ApiError, ApiJson, ApiQuery, AppState, dto};
 
 pub(crate) fn routes() -> Router<AppState> {
     // Literal routes first, so they are never taken for an id.
@@ -20,6 +20,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/services/{service}/schema", get(service_schema))
         .route("/archetypes", get(|| async { Json(dto::archetypes()) }))
         .route("/{id}", get(show))
+        .route("/{id}/mutations", get(mutations).post(enqueue))
+        .route("/{id}/mutations:plan", post(plan))
 }
 
 pub(crate) async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {
@@ -85,4 +87,69 @@ async fn service_schema(Path(service): Path<String>) -> Result<Json<serde_json::
     decnet_domain::catalogue::decky_service(&service)
         .map(|s| Json(dto::service(s)))
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("service {service} not found")))
+}
+
+/// A mutation request, as the original's API takes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MutationRequest {
+    op: String,
+    #[serde(default = "empty_object")]
+    payload: serde_json::Value,
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+fn empty_object() -> serde_json::Value {
+    json!({})
+}
+
+async fn enqueue(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(request): ApiJson<MutationRequest>,
+) -> Result<Response, ApiError> {
+    let id = state.engine.store().resolve(&key).await?;
+    // An unknown op or a payload that does not parse is refused as 422, before queueing.
+    let (mutation, version) = state.engine.enqueue(id, &request.op, &request.payload, request.expected_version).await?;
+    let body = json!({ "mutation_id": mutation.id, "state": mutation.state, "op": mutation.op, "version": version });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MutationsQuery {
+    state: Option<String>,
+}
+
+async fn mutations(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiQuery(q): ApiQuery<MutationsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = state.engine.store();
+    let id = store.resolve(&key).await?;
+    let wanted = q
+        .state
+        .map(|s| s.parse::<decnet_domain::MutationState>())
+        .transpose()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", format!("state: {e}")))?;
+    let list = store.mutations(id, wanted).await?;
+    Ok(Json(serde_json::to_value(list).unwrap_or_default()))
+}
+
+/// What a mutation would do, or why it would be refused, without queueing it.
+async fn plan(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(request): ApiJson<MutationRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = state.engine.store().resolve(&key).await?;
+    match state.engine.plan_dry_run(id, &request.op, &request.payload).await {
+        Ok(plan) => Ok(Json(json!({ "accepted": true, "actions": plan.actions, "issues": [] }))),
+        Err(decnet_engine::EngineError::Refused(refusal)) => {
+            Ok(Json(json!({ "accepted": false, "actions": [], "codes": refusal.codes(), "issues": refusal.issues })))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
