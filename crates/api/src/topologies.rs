@@ -15,11 +15,14 @@ use crate::{ApiError, ApiJson, ApiQuery, AppState, dto};
 pub(crate) fn routes() -> Router<AppState> {
     // Literal routes first, so they are never taken for an id.
     Router::new()
-        .route("/", get(list))
+        .route("/", get(list).post(generate))
         .route("/services", get(|| async { Json(dto::services()) }))
         .route("/services/{service}/schema", get(service_schema))
         .route("/archetypes", get(|| async { Json(dto::archetypes()) }))
-        .route("/{id}", get(show))
+        .route("/{id}", get(show).delete(delete))
+        .route("/{id}/deploy", post(deploy))
+        .route("/{id}/teardown", post(teardown))
+        .route("/{id}/status-events", get(status_events))
         .route("/{id}/mutations", get(mutations).post(enqueue))
         .route("/{id}/mutations:plan", post(plan))
 }
@@ -152,4 +155,140 @@ async fn plan(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// Generation parameters, with the original API's field names.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenerateRequest {
+    name: String,
+    #[serde(default = "default_depth")]
+    depth: u32,
+    #[serde(default = "default_branching")]
+    branching_factor: u32,
+    #[serde(default = "default_min")]
+    deckies_per_lan_min: u32,
+    #[serde(default = "default_max")]
+    deckies_per_lan_max: u32,
+    #[serde(default = "default_forward")]
+    bridge_forward_probability: f64,
+    #[serde(default)]
+    cross_edge_probability: f64,
+    #[serde(default)]
+    services_explicit: Option<Vec<String>>,
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+fn default_depth() -> u32 {
+    3
+}
+fn default_branching() -> u32 {
+    2
+}
+fn default_min() -> u32 {
+    1
+}
+fn default_max() -> u32 {
+    3
+}
+fn default_forward() -> f64 {
+    1.0
+}
+
+async fn generate(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<GenerateRequest>,
+) -> Result<Response, ApiError> {
+    let name = decnet_domain::Name::parse(&request.name)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", format!("name: {e}")))?;
+    let config = decnet_domain::generator::GeneratorConfig {
+        depth: request.depth,
+        branching: request.branching_factor,
+        deckies_per_lan_min: request.deckies_per_lan_min,
+        deckies_per_lan_max: request.deckies_per_lan_max,
+        bridge_forward_p: request.bridge_forward_probability,
+        cross_edge_p: request.cross_edge_probability,
+        services: request.services_explicit.filter(|s| !s.is_empty()),
+        // A random seed is still recorded, so the design can be generated again.
+        seed: request.seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0),
+        ..decnet_domain::generator::GeneratorConfig::default()
+    };
+    let topology = state.engine.generate(name, config).await?;
+    Ok((StatusCode::CREATED, Json(dto::header(&topology.header))).into_response())
+}
+
+/// Validates at once (422 with every issue), then deploys in the background: 202.
+async fn deploy(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, ApiError> {
+    let id = state.engine.store().resolve(&key).await?;
+    let header = state.engine.store().header(id).await?;
+    if header.status != TopologyStatus::Pending {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "wrong_status",
+            format!("topology is {}; deploy needs pending", header.status),
+        ));
+    }
+    let issues = state.engine.validate(id).await?;
+    if issues.iter().any(decnet_domain::Issue::is_error) {
+        return Err(ApiError::from(decnet_engine::EngineError::Refused(decnet_domain::Refusal {
+            issues: issues.into_iter().filter(decnet_domain::Issue::is_error).collect(),
+        })));
+    }
+    let engine = state.engine.clone();
+    tokio::spawn(async move {
+        if let Err(err) = engine.deploy(id).await {
+            tracing::warn!(topology = %id, error = %err, "deploy failed");
+        }
+    });
+    Ok((StatusCode::ACCEPTED, Json(dto::header(&header))).into_response())
+}
+
+/// Checks that a teardown may start, then tears down in the background: 202.
+async fn teardown(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, ApiError> {
+    let id = state.engine.store().resolve(&key).await?;
+    let header = state.engine.store().header(id).await?;
+    if !header.status.can_tear_down() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "wrong_status",
+            format!(
+                "topology is {}; teardown needs deploying, active, degraded, failed or tearing_down",
+                header.status
+            ),
+        ));
+    }
+    let engine = state.engine.clone();
+    tokio::spawn(async move {
+        if let Err(err) = engine.teardown(id).await {
+            tracing::warn!(topology = %id, error = %err, "teardown failed");
+        }
+    });
+    Ok((StatusCode::ACCEPTED, Json(dto::header(&header))).into_response())
+}
+
+async fn delete(State(state): State<AppState>, Path(key): Path<String>) -> Result<StatusCode, ApiError> {
+    let id = state.engine.store().resolve(&key).await?;
+    state.engine.delete(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    limit: Option<i64>,
+}
+
+async fn status_events(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", "limit: must be between 1 and 1000"));
+    }
+    let id = state.engine.store().resolve(&key).await?;
+    let events = state.engine.store().status_events(id, limit).await?;
+    Ok(Json(serde_json::to_value(events).unwrap_or_default()))
 }

@@ -1,0 +1,102 @@
+//! Generate, deploy, teardown and delete over the real router.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use decnet_api::{AppState, router};
+use decnet_domain::document::TopologyDocument;
+use decnet_engine::{Bus, Engine, EngineConfig};
+use decnet_runtime::MemoryRuntime;
+use decnet_store::SqliteStore;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+async fn send(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Waits for the topology's status event `to` on the engine's bus.
+async fn status_reaches(events: &mut tokio::sync::broadcast::Receiver<Arc<decnet_engine::Event>>, to: &str) {
+    loop {
+        let event = events.recv().await.unwrap();
+        if event.topic.ends_with(".status") && event.payload["status"] == to {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn generate_deploy_teardown_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("api.db")).await.unwrap();
+    let engine = Engine::new(Arc::new(store), Arc::new(MemoryRuntime::new()), Bus::default(), EngineConfig::default());
+    let app = router(AppState { engine: engine.clone() });
+    let mut events = engine.bus().subscribe();
+
+    let (status, created) =
+        send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "maze", "depth": 2, "seed": 7}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "pending");
+    let (status, body) = send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "maze"}))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("name_taken")));
+    let (status, _) = send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "x", "depth": 17}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "Bad.Name"}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, body) = send(&app, "DELETE", "/api/v1/topologies/maze", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "a pending topology can be deleted: {body}");
+    send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "maze", "depth": 2, "seed": 7}))).await;
+
+    let (status, _) = send(&app, "POST", "/api/v1/topologies/maze/deploy", None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    status_reaches(&mut events, "active").await;
+    let (status, body) = send(&app, "POST", "/api/v1/topologies/maze/deploy", None).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("wrong_status")));
+    let (status, _) = send(&app, "DELETE", "/api/v1/topologies/maze", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "an active topology is not deleted");
+
+    let (status, _) = send(&app, "POST", "/api/v1/topologies/maze/teardown", None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    status_reaches(&mut events, "torn_down").await;
+    let (_, history) = send(&app, "GET", "/api/v1/topologies/maze/status-events?limit=10", None).await;
+    let to: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["to"].as_str().unwrap()).collect();
+    assert_eq!(to, ["torn_down", "tearing_down", "active", "deploying"]);
+    let (status, _) = send(&app, "DELETE", "/api/v1/topologies/maze", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = send(&app, "GET", "/api/v1/topologies/maze", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn deploying_an_invalid_topology_answers_422_with_every_issue() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("api.db")).await.unwrap();
+    let engine = Engine::new(Arc::new(store), Arc::new(MemoryRuntime::new()), Bus::default(), EngineConfig::default());
+    let app = router(AppState { engine: engine.clone() });
+    let doc: TopologyDocument = serde_json::from_value(json!({
+        "name": "broken",
+        "lans": [{"name": "a", "subnet": "10.5.0.0/24"}],
+        "deckies": [{"name": "d", "home_lan": "a", "networks": [{"lan": "a"}], "services": ["gopher"]}]
+    }))
+    .unwrap();
+    engine.create(doc, "test").await.unwrap();
+    let (status, body) = send(&app, "POST", "/api/v1/topologies/broken/deploy", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let codes: Vec<&str> = body["issues"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["DMZ_MISSING", "UNKNOWN_SERVICE"]);
+    let (_, shown) = send(&app, "GET", "/api/v1/topologies/broken", None).await;
+    assert_eq!(shown["topology"]["status"], "pending", "a refused deploy changes nothing");
+}
