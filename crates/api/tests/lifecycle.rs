@@ -2,30 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
+mod common;
+
+use common::send;
+
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use decnet_api::{AppState, router};
+use axum::http::StatusCode;
 use decnet_domain::document::TopologyDocument;
-use decnet_engine::{Bus, Engine, EngineConfig};
-use decnet_runtime::MemoryRuntime;
-use decnet_store::SqliteStore;
-use serde_json::{Value, json};
-use tower::ServiceExt;
-
-async fn send(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
+use serde_json::json;
 
 /// Waits for the topology's status event `to` on the engine's bus.
 async fn status_reaches(events: &mut tokio::sync::broadcast::Receiver<Arc<decnet_engine::Event>>, to: &str) {
@@ -39,26 +24,25 @@ async fn status_reaches(events: &mut tokio::sync::broadcast::Receiver<Arc<decnet
 
 #[tokio::test]
 async fn generate_deploy_teardown_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("api.db")).await.unwrap();
-    let engine = Engine::new(Arc::new(store), Arc::new(MemoryRuntime::new()), Bus::default(), EngineConfig::default());
-    let app = router(AppState { engine: engine.clone() });
+    let (_dir, engine, app) = common::app().await;
     let mut events = engine.bus().subscribe();
 
     let (status, created) =
-        send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "maze", "depth": 2, "seed": 7}))).await;
+        send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "maze", "depth": 2, "seed": 7}).to_string()))
+            .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["status"], "pending");
-    let (status, body) = send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "maze"}))).await;
+    let (status, body) = send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "maze"}).to_string())).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("name_taken")));
-    let (status, _) = send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "x", "depth": 17}))).await;
+    let (status, _) =
+        send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "x", "depth": 17}).to_string())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "Bad.Name"}))).await;
+    let (status, _) = send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "Bad.Name"}).to_string())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let (status, body) = send(&app, "DELETE", "/api/v1/topologies/maze", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "a pending topology can be deleted: {body}");
-    send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "maze", "depth": 2, "seed": 7}))).await;
+    send(&app, "POST", "/api/v1/topologies", Some(json!({"name": "maze", "depth": 2, "seed": 7}).to_string())).await;
 
     let (status, _) = send(&app, "POST", "/api/v1/topologies/maze/deploy", None).await;
     assert_eq!(status, StatusCode::ACCEPTED);
@@ -82,10 +66,7 @@ async fn generate_deploy_teardown_delete() {
 
 #[tokio::test]
 async fn deploying_an_invalid_topology_answers_422_with_every_issue() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("api.db")).await.unwrap();
-    let engine = Engine::new(Arc::new(store), Arc::new(MemoryRuntime::new()), Bus::default(), EngineConfig::default());
-    let app = router(AppState { engine: engine.clone() });
+    let (_dir, engine, app) = common::app().await;
     let doc: TopologyDocument = serde_json::from_value(json!({
         "name": "broken",
         "lans": [{"name": "a", "subnet": "10.5.0.0/24"}],

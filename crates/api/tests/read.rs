@@ -2,38 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
-use std::sync::Arc;
+mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use decnet_api::{AppState, router};
+use axum::http::StatusCode;
 use decnet_domain::Name;
 use decnet_domain::generator::GeneratorConfig;
-use decnet_engine::{Bus, Engine, EngineConfig};
-use decnet_runtime::MemoryRuntime;
-use decnet_store::SqliteStore;
 use serde_json::Value;
-use tower::ServiceExt;
-
-async fn app() -> (tempfile::TempDir, Engine, axum::Router) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("api.db")).await.unwrap();
-    let engine = Engine::new(Arc::new(store), Arc::new(MemoryRuntime::new()), Bus::default(), EngineConfig::default());
-    let app = router(AppState { engine: engine.clone() });
-    (dir, engine, app)
-}
 
 async fn get(app: &axum::Router, uri: &str, etag: Option<&str>) -> (StatusCode, Option<String>, Value) {
-    let mut request = Request::get(uri);
-    if let Some(etag) = etag {
-        request = request.header(header::IF_NONE_MATCH, etag);
-    }
-    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    let status = response.status();
-    let etag = response.headers().get(header::ETAG).map(|v| v.to_str().unwrap().to_owned());
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22).await.unwrap();
-    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
-    (status, etag, body)
+    common::request(app, "GET", uri, None, etag).await
 }
 
 fn assert_error_shape(body: &Value, code: &str) {
@@ -44,7 +21,7 @@ fn assert_error_shape(body: &Value, code: &str) {
 
 #[tokio::test]
 async fn health_and_readiness() {
-    let (_dir, _engine, app) = app().await;
+    let (_dir, _engine, app) = common::app().await;
     assert_eq!(get(&app, "/healthz", None).await.0, StatusCode::OK);
     assert_eq!(get(&app, "/readyz", None).await.0, StatusCode::OK);
     let (status, _, body) = get(&app, "/api/v1/nowhere", None).await;
@@ -54,7 +31,7 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn topologies_list_with_filters_and_paging() {
-    let (_dir, engine, app) = app().await;
+    let (_dir, engine, app) = common::app().await;
     for (name, seed) in [("one", 1), ("two", 2)] {
         engine
             .generate(Name::parse(name).unwrap(), GeneratorConfig { seed, depth: 1, ..Default::default() })
@@ -75,7 +52,7 @@ async fn topologies_list_with_filters_and_paging() {
 
 #[tokio::test]
 async fn a_topology_reads_with_an_etag_that_follows_its_version() {
-    let (_dir, engine, app) = app().await;
+    let (_dir, engine, app) = common::app().await;
     let t =
         engine.generate(Name::parse("maze").unwrap(), GeneratorConfig { seed: 7, ..Default::default() }).await.unwrap();
     let (status, etag, body) = get(&app, "/api/v1/topologies/maze", None).await;
@@ -97,7 +74,7 @@ async fn a_topology_reads_with_an_etag_that_follows_its_version() {
 
 #[tokio::test]
 async fn the_catalogue_routes() {
-    let (_dir, _engine, app) = app().await;
+    let (_dir, _engine, app) = common::app().await;
     let (_, _, services) = get(&app, "/api/v1/topologies/services", None).await;
     assert_eq!(services["services"].as_array().unwrap().len(), 28);
     assert_eq!(services["fleet_singletons"], serde_json::json!(["sniffer"]));
