@@ -223,11 +223,7 @@ async fn deploy(State(state): State<AppState>, Path(key): Path<String>) -> Resul
     let id = state.engine.store().resolve(&key).await?;
     let header = state.engine.store().header(id).await?;
     if header.status != TopologyStatus::Pending {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "wrong_status",
-            format!("topology is {}; deploy needs pending", header.status),
-        ));
+        return Err(wrong_status(header.status, "deploy", "pending"));
     }
     let issues = state.engine.validate(id).await?;
     if issues.iter().any(decnet_domain::Issue::is_error) {
@@ -249,14 +245,7 @@ async fn teardown(State(state): State<AppState>, Path(key): Path<String>) -> Res
     let id = state.engine.store().resolve(&key).await?;
     let header = state.engine.store().header(id).await?;
     if !header.status.can_tear_down() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "wrong_status",
-            format!(
-                "topology is {}; teardown needs deploying, active, degraded, failed or tearing_down",
-                header.status
-            ),
-        ));
+        return Err(wrong_status(header.status, "teardown", "deploying, active, degraded, failed or tearing_down"));
     }
     let engine = state.engine.clone();
     tokio::spawn(async move {
@@ -291,4 +280,9 @@ async fn status_events(
     let id = state.engine.store().resolve(&key).await?;
     let events = state.engine.store().status_events(id, limit).await?;
     Ok(Json(serde_json::to_value(events).unwrap_or_default()))
+}
+
+/// The same 409 the store gives when a status forbids an action.
+fn wrong_status(status: TopologyStatus, action: &str, allowed: &str) -> ApiError {
+    decnet_store::StoreError::WrongStatus { status, action: action.into(), allowed: allowed.into() }.into()
 }
