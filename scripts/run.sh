@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up and runs DECNET's main job on this machine: builds the `decnet` binary, opens the
 # embedded SQLite database (DECNET_DB, default ~/.local/share/decnet/decnet.db), creates and
-# deploys a demo topology on first run, shows it, and runs the engine (reconciler and healer)
-# until Ctrl-C. With a Docker Engine answering, deckies are real containers (the static
+# deploys a demo topology on first run, shows it, and runs `decnet serve`: the HTTP API on
+# 127.0.0.1:8080 (DECNET_LISTEN) with the engine (reconciler and healer) until Ctrl-C. At
+# first start the user `admin` gets DECNET_ADMIN_PASSWORD or a generated password, printed once. With a Docker Engine answering, deckies are real containers (the static
 # decoy binary is built first); otherwise the in-process simulation runs. DECNET_RUNTIME
 # forces either.
 set -euo pipefail
@@ -29,6 +30,6 @@ if ! "$decnet" topology show demo >/dev/null 2>&1; then
   "$decnet" topology deploy demo
 fi
 "$decnet" topology show demo
-echo "[run] engine running; queue changes from another shell, e.g.:" >&2
+echo "[run] serving the API; queue changes from another shell, e.g.:" >&2
 echo "      $decnet topology mutate demo add_lan --payload '{\"name\":\"lab\"}'" >&2
-exec "$decnet" engine run
+exec "$decnet" serve

@@ -1,7 +1,7 @@
 //! The one error body: `{"detail": "<human message>", "error": "<code>", "issues": [...]}`.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use decnet_domain::Issue;
 use decnet_engine::EngineError;
@@ -15,12 +15,32 @@ pub struct ApiError {
     code: &'static str,
     detail: String,
     issues: Vec<Issue>,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
     /// A client error of `status` with a machine `code`.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), issues: Vec::new() }
+        Self { status, code, detail: detail.into(), issues: Vec::new(), headers: Vec::new() }
+    }
+
+    /// A server-side failure: logged in full, answered as a bare 500.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    }
+
+    /// Adds a response header (a value that is not a valid header is dropped).
+    pub fn with_header(mut self, name: HeaderName, value: impl AsRef<str>) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value.as_ref()) {
+            self.headers.push((name, value));
+        }
+        self
+    }
+
+    /// The status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 }
 
@@ -31,7 +51,9 @@ impl From<StoreError> for ApiError {
             StoreError::VersionConflict { .. }
             | StoreError::WrongStatus { .. }
             | StoreError::IllegalTransition(_)
-            | StoreError::NameTaken { .. } => StatusCode::CONFLICT,
+            | StoreError::NameTaken { .. }
+            | StoreError::UserTaken { .. }
+            | StoreError::LastAdmin => StatusCode::CONFLICT,
             StoreError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -39,15 +61,17 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { .. } => "not_found",
             StoreError::VersionConflict { .. } => "version_conflict",
             StoreError::WrongStatus { .. } | StoreError::IllegalTransition(_) => "wrong_status",
-            StoreError::NameTaken { .. } => "name_taken",
+            StoreError::NameTaken { .. } | StoreError::UserTaken { .. } => "name_taken",
+            StoreError::LastAdmin => "last_admin",
             StoreError::Refused(_) => "refused",
             _ => "internal",
         };
         let issues = if let StoreError::Refused(r) = &err { r.issues.clone() } else { Vec::new() };
-        // Internal failures are not described to the client.
-        let detail =
-            if status == StatusCode::INTERNAL_SERVER_ERROR { "internal error".into() } else { err.to_string() };
-        Self { status, code, detail, issues }
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            // Internal failures are logged, not described to the client.
+            return Self::internal(describe(&err));
+        }
+        Self { status, code, detail: err.to_string(), issues, headers: Vec::new() }
     }
 }
 
@@ -60,17 +84,32 @@ impl From<EngineError> for ApiError {
                 code: "refused",
                 detail: refusal.to_string(),
                 issues: refusal.issues,
+                headers: Vec::new(),
             },
             EngineError::Generate(err) => Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", err.to_string()),
-            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"),
+            other => Self::internal(describe(&other)),
         }
     }
+}
+
+/// An error with its chain of causes, for the log.
+fn describe(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "detail": self.detail, "error": self.code, "issues": self.issues });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        response.headers_mut().extend(self.headers);
+        response
     }
 }
 

@@ -3,32 +3,61 @@
 //! Handlers read through the store and write through the engine (desired state and queue
 //! entries); none touches the runtime. Every error has one body shape,
 //! `{"detail", "error", "issues"}`, where `detail` keeps clients of the original working.
-//! This is the read side so far; authentication and the write routes come next, and
-//! `decnet serve` will mount this router only with them.
+//! Every route but login, `/healthz` and `/readyz` needs a bearer token ([`auth`]).
 
+pub mod auth;
 pub mod dto;
 mod error;
 mod topologies;
+mod users;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use decnet_engine::Engine;
 
+pub use auth::{Auth, AuthConfig, FirstAdmin};
 pub use error::{ApiError, ApiJson, ApiQuery};
+
+/// Largest request body accepted (413 beyond): a whole imported topology fits easily.
+pub const MAX_BODY_BYTES: usize = 4 << 20;
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
     /// The engine (and through it, the store).
     pub engine: Engine,
+    /// Tokens, users' roles, login limits.
+    pub auth: Arc<Auth>,
 }
 
 /// The API router.
 pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .nest("/api/v1/topologies", topologies::routes())
+        .merge(users::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(topologies::ready))
-        .nest("/api/v1/topologies", topologies::routes())
+        .route("/api/v1/auth/login", post(users::login))
+        .merge(protected)
         .fallback(error::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes the requests in
+/// flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

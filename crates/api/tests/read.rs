@@ -1,4 +1,4 @@
-//! The read routes over the real router (no network: `oneshot`).
+//! The read routes, over real HTTP.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
@@ -9,14 +9,8 @@ use decnet_domain::Name;
 use decnet_domain::generator::GeneratorConfig;
 use serde_json::Value;
 
-async fn get(app: &axum::Router, uri: &str, etag: Option<&str>) -> (StatusCode, Option<String>, Value) {
+async fn get(app: &common::Server, uri: &str, etag: Option<&str>) -> (StatusCode, Option<String>, Value) {
     common::request(app, "GET", uri, None, etag).await
-}
-
-fn assert_error_shape(body: &Value, code: &str) {
-    assert_eq!(body["error"], code, "{body}");
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
-    assert!(body["issues"].is_array(), "{body}");
 }
 
 #[tokio::test]
@@ -26,7 +20,7 @@ async fn health_and_readiness() {
     assert_eq!(get(&app, "/readyz", None).await.0, StatusCode::OK);
     let (status, _, body) = get(&app, "/api/v1/nowhere", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error_shape(&body, "not_found");
+    common::assert_error(&body, "not_found");
 }
 
 #[tokio::test]
@@ -46,7 +40,7 @@ async fn topologies_list_with_filters_and_paging() {
     for bad in ["status=bogus", "limit=0", "limit=501", "offset=-1", "colour=blue"] {
         let (status, _, body) = get(&app, &format!("/api/v1/topologies?{bad}"), None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
-        assert_error_shape(&body, "invalid_parameter");
+        common::assert_error(&body, "invalid_parameter");
     }
 }
 
@@ -69,7 +63,7 @@ async fn a_topology_reads_with_an_etag_that_follows_its_version() {
     assert_eq!(body["topology"]["status"], "active");
     let (status, _, body) = get(&app, "/api/v1/topologies/nope", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error_shape(&body, "not_found");
+    common::assert_error(&body, "not_found");
 }
 
 #[tokio::test]
@@ -84,7 +78,7 @@ async fn the_catalogue_routes() {
     assert!(ssh["fields"].as_array().unwrap().iter().any(|f| f["key"] == "user_password" && f["secret"] == true));
     let (status, _, body) = get(&app, "/api/v1/topologies/services/gopher/schema", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error_shape(&body, "not_found");
+    common::assert_error(&body, "not_found");
     let (_, _, archetypes) = get(&app, "/api/v1/topologies/archetypes", None).await;
     assert_eq!(archetypes["archetypes"].as_array().unwrap().len(), 15);
 }

@@ -60,11 +60,34 @@ pub enum Command {
     Services,
     /// List the decky archetypes.
     Archetypes,
+    /// Serve the HTTP API and run the engine (reconciler, healer) in one process.
+    ///
+    /// At first start it creates the user `admin` with the password in
+    /// DECNET_ADMIN_PASSWORD or, when that is unset, a generated one printed once.
+    Serve(ServeArgs),
     /// Run the engine.
     #[command(subcommand)]
     Engine(EngineCommand),
     /// Remove labelled containers and networks whose topology no longer exists.
     ReapOrphans,
+}
+
+/// `decnet serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "DECNET_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Seconds an access token stays valid.
+    #[arg(long, env = "DECNET_TOKEN_TTL", default_value_t = 43_200,
+          value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
+    pub token_ttl: u64,
+    /// Seconds between full passes that heal degraded topologies.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub tick: u64,
+    /// Milliseconds between checks for mutations queued by other processes.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub poll_ms: u64,
 }
 
 /// `decnet engine …`.

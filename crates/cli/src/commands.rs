@@ -16,7 +16,7 @@ use decnet_runtime::{DockerRuntime, MemoryRuntime, Runtime};
 use decnet_store::{ListFilter, SqliteStore};
 
 use crate::UsageError;
-use crate::args::{Cli, Command, EngineCommand, ExportFormat, GenerateArgs, RuntimeKind, TopologyCommand};
+use crate::args::{Cli, Command, EngineCommand, ExportFormat, GenerateArgs, RuntimeKind, ServeArgs, TopologyCommand};
 use crate::output;
 
 /// Where the database lives when neither `--db` nor `DECNET_DB` says.
@@ -73,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (tick, poll) = (Duration::from_secs(*tick), Duration::from_millis(*poll_ms));
             run_engine(engine, *once, tick, poll, json).await
         }
+        Command::Serve(args) => serve(engine(&cli, true).await?, args).await,
         Command::ReapOrphans => {
             let engine = engine(&cli, true).await?;
             let reaped = engine.reap_orphans(None).await?;
@@ -122,6 +123,80 @@ async fn run_engine(
     engine.run(shutdown_signal()).await?;
     tracing::info!("engine stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `decnet serve`: the API and the engine until SIGINT/SIGTERM, then a graceful stop
+/// (requests in flight finish; the engine stops between steps).
+async fn serve(engine: Engine, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let store = engine.store().clone();
+    let password = std::env::var("DECNET_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    match decnet_api::auth::ensure_first_admin(store.as_ref(), password).await? {
+        decnet_api::FirstAdmin::Generated(password) => eprintln!(
+            "\n  First start: created the user 'admin' with the password\n\n      {password}\n\n  \
+             It is shown only now. Change it with PATCH /api/v1/users/admin.\n"
+        ),
+        decnet_api::FirstAdmin::Created => {
+            eprintln!("first start: created the user 'admin' with the password from DECNET_ADMIN_PASSWORD");
+        }
+        decnet_api::FirstAdmin::Existing => {}
+    }
+    let auth_config =
+        decnet_api::AuthConfig { token_ttl: Duration::from_secs(args.token_ttl), ..decnet_api::AuthConfig::default() };
+    let auth = Arc::new(decnet_api::Auth::load(store.as_ref(), auth_config).await?);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr().context("the listener has no address")?;
+    let engine = Engine::new(
+        store,
+        engine.runtime().clone(),
+        engine.bus().clone(),
+        EngineConfig {
+            tick: Duration::from_secs(args.tick),
+            poll: Duration::from_millis(args.poll_ms),
+            ..engine.config().clone()
+        },
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let mut reconciler = tokio::spawn({
+        let engine = engine.clone();
+        let stopped = stopped.clone();
+        async move { engine.run(stopped()).await }
+    });
+    let state = decnet_api::AppState { engine: engine.clone(), auth };
+    let mut api = tokio::spawn(decnet_api::serve(listener, state, stopped()));
+    eprintln!("decnet serving http://{address} (runtime {}); Ctrl-C or SIGTERM stops it", engine.runtime().kind());
+    // Whichever ends first (a signal, or a task failing), both tasks are stopped and awaited.
+    let (api_result, engine_result) = tokio::select! {
+        () = shutdown_signal() => {
+            eprintln!("stopping: finishing requests in flight");
+            let _ = stop_tx.send(true);
+            (joined(api.await), joined(reconciler.await))
+        }
+        done = &mut api => {
+            let _ = stop_tx.send(true);
+            (joined(done), joined(reconciler.await))
+        }
+        done = &mut reconciler => {
+            let _ = stop_tx.send(true);
+            (joined(api.await), joined(done))
+        }
+    };
+    api_result.context("the API server failed")?;
+    engine_result.context("the engine failed")?;
+    eprintln!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A task's outcome with a panic or cancellation counted as a failure.
+fn joined<E: Into<anyhow::Error>>(outcome: Result<Result<(), E>, tokio::task::JoinError>) -> anyhow::Result<()> {
+    outcome?.map_err(Into::into)
 }
 
 async fn shutdown_signal() {

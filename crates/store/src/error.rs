@@ -21,6 +21,15 @@ pub enum StoreError {
         /// The name.
         name: String,
     },
+    /// A user with that name exists.
+    #[error("a user named {username} already exists")]
+    UserTaken {
+        /// The name.
+        username: String,
+    },
+    /// The change would leave no admin.
+    #[error("the last admin cannot be removed or demoted")]
+    LastAdmin,
     /// The caller's version is stale.
     #[error("version conflict: expected {expected}, current {current}")]
     VersionConflict {

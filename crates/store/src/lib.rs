@@ -5,6 +5,7 @@
 //! column checked and bumped inside that transaction, and queue claims are single
 //! conditional updates with a lease, which `SELECT … FOR UPDATE SKIP LOCKED` also gives.
 
+pub mod accounts;
 mod error;
 mod sqlite;
 
@@ -18,6 +19,7 @@ use decnet_domain::validate::{Context, ForeignSubnet};
 use decnet_domain::{Design, MutationState, Name, Plan, Refusal, RuntimeAction, Topology, TopologyId, TopologyStatus};
 use serde_json::Value;
 
+pub use accounts::{Accounts, Role, User, UserChange};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 
@@ -145,7 +147,7 @@ pub enum ApplyOutcome {
 /// - Status changes follow the domain's transition table and are audited in the same
 ///   transaction.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: Accounts + Send + Sync {
     /// Creates a pending topology; `build` sees every subnet claimed by topologies that
     /// are not torn down, inside the same transaction as the insert.
     async fn create_topology(&self, new: NewTopology, build: DesignBuilder) -> Result<Arc<Topology>, StoreError>;

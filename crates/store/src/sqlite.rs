@@ -7,6 +7,7 @@
 //! cached design when nothing changed, so a mutation on a 1,000-decky topology does not
 //! reload 1,000 rows.
 
+mod accounts;
 mod rows;
 
 use std::collections::HashMap;

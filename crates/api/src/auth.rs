@@ -1,0 +1,376 @@
+//! Authentication and authorisation: argon2 password hashes, signed bearer tokens (JWT,
+//! HS256) with revocation, the `admin`/`viewer` roles, and login rate limits.
+//!
+//! The signing key is generated once and kept in the store, so tokens outlive a restart.
+//! A token names its user, and each request takes the role from the user's current record
+//! (kept in memory), so deleting or demoting a user takes effect at once rather than when
+//! the user's tokens expire.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use decnet_store::{Role, Store, StoreError, User};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+use rand::{RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::{ApiError, AppState};
+
+/// The username of the first admin, created at first start.
+pub const FIRST_ADMIN: &str = "admin";
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// Settings of authentication.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// How long a token is valid.
+    pub token_ttl: Duration,
+    /// Login attempts allowed per source address per minute.
+    pub logins_per_ip_per_minute: NonZeroU32,
+    /// Login attempts allowed per username per minute.
+    pub logins_per_user_per_minute: NonZeroU32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(12 * 3600),
+            logins_per_ip_per_minute: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
+            logins_per_user_per_minute: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
+        }
+    }
+}
+
+/// Why authentication could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthSetupError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The first admin's password is unusable.
+    #[error("DECNET_ADMIN_PASSWORD: {0}")]
+    Password(String),
+    /// Hashing failed.
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+}
+
+/// What first start did about the first admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstAdmin {
+    /// Users existed already; nothing was created.
+    Existing,
+    /// The admin was created with the password the operator gave.
+    Created,
+    /// The admin was created with this generated password, which is shown only now.
+    Generated(String),
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// Username.
+    pub username: String,
+    /// Current role.
+    pub role: Role,
+    /// The token's id (for logout).
+    pub jti: String,
+    /// When the token expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Principal {
+    /// 403 unless an admin.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            Role::Viewer => Err(forbidden()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    jti: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// The authentication state of a server.
+pub struct Auth {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    config: AuthConfig,
+    revoked: RwLock<HashSet<String>>,
+    roles: RwLock<HashMap<String, Role>>,
+    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    per_user: DefaultKeyedRateLimiter<String>,
+    /// A hash verified when the username is unknown, so the answer takes as long as for
+    /// a known user and does not tell which names exist.
+    decoy_hash: String,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// 32 random bytes from the OS, hex-encoded.
+fn random_hex(bytes: usize) -> String {
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    let mut buf = vec![0u8; bytes];
+    rng.fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A generated password: 20 characters from an unambiguous alphabet (~115 bits).
+fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    (0..20).map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char).collect()
+}
+
+/// Hashes a password with argon2id (default parameters), off the async threads.
+pub async fn hash_password(password: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok())
+        .await
+        .unwrap_or(false)
+}
+
+/// Checks a password against the policy.
+pub fn check_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(format!("must be at least {MIN_PASSWORD_LEN} characters"));
+    }
+    if password.len() > 1024 {
+        return Err("must be at most 1024 bytes".into());
+    }
+    Ok(())
+}
+
+/// Checks a username: 1 to 64 of letters, digits, `.`, `_`, `-` and `@`.
+pub fn check_username(username: &str) -> Result<(), String> {
+    let ok = !username.is_empty()
+        && username.len() <= 64
+        && username.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+    if ok { Ok(()) } else { Err("must be 1-64 of letters, digits, '.', '_', '-' and '@'".into()) }
+}
+
+/// Creates the first admin if the store has no user: with `password` when given (from
+/// `DECNET_ADMIN_PASSWORD`), else with a generated one that the caller must show once.
+pub async fn ensure_first_admin(store: &dyn Store, password: Option<String>) -> Result<FirstAdmin, AuthSetupError> {
+    if !store.users().await?.is_empty() {
+        return Ok(FirstAdmin::Existing);
+    }
+    let (password, generated) = match password {
+        Some(given) => {
+            check_password(&given).map_err(AuthSetupError::Password)?;
+            (given, false)
+        }
+        None => (generate_password(), true),
+    };
+    let now = Utc::now();
+    let hash = hash_password(password.clone()).await.map_err(AuthSetupError::Hash)?;
+    let user =
+        User { username: FIRST_ADMIN.into(), password_hash: hash, role: Role::Admin, created_at: now, updated_at: now };
+    Ok(match store.create_first_user(&user).await? {
+        false => FirstAdmin::Existing,
+        true if generated => FirstAdmin::Generated(password),
+        true => FirstAdmin::Created,
+    })
+}
+
+impl Auth {
+    /// Loads the signing key (creating it at first start), the users' roles and the
+    /// revoked tokens from the store.
+    pub async fn load(store: &dyn Store, config: AuthConfig) -> Result<Self, AuthSetupError> {
+        let secret = store.setting_or_insert("token_signing_key", &random_hex(32)).await?;
+        let now = Utc::now();
+        let revoked = store.revoked_tokens(now).await?.into_iter().collect();
+        let roles = store.users().await?.into_iter().map(|u| (u.username, u.role)).collect();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let decoy_hash = hash_password(random_hex(16)).await.map_err(AuthSetupError::Hash)?;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+            per_ip: RateLimiter::keyed(Quota::per_minute(config.logins_per_ip_per_minute)),
+            per_user: RateLimiter::keyed(Quota::per_minute(config.logins_per_user_per_minute)),
+            config,
+            revoked: RwLock::new(revoked),
+            roles: RwLock::new(roles),
+            decoy_hash,
+        })
+    }
+
+    /// Records a user's current role (after a create or update).
+    pub(crate) fn set_role(&self, username: &str, role: Option<Role>) {
+        let mut roles = self.roles.write().unwrap_or_else(|p| p.into_inner());
+        match role {
+            Some(role) => roles.insert(username.to_owned(), role),
+            None => roles.remove(username),
+        };
+    }
+
+    /// Counts a login attempt against the source's and the username's limits.
+    fn admit_login(&self, source: IpAddr, username: &str) -> Result<(), ApiError> {
+        // Forget idle keys now and then, so a spray of addresses or names cannot grow memory.
+        if self.per_ip.len() > 10_000 || self.per_user.len() > 10_000 {
+            self.per_ip.retain_recent();
+            self.per_user.retain_recent();
+        }
+        let now = DefaultClock::default().now();
+        let limited = self
+            .per_ip
+            .check_key(&source)
+            .err()
+            .or_else(|| self.per_user.check_key(&username.to_owned()).err())
+            .map(|not_until| not_until.wait_time_from(now));
+        match limited {
+            None => Ok(()),
+            Some(wait) => Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many login attempts; try again later",
+            )
+            .with_header(header::RETRY_AFTER, (wait.as_secs() + 1).to_string())),
+        }
+    }
+
+    /// Checks credentials and issues a token: (token, lifetime in seconds, role).
+    pub(crate) async fn login(
+        &self,
+        store: &dyn Store,
+        source: IpAddr,
+        username: &str,
+        password: &str,
+    ) -> Result<(String, u64, Role), ApiError> {
+        self.admit_login(source, username)?;
+        let user = match store.user(username).await {
+            Ok(user) => Some(user),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(other) => return Err(other.into()),
+        };
+        let hash = user.as_ref().map_or_else(|| self.decoy_hash.clone(), |u| u.password_hash.clone());
+        let verified = verify_password(password.to_owned(), hash).await;
+        let Some(user) = user.filter(|_| verified) else {
+            tracing::info!(%source, username, "login failed");
+            return Err(unauthorized("invalid username or password"));
+        };
+        let now = Utc::now();
+        let ttl = i64::try_from(self.config.token_ttl.as_secs()).unwrap_or(i64::MAX);
+        let claims = Claims {
+            sub: user.username.clone(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            iat: now.timestamp(),
+            exp: now.timestamp().saturating_add(ttl),
+        };
+        let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))?;
+        self.set_role(&user.username, Some(user.role));
+        tracing::info!(%source, username, "login");
+        Ok((token, self.config.token_ttl.as_secs(), user.role))
+    }
+
+    /// The caller named by the request's bearer token.
+    pub fn principal(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("a bearer token is required (POST /api/v1/auth/login)"))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("the token has expired"),
+                _ => unauthorized("the token is not valid"),
+            })?
+            .claims;
+        if self.revoked.read().unwrap_or_else(|p| p.into_inner()).contains(&claims.jti) {
+            return Err(unauthorized("the token has been revoked"));
+        }
+        let role = self
+            .roles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&claims.sub)
+            .copied()
+            .ok_or_else(|| unauthorized("the token's user no longer exists"))?;
+        Ok(Principal {
+            username: claims.sub,
+            role,
+            jti: claims.jti,
+            expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now),
+        })
+    }
+
+    /// Revokes a token until it expires.
+    pub(crate) async fn revoke(&self, store: &dyn Store, principal: &Principal) -> Result<(), ApiError> {
+        store.revoke_token(&principal.jti, principal.expires_at, Utc::now()).await?;
+        self.revoked.write().unwrap_or_else(|p| p.into_inner()).insert(principal.jti.clone());
+        Ok(())
+    }
+}
+
+fn unauthorized(detail: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail).with_header(header::WWW_AUTHENTICATE, "Bearer")
+}
+
+fn forbidden() -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this needs the admin role")
+}
+
+/// Whether a viewer may make this request: reads, logging out, dry-run plans, and
+/// changing their own password.
+fn viewer_may(method: &Method, path: &str, username: &str) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+        || path == "/api/v1/auth/logout"
+        || (method == Method::POST && path.ends_with("/mutations:plan"))
+        || (method == Method::PATCH && path.strip_prefix("/api/v1/users/") == Some(username))
+}
+
+/// Middleware of every protected route: a valid token (401), and the admin role for
+/// writes (403). Handlers find the [`Principal`] in the request's extensions.
+pub(crate) async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let principal = state.auth.principal(request.headers())?;
+    if principal.role == Role::Viewer && !viewer_may(request.method(), request.uri().path(), &principal.username) {
+        return Err(forbidden());
+    }
+    request.extensions_mut().insert(Arc::new(principal));
+    Ok(next.run(request).await)
+}

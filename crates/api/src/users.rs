@@ -1,0 +1,159 @@
+//! `/api/v1/auth` (login, logout, whoami) and `/api/v1/users` (user management).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use chrono::Utc;
+use decnet_store::{Role, User, UserChange};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{Principal, check_password, check_username, hash_password};
+use crate::{ApiError, ApiJson, AppState};
+
+/// The protected routes of this module (login is mounted apart, without a token).
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/me", get(me))
+        .route("/api/v1/users", get(list).post(create))
+        .route("/api/v1/users/{username}", get(show).patch(update).delete(delete))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+/// `POST /api/v1/auth/login`: a bearer token for good credentials; 401 otherwise, 429
+/// past the rate limits.
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(source): ConnectInfo<SocketAddr>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let store = state.engine.store().as_ref();
+    let (token, expires_in, role) = state.auth.login(store, source.ip(), &request.username, &request.password).await?;
+    Ok(Json(json!({ "access_token": token, "token_type": "bearer", "expires_in": expires_in, "role": role })))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    Extension(me): Extension<Arc<Principal>>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.revoke(state.engine.store().as_ref(), &me).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(Extension(me): Extension<Arc<Principal>>) -> Json<Value> {
+    Json(json!({ "username": me.username, "role": me.role, "expires_at": me.expires_at }))
+}
+
+/// A user as the API shows it (never the hash).
+fn user_body(user: &User) -> Value {
+    json!({ "username": user.username, "role": user.role, "created_at": user.created_at, "updated_at": user.updated_at })
+}
+
+fn invalid(field: &str, why: String) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("{field}: {why}"))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Extension(me): Extension<Arc<Principal>>,
+) -> Result<Json<Value>, ApiError> {
+    me.require_admin()?;
+    let users = state.engine.store().users().await?;
+    Ok(Json(Value::Array(users.iter().map(user_body).collect())))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUser {
+    username: String,
+    password: String,
+    #[serde(default = "viewer")]
+    role: Role,
+}
+
+fn viewer() -> Role {
+    Role::Viewer
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Extension(me): Extension<Arc<Principal>>,
+    ApiJson(request): ApiJson<CreateUser>,
+) -> Result<Response, ApiError> {
+    me.require_admin()?;
+    check_username(&request.username).map_err(|why| invalid("username", why))?;
+    check_password(&request.password).map_err(|why| invalid("password", why))?;
+    let hash = hash_password(request.password).await.map_err(ApiError::internal)?;
+    let now = Utc::now();
+    let user =
+        User { username: request.username, password_hash: hash, role: request.role, created_at: now, updated_at: now };
+    state.engine.store().create_user(&user).await?;
+    state.auth.set_role(&user.username, Some(user.role));
+    Ok((StatusCode::CREATED, Json(user_body(&user))).into_response())
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Extension(me): Extension<Arc<Principal>>,
+    Path(username): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if me.username != username {
+        me.require_admin()?;
+    }
+    Ok(Json(user_body(&state.engine.store().user(&username).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateUser {
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    role: Option<Role>,
+}
+
+/// Admins change anyone; a user may change their own password but not their role.
+async fn update(
+    State(state): State<AppState>,
+    Extension(me): Extension<Arc<Principal>>,
+    Path(username): Path<String>,
+    ApiJson(request): ApiJson<UpdateUser>,
+) -> Result<Json<Value>, ApiError> {
+    if me.username != username || request.role.is_some_and(|r| r != me.role) {
+        me.require_admin()?;
+    }
+    let password_hash = match request.password {
+        Some(password) => {
+            check_password(&password).map_err(|why| invalid("password", why))?;
+            Some(hash_password(password).await.map_err(ApiError::internal)?)
+        }
+        None => None,
+    };
+    let change = UserChange { password_hash, role: request.role };
+    let user = state.engine.store().update_user(&username, &change, Utc::now()).await?;
+    state.auth.set_role(&user.username, Some(user.role));
+    Ok(Json(user_body(&user)))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Extension(me): Extension<Arc<Principal>>,
+    Path(username): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    me.require_admin()?;
+    state.engine.store().delete_user(&username).await?;
+    state.auth.set_role(&username, None);
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,148 @@
+//! `decnet serve`: the real binary serving the API on a loopback port, the first admin's
+//! password printed once, and a graceful stop on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// A running `decnet serve` and the lines of its standard error.
+struct Served {
+    child: Child,
+    base: String,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Served {
+    fn start(db: &std::path::Path, admin_password: Option<&str>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_decnet"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("DECNET_DB", db)
+            .env("DECNET_RUNTIME", "memory")
+            .env_remove("DECNET_ADMIN_PASSWORD")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(password) = admin_password {
+            command.env("DECNET_ADMIN_PASSWORD", password);
+        }
+        let mut child = command.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut served = Self { child, base: String::new(), lines, seen: Vec::new() };
+        let line = served.wait_for("decnet serving http://");
+        let address = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap();
+        served.base = format!("http://{address}");
+        served
+    }
+
+    /// Waits (bounded) for a line containing `text`; returns it.
+    fn wait_for(&mut self, text: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!("no line with {text:?} ({e}); seen: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    fn stop(mut self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        self.wait_for("stopped");
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "exit status {exit}; stderr: {:#?}", self.seen);
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn login(base: &str, password: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "username": "admin", "password": password }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn first_start_prints_a_generated_password_once_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("serve.db");
+    let served = Served::start(&db, None);
+    let password = {
+        // The password is the only line that is nothing but the password, after the notice.
+        let notice = served.seen.iter().position(|l| l.contains("First start")).expect("first-start notice");
+        served.seen[notice + 1..].iter().map(|l| l.trim()).find(|l| !l.is_empty()).unwrap().to_owned()
+    };
+    assert!(password.len() >= 16, "{password:?}");
+    let client = reqwest::Client::new();
+    let anonymous = client.get(format!("{}/api/v1/topologies", served.base)).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let health = client.get(format!("{}/healthz", served.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let body: Value = login(&served.base, &password).await.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let list = client.get(format!("{}/api/v1/topologies", served.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(list.status(), 200);
+    served.stop();
+
+    // A second start keeps the admin (no new password) and accepts the earlier token.
+    let served = Served::start(&db, Some("ignored-after-first-start"));
+    assert!(!served.seen.iter().any(|l| l.contains("First start") || l.contains("created the user")));
+    assert_eq!(login(&served.base, &password).await.status(), 200);
+    let list = client.get(format!("{}/api/v1/topologies", served.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(list.status(), 200, "tokens outlive a restart");
+    served.stop();
+}
+
+#[tokio::test]
+async fn the_admin_password_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(&dir.path().join("env.db"), Some("from-the-environment"));
+    assert!(served.seen.iter().any(|l| l.contains("DECNET_ADMIN_PASSWORD")));
+    assert!(!served.seen.iter().any(|l| l.contains("First start")));
+    assert_eq!(login(&served.base, "from-the-environment").await.status(), 200);
+    served.stop();
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_decnet"))
+        .args(["serve", "--listen", &address])
+        .env("DECNET_DB", dir.path().join("port.db"))
+        .env("DECNET_RUNTIME", "memory")
+        .env("DECNET_ADMIN_PASSWORD", "long-enough-password")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("cannot listen on {address}")), "{stderr}");
+}

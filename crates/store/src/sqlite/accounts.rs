@@ -1,0 +1,177 @@
+//! [`Accounts`] on SQLite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStore;
+use super::rows::{parse_ts, ts};
+use crate::StoreError;
+use crate::accounts::{Accounts, Role, User, UserChange};
+
+const USER_COLUMNS: &str = "SELECT username, password_hash, role, created_at, updated_at FROM users";
+
+fn user(row: &SqliteRow) -> Result<User, StoreError> {
+    let username: String = row.try_get(0)?;
+    let role: String = row.try_get(2)?;
+    Ok(User {
+        password_hash: row.try_get(1)?,
+        role: role.parse().map_err(|e| StoreError::corrupt(format!("role of user {username}"), e))?,
+        created_at: parse_ts("user creation time", &row.try_get::<String, _>(3)?)?,
+        updated_at: parse_ts("user update time", &row.try_get::<String, _>(4)?)?,
+        username,
+    })
+}
+
+fn not_found(username: &str) -> StoreError {
+    StoreError::NotFound { what: "user", key: username.to_string() }
+}
+
+async fn insert(conn: &mut sqlx::SqliteConnection, user: &User) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (username) DO NOTHING",
+    )
+    .bind(&user.username)
+    .bind(&user.password_hash)
+    .bind(user.role.as_str())
+    .bind(ts(user.created_at))
+    .bind(ts(user.updated_at))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Admins other than `username`.
+async fn other_admins(conn: &mut sqlx::SqliteConnection, username: &str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND username <> $1")
+        .bind(username)
+        .fetch_one(conn)
+        .await?)
+}
+
+#[async_trait]
+impl Accounts for SqliteStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        if insert(&mut tx, user).await? == 0 {
+            return Err(StoreError::UserTaken { username: user.username.clone() });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_first_user(&self, user: &User) -> Result<bool, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut *tx).await?;
+        if count > 0 {
+            return Ok(false);
+        }
+        insert(&mut tx, user).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn user(&self, username: &str) -> Result<User, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{USER_COLUMNS} WHERE username = $1")))
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| not_found(username))?;
+        user(&row)
+    }
+
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(format!("{USER_COLUMNS} ORDER BY username"))).fetch_all(&self.pool).await?;
+        rows.iter().map(user).collect()
+    }
+
+    async fn update_user(&self, username: &str, change: &UserChange, now: DateTime<Utc>) -> Result<User, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{USER_COLUMNS} WHERE username = $1")))
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| not_found(username))?;
+        let mut current = user(&row)?;
+        if current.role == Role::Admin
+            && change.role == Some(Role::Viewer)
+            && other_admins(&mut tx, username).await? == 0
+        {
+            return Err(StoreError::LastAdmin);
+        }
+        if let Some(hash) = &change.password_hash {
+            current.password_hash = hash.clone();
+        }
+        if let Some(role) = change.role {
+            current.role = role;
+        }
+        current.updated_at = now;
+        sqlx::query("UPDATE users SET password_hash = $2, role = $3, updated_at = $4 WHERE username = $1")
+            .bind(username)
+            .bind(&current.password_hash)
+            .bind(current.role.as_str())
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(current)
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        let role: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match role.as_deref() {
+            None => return Err(not_found(username)),
+            Some("admin") if other_admins(&mut tx, username).await? == 0 => return Err(StoreError::LastAdmin),
+            Some(_) => {}
+        }
+        sqlx::query("DELETE FROM users WHERE username = $1").bind(username).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_token(&self, jti: &str, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1").bind(ts(now)).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(ts(expires_at))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoked_tokens(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query_scalar("SELECT jti FROM revoked_tokens WHERE expires_at > $1")
+            .bind(ts(now))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows)
+    }
+
+    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        let stored: String =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+}
