@@ -7,6 +7,7 @@
 
 pub mod accounts;
 mod error;
+pub mod events;
 mod sqlite;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use serde_json::Value;
 
 pub use accounts::{Accounts, Role, User, UserChange};
 pub use error::StoreError;
+pub use events::{EventFilter, Events, NewEvent, Snapshot, StoredEvent};
 pub use sqlite::SqliteStore;
 
 /// Builds the design of a new topology from the subnets already claimed by others. Runs
@@ -147,7 +149,7 @@ pub enum ApplyOutcome {
 /// - Status changes follow the domain's transition table and are audited in the same
 ///   transaction.
 #[async_trait]
-pub trait Store: Accounts + Send + Sync {
+pub trait Store: Accounts + Events + Send + Sync {
     /// Creates a pending topology; `build` sees every subnet claimed by topologies that
     /// are not torn down, inside the same transaction as the insert.
     async fn create_topology(&self, new: NewTopology, build: DesignBuilder) -> Result<Arc<Topology>, StoreError>;

@@ -8,6 +8,7 @@
 //! reload 1,000 rows.
 
 mod accounts;
+mod events;
 mod rows;
 
 use std::collections::HashMap;
@@ -22,10 +23,11 @@ use decnet_domain::diff::diff;
 use decnet_domain::model::TopologyHeader;
 use decnet_domain::validate::{Context, ForeignPort, ForeignSubnet};
 use decnet_domain::{DeckyStatus, Design, MutationState, Name, Topology, TopologyId, TopologyStatus};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, SqliteConnection, SqlitePool};
 
+use crate::events::{NewEvent, kinds};
 use crate::{
     ApplyOutcome, DesignBuilder, ListFilter, Mutation, NewTopology, Page, Planner, StatusEvent, Store, StoreError,
 };
@@ -211,6 +213,8 @@ impl Store for SqliteStore {
         .await?;
         rows::insert_lans(&mut tx, id, &design.lans.values().collect::<Vec<_>>()).await?;
         rows::insert_deckies(&mut tx, id, &design.deckies.values().map(|d| &**d).collect::<Vec<_>>()).await?;
+        let created = json!({ "name": header.name, "lans": design.lans.len(), "deckies": design.deckies.len() });
+        events::record(&mut tx, &[NewEvent::topology(id, kinds::TOPOLOGY_CREATED, new.now, created)]).await?;
         tx.commit().await?;
         let decky_status = design.deckies.keys().map(|n| (n.clone(), DeckyStatus::default())).collect();
         let design = Arc::new(design);
@@ -308,6 +312,8 @@ impl Store for SqliteStore {
         .bind(reason)
         .execute(&mut *tx)
         .await?;
+        let changed = json!({ "from": header.status, "to": to, "reason": reason, "version": header.version + 1 });
+        events::record(&mut tx, &[NewEvent::topology(id, kinds::STATUS, now, changed)]).await?;
         tx.commit().await?;
         header.status = to;
         header.status_changed_at = now;
@@ -339,6 +345,8 @@ impl Store for SqliteStore {
         }
         // Children go by ON DELETE CASCADE, in this same transaction.
         sqlx::query("DELETE FROM topologies WHERE id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+        let deleted = json!({ "name": header.name, "status": header.status });
+        events::record(&mut tx, &[NewEvent::topology(id, kinds::TOPOLOGY_DELETED, Utc::now(), deleted)]).await?;
         tx.commit().await?;
         self.forget_design(id);
         Ok(())
@@ -388,6 +396,8 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         let mutation = rows::mutation(&row)?;
+        let queued = json!({ "mutation_id": mutation.id, "op": op, "payload": payload, "version": version });
+        events::record(&mut tx, &[NewEvent::topology(id, kinds::MUTATION_ENQUEUED, now, queued)]).await?;
         tx.commit().await?;
         Ok((mutation, version))
     }
@@ -431,6 +441,7 @@ impl Store for SqliteStore {
         let _writer = self.writer.lock().await;
         let now_ms = now.timestamp_millis();
         let deadline = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let mut tx = self.bookkeeping.begin_with("BEGIN IMMEDIATE").await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE mutations SET state = 'applying', lease_owner = $2, lease_deadline_ms = $3, attempts = attempts + 1 \
              WHERE id IN (SELECT m.id FROM mutations m WHERE m.topology_id = $1 \
@@ -446,10 +457,19 @@ impl Store for SqliteStore {
         .bind(deadline)
         .bind(now_ms)
         .bind(i64::try_from(limit.max(1)).unwrap_or(i64::MAX))
-        .fetch_all(&self.bookkeeping)
+        .fetch_all(&mut *tx)
         .await?;
         let mut claimed = rows.iter().map(rows::mutation).collect::<Result<Vec<_>, _>>()?;
         claimed.sort_by_key(|m| m.id);
+        let applying: Vec<_> = claimed
+            .iter()
+            .map(|m| {
+                let body = json!({ "mutation_id": m.id, "op": m.op, "attempts": m.attempts, "owner": owner });
+                NewEvent::topology(id, kinds::MUTATION_APPLYING, now, body)
+            })
+            .collect();
+        events::record(&mut tx, &applying).await?;
+        tx.commit().await?;
         Ok(claimed)
     }
 
@@ -516,6 +536,7 @@ impl Store for SqliteStore {
             .await?;
         let generation = header.generation + bump_generation;
         let mut outcomes = Vec::with_capacity(steps.len());
+        let mut settled = Vec::with_capacity(steps.len());
         for (mutation_id, step) in steps {
             let (state, reason, codes) = match &step {
                 Ok(_) => ("applied", None, "[]".to_owned()),
@@ -537,6 +558,21 @@ impl Store for SqliteStore {
             .fetch_one(&mut *tx)
             .await?;
             let mutation = rows::mutation(&row)?;
+            settled.push(match &step {
+                Ok((actions, _, version)) => NewEvent::topology(
+                    id,
+                    kinds::MUTATION_APPLIED,
+                    now,
+                    json!({ "mutation_id": mutation_id, "op": mutation.op, "version": version, "actions": actions }),
+                ),
+                Err(refusal) => NewEvent::topology(
+                    id,
+                    kinds::MUTATION_FAILED,
+                    now,
+                    json!({ "mutation_id": mutation_id, "op": mutation.op, "reason": mutation.reason,
+                            "codes": mutation.codes, "issues": refusal.issues }),
+                ),
+            });
             outcomes.push(match step {
                 Ok((actions, design, version)) => ApplyOutcome::Committed {
                     actions,
@@ -547,6 +583,7 @@ impl Store for SqliteStore {
                 Err(refusal) => ApplyOutcome::Refused { refusal, mutation },
             });
         }
+        events::record(&mut tx, &settled).await?;
         tx.commit().await?;
         self.cache_design(id, generation, design);
         Ok(outcomes)
@@ -554,27 +591,49 @@ impl Store for SqliteStore {
 
     async fn set_decky_status(&self, id: TopologyId, decky: &Name, status: &DeckyStatus) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
-        sqlx::query("UPDATE deckies SET state = $1, last_error = $2 WHERE topology_id = $3 AND name = $4")
+        let mut tx = self.bookkeeping.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query("UPDATE deckies SET state = $1, last_error = $2 WHERE topology_id = $3 AND name = $4")
             .bind(status.state.as_str())
             .bind(status.last_error.as_deref())
             .bind(id.to_string())
             .bind(decky.as_str())
-            .execute(&self.bookkeeping)
+            .execute(&mut *tx)
             .await?;
+        if done.rows_affected() > 0 {
+            let mut event = NewEvent::topology(
+                id,
+                kinds::DECKY_STATE,
+                Utc::now(),
+                json!({ "decky": decky, "state": status.state, "last_error": status.last_error }),
+            );
+            event.decky = Some(decky.to_string());
+            events::record(&mut tx, &[event]).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     async fn fail_open_mutations(&self, id: TopologyId, reason: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let _writer = self.writer.lock().await;
-        let done = sqlx::query(
+        let mut tx = self.write_tx().await?;
+        let failed = sqlx::query(
             "UPDATE mutations SET state = 'failed', reason = $1, codes = '[\"TOPOLOGY_NOT_LIVE\"]', finished_at = $2, \
-             lease_deadline_ms = NULL WHERE topology_id = $3 AND state IN ('pending', 'applying')",
+             lease_deadline_ms = NULL WHERE topology_id = $3 AND state IN ('pending', 'applying') RETURNING id, op",
         )
         .bind(reason)
         .bind(ts(now))
         .bind(id.to_string())
-        .execute(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(done.rows_affected())
+        let mut settled = Vec::with_capacity(failed.len());
+        for row in &failed {
+            let (mutation_id, op): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+            let body =
+                json!({ "mutation_id": mutation_id, "op": op, "reason": reason, "codes": ["TOPOLOGY_NOT_LIVE"] });
+            settled.push(NewEvent::topology(id, kinds::MUTATION_FAILED, now, body));
+        }
+        events::record(&mut tx, &settled).await?;
+        tx.commit().await?;
+        Ok(failed.len() as u64)
     }
 }

@@ -345,3 +345,62 @@ async fn a_claimed_batch_commits_together_each_mutation_on_its_own_merits() {
     assert_eq!(after.header.version, v + 2, "one bump per applied mutation");
     assert!(after.design.deckies["gw"].ips.contains_key("a"), "the attach saw the LAN added before it");
 }
+
+#[tokio::test]
+async fn every_state_change_is_logged_in_its_own_transaction_in_commit_order() {
+    use decnet_store::{EventFilter, Events};
+    let (_dir, store) = open().await;
+    let id = create(&store, "logged", 1).await;
+    activate(&store, id).await;
+    let (accepted, _) = store.enqueue(id, "add_lan", &json!({"name": "lab"}), None, Utc::now()).await.unwrap();
+    // A stale version writes nothing, not even an event.
+    let stale = store.enqueue(id, "add_lan", &json!({"name": "x"}), Some(1), Utc::now()).await;
+    assert!(matches!(stale, Err(StoreError::VersionConflict { .. })));
+    let (refused, _) = store.enqueue(id, "remove_lan", &json!({"name": "dmz"}), None, Utc::now()).await.unwrap();
+    let now = Utc::now();
+    let claimed = store.claim_next(id, "e1", now, Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let outcomes = store.apply_claimed(&claimed, "e1", now, false, &*queue_planner()).await.unwrap();
+    assert!(matches!(outcomes[0], ApplyOutcome::Committed { .. }));
+    assert!(matches!(outcomes[1], ApplyOutcome::Refused { .. }));
+    let gw = Name::parse("gw").unwrap();
+    store.set_decky_status(id, &gw, &decnet_domain::DeckyStatus::default()).await.unwrap();
+
+    let all = store.events(&EventFilter { topology_id: Some(id), limit: 100, ..Default::default() }).await.unwrap();
+    let kinds: Vec<_> = all.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "topology.created",
+            "topology.status",
+            "topology.status",
+            "mutation.enqueued",
+            "mutation.enqueued",
+            "mutation.applying",
+            "mutation.applying",
+            "mutation.applied",
+            "mutation.failed",
+            "decky.state",
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(all[3].payload["mutation_id"], accepted.id);
+    assert_eq!(all[8].payload["mutation_id"], refused.id);
+    assert!(all[8].payload["codes"].as_array().is_some_and(|c| !c.is_empty()), "{}", all[8].payload);
+    assert_eq!(all[9].decky.as_deref(), Some("gw"));
+
+    // Filters and the cursor.
+    let failed =
+        EventFilter { topology_id: Some(id), kind: Some("mutation.failed".into()), limit: 10, ..Default::default() };
+    assert_eq!(store.events(&failed).await.unwrap().len(), 1);
+    let after = EventFilter { topology_id: Some(id), after: Some(all[7].id), limit: 10, ..Default::default() };
+    assert_eq!(store.events(&after).await.unwrap(), all[8..].to_vec());
+    let page = EventFilter { topology_id: Some(id), limit: 3, ..Default::default() };
+    assert_eq!(store.events(&page).await.unwrap(), all[..3].to_vec());
+
+    // The snapshot's position is the log's head, read with the state it matches.
+    let snapshot = store.snapshot(id).await.unwrap();
+    assert_eq!(snapshot.last_event_id, all[9].id);
+    assert!(snapshot.open_mutations.is_empty());
+    assert_eq!(snapshot.header.status, TopologyStatus::Active);
+}

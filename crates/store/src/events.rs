@@ -1,0 +1,127 @@
+//! The event log contract: what happened, in commit order.
+//!
+//! The store writes an event in the same transaction as the change it records (a
+//! mutation's state, a topology's status, a decky's observed state), so the log and the
+//! state never disagree. Ids grow in commit order, so "everything after id N" is a
+//! complete answer: the API's live stream resumes from it.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use decnet_domain::TopologyId;
+use decnet_domain::model::TopologyHeader;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{Mutation, StoreError};
+
+/// Kinds of the events the store writes for state changes.
+pub mod kinds {
+    /// A topology was created.
+    pub const TOPOLOGY_CREATED: &str = "topology.created";
+    /// A topology was deleted.
+    pub const TOPOLOGY_DELETED: &str = "topology.deleted";
+    /// A topology's status changed.
+    pub const STATUS: &str = "topology.status";
+    /// A mutation was queued.
+    pub const MUTATION_ENQUEUED: &str = "mutation.enqueued";
+    /// An engine claimed a mutation.
+    pub const MUTATION_APPLYING: &str = "mutation.applying";
+    /// A mutation was committed.
+    pub const MUTATION_APPLIED: &str = "mutation.applied";
+    /// A mutation was refused or abandoned.
+    pub const MUTATION_FAILED: &str = "mutation.failed";
+    /// A decky's observed state changed.
+    pub const DECKY_STATE: &str = "decky.state";
+}
+
+/// An event to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Its topology, when it has one.
+    pub topology_id: Option<TopologyId>,
+    /// What happened (see [`kinds`]; decoys add their own).
+    pub kind: String,
+    /// The decky concerned.
+    pub decky: Option<String>,
+    /// The decoy service concerned.
+    pub service: Option<String>,
+    /// The remote address concerned.
+    pub source_ip: Option<String>,
+    /// The event's body.
+    pub payload: Value,
+}
+
+impl NewEvent {
+    /// A state-change event of a topology.
+    pub fn topology(id: TopologyId, kind: &str, at: DateTime<Utc>, payload: Value) -> Self {
+        Self { at, topology_id: Some(id), kind: kind.to_owned(), decky: None, service: None, source_ip: None, payload }
+    }
+}
+
+/// A recorded event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    /// Position in the log; grows in commit order.
+    pub id: i64,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Its topology.
+    pub topology_id: Option<TopologyId>,
+    /// What happened.
+    pub kind: String,
+    /// The decky concerned.
+    pub decky: Option<String>,
+    /// The decoy service concerned.
+    pub service: Option<String>,
+    /// The remote address concerned.
+    pub source_ip: Option<String>,
+    /// The event's body.
+    pub payload: Value,
+}
+
+/// Which events [`Events::events`] returns: all conditions hold, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only this topology's.
+    pub topology_id: Option<TopologyId>,
+    /// Only this decky's.
+    pub decky: Option<String>,
+    /// Only this service's.
+    pub service: Option<String>,
+    /// Only from this address.
+    pub source_ip: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only after this id (the cursor).
+    pub after: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// A topology's state and the log position it corresponds to, read together.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The header (status, version).
+    pub header: TopologyHeader,
+    /// Mutations pending or applying, oldest first.
+    pub open_mutations: Vec<Mutation>,
+    /// The id of the last event recorded when this was read (0 for none).
+    pub last_event_id: i64,
+}
+
+/// The event log contract.
+#[async_trait]
+pub trait Events: Send + Sync {
+    /// Events matching `filter`, oldest first.
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// A topology's status and open mutations with the matching log position, in one read.
+    async fn snapshot(&self, id: TopologyId) -> Result<Snapshot, StoreError>;
+
+    /// Records events that are not state changes of the store (decoy observations).
+    async fn record_events(&self, events: &[NewEvent]) -> Result<(), StoreError>;
+}

@@ -1,0 +1,115 @@
+//! [`Events`] on SQLite, and the helper every writing transaction uses to log its change.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use decnet_domain::TopologyId;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::SqliteStore;
+use super::rows::{self, MUTATION_COLUMNS, parse_ts, ts};
+use crate::StoreError;
+use crate::events::{EventFilter, Events, NewEvent, Snapshot, StoredEvent};
+
+/// Rows per multi-row INSERT (8 parameters each, well under SQLite's limit).
+const BATCH: usize = 100;
+
+/// Appends `events` to the log on `conn`, inside the caller's transaction.
+pub(super) async fn record(conn: &mut SqliteConnection, events: &[NewEvent]) -> Result<(), StoreError> {
+    for chunk in events.chunks(BATCH) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (at, topology_id, kind, decky, service, source_ip, payload) ",
+        );
+        query.push_values(chunk, |mut row, event| {
+            row.push_bind(ts(event.at))
+                .push_bind(event.topology_id.map(|id| id.to_string()))
+                .push_bind(&event.kind)
+                .push_bind(&event.decky)
+                .push_bind(&event.service)
+                .push_bind(&event.source_ip)
+                .push_bind(event.payload.to_string());
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn event(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
+    let id: i64 = row.try_get(0)?;
+    let topology: Option<String> = row.try_get(2)?;
+    let payload: String = row.try_get(7)?;
+    Ok(StoredEvent {
+        id,
+        at: parse_ts("event time", &row.try_get::<String, _>(1)?)?,
+        topology_id: topology
+            .map(|t| TopologyId::from_str(&t))
+            .transpose()
+            .map_err(|e| StoreError::corrupt(format!("topology of event {id}"), e))?,
+        kind: row.try_get(3)?,
+        decky: row.try_get(4)?,
+        service: row.try_get(5)?,
+        source_ip: row.try_get(6)?,
+        payload: serde_json::from_str(&payload).map_err(|e| StoreError::corrupt(format!("event {id}"), e))?,
+    })
+}
+
+#[async_trait]
+impl Events for SqliteStore {
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT id, at, topology_id, kind, decky, service, source_ip, payload FROM events WHERE 1 = 1",
+        );
+        if let Some(id) = filter.topology_id {
+            query.push(" AND topology_id = ").push_bind(id.to_string());
+        }
+        for (column, value) in [
+            ("decky", &filter.decky),
+            ("service", &filter.service),
+            ("source_ip", &filter.source_ip),
+            ("kind", &filter.kind),
+        ] {
+            if let Some(value) = value {
+                query.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+            }
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND at >= ").push_bind(ts(since));
+        }
+        if let Some(after) = filter.after {
+            query.push(" AND id > ").push_bind(after);
+        }
+        query.push(" ORDER BY id LIMIT ").push_bind(filter.limit.max(0));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(event).collect()
+    }
+
+    async fn snapshot(&self, id: TopologyId) -> Result<Snapshot, StoreError> {
+        // One read transaction: the header, the open mutations and the log position are
+        // of the same instant.
+        let mut tx = self.pool.begin().await?;
+        let header = super::header_in(&mut tx, id).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MUTATION_COLUMNS} FROM mutations WHERE topology_id = $1 AND state IN ('pending', 'applying') \
+             ORDER BY id"
+        )))
+        .bind(id.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        let open_mutations = rows.iter().map(rows::mutation).collect::<Result<_, _>>()?;
+        let last_event_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events").fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Snapshot { header, open_mutations, last_event_id: last_event_id.unwrap_or(0) })
+    }
+
+    async fn record_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        record(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
