@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod dto;
 mod error;
+pub mod events;
 mod topologies;
 mod users;
 
@@ -33,6 +34,15 @@ pub struct AppState {
     pub engine: Engine,
     /// Tokens, users' roles, login limits.
     pub auth: Arc<Auth>,
+    /// Open event streams per user.
+    pub streams: Arc<events::Streams>,
+}
+
+impl AppState {
+    /// The state of a server over `engine` with `auth`, and default stream limits.
+    pub fn new(engine: Engine, auth: Arc<Auth>) -> Self {
+        Self { engine, auth, streams: Arc::default() }
+    }
 }
 
 /// The API router.
@@ -40,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .nest("/api/v1/topologies", topologies::routes())
         .merge(users::routes())
+        .merge(events::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

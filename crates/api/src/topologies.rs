@@ -23,6 +23,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/{id}/deploy", post(deploy))
         .route("/{id}/teardown", post(teardown))
         .route("/{id}/status-events", get(status_events))
+        .route("/{id}/events", get(crate::events::stream))
         .route("/{id}/mutations", get(mutations).post(enqueue))
         .route("/{id}/mutations:plan", post(plan))
 }

@@ -169,7 +169,7 @@ async fn serve(engine: Engine, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let stopped = stopped.clone();
         async move { engine.run(stopped()).await }
     });
-    let state = decnet_api::AppState { engine: engine.clone(), auth };
+    let state = decnet_api::AppState::new(engine.clone(), auth);
     let mut api = tokio::spawn(decnet_api::serve(listener, state, stopped()));
     eprintln!("decnet serving http://{address} (runtime {}); Ctrl-C or SIGTERM stops it", engine.runtime().kind());
     // Whichever ends first (a signal, or a task failing), both tasks are stopped and awaited.

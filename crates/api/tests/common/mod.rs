@@ -30,6 +30,14 @@ pub async fn app() -> (tempfile::TempDir, Engine, Server) {
     app_with(AuthConfig::default()).await
 }
 
+/// [`app`] with the reconciler running, as `decnet serve` runs it.
+pub async fn app_running() -> (tempfile::TempDir, Engine, Server) {
+    let (dir, engine, server) = app_with(AuthConfig::default()).await;
+    let reconciler = engine.clone();
+    tokio::spawn(async move { reconciler.run(std::future::pending()).await });
+    (dir, engine, server)
+}
+
 /// [`app`] with chosen auth settings.
 pub async fn app_with(config: AuthConfig) -> (tempfile::TempDir, Engine, Server) {
     let dir = tempfile::tempdir().unwrap();
@@ -38,7 +46,7 @@ pub async fn app_with(config: AuthConfig) -> (tempfile::TempDir, Engine, Server)
     let created = decnet_api::auth::ensure_first_admin(engine.store().as_ref(), Some(ADMIN_PASSWORD.into())).await;
     assert_eq!(created.unwrap(), decnet_api::FirstAdmin::Created);
     let auth = Arc::new(Auth::load(engine.store().as_ref(), config).await.unwrap());
-    let state = AppState { engine: engine.clone(), auth };
+    let state = AppState::new(engine.clone(), auth);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     // The server task ends with the test's runtime.

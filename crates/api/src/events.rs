@@ -1,0 +1,344 @@
+//! The event log over HTTP: `GET /api/v1/events` (filters, cursor pagination) and the live
+//! stream `GET /api/v1/topologies/{id}/events` (server-sent events).
+//!
+//! The stream reads the store's event log, not the bus: the bus only wakes it. So its
+//! order is the commit order, a reconnect with `Last-Event-ID` resumes exactly after the
+//! last event the client saw, and events committed by other processes arrive too (within
+//! [`STREAM_POLL`]). Nothing is buffered per client beyond one page of the log: a client
+//! that stops reading stops being served, and once the bus has moved on by more than its
+//! capacity meanwhile, the stream ends with an `error` event instead of growing memory.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, Utc};
+use decnet_domain::TopologyId;
+use decnet_store::{EventFilter, Store, StoredEvent};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::TryRecvError;
+
+use crate::auth::Principal;
+use crate::{ApiError, ApiQuery, AppState, dto};
+
+/// How often an idle stream looks for events committed by other processes.
+pub const STREAM_POLL: Duration = Duration::from_secs(2);
+
+/// Interval of keep-alive comments on an idle stream.
+pub const KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// Events read from the log per query.
+const PAGE: i64 = 256;
+
+/// `/api/v1/events`.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/events", get(list))
+}
+
+/// Open streams per user, capped.
+#[derive(Debug)]
+pub struct Streams {
+    max_per_user: usize,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+impl Streams {
+    /// At most `max_per_user` concurrent streams per user.
+    pub fn new(max_per_user: usize) -> Self {
+        Self { max_per_user, open: Mutex::default() }
+    }
+
+    /// A slot for `user`, released when the guard drops; `None` at the cap.
+    fn acquire(self: &Arc<Self>, user: &str) -> Option<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(user.to_owned()).or_default();
+        if *count >= self.max_per_user {
+            return None;
+        }
+        *count += 1;
+        Some(StreamSlot { streams: self.clone(), user: user.to_owned() })
+    }
+}
+
+impl Default for Streams {
+    fn default() -> Self {
+        Self::new(8)
+    }
+}
+
+/// One open stream of a user.
+#[derive(Debug)]
+struct StreamSlot {
+    streams: Arc<Streams>,
+    user: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.streams.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    topology: Option<String>,
+    decky: Option<String>,
+    service: Option<String>,
+    source_ip: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    since: Option<DateTime<Utc>>,
+    cursor: Option<i64>,
+    limit: Option<i64>,
+}
+
+fn bad(detail: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", detail)
+}
+
+/// `GET /api/v1/events`: oldest first after `cursor`; `next_cursor` continues the listing
+/// (null when this page was the last one).
+async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad("limit: must be between 1 and 1000"));
+    }
+    if q.cursor.is_some_and(|c| c < 0) {
+        return Err(bad("cursor: must not be negative"));
+    }
+    if let Some(ip) = &q.source_ip {
+        ip.parse::<std::net::IpAddr>().map_err(|_| bad("source_ip: not an IP address"))?;
+    }
+    let topology_id = match &q.topology {
+        Some(key) => Some(state.engine.store().resolve(key).await?),
+        None => None,
+    };
+    let filter = EventFilter {
+        topology_id,
+        decky: q.decky,
+        service: q.service,
+        source_ip: q.source_ip,
+        kind: q.kind,
+        since: q.since,
+        after: q.cursor,
+        limit,
+    };
+    let events = state.engine.store().events(&filter).await?;
+    let next_cursor = if events.len() as i64 == limit { events.last().map(|e| e.id) } else { None };
+    Ok(Json(json!({ "data": events, "next_cursor": next_cursor })))
+}
+
+/// What a stream sends.
+#[derive(Debug, Clone, PartialEq)]
+enum Frame {
+    /// The state when the stream starts (no id: it does not move the resume point).
+    Snapshot(Value),
+    /// A logged event, with its id.
+    Logged(StoredEvent),
+    /// Why the stream ends early.
+    Error(Value),
+}
+
+impl Frame {
+    fn into_sse(self) -> SseEvent {
+        match self {
+            Frame::Snapshot(body) => SseEvent::default().event("snapshot").data(body.to_string()),
+            Frame::Logged(event) => SseEvent::default()
+                .id(event.id.to_string())
+                .event(event.kind.as_str())
+                .data(serde_json::to_string(&event).unwrap_or_else(|_| "{}".into())),
+            Frame::Error(body) => SseEvent::default().event("error").data(body.to_string()),
+        }
+    }
+}
+
+/// Where a stream resumes: the `Last-Event-ID` header or `last_event_id` query parameter.
+fn resume_point(headers: &HeaderMap, query: Option<i64>) -> Result<Option<i64>, ApiError> {
+    let header = headers
+        .get("last-event-id")
+        .map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok()).filter(|id| *id >= 0))
+        .map(|parsed| parsed.ok_or_else(|| bad("Last-Event-ID: must be an event id")))
+        .transpose()?;
+    Ok(header.or(query))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StreamQuery {
+    last_event_id: Option<i64>,
+}
+
+/// `GET /api/v1/topologies/{id}/events`: a snapshot (status and in-flight mutations), then
+/// every event of the topology as it commits. With `Last-Event-ID`, no snapshot: the
+/// events after that id instead.
+pub(crate) async fn stream(
+    State(state): State<AppState>,
+    Extension(me): Extension<Arc<Principal>>,
+    Path(key): Path<String>,
+    ApiQuery(q): ApiQuery<StreamQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if q.last_event_id.is_some_and(|id| id < 0) {
+        return Err(bad("last_event_id: must be an event id"));
+    }
+    let resume = resume_point(&headers, q.last_event_id)?;
+    let store = state.engine.store().clone();
+    let id = store.resolve(&key).await?;
+    let slot = state.streams.acquire(&me.username).ok_or_else(|| {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_streams", "too many open event streams for this user")
+    })?;
+    // Subscribe before reading, so nothing committed from now on can be missed.
+    let wake = state.engine.bus().subscribe();
+    let (first, cursor) = match resume {
+        Some(after) => (None, after),
+        None => {
+            let snapshot = store.snapshot(id).await?;
+            let body = json!({
+                "topology": dto::header(&snapshot.header),
+                "open_mutations": snapshot.open_mutations,
+                "last_event_id": snapshot.last_event_id,
+            });
+            (Some(Frame::Snapshot(body)), snapshot.last_event_id)
+        }
+    };
+    let tail = Tail { store, topology: id, cursor, wake, pending: VecDeque::new(), first, done: false, _slot: slot };
+    let events = futures_util::stream::unfold(tail, |mut tail| async move {
+        let next = tail.next().await?;
+        Some((Ok::<_, Infallible>(next.into_sse()), tail))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEPALIVE)).into_response())
+}
+
+/// The state of one live stream.
+struct Tail {
+    store: Arc<dyn Store>,
+    topology: TopologyId,
+    /// Id of the last event sent.
+    cursor: i64,
+    wake: tokio::sync::broadcast::Receiver<Arc<decnet_engine::Event>>,
+    pending: VecDeque<StoredEvent>,
+    first: Option<Frame>,
+    done: bool,
+    _slot: StreamSlot,
+}
+
+impl Tail {
+    /// The next frame, or `None` when the stream ends.
+    async fn next(&mut self) -> Option<Frame> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        loop {
+            if self.done {
+                return None;
+            }
+            // The bus moving on by more than its capacity while this stream was not polled
+            // means the client is not reading fast enough.
+            loop {
+                match self.wake.try_recv() {
+                    Ok(_) => {}
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Lagged(missed)) => {
+                        self.done = true;
+                        let body = json!({
+                            "error": "slow_consumer",
+                            "detail": format!("the client fell {missed} events behind; reconnect with Last-Event-ID {}", self.cursor),
+                            "last_event_id": self.cursor,
+                        });
+                        return Some(Frame::Error(body));
+                    }
+                    Err(TryRecvError::Closed) => return None,
+                }
+            }
+            if let Some(event) = self.pending.pop_front() {
+                self.cursor = event.id;
+                // A deleted topology has nothing more to say.
+                self.done = event.kind == decnet_store::events::kinds::TOPOLOGY_DELETED;
+                return Some(Frame::Logged(event));
+            }
+            let filter = EventFilter {
+                topology_id: Some(self.topology),
+                after: Some(self.cursor),
+                limit: PAGE,
+                ..Default::default()
+            };
+            match self.store.events(&filter).await {
+                Ok(events) if !events.is_empty() => {
+                    self.pending.extend(events);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "event stream cannot read the log");
+                    self.done = true;
+                    let body = json!({ "error": "internal", "detail": "the event log cannot be read", "last_event_id": self.cursor });
+                    return Some(Frame::Error(body));
+                }
+            }
+            // Caught up: wait for the bus to say something happened, or for the poll
+            // interval (events of other processes reach no bus here).
+            let woken = tokio::time::timeout(STREAM_POLL, self.wake.recv()).await;
+            if let Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) = woken {
+                return None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use decnet_store::{NewEvent, SqliteStore};
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_gets_a_final_error_and_the_stream_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let topology = TopologyId(uuid::Uuid::new_v4());
+        let event = |n: i64| NewEvent::topology(topology, "test", Utc::now(), json!({ "n": n }));
+        store.record_events(&[event(1)]).await.unwrap();
+        let bus = decnet_engine::Bus::new(4);
+        let streams = Arc::new(Streams::new(1));
+        let slot = streams.acquire("u").unwrap();
+        let mut tail = Tail {
+            store: store.clone(),
+            topology,
+            cursor: 0,
+            wake: bus.subscribe(),
+            pending: VecDeque::new(),
+            first: None,
+            done: false,
+            _slot: slot,
+        };
+        // Read while keeping up.
+        let Some(Frame::Logged(first)) = tail.next().await else { panic!("the logged event") };
+        assert_eq!(first.payload["n"], 1);
+        // Then the client stops reading while more happens than the bus holds.
+        for n in 2..=10 {
+            store.record_events(&[event(n)]).await.unwrap();
+            bus.publish("test".into(), json!({ "n": n }));
+        }
+        let Some(Frame::Error(body)) = tail.next().await else { panic!("a final error event") };
+        assert_eq!(body["error"], "slow_consumer");
+        assert_eq!(body["last_event_id"], first.id, "it says where to resume");
+        assert_eq!(tail.next().await, None, "and the stream ends");
+        drop(tail);
+        assert!(streams.acquire("u").is_some(), "its slot is free again");
+    }
+}
