@@ -38,6 +38,12 @@ impl ApiError {
         self
     }
 
+    /// Attaches validation issues.
+    pub fn with_issues(mut self, issues: Vec<Issue>) -> Self {
+        self.issues = issues;
+        self
+    }
+
     /// The status it answers with.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -87,6 +93,14 @@ impl From<EngineError> for ApiError {
                 headers: Vec::new(),
             },
             EngineError::Generate(err) => Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", err.to_string()),
+            EngineError::Runtime(err) => {
+                tracing::warn!(error = %describe(&err), "runtime failure");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "runtime_unavailable",
+                    format!("the container runtime failed: {err}"),
+                )
+            }
             other => Self::internal(describe(&other)),
         }
     }
@@ -157,6 +171,11 @@ where
             Err(JsonRejection::JsonDataError(e)) => {
                 Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text()))
             }
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                e.status(),
+                "body_too_large",
+                format!("the request body is larger than {} bytes", crate::MAX_BODY_BYTES),
+            )),
             Err(e) => Err(ApiError::new(e.status(), "malformed_body", e.body_text())),
         }
     }

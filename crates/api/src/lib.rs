@@ -6,6 +6,7 @@
 //! Every route but login, `/healthz` and `/readyz` needs a bearer token ([`auth`]).
 
 pub mod auth;
+mod design;
 pub mod dto;
 mod error;
 pub mod events;

@@ -19,6 +19,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/services", get(|| async { Json(dto::services()) }))
         .route("/services/{service}/schema", get(service_schema))
         .route("/archetypes", get(|| async { Json(dto::archetypes()) }))
+        .merge(crate::design::routes())
         .route("/{id}", get(show).delete(delete))
         .route("/{id}/deploy", post(deploy))
         .route("/{id}/teardown", post(teardown))

@@ -59,3 +59,18 @@ async fn enqueue_list_and_dry_run() {
     let (_, list) = send(&app, "GET", uri, None).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "a dry run queues nothing");
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_with_413_before_it_is_read() {
+    let (_dir, engine, app) = common::app().await;
+    let t =
+        engine.generate(Name::parse("big").unwrap(), GeneratorConfig { seed: 7, ..Default::default() }).await.unwrap();
+    engine.deploy(t.header.id).await.unwrap();
+    let filler = "x".repeat(decnet_api::MAX_BODY_BYTES + 1);
+    let body = json!({ "op": "add_lan", "payload": { "name": "lab", "filler": filler } }).to_string();
+    let (status, body) = send(&app, "POST", "/api/v1/topologies/big/mutations", Some(body)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["error"], "body_too_large", "{body}");
+    let (_, list) = send(&app, "GET", "/api/v1/topologies/big/mutations", None).await;
+    assert_eq!(list, json!([]), "nothing was queued");
+}

@@ -6,6 +6,7 @@
 //! actions that materialise it, or a refusal with rule codes. Planning is pure: nothing is
 //! written until the plan has passed the post-apply invariants.
 
+mod pending;
 mod plan;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use crate::issue::{Code, Issue, Target};
 use crate::model::{Design, ServiceConfig};
 use crate::name::Name;
 
+pub use pending::edit_pending;
 pub use plan::{draft, plan};
 
 /// The op names, in documentation order.

@@ -8,6 +8,7 @@
 
 pub mod bus;
 mod converge;
+mod design;
 mod error;
 mod host;
 mod lifecycle;

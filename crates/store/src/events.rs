@@ -20,6 +20,8 @@ pub mod kinds {
     pub const TOPOLOGY_CREATED: &str = "topology.created";
     /// A topology was deleted.
     pub const TOPOLOGY_DELETED: &str = "topology.deleted";
+    /// A pending topology's design was edited.
+    pub const DESIGN_EDITED: &str = "topology.design_edited";
     /// A topology's status changed.
     pub const STATUS: &str = "topology.status";
     /// A mutation was queued.

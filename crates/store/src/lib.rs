@@ -33,6 +33,10 @@ pub type DesignBuilder = Box<dyn FnOnce(&[ForeignSubnet]) -> Result<Design, Refu
 /// left it, and other topologies' claims. Runs inside the committing transaction.
 pub type Planner = dyn Fn(&Mutation, &TopologyHeader, &Design, &Context) -> Result<Plan, Refusal> + Send + Sync;
 
+/// Edits a pending topology's design (given its header, design and other topologies'
+/// claims). Runs inside the writing transaction.
+pub type DesignEdit = Box<dyn FnOnce(&TopologyHeader, &Design, &Context) -> Result<Design, Refusal> + Send>;
+
 /// The fields of a new topology besides its design.
 #[derive(Debug, Clone)]
 pub struct NewTopology {
@@ -186,6 +190,17 @@ pub trait Store: Accounts + Events + Send + Sync {
 
     /// Deletes a pending, torn-down or failed topology with every child row.
     async fn delete_topology(&self, id: TopologyId) -> Result<(), StoreError>;
+
+    /// Changes the design of a pending topology through `edit`, checking `expected_version`
+    /// first; bumps version and generation once when the design changed. A deployed
+    /// topology is refused ([`StoreError::WrongStatus`]): it changes through the queue.
+    async fn edit_pending(
+        &self,
+        id: TopologyId,
+        expected_version: Option<i64>,
+        edit: DesignEdit,
+        now: DateTime<Utc>,
+    ) -> Result<(TopologyHeader, Arc<Design>), StoreError>;
 
     /// Queues a mutation on an active or degraded topology, checking and bumping the
     /// version in the same transaction.

@@ -29,7 +29,8 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, SqliteConnection, SqlitePool};
 
 use crate::events::{NewEvent, kinds};
 use crate::{
-    ApplyOutcome, DesignBuilder, ListFilter, Mutation, NewTopology, Page, Planner, StatusEvent, Store, StoreError,
+    ApplyOutcome, DesignBuilder, DesignEdit, ListFilter, Mutation, NewTopology, Page, Planner, StatusEvent, Store,
+    StoreError,
 };
 use rows::{MUTATION_COLUMNS, ts};
 
@@ -350,6 +351,47 @@ impl Store for SqliteStore {
         tx.commit().await?;
         self.forget_design(id);
         Ok(())
+    }
+
+    async fn edit_pending(
+        &self,
+        id: TopologyId,
+        expected_version: Option<i64>,
+        edit: DesignEdit,
+        now: DateTime<Utc>,
+    ) -> Result<(TopologyHeader, Arc<Design>), StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        let mut header = header_in(&mut tx, id).await?;
+        if header.status != TopologyStatus::Pending {
+            return Err(StoreError::WrongStatus {
+                status: header.status,
+                action: "editing the design".into(),
+                allowed: "pending (queue a mutation to change a deployed topology)".into(),
+            });
+        }
+        if let Some(expected) = expected_version.filter(|e| *e != header.version) {
+            return Err(StoreError::VersionConflict { current: header.version, expected });
+        }
+        let original = self.design(&mut tx, id, header.generation).await?;
+        let ctx = claims_in(&mut tx, Some(id)).await?;
+        let design = Arc::new(edit(&header, &original, &ctx).map_err(StoreError::Refused)?);
+        let changes = diff(&original, &design);
+        if changes.is_empty() {
+            return Ok((header, original));
+        }
+        rows::write_diff(&mut tx, id, &changes).await?;
+        sqlx::query("UPDATE topologies SET version = version + 1, generation = generation + 1 WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        header.version += 1;
+        header.generation += 1;
+        let edited = json!({ "version": header.version });
+        events::record(&mut tx, &[NewEvent::topology(id, kinds::DESIGN_EDITED, now, edited)]).await?;
+        tx.commit().await?;
+        self.cache_design(id, header.generation, design.clone());
+        Ok((header, design))
     }
 
     async fn enqueue(

@@ -42,6 +42,17 @@ pub fn draft(header: &TopologyHeader, current: &Design, op: &MutationOp, ctx: &C
             format!("topology {} is {status}; mutations apply only to active or degraded topologies", header.name),
         ));
     }
+    draft_op(header, current, op, ctx)
+}
+
+/// The op's guards and planned design, whatever the topology's status (pending edits use
+/// it too).
+pub(crate) fn draft_op(
+    header: &TopologyHeader,
+    current: &Design,
+    op: &MutationOp,
+    ctx: &Context,
+) -> Result<Plan, Refusal> {
     Ok(match op {
         MutationOp::AddLan(op) => plan_add_lan(header, current, op, ctx)?,
         MutationOp::RemoveLan(op) => plan_remove_lan(current, op)?,
@@ -54,7 +65,7 @@ pub fn draft(header: &TopologyHeader, current: &Design, op: &MutationOp, ctx: &C
     })
 }
 
-fn lan_not_found(lan: &Name) -> Refusal {
+pub(crate) fn lan_not_found(lan: &Name) -> Refusal {
     Refusal::one(Code::LanNotFound, Target::lan(lan.as_str()), format!("LAN {lan} not found"))
 }
 

@@ -1,0 +1,163 @@
+//! Design-time routes over real HTTP: blank topologies, pending-only CRUD of LANs,
+//! deckies and edges with `expected_version`, address suggestions, the orphan reaper.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{Server, assert_error, send};
+use serde_json::{Value, json};
+
+async fn call(server: &Server, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {
+    send(server, method, uri, if body.is_null() { None } else { Some(body.to_string()) }).await
+}
+
+async fn version(server: &Server, topology: &str) -> i64 {
+    send(server, "GET", &format!("/api/v1/topologies/{topology}"), None).await.1["topology"]["version"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_blank_topology_has_a_dmz_and_its_gateway() {
+    let (_dir, _engine, server) = common::app().await;
+    let (status, created) = call(&server, "POST", "/api/v1/topologies/blank", json!({ "name": "canvas" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "pending");
+    let (_, shown) = send(&server, "GET", "/api/v1/topologies/canvas", None).await;
+    assert_eq!(shown["lans"][0]["name"], "dmz");
+    assert_eq!(shown["lans"][0]["is_dmz"], true);
+    assert!(shown["lans"][0]["subnet"].as_str().unwrap().ends_with("/24"));
+    let gateway = &shown["deckies"][0];
+    assert_eq!(gateway["name"], "dmz-gateway");
+    assert_eq!(gateway["services"], json!(["ssh"]));
+    assert_eq!(gateway["is_gateway"], true);
+    // It validates as it is.
+    let (status, _) = send(&server, "POST", "/api/v1/topologies/canvas/deploy", None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    let (status, body) = call(&server, "POST", "/api/v1/topologies/blank", json!({ "name": "canvas" })).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error(&body, "name_taken");
+    let (status, body) = call(&server, "POST", "/api/v1/topologies/blank", json!({ "name": "Not Valid" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "invalid_parameter");
+    let (status, _) = call(&server, "POST", "/api/v1/topologies/blank", json!({ "nom": "x" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn pending_lans_deckies_and_edges_are_edited_one_atomic_step_at_a_time() {
+    let (_dir, engine, server) = common::app().await;
+    call(&server, "POST", "/api/v1/topologies/blank", json!({ "name": "draw" })).await;
+    let base = "/api/v1/topologies/draw";
+    let v0 = version(&server, "draw").await;
+
+    let (status, body) =
+        call(&server, "POST", &format!("{base}/lans"), json!({ "name": "lab", "expected_version": v0 })).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["version"], v0 + 1);
+    assert_eq!(body["item"]["name"], "lab");
+    assert!(body["item"]["subnet"].as_str().unwrap().ends_with("/24"), "a subnet is allocated");
+    let (status, body) = call(&server, "POST", &format!("{base}/lans"), json!({ "name": "lab" })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_error(&body, "name_taken");
+    let (status, body) =
+        call(&server, "POST", &format!("{base}/lans"), json!({ "name": "x", "expected_version": v0 })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "stale version");
+    assert_error(&body, "version_conflict");
+
+    let decky = json!({ "name": "web", "lan": "lab", "services": ["http"] });
+    let (status, body) = call(&server, "POST", &format!("{base}/deckies"), decky).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body["item"]["ips"]["lab"].is_string());
+    let patch = json!({ "services": ["http", "ssh"], "x": 5.0, "archetype": "deaddeck" });
+    let (status, body) = call(&server, "PATCH", &format!("{base}/deckies/web"), patch).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["item"]["services"], json!(["http", "ssh"]));
+    assert_eq!(body["item"]["archetype"], "deaddeck");
+    let (status, body) = call(&server, "PATCH", &format!("{base}/deckies/web"), json!({ "colour": "red" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _) = call(&server, "PATCH", &format!("{base}/deckies/ghost"), json!({ "x": 1.0 })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, edge) = call(&server, "POST", &format!("{base}/edges"), json!({ "decky": "web", "lan": "dmz" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{edge}");
+    assert_eq!(edge["item"]["lan"], "dmz");
+    let (status, edge) = call(&server, "POST", &format!("{base}/edges"), json!({ "decky": "web", "lan": "dmz" })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "already attached: {edge}");
+    assert_eq!(send(&server, "DELETE", &format!("{base}/edges/web/dmz"), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(send(&server, "DELETE", &format!("{base}/edges/web/dmz"), None).await.0, StatusCode::NOT_FOUND);
+
+    // While pending, a LAN may be renamed and re-addressed; its members follow.
+    let change = json!({ "name": "lab2", "subnet": "10.250.7.0/24" });
+    let (status, body) = call(&server, "PATCH", &format!("{base}/lans/lab"), change).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["item"],
+        json!({ "name": "lab2", "subnet": "10.250.7.0/24", "is_dmz": false, "x": null, "y": null })
+    );
+    let (_, shown) = send(&server, "GET", base, None).await;
+    let web = shown["deckies"].as_array().unwrap().iter().find(|d| d["name"] == "web").unwrap().clone();
+    assert_eq!(web["home_lan"], "lab2");
+    assert_eq!(web["ips"], json!({ "lab2": "10.250.7.2" }));
+
+    // A LAN that is some decky's home cannot go; nothing changes.
+    let before = version(&server, "draw").await;
+    let (status, body) = send(&server, "DELETE", &format!("{base}/lans/lab2"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["issues"][0]["code"], "HOME_LAN_REMOVE");
+    assert_eq!(version(&server, "draw").await, before);
+    let stale = format!("{base}/deckies/web?expected_version={}", before - 1);
+    assert_eq!(send(&server, "DELETE", &stale, None).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        send(&server, "DELETE", &format!("{base}/deckies/web?expected_version={before}"), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(send(&server, "DELETE", &format!("{base}/lans/lab2"), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(send(&server, "DELETE", &format!("{base}/lans/lab2"), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(send(&server, "DELETE", "/api/v1/topologies/nowhere/lans/x", None).await.0, StatusCode::NOT_FOUND);
+
+    // Deployed, the design changes only through the queue.
+    let mut events = engine.bus().subscribe();
+    assert_eq!(send(&server, "POST", &format!("{base}/deploy"), None).await.0, StatusCode::ACCEPTED);
+    while !(events.recv().await.unwrap().payload["status"] == "active") {}
+    let (status, body) = call(&server, "POST", &format!("{base}/lans"), json!({ "name": "late" })).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error(&body, "wrong_status");
+    assert!(body["detail"].as_str().unwrap().contains("mutation"), "{body}");
+}
+
+#[tokio::test]
+async fn address_suggestions_and_the_reaper() {
+    let (_dir, _engine, server) = common::app().await;
+    call(&server, "POST", "/api/v1/topologies/blank", json!({ "name": "first" })).await;
+    let (_, shown) = send(&server, "GET", "/api/v1/topologies/first", None).await;
+    let taken = shown["lans"][0]["subnet"].as_str().unwrap().to_owned();
+
+    let (status, body) = send(&server, "GET", "/api/v1/topologies/next-subnet", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(body["subnet"], taken.as_str(), "a held subnet is not suggested");
+    let (_, body) = send(&server, "GET", "/api/v1/topologies/next-subnet?base=192.168.0.0/16", None).await;
+    assert_eq!(body["subnet"], "192.168.0.0/24");
+    let (status, body) = send(&server, "GET", "/api/v1/topologies/next-subnet?base=banana", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "invalid_parameter");
+    let (status, _) = send(&server, "GET", "/api/v1/topologies/next-subnet?base=10.0.0.0/28", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, body) = send(&server, "GET", "/api/v1/topologies/first/lans/dmz/next-ip", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["subnet"], taken.as_str());
+    let gateway_ip = shown["deckies"][0]["ips"]["dmz"].as_str().unwrap();
+    assert_ne!(body["ip"], gateway_ip, "an address in use is not suggested");
+    assert_eq!(
+        send(&server, "GET", "/api/v1/topologies/first/lans/nowhere/next-ip", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let (status, body) = send(&server, "POST", "/api/v1/topologies/reap-orphans", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({ "reaped": [] }));
+}
