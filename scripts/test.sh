@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (unit, property, store, engine, Docker-backed and end-to-end
-# CLI tests) and closes with one summary line over every test binary. Needs a running
-# Docker Engine.
+# Runs the whole test suite (unit, property, store, engine, API over HTTP, Docker-backed
+# and end-to-end CLI tests, then schemathesis against the served OpenAPI document) and
+# closes with one summary line. Needs a running Docker Engine and python3 (schemathesis is
+# installed from PyPI into target/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log="$(mktemp)"
@@ -15,6 +16,10 @@ cargo test --workspace --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
+./scripts/schemathesis.sh
+schemathesis_status=$?
+[[ "$schemathesis_status" -eq 0 ]] && schemathesis_result=passed || schemathesis_result=FAILED
 echo
-echo "tests: ${passed} passed, ${failed} failed"
-exit "$status"
+echo "tests: ${passed} passed, ${failed} failed; schemathesis: ${schemathesis_result}"
+[[ "$status" -eq 0 ]] || exit "$status"
+exit "$schemathesis_status"

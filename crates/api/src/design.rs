@@ -65,9 +65,11 @@ fn take_version(body: &mut Map<String, Value>) -> Result<Option<i64>, ApiError> 
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct VersionQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct VersionQuery {
+    /// Refuse (409) unless the topology is at this version.
     expected_version: Option<i64>,
 }
 
@@ -102,7 +104,10 @@ fn decky_of(name: Option<&str>) -> impl FnOnce(&Design) -> Option<Value> + '_ {
     }
 }
 
-async fn add_lan(
+/// Adds a LAN to a pending topology (`add_lan` fields; a subnet is allocated when none is given).
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/lans", tag = "design", params(("id" = String, Path, description = "Topology id or name")), request_body = Object,
+    responses((status = 201, body = crate::openapi::EditResultDoc)))]
+pub(crate) async fn add_lan(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiJson(mut body): ApiJson<Map<String, Value>>,
@@ -112,7 +117,10 @@ async fn add_lan(
     edit(&state, &key, "add_lan", Value::Object(body), version, true, lan_of(name.as_deref())).await
 }
 
-async fn update_lan(
+/// Renames, re-addresses, moves or flips the DMZ flag of a LAN of a pending topology.
+#[utoipa::path(patch, path = "/api/v1/topologies/{id}/lans/{lan}", tag = "design", params(("id" = String, Path, description = "Topology id or name"), ("lan" = String, Path)),
+    request_body = Object, responses((status = 200, body = crate::openapi::EditResultDoc)))]
+pub(crate) async fn update_lan(
     State(state): State<AppState>,
     Path((key, lan)): Path<(String, String)>,
     ApiJson(mut body): ApiJson<Map<String, Value>>,
@@ -123,7 +131,10 @@ async fn update_lan(
     edit(&state, &key, "update_lan", payload, version, false, lan_of(Some(&renamed))).await
 }
 
-async fn remove_lan(
+/// Removes a LAN of a pending topology.
+#[utoipa::path(delete, path = "/api/v1/topologies/{id}/lans/{lan}", tag = "design", params(("id" = String, Path, description = "Topology id or name"), ("lan" = String, Path), VersionQuery),
+    responses((status = 204, description = "Removed")))]
+pub(crate) async fn remove_lan(
     State(state): State<AppState>,
     Path((key, lan)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<VersionQuery>,
@@ -131,7 +142,10 @@ async fn remove_lan(
     edit(&state, &key, "remove_lan", json!({ "name": lan }), q.expected_version, false, |_| None).await
 }
 
-async fn add_decky(
+/// Adds a decky to a pending topology (`add_decky` fields).
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/deckies", tag = "design", params(("id" = String, Path, description = "Topology id or name")), request_body = Object,
+    responses((status = 201, body = crate::openapi::EditResultDoc)))]
+pub(crate) async fn add_decky(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiJson(mut body): ApiJson<Map<String, Value>>,
@@ -143,7 +157,9 @@ async fn add_decky(
 
 /// `services`, `x` and `y` are the update's own fields; everything else is the patch
 /// (`forwards_l3`, `archetype`, `service_config`; anything unknown is refused there).
-async fn update_decky(
+#[utoipa::path(patch, path = "/api/v1/topologies/{id}/deckies/{decky}", tag = "design", params(("id" = String, Path, description = "Topology id or name"), ("decky" = String, Path)),
+    request_body = Object, responses((status = 200, body = crate::openapi::EditResultDoc)))]
+pub(crate) async fn update_decky(
     State(state): State<AppState>,
     Path((key, decky)): Path<(String, String)>,
     ApiJson(mut body): ApiJson<Map<String, Value>>,
@@ -160,7 +176,10 @@ async fn update_decky(
     edit(&state, &key, "update_decky", Value::Object(payload), version, false, decky_of(Some(&decky))).await
 }
 
-async fn remove_decky(
+/// Removes a decky of a pending topology.
+#[utoipa::path(delete, path = "/api/v1/topologies/{id}/deckies/{decky}", tag = "design", params(("id" = String, Path, description = "Topology id or name"), ("decky" = String, Path), VersionQuery),
+    responses((status = 204, description = "Removed")))]
+pub(crate) async fn remove_decky(
     State(state): State<AppState>,
     Path((key, decky)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<VersionQuery>,
@@ -168,7 +187,10 @@ async fn remove_decky(
     edit(&state, &key, "remove_decky", json!({ "decky": decky }), q.expected_version, false, |_| None).await
 }
 
-async fn add_edge(
+/// Puts a decky on another LAN of a pending topology (`attach_decky` fields).
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/edges", tag = "design", params(("id" = String, Path, description = "Topology id or name")), request_body = Object,
+    responses((status = 201, body = crate::openapi::EditResultDoc)))]
+pub(crate) async fn add_edge(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiJson(mut body): ApiJson<Map<String, Value>>,
@@ -183,7 +205,11 @@ async fn add_edge(
     edit(&state, &key, "attach_decky", Value::Object(body), version, true, show).await
 }
 
-async fn remove_edge(
+/// Takes a decky off a LAN (not its home) of a pending topology.
+#[utoipa::path(delete, path = "/api/v1/topologies/{id}/edges/{decky}/{lan}", tag = "design",
+    params(("id" = String, Path, description = "Topology id or name"), ("decky" = String, Path), ("lan" = String, Path), VersionQuery),
+    responses((status = 204, description = "Removed")))]
+pub(crate) async fn remove_edge(
     State(state): State<AppState>,
     Path((key, decky, lan)): Path<(String, String, String)>,
     ApiQuery(q): ApiQuery<VersionQuery>,
@@ -191,11 +217,12 @@ async fn remove_edge(
     edit(&state, &key, "detach_decky", json!({ "decky": decky, "lan": lan }), q.expected_version, false, |_| None).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BlankRequest {
+pub(crate) struct BlankRequest {
     name: String,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     mode: decnet_domain::Mode,
     #[serde(default)]
     target_host: Option<String>,
@@ -203,7 +230,12 @@ struct BlankRequest {
 
 /// `POST /blank`: a pending topology with a DMZ (`dmz`, the next free /24) and its
 /// gateway (`dmz-gateway`, ssh, routing on) to start drawing from.
-async fn blank(State(state): State<AppState>, ApiJson(request): ApiJson<BlankRequest>) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/api/v1/topologies/blank", tag = "design", request_body = BlankRequest,
+    responses((status = 201, body = crate::openapi::TopologySummaryDoc)))]
+pub(crate) async fn blank(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<BlankRequest>,
+) -> Result<Response, ApiError> {
     let document = json!({
         "name": request.name,
         "mode": request.mode,
@@ -225,13 +257,18 @@ async fn blank(State(state): State<AppState>, ApiJson(request): ApiJson<BlankReq
     Ok((StatusCode::CREATED, Json(dto::header(&topology.header))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct NextSubnetQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct NextSubnetQuery {
+    /// A CIDR of /24 or wider.
     base: Option<String>,
 }
 
-async fn next_subnet(
+/// The first /24 under `base` (default 172.16.0.0/12) that no topology holds.
+#[utoipa::path(get, path = "/api/v1/topologies/next-subnet", tag = "design", params(NextSubnetQuery),
+    responses((status = 200, body = Object)))]
+pub(crate) async fn next_subnet(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<NextSubnetQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -245,7 +282,10 @@ async fn next_subnet(
     Ok(Json(json!({ "subnet": subnet.to_string() })))
 }
 
-async fn next_ip(
+/// A LAN's subnet and its first free address (nothing is reserved).
+#[utoipa::path(get, path = "/api/v1/topologies/{id}/lans/{lan}/next-ip", tag = "design", params(("id" = String, Path, description = "Topology id or name"), ("lan" = String, Path)),
+    responses((status = 200, body = Object)))]
+pub(crate) async fn next_ip(
     State(state): State<AppState>,
     Path((key, lan)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
@@ -257,7 +297,8 @@ async fn next_ip(
 }
 
 /// Removes labelled containers and networks of topologies the store does not know.
-async fn reap_orphans(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(post, path = "/api/v1/topologies/reap-orphans", tag = "design", responses((status = 200, body = Object)))]
+pub(crate) async fn reap_orphans(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let reaped = state.engine.reap_orphans(None).await?;
     Ok(Json(json!({ "reaped": reaped })))
 }

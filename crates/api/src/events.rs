@@ -93,17 +93,27 @@ impl Drop for StreamSlot {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Topology id or name.
     topology: Option<String>,
+    /// Decky name.
     decky: Option<String>,
+    /// Decoy service.
     service: Option<String>,
+    /// Remote address.
     source_ip: Option<String>,
+    /// Event kind, e.g. `mutation.applied`.
     #[serde(rename = "type")]
+    #[param(rename = "type")]
     kind: Option<String>,
+    /// Only events at or after this time (RFC 3339).
     since: Option<DateTime<Utc>>,
+    /// Only events after this id (`next_cursor` of the previous page).
     cursor: Option<i64>,
+    /// Page size, 1 to 1000 (100).
     limit: Option<i64>,
 }
 
@@ -113,7 +123,12 @@ fn bad(detail: &str) -> ApiError {
 
 /// `GET /api/v1/events`: oldest first after `cursor`; `next_cursor` continues the listing
 /// (null when this page was the last one).
-async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(ListQuery),
+    responses((status = 200, body = crate::openapi::EventPageDoc)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(bad("limit: must be between 1 and 1000"));
@@ -177,15 +192,21 @@ fn resume_point(headers: &HeaderMap, query: Option<i64>) -> Result<Option<i64>, 
     Ok(header.or(query))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct StreamQuery {
+    /// Resume after this event id (for clients that cannot send `Last-Event-ID`).
     last_event_id: Option<i64>,
 }
 
 /// `GET /api/v1/topologies/{id}/events`: a snapshot (status and in-flight mutations), then
 /// every event of the topology as it commits. With `Last-Event-ID`, no snapshot: the
 /// events after that id instead.
+#[utoipa::path(get, path = "/api/v1/topologies/{id}/events", tag = "events",
+    params(("id" = String, Path, description = "Topology id or name"), StreamQuery,
+           ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+    responses((status = 200, description = "Server-sent events: `snapshot`, then each logged event", content_type = "text/event-stream", body = String)))]
 pub(crate) async fn stream(
     State(state): State<AppState>,
     Extension(me): Extension<Arc<Principal>>,

@@ -10,6 +10,7 @@ mod design;
 pub mod dto;
 mod error;
 pub mod events;
+pub mod openapi;
 mod topologies;
 mod users;
 
@@ -54,10 +55,15 @@ pub fn router(state: AppState) -> Router {
         .merge(events::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(topologies::healthz))
         .route("/readyz", get(topologies::ready))
         .route("/api/v1/auth/login", post(users::login))
         .merge(protected)
+        // The document and its viewer carry no data, so they need no token.
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", {
+            use utoipa::OpenApi as _;
+            openapi::ApiDoc::openapi()
+        }))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

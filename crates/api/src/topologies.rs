@@ -16,9 +16,9 @@ pub(crate) fn routes() -> Router<AppState> {
     // Literal routes first, so they are never taken for an id.
     Router::new()
         .route("/", get(list).post(generate))
-        .route("/services", get(|| async { Json(dto::services()) }))
+        .route("/services", get(services))
         .route("/services/{service}/schema", get(service_schema))
-        .route("/archetypes", get(|| async { Json(dto::archetypes()) }))
+        .route("/archetypes", get(archetypes))
         .merge(crate::design::routes())
         .route("/{id}", get(show).delete(delete))
         .route("/{id}/deploy", post(deploy))
@@ -29,20 +29,35 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/{id}/mutations:plan", post(plan))
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "alive", body = String, content_type = "text/plain")))]
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "ready", body = String, content_type = "text/plain")))]
 pub(crate) async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     state.engine.store().list_topologies(&ListFilter { limit: Some(1), ..ListFilter::default() }).await?;
     Ok("ready")
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Only topologies in this status.
     status: Option<String>,
+    /// Page size, 1 to 500 (50).
     limit: Option<i64>,
+    /// Rows to skip (0).
     offset: Option<i64>,
 }
 
-async fn list(
+/// Topologies, newest first.
+#[utoipa::path(get, path = "/api/v1/topologies", tag = "topologies", params(ListQuery),
+    responses((status = 200, body = crate::openapi::TopologyPageDoc)))]
+pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -68,7 +83,12 @@ async fn list(
     })))
 }
 
-async fn show(
+/// A topology with its LANs, deckies (and their observed state) and edges. The ETag is
+/// the version; `If-None-Match` with it answers 304.
+#[utoipa::path(get, path = "/api/v1/topologies/{id}", tag = "topologies",
+    params(("id" = String, Path, description = "Topology id or name")),
+    responses((status = 200, body = crate::openapi::TopologyDetailDoc), (status = 304, description = "Not modified")))]
+pub(crate) async fn show(
     State(state): State<AppState>,
     Path(key): Path<String>,
     headers: HeaderMap,
@@ -88,19 +108,39 @@ async fn show(
     Ok(([(header::ETAG, etag_value)], Json(dto::topology(&topology))).into_response())
 }
 
-async fn service_schema(Path(service): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+/// The decoy services and the host-wide singletons.
+#[utoipa::path(get, path = "/api/v1/topologies/services", tag = "topologies", responses((status = 200, body = Object)))]
+pub(crate) async fn services() -> Json<serde_json::Value> {
+    Json(dto::services())
+}
+
+/// The decky archetypes.
+#[utoipa::path(get, path = "/api/v1/topologies/archetypes", tag = "topologies", responses((status = 200, body = Object)))]
+pub(crate) async fn archetypes() -> Json<serde_json::Value> {
+    Json(dto::archetypes())
+}
+
+/// One service's ports and config keys.
+#[utoipa::path(get, path = "/api/v1/topologies/services/{service}/schema", tag = "topologies",
+    params(("service" = String, Path)), responses((status = 200, body = Object)))]
+pub(crate) async fn service_schema(Path(service): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     decnet_domain::catalogue::decky_service(&service)
         .map(|s| Json(dto::service(s)))
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("service {service} not found")))
 }
 
 /// A mutation request, as the original's API takes it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MutationRequest {
+pub(crate) struct MutationRequest {
+    /// add_lan, remove_lan, add_decky, attach_decky, detach_decky, remove_decky,
+    /// update_decky or update_lan.
     op: String,
+    /// The op's fields.
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     payload: serde_json::Value,
+    /// Refuse (409) unless the topology is at this version.
     #[serde(default)]
     expected_version: Option<i64>,
 }
@@ -109,7 +149,11 @@ fn empty_object() -> serde_json::Value {
     json!({})
 }
 
-async fn enqueue(
+/// Queues a mutation of an active or degraded topology.
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/mutations", tag = "topologies",
+    params(("id" = String, Path, description = "Topology id or name")), request_body = MutationRequest,
+    responses((status = 202, body = crate::openapi::EnqueuedDoc)))]
+pub(crate) async fn enqueue(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiJson(request): ApiJson<MutationRequest>,
@@ -121,13 +165,19 @@ async fn enqueue(
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct MutationsQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct MutationsQuery {
+    /// Only mutations in this state.
     state: Option<String>,
 }
 
-async fn mutations(
+/// A topology's mutations, newest first.
+#[utoipa::path(get, path = "/api/v1/topologies/{id}/mutations", tag = "topologies",
+    params(("id" = String, Path, description = "Topology id or name"), MutationsQuery),
+    responses((status = 200, body = Vec<crate::openapi::MutationDoc>)))]
+pub(crate) async fn mutations(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiQuery(q): ApiQuery<MutationsQuery>,
@@ -144,7 +194,10 @@ async fn mutations(
 }
 
 /// What a mutation would do, or why it would be refused, without queueing it.
-async fn plan(
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/mutations:plan", tag = "topologies",
+    params(("id" = String, Path, description = "Topology id or name")), request_body = MutationRequest,
+    responses((status = 200, body = crate::openapi::PlanDoc)))]
+pub(crate) async fn plan(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiJson(request): ApiJson<MutationRequest>,
@@ -160,9 +213,9 @@ async fn plan(
 }
 
 /// Generation parameters, with the original API's field names.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GenerateRequest {
+pub(crate) struct GenerateRequest {
     name: String,
     #[serde(default = "default_depth")]
     depth: u32,
@@ -198,7 +251,10 @@ fn default_forward() -> f64 {
     1.0
 }
 
-async fn generate(
+/// Generates a random topology and stores it as pending.
+#[utoipa::path(post, path = "/api/v1/topologies", tag = "topologies", request_body = GenerateRequest,
+    responses((status = 201, body = crate::openapi::TopologySummaryDoc)))]
+pub(crate) async fn generate(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
@@ -221,7 +277,10 @@ async fn generate(
 }
 
 /// Validates at once (422 with every issue), then deploys in the background: 202.
-async fn deploy(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/deploy", tag = "topologies",
+    params(("id" = String, Path, description = "Topology id or name")),
+    responses((status = 202, body = crate::openapi::TopologySummaryDoc)))]
+pub(crate) async fn deploy(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, ApiError> {
     let id = state.engine.store().resolve(&key).await?;
     let header = state.engine.store().header(id).await?;
     if header.status != TopologyStatus::Pending {
@@ -243,7 +302,10 @@ async fn deploy(State(state): State<AppState>, Path(key): Path<String>) -> Resul
 }
 
 /// Checks that a teardown may start, then tears down in the background: 202.
-async fn teardown(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/teardown", tag = "topologies",
+    params(("id" = String, Path, description = "Topology id or name")),
+    responses((status = 202, body = crate::openapi::TopologySummaryDoc)))]
+pub(crate) async fn teardown(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, ApiError> {
     let id = state.engine.store().resolve(&key).await?;
     let header = state.engine.store().header(id).await?;
     if !header.status.can_tear_down() {
@@ -258,19 +320,29 @@ async fn teardown(State(state): State<AppState>, Path(key): Path<String>) -> Res
     Ok((StatusCode::ACCEPTED, Json(dto::header(&header))).into_response())
 }
 
-async fn delete(State(state): State<AppState>, Path(key): Path<String>) -> Result<StatusCode, ApiError> {
+/// Deletes a pending, failed or torn-down topology.
+#[utoipa::path(delete, path = "/api/v1/topologies/{id}", tag = "topologies",
+    params(("id" = String, Path, description = "Topology id or name")),
+    responses((status = 204, description = "Deleted")))]
+pub(crate) async fn delete(State(state): State<AppState>, Path(key): Path<String>) -> Result<StatusCode, ApiError> {
     let id = state.engine.store().resolve(&key).await?;
     state.engine.delete(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct EventsQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct EventsQuery {
+    /// How many, 1 to 1000 (100).
     limit: Option<i64>,
 }
 
-async fn status_events(
+/// Audited status transitions, newest first.
+#[utoipa::path(get, path = "/api/v1/topologies/{id}/status-events", tag = "topologies",
+    params(("id" = String, Path, description = "Topology id or name"), EventsQuery),
+    responses((status = 200, body = Vec<crate::openapi::StatusEventDoc>)))]
+pub(crate) async fn status_events(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiQuery(q): ApiQuery<EventsQuery>,

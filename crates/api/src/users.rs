@@ -25,7 +25,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/users/{username}", get(show).patch(update).delete(delete))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginRequest {
     username: String,
@@ -34,6 +34,8 @@ pub(crate) struct LoginRequest {
 
 /// `POST /api/v1/auth/login`: a bearer token for good credentials; 401 otherwise, 429
 /// past the rate limits.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = crate::openapi::TokenDoc)))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ConnectInfo(source): ConnectInfo<SocketAddr>,
@@ -44,7 +46,9 @@ pub(crate) async fn login(
     Ok(Json(json!({ "access_token": token, "token_type": "bearer", "expires_in": expires_in, "role": role })))
 }
 
-async fn logout(
+/// Revokes the token of the request.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204, description = "Revoked")))]
+pub(crate) async fn logout(
     State(state): State<AppState>,
     Extension(me): Extension<Arc<Principal>>,
 ) -> Result<StatusCode, ApiError> {
@@ -52,7 +56,9 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(Extension(me): Extension<Arc<Principal>>) -> Json<Value> {
+/// Who the token belongs to.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", responses((status = 200, body = Object)))]
+pub(crate) async fn me(Extension(me): Extension<Arc<Principal>>) -> Json<Value> {
     Json(json!({ "username": me.username, "role": me.role, "expires_at": me.expires_at }))
 }
 
@@ -65,7 +71,9 @@ fn invalid(field: &str, why: String) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("{field}: {why}"))
 }
 
-async fn list(
+/// Every user (admins only).
+#[utoipa::path(get, path = "/api/v1/users", tag = "auth", responses((status = 200, body = Vec<crate::openapi::UserDoc>)))]
+pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(me): Extension<Arc<Principal>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -74,12 +82,16 @@ async fn list(
     Ok(Json(Value::Array(users.iter().map(user_body).collect())))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateUser {
+pub(crate) struct CreateUser {
+    /// 1-64 of letters, digits, `.`, `_`, `-` and `@`.
     username: String,
+    /// At least 8 characters.
     password: String,
+    /// `admin` or `viewer` (the default).
     #[serde(default = "viewer")]
+    #[schema(value_type = Option<String>)]
     role: Role,
 }
 
@@ -87,7 +99,10 @@ fn viewer() -> Role {
     Role::Viewer
 }
 
-async fn create(
+/// Creates a user (admins only).
+#[utoipa::path(post, path = "/api/v1/users", tag = "auth", request_body = CreateUser,
+    responses((status = 201, body = crate::openapi::UserDoc)))]
+pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(me): Extension<Arc<Principal>>,
     ApiJson(request): ApiJson<CreateUser>,
@@ -104,7 +119,10 @@ async fn create(
     Ok((StatusCode::CREATED, Json(user_body(&user))).into_response())
 }
 
-async fn show(
+/// One user (admins, or the user themself).
+#[utoipa::path(get, path = "/api/v1/users/{username}", tag = "auth", params(("username" = String, Path)),
+    responses((status = 200, body = crate::openapi::UserDoc)))]
+pub(crate) async fn show(
     State(state): State<AppState>,
     Extension(me): Extension<Arc<Principal>>,
     Path(username): Path<String>,
@@ -115,17 +133,22 @@ async fn show(
     Ok(Json(user_body(&state.engine.store().user(&username).await?)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateUser {
+pub(crate) struct UpdateUser {
+    /// A new password.
     #[serde(default)]
     password: Option<String>,
+    /// A new role (admins only).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     role: Option<Role>,
 }
 
 /// Admins change anyone; a user may change their own password but not their role.
-async fn update(
+#[utoipa::path(patch, path = "/api/v1/users/{username}", tag = "auth", params(("username" = String, Path)),
+    request_body = UpdateUser, responses((status = 200, body = crate::openapi::UserDoc)))]
+pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(me): Extension<Arc<Principal>>,
     Path(username): Path<String>,
@@ -147,7 +170,10 @@ async fn update(
     Ok(Json(user_body(&user)))
 }
 
-async fn delete(
+/// Deletes a user (admins only; never the last admin).
+#[utoipa::path(delete, path = "/api/v1/users/{username}", tag = "auth", params(("username" = String, Path)),
+    responses((status = 204, description = "Deleted")))]
+pub(crate) async fn delete(
     State(state): State<AppState>,
     Extension(me): Extension<Arc<Principal>>,
     Path(username): Path<String>,

@@ -7,7 +7,7 @@ mod common;
 use axum::http::StatusCode;
 use decnet_domain::Name;
 use decnet_domain::generator::GeneratorConfig;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn get(app: &common::Server, uri: &str, etag: Option<&str>) -> (StatusCode, Option<String>, Value) {
     common::request(app, "GET", uri, None, etag).await
@@ -81,4 +81,34 @@ async fn the_catalogue_routes() {
     common::assert_error(&body, "not_found");
     let (_, _, archetypes) = get(&app, "/api/v1/topologies/archetypes", None).await;
     assert_eq!(archetypes["archetypes"].as_array().unwrap().len(), 15);
+}
+
+#[tokio::test]
+async fn the_openapi_document_and_swagger_ui_are_served_offline_without_a_token() {
+    let (_dir, _engine, app) = common::app().await;
+    let (status, _, doc) = common::request_as(&app, None, "GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/topologies",
+        "/api/v1/topologies/{id}",
+        "/api/v1/topologies/{id}/mutations",
+        "/api/v1/topologies/{id}/events",
+        "/api/v1/topologies/{id}/lans/{lan}",
+        "/api/v1/events",
+        "/api/v1/users/{username}",
+    ] {
+        assert!(paths.contains_key(path), "{path} is documented");
+    }
+    assert_eq!(paths.values().map(|p| p.as_object().unwrap().len()).sum::<usize>(), 37, "every operation");
+    assert_eq!(doc["paths"]["/api/v1/topologies"]["get"]["security"], json!([{ "bearer": [] }]));
+    assert_eq!(doc["paths"]["/api/v1/auth/login"]["post"]["security"], json!([{}]));
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    let page = app.client.get(format!("{}/api/docs/", app.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("swagger-ui"));
+    let bundle = app.client.get(format!("{}/api/docs/swagger-ui-bundle.js", app.base)).send().await.unwrap();
+    assert_eq!(bundle.status(), 200, "the UI's script is served from the binary, not a CDN");
 }
