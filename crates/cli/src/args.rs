@@ -32,6 +32,14 @@ pub struct Cli {
     #[arg(long, global = true, env = "DECNET_DECOY_BIN", value_name = "PATH")]
     pub decoy_bin: Option<PathBuf>,
 
+    /// Talk to a running `decnet serve` at this URL instead of opening the database.
+    #[arg(long, global = true, env = "DECNET_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Bearer token for --server (default: the one `decnet login` saved for that server).
+    #[arg(long, global = true, env = "DECNET_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -65,11 +73,24 @@ pub enum Command {
     /// At first start it creates the user `admin` with the password in
     /// DECNET_ADMIN_PASSWORD or, when that is unset, a generated one printed once.
     Serve(ServeArgs),
+    /// Log in to a running server (--server) and save the token for later commands.
+    Login(LoginArgs),
     /// Run the engine.
     #[command(subcommand)]
     Engine(EngineCommand),
     /// Remove labelled containers and networks whose topology no longer exists.
     ReapOrphans,
+}
+
+/// `decnet login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// User name.
+    #[arg(long, default_value = "admin")]
+    pub username: String,
+    /// Read the password from the first line of standard input instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
 }
 
 /// `decnet serve`.

@@ -59,7 +59,17 @@ async fn resolve(engine: &Engine, key: &str) -> anyhow::Result<TopologyId> {
 /// Runs the command; the returned code is the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let json = cli.json;
+    if let Command::Login(args) = &cli.command {
+        let server = cli.server.as_deref().ok_or_else(|| usage("login needs --server URL (or DECNET_SERVER)"))?;
+        let password = read_password(args)?;
+        return crate::remote::login(server, &args.username, &password, json).await;
+    }
+    if let Some(server) = &cli.server {
+        let remote = crate::remote::Remote::new(server, cli.token.clone())?;
+        return crate::remote::run(&remote, &cli.command, json).await;
+    }
     match &cli.command {
+        Command::Login(_) => Err(usage("login needs --server URL")),
         Command::Services => {
             output::services(json);
             Ok(ExitCode::SUCCESS)
@@ -192,6 +202,20 @@ async fn serve(engine: Engine, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     engine_result.context("the engine failed")?;
     eprintln!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The password for `decnet login`: standard input's first line, `DECNET_PASSWORD`, or a
+/// prompt that does not echo.
+fn read_password(args: &crate::args::LoginArgs) -> anyhow::Result<String> {
+    if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    if let Ok(password) = std::env::var("DECNET_PASSWORD") {
+        return Ok(password);
+    }
+    rpassword::prompt_password(format!("password for {}: ", args.username)).context("reading the password")
 }
 
 /// A task's outcome with a panic or cancellation counted as a failure.

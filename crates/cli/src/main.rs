@@ -6,6 +6,7 @@
 mod args;
 mod commands;
 mod output;
+mod remote;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,9 @@ pub struct UsageError(pub String);
 fn exit_code(err: &anyhow::Error) -> (u8, &'static str, Option<&Refusal>) {
     if err.downcast_ref::<UsageError>().is_some() {
         return (2, "usage", None);
+    }
+    if let Some(remote) = err.downcast_ref::<remote::RemoteError>() {
+        return (remote.exit_code(), "remote", None);
     }
     let store_code = |e: &StoreError| match e {
         StoreError::NotFound { .. } => (5, "not_found"),
@@ -78,11 +82,28 @@ fn main() -> ExitCode {
         Err(err) => {
             let (code, kind, refusal) = exit_code(&err);
             if json {
-                let issues = refusal.map(|r| r.issues.clone()).unwrap_or_default();
-                let body = serde_json::json!({ "error": kind, "detail": format!("{err:#}"), "issues": issues });
+                let body = match err.downcast_ref::<remote::RemoteError>() {
+                    // The server's own error body, as it sent it.
+                    Some(remote) => {
+                        serde_json::json!({ "error": remote.code, "detail": remote.detail, "issues": remote.issues })
+                    }
+                    None => {
+                        let issues = refusal.map(|r| r.issues.clone()).unwrap_or_default();
+                        serde_json::json!({ "error": kind, "detail": format!("{err:#}"), "issues": issues })
+                    }
+                };
                 println!("{body}");
             } else {
                 eprintln!("error: {err:#}");
+                if let Some(remote) = err.downcast_ref::<remote::RemoteError>().filter(|r| r.issues.len() > 1) {
+                    for issue in &remote.issues {
+                        eprintln!(
+                            "  {}: {}",
+                            issue["code"].as_str().unwrap_or("?"),
+                            issue["message"].as_str().unwrap_or("")
+                        );
+                    }
+                }
                 if let Some(refusal) = refusal.filter(|r| r.issues.len() > 1) {
                     for issue in &refusal.issues {
                         eprintln!("  {issue}");

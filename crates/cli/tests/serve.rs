@@ -146,3 +146,76 @@ fn a_taken_port_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("cannot listen on {address}")), "{stderr}");
 }
+
+/// Runs the CLI against a server with its own config directory; (exit code, stdout, stderr).
+fn remote(config: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_decnet"))
+        .args(args)
+        .env("XDG_CONFIG_HOME", config)
+        .env_remove("DECNET_TOKEN")
+        .env_remove("DECNET_SERVER")
+        .env_remove("DECNET_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn the_cli_talks_to_a_server_after_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(&dir.path().join("remote.db"), Some("remote-password"));
+    let config = dir.path().join("config");
+    let base = served.base.clone();
+    let with = |args: &[&str]| {
+        let mut all = vec!["--server", base.as_str()];
+        all.extend_from_slice(args);
+        remote(&config, &all, None)
+    };
+
+    let (code, _, stderr) = with(&["topology", "list"]);
+    assert_eq!(code, 1, "no token yet: {stderr}");
+    assert!(stderr.contains("decnet login"), "{stderr}");
+    let (code, _, stderr) =
+        remote(&config, &["login", "--server", &base, "--password-stdin"], Some("wrong-password\n"));
+    assert_eq!(code, 1, "{stderr}");
+    let (code, stdout, stderr) =
+        remote(&config, &["login", "--server", &base, "--password-stdin"], Some("remote-password\n"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("logged in"), "{stdout}");
+
+    let (code, stdout, stderr) =
+        with(&["--json", "topology", "generate", "--name", "far", "--depth", "1", "--seed", "3"]);
+    assert_eq!(code, 0, "{stderr}");
+    let created: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(created["status"], "pending");
+    let (code, stdout, _) = with(&["topology", "list"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("far") && stdout.contains("pending"), "{stdout}");
+    let (code, _, _) = with(&["topology", "mutate", "far", "add_lan", "--payload", r#"{"name":"lab"}"#]);
+    assert_eq!(code, 4, "a pending topology takes no mutations (409)");
+    let (code, _, _) = with(&["topology", "show", "nowhere"]);
+    assert_eq!(code, 5);
+    let (code, stdout, _) = with(&["--json", "topology", "mutate", "far", "explode"]);
+    assert_eq!(code, 3, "unknown op (422)");
+    let body: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(body["issues"][0]["code"], "UNKNOWN_OP", "the server's error body is passed through");
+    let (code, _, _) = with(&["--token", "forged", "topology", "list"]);
+    assert_eq!(code, 1);
+    let (code, _, stderr) = with(&["topology", "export", "far"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not available with --server"), "{stderr}");
+    let (code, _, _) = with(&["topology", "delete", "far"]);
+    assert_eq!(code, 0);
+    served.stop();
+}
