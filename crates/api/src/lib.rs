@@ -6,6 +6,7 @@
 //! Every route but login, `/healthz` and `/readyz` needs a bearer token ([`auth`]).
 
 pub mod auth;
+mod cache;
 mod design;
 pub mod dto;
 mod error;
@@ -38,12 +39,14 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Open event streams per user.
     pub streams: Arc<events::Streams>,
+    /// Serialized topology bodies.
+    pub bodies: Arc<cache::BodyCache>,
 }
 
 impl AppState {
     /// The state of a server over `engine` with `auth`, and default stream limits.
     pub fn new(engine: Engine, auth: Arc<Auth>) -> Self {
-        Self { engine, auth, streams: Arc::default() }
+        Self { engine, auth, streams: Arc::default(), bodies: Arc::default() }
     }
 }
 

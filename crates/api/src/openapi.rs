@@ -57,6 +57,8 @@ pub(crate) struct TopologySummaryDoc {
     /// Bumped by every write; the ETag and `expected_version` use it.
     version: i64,
     generation: i64,
+    /// Bumped by every change of a decky's observed state.
+    observed: i64,
     created_at: DateTime<Utc>,
     status_changed_at: DateTime<Utc>,
     /// How it was made (generator parameters or import source).

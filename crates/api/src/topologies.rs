@@ -94,18 +94,30 @@ pub(crate) async fn show(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let store = state.engine.store();
-    let id = store.resolve(&key).await?;
-    // The version changes with every write to the topology, its design or its status.
-    let header_only = store.header(id).await?;
-    let etag = format!("W/\"{}-{}\"", id.simple(), header_only.version);
-    let matches = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v == etag);
-    let etag_value = HeaderValue::from_str(&etag)
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))?;
-    if matches {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
+    // `version` changes with every write to the topology, its design or its status, and
+    // `observed` with every recorded decky state: together they name what a reader sees.
+    let found = store.header_by_key(&key).await?;
+    let id = found.id;
+    let etag = |stamp: (i64, i64)| {
+        HeaderValue::from_str(&format!("W/\"{}-{}-{}\"", id.simple(), stamp.0, stamp.1))
+            .map_err(|e| ApiError::internal(format!("etag: {e}")))
+    };
+    let stamp = (found.version, found.observed);
+    let current = etag(stamp)?;
+    if headers.get_all(header::IF_NONE_MATCH).iter().any(|v| v.as_bytes() == current.as_bytes()) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, current)]).into_response());
+    }
+    let json = HeaderValue::from_static("application/json");
+    if let Some(body) = state.bodies.get(id, stamp) {
+        return Ok(([(header::ETAG, current), (header::CONTENT_TYPE, json)], body).into_response());
     }
     let topology = store.topology(id).await?;
-    Ok(([(header::ETAG, etag_value)], Json(dto::topology(&topology))).into_response())
+    let stamp = (topology.header.version, topology.header.observed);
+    let body = axum::body::Bytes::from(
+        serde_json::to_vec(&dto::topology(&topology)).map_err(|e| ApiError::internal(format!("body: {e}")))?,
+    );
+    state.bodies.put(id, stamp, body.clone());
+    Ok(([(header::ETAG, etag(stamp)?), (header::CONTENT_TYPE, json)], body).into_response())
 }
 
 /// The decoy services and the host-wide singletons.

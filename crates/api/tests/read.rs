@@ -44,6 +44,10 @@ async fn topologies_list_with_filters_and_paging() {
     }
 }
 
+async fn fresh_etag(app: &common::Server) -> String {
+    get(app, "/api/v1/topologies/maze", None).await.1.unwrap()
+}
+
 #[tokio::test]
 async fn a_topology_reads_with_an_etag_that_follows_its_version() {
     let (_dir, engine, app) = common::app().await;
@@ -61,6 +65,22 @@ async fn a_topology_reads_with_an_etag_that_follows_its_version() {
     assert_eq!(status, StatusCode::OK, "a status change is a new version");
     assert_ne!(fresh.unwrap(), etag);
     assert_eq!(body["topology"]["status"], "active");
+
+    // An observed decky state is not a version, but it is news to a reader: the ETag and
+    // the (cached) body follow it.
+    let etag = fresh_etag(&app).await;
+    let decky = t.design.deckies.keys().next().unwrap().clone();
+    let failed = decnet_domain::DeckyStatus {
+        state: decnet_domain::DeckyState::Failed,
+        last_error: Some("container exited".into()),
+    };
+    engine.store().set_decky_status(t.header.id, &decky, &failed).await.unwrap();
+    let (status, changed, body) = get(&app, "/api/v1/topologies/maze", Some(&etag)).await;
+    assert_eq!(status, StatusCode::OK, "a decky state change invalidates the ETag");
+    assert_ne!(changed.unwrap(), etag);
+    let shown = body["deckies"].as_array().unwrap().iter().find(|d| d["name"] == decky.as_str()).unwrap().clone();
+    assert_eq!((shown["state"].as_str(), shown["last_error"].as_str()), (Some("failed"), Some("container exited")));
+
     let (status, _, body) = get(&app, "/api/v1/topologies/nope", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     common::assert_error(&body, "not_found");

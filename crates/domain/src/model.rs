@@ -230,6 +230,9 @@ pub struct TopologyHeader {
     pub version: i64,
     /// Bumped only when the design changes; lets readers cache the design.
     pub generation: i64,
+    /// Bumped by every recorded change of a decky's observed state: with `version`, it
+    /// identifies everything a reader of the topology sees.
+    pub observed: i64,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When its status last changed.

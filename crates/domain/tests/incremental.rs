@@ -25,6 +25,7 @@ fn header() -> TopologyHeader {
         status: TopologyStatus::Active,
         version: 1,
         generation: 1,
+        observed: 0,
         created_at: now,
         status_changed_at: now,
         config_snapshot: json!({}),

@@ -54,6 +54,7 @@ fn topology(status: TopologyStatus) -> Topology {
             status,
             version: 7,
             generation: 3,
+            observed: 0,
             created_at: now,
             status_changed_at: now,
             config_snapshot: json!({ "subnet_base": "10.0.0.0/22" }),

@@ -167,6 +167,9 @@ pub trait Store: Accounts + Events + Send + Sync {
     /// A topology's header only.
     async fn header(&self, id: TopologyId) -> Result<TopologyHeader, StoreError>;
 
+    /// A topology's header, found by id or by name, in one query.
+    async fn header_by_key(&self, key: &str) -> Result<TopologyHeader, StoreError>;
+
     /// Topologies, newest first.
     async fn list_topologies(&self, filter: &ListFilter) -> Result<Page<TopologyHeader>, StoreError>;
 

@@ -192,6 +192,7 @@ impl Store for SqliteStore {
             status: TopologyStatus::Pending,
             version: 1,
             generation: 1,
+            observed: 0,
             created_at: new.now,
             status_changed_at: new.now,
             config_snapshot: new.config_snapshot,
@@ -248,6 +249,18 @@ impl Store for SqliteStore {
     async fn header(&self, id: TopologyId) -> Result<TopologyHeader, StoreError> {
         let mut conn = self.pool.acquire().await?;
         header_in(&mut conn, id).await
+    }
+
+    async fn header_by_key(&self, key: &str) -> Result<TopologyHeader, StoreError> {
+        let query = match TopologyId::from_str(key) {
+            Ok(id) => sqlx::query(rows::HEADER_SELECT_BY_ID).bind(id.to_string()),
+            Err(_) => sqlx::query(rows::HEADER_SELECT_BY_NAME).bind(key),
+        };
+        let row = query
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "topology", key: key.to_owned() })?;
+        rows::header(&row)
     }
 
     async fn list_topologies(&self, filter: &ListFilter) -> Result<Page<TopologyHeader>, StoreError> {
@@ -546,7 +559,7 @@ impl Store for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::NotFound { what: "topology", key: id.to_string() })?;
-        let held: i64 = row.try_get(10)?;
+        let held: i64 = row.try_get(11)?;
         if usize::try_from(held).ok() != Some(claimed.len()) {
             return Ok(claimed.iter().map(|_| ApplyOutcome::LeaseLost).collect());
         }
@@ -642,6 +655,10 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() > 0 {
+            sqlx::query("UPDATE topologies SET observed = observed + 1 WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
             let mut event = NewEvent::topology(
                 id,
                 kinds::DECKY_STATE,

@@ -22,7 +22,8 @@ use crate::{Mutation, StatusEvent, StoreError};
 /// Columns of a topology header, in [`header`]'s order.
 macro_rules! header_columns {
     () => {
-        "id, name, mode, target_host, status, version, generation, config_snapshot, created_at, status_changed_at"
+        "id, name, mode, target_host, status, version, generation, config_snapshot, created_at, status_changed_at, \
+         observed"
     };
 }
 
@@ -31,6 +32,10 @@ pub(super) const HEADER_COLUMNS_THEN: &str = concat!("SELECT ", header_columns!(
 
 /// Topology headers.
 pub(super) const HEADER_SELECT: &str = concat!("SELECT ", header_columns!(), " FROM topologies");
+
+/// [`HEADER_SELECT`] for one name.
+pub(super) const HEADER_SELECT_BY_NAME: &str =
+    concat!("SELECT ", header_columns!(), " FROM topologies WHERE name = $1");
 
 /// [`HEADER_SELECT`] for one id.
 pub(super) const HEADER_SELECT_BY_ID: &str = concat!("SELECT ", header_columns!(), " FROM topologies WHERE id = $1");
@@ -76,6 +81,7 @@ pub(super) fn header(row: &SqliteRow) -> Result<TopologyHeader, StoreError> {
         config_snapshot: serde_json::from_str(&snapshot).map_err(|e| StoreError::corrupt("config snapshot", e))?,
         created_at: parse_ts("created_at", &row.try_get::<String, _>(8)?)?,
         status_changed_at: parse_ts("status_changed_at", &row.try_get::<String, _>(9)?)?,
+        observed: row.try_get(10)?,
     })
 }
 
