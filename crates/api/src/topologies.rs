@@ -20,7 +20,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/services/{service}/schema", get(service_schema))
         .route("/archetypes", get(archetypes))
         .merge(crate::design::routes())
+        .route("/import", post(import))
         .route("/{id}", get(show).delete(delete))
+        .route("/{id}/validate", get(validate))
+        .route("/{id}/export", get(export))
         .route("/{id}/deploy", post(deploy))
         .route("/{id}/teardown", post(teardown))
         .route("/{id}/status-events", get(status_events))
@@ -286,6 +289,53 @@ pub(crate) async fn generate(
     };
     let topology = state.engine.generate(name, config).await?;
     Ok((StatusCode::CREATED, Json(dto::header(&topology.header))).into_response())
+}
+
+/// Creates a pending topology from a document (the format of `export`); missing subnets
+/// and IPs are allocated once, here.
+#[utoipa::path(post, path = "/api/v1/topologies/import", tag = "topologies", request_body = Object,
+    responses((status = 201, body = crate::openapi::TopologySummaryDoc)))]
+pub(crate) async fn import(
+    State(state): State<AppState>,
+    ApiJson(document): ApiJson<decnet_domain::document::TopologyDocument>,
+) -> Result<Response, ApiError> {
+    let topology = state.engine.create(document, "api import").await?;
+    Ok((StatusCode::CREATED, Json(dto::header(&topology.header))).into_response())
+}
+
+/// Every validation issue of a topology (with other topologies' claims and host ports).
+#[utoipa::path(get, path = "/api/v1/topologies/{id}/validate", tag = "topologies",
+    params(("id" = String, Path, description = "Topology id or name")),
+    responses((status = 200, body = Object, description = "`{valid, issues}`")))]
+pub(crate) async fn validate(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = state.engine.store().resolve(&key).await?;
+    let issues = state.engine.validate(id).await?;
+    let valid = !issues.iter().any(decnet_domain::Issue::is_error);
+    Ok(Json(json!({ "valid": valid, "issues": issues })))
+}
+
+/// The topology as a document (names, subnets, IPs, memberships, services), which
+/// `import` takes back.
+#[utoipa::path(get, path = "/api/v1/topologies/{id}/export", tag = "topologies",
+    params(("id" = String, Path, description = "Topology id or name")),
+    responses((status = 200, body = Object)))]
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = state.engine.store().resolve(&key).await?;
+    let topology = state.engine.store().topology(id).await?;
+    let header = &topology.header;
+    let document = decnet_domain::document::from_design(
+        &header.name,
+        header.mode,
+        header.target_host.as_deref(),
+        &topology.design,
+    );
+    Ok(Json(serde_json::to_value(document).map_err(|e| ApiError::internal(format!("export: {e}")))?))
 }
 
 /// Validates at once (422 with every issue), then deploys in the background: 202.

@@ -80,4 +80,32 @@ async fn deploying_an_invalid_topology_answers_422_with_every_issue() {
     assert_eq!(codes, ["DMZ_MISSING", "UNKNOWN_SERVICE"]);
     let (_, shown) = send(&app, "GET", "/api/v1/topologies/broken", None).await;
     assert_eq!(shown["topology"]["status"], "pending", "a refused deploy changes nothing");
+    let (status, report) = send(&app, "GET", "/api/v1/topologies/broken/validate", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["issues"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn export_and_import_round_trip() {
+    let (_dir, _engine, app) = common::app().await;
+    let generate = json!({"name": "orig", "depth": 2, "seed": 5}).to_string();
+    assert_eq!(send(&app, "POST", "/api/v1/topologies", Some(generate)).await.0, StatusCode::CREATED);
+    let (status, report) = send(&app, "GET", "/api/v1/topologies/orig/validate", None).await;
+    assert_eq!((status, report["valid"].as_bool()), (StatusCode::OK, Some(true)), "{report}");
+    let (status, document) = send(&app, "GET", "/api/v1/topologies/orig/export", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["name"], "orig");
+    // The subnets are held by the original, so it goes first.
+    assert_eq!(send(&app, "DELETE", "/api/v1/topologies/orig", None).await.0, StatusCode::NO_CONTENT);
+    let (status, created) = send(&app, "POST", "/api/v1/topologies/import", Some(document.to_string())).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (_, again) = send(&app, "GET", "/api/v1/topologies/orig/export", None).await;
+    assert_eq!(again, document, "the same design, names, subnets and IPs");
+    let (status, body) = send(&app, "POST", "/api/v1/topologies/import", Some(document.to_string())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let bad = json!({"name": "bad", "lans": [{"name": "a", "subnet": "not-a-subnet"}]}).to_string();
+    let (status, body) = send(&app, "POST", "/api/v1/topologies/import", Some(bad)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(!body["issues"].as_array().unwrap().is_empty());
 }

@@ -260,7 +260,7 @@ fn generator_config(args: &GenerateArgs) -> GeneratorConfig {
     }
 }
 
-fn read_document(path: &Path) -> anyhow::Result<(TopologyDocument, String)> {
+pub(crate) fn read_document(path: &Path) -> anyhow::Result<(TopologyDocument, String)> {
     let (text, source) = if path == Path::new("-") {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).map_err(|e| usage(format!("cannot read standard input: {e}")))?;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::UsageError;
-use crate::args::{Command, TopologyCommand};
+use crate::args::{Command, ExportFormat, TopologyCommand};
 
 /// An API error as the server described it; its exit code follows the status.
 #[derive(Debug, thiserror::Error)]
@@ -93,17 +93,22 @@ impl Remote {
         if status.is_success() {
             return Ok(value);
         }
+        Err(self.failure(status, &value))
+    }
+
+    /// The error of a failed answer with body `value`.
+    fn failure(&self, status: StatusCode, value: &Value) -> anyhow::Error {
         let mut detail = value["detail"].as_str().unwrap_or("request failed").to_owned();
         if status == StatusCode::UNAUTHORIZED {
             detail.push_str(&format!("; log in with: decnet login --server {}", self.base));
         }
-        Err(RemoteError {
+        RemoteError {
             status: status.as_u16(),
             code: value["error"].as_str().unwrap_or("http").to_owned(),
             detail,
             issues: value["issues"].as_array().cloned().unwrap_or_default(),
         }
-        .into())
+        .into()
     }
 }
 
@@ -173,10 +178,51 @@ pub async fn run(remote: &Remote, command: &Command, json_output: bool) -> anyho
             }
             TopologyCommand::Show { topology } => (Method::GET, format!("{topologies}/{}", encode(topology)), None),
             TopologyCommand::Deploy { topology } => {
-                (Method::POST, format!("{topologies}/{}/deploy", encode(topology)), None)
+                let path = format!("{topologies}/{}", encode(topology));
+                return follow(remote, &path, "deploy", &["active", "degraded", "failed"], json_output).await;
             }
             TopologyCommand::Teardown { topology } => {
-                (Method::POST, format!("{topologies}/{}/teardown", encode(topology)), None)
+                let path = format!("{topologies}/{}", encode(topology));
+                return follow(remote, &path, "teardown", &["torn_down", "failed"], json_output).await;
+            }
+            TopologyCommand::Create { from } => {
+                let (document, _) = crate::commands::read_document(from)?;
+                (Method::POST, format!("{topologies}/import"), Some(serde_json::to_value(document)?))
+            }
+            TopologyCommand::Validate { topology } => {
+                let report =
+                    remote.call(Method::GET, &format!("{topologies}/{}/validate", encode(topology)), None).await?;
+                if json_output {
+                    println!("{report}");
+                } else if report["issues"].as_array().is_none_or(Vec::is_empty) {
+                    println!("valid: no issues");
+                } else {
+                    for issue in report["issues"].as_array().into_iter().flatten() {
+                        let text = |k: &str| issue[k].as_str().unwrap_or("").to_owned();
+                        println!("{:7} {}: {}", text("severity"), text("code"), text("message"));
+                    }
+                }
+                return Ok(if report["valid"] == true { ExitCode::SUCCESS } else { ExitCode::from(3) });
+            }
+            TopologyCommand::Export { topology, format } => {
+                let path = format!("{topologies}/{}/export", encode(topology));
+                let text = match format {
+                    ExportFormat::Json => serde_json::to_string_pretty(&remote.call(Method::GET, &path, None).await?)?,
+                    ExportFormat::Yaml => {
+                        let document: decnet_domain::document::TopologyDocument =
+                            serde_json::from_value(remote.call(Method::GET, &path, None).await?)
+                                .context("the server's export is not a topology document")?;
+                        serde_saphyr::to_string(&document).context("encoding the export")?
+                    }
+                    ExportFormat::Compose => {
+                        return Err(UsageError(
+                            "--format compose needs the decoy image, so it runs where the database is".into(),
+                        )
+                        .into());
+                    }
+                };
+                println!("{}", text.trim_end());
+                return Ok(ExitCode::SUCCESS);
             }
             TopologyCommand::Delete { topology } => {
                 (Method::DELETE, format!("{topologies}/{}", encode(topology)), None)
@@ -209,13 +255,6 @@ pub async fn run(remote: &Remote, command: &Command, json_output: bool) -> anyho
                 });
                 (Method::POST, topologies.to_owned(), Some(body))
             }
-            other => {
-                return Err(UsageError(format!(
-                    "{} is not available with --server yet; run it where the database is",
-                    command_name(other)
-                ))
-                .into());
-            }
         },
         Command::Serve(_) | Command::Engine(_) | Command::Login(_) => {
             return Err(UsageError("this command does not take --server".into()).into());
@@ -230,13 +269,73 @@ pub async fn run(remote: &Remote, command: &Command, json_output: bool) -> anyho
     Ok(ExitCode::SUCCESS)
 }
 
-fn command_name(command: &TopologyCommand) -> &'static str {
-    match command {
-        TopologyCommand::Create { .. } => "topology create",
-        TopologyCommand::Validate { .. } => "topology validate",
-        TopologyCommand::Export { .. } => "topology export",
-        _ => "this command",
+/// Starts a deploy or teardown and follows the topology's event stream until its status
+/// is one of `done`, printing each decky's progress.
+async fn follow(
+    remote: &Remote,
+    path: &str,
+    action: &str,
+    done: &[&str],
+    json_output: bool,
+) -> anyhow::Result<ExitCode> {
+    use futures_util::StreamExt as _;
+    // Subscribe first, so no progress falls between the request and the stream.
+    let mut request = remote.http.get(format!("{}{path}/events", remote.base));
+    if let Some(token) = &remote.token {
+        request = request.bearer_auth(token);
     }
+    let response = request.send().await.with_context(|| format!("cannot reach {}", remote.base))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let value = response.json::<Value>().await.unwrap_or(Value::Null);
+        return Err(remote.failure(status, &value));
+    }
+    let started = remote.call(Method::POST, &format!("{path}/{action}"), None).await?;
+    if !json_output {
+        eprintln!(
+            "{action} of {} accepted; following its progress (Ctrl-C stops watching, not the {action})",
+            started["name"]
+        );
+    }
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut status = String::new();
+    while let Some(chunk) = body.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk.context("the event stream broke")?));
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data:")) else { continue };
+            let Ok(event) = serde_json::from_str::<Value>(data.trim()) else { continue };
+            match event["kind"].as_str() {
+                Some("decky.state") if !json_output => {
+                    let payload = &event["payload"];
+                    let error = payload["last_error"].as_str().map(|e| format!(" ({e})")).unwrap_or_default();
+                    eprintln!(
+                        "  {:<24} {}{error}",
+                        payload["decky"].as_str().unwrap_or("?"),
+                        payload["state"].as_str().unwrap_or("?")
+                    );
+                }
+                Some("topology.status") => {
+                    status = event["payload"]["to"].as_str().unwrap_or_default().to_owned();
+                    if !json_output {
+                        eprintln!("status: {status}");
+                    }
+                    if done.contains(&status.as_str()) {
+                        let summary = json!({ "topology": started["name"], "status": status });
+                        if json_output {
+                            println!("{summary}");
+                        } else {
+                            println!("{} {status}", started["name"].as_str().unwrap_or("topology"));
+                        }
+                        return Ok(if status == "failed" { ExitCode::from(1) } else { ExitCode::SUCCESS });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    anyhow::bail!("the event stream ended before the {action} finished (last status: {status:?})")
 }
 
 fn print_list(page: &Value, json_output: bool) {

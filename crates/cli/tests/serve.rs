@@ -212,10 +212,32 @@ fn the_cli_talks_to_a_server_after_login() {
     assert_eq!(body["issues"][0]["code"], "UNKNOWN_OP", "the server's error body is passed through");
     let (code, _, _) = with(&["--token", "forged", "topology", "list"]);
     assert_eq!(code, 1);
-    let (code, _, stderr) = with(&["topology", "export", "far"]);
+    let (code, report, _) = with(&["--json", "topology", "validate", "far"]);
+    assert_eq!(code, 0, "{report}");
+    let (code, exported, stderr) = with(&["topology", "export", "far", "--format", "yaml"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(exported.contains("name: far"), "{exported}");
+    let (code, _, stderr) = with(&["topology", "export", "far", "--format", "compose"]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("not available with --server"), "{stderr}");
+
+    // Deploy follows the live stream until the topology settles, then a mutation applies.
+    let (code, stdout, stderr) = with(&["topology", "deploy", "far"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("far active"), "{stdout}");
+    assert!(stderr.contains("running"), "per-decky progress: {stderr}");
+    let (code, _, stderr) = with(&["topology", "mutate", "far", "add_lan", "--payload", r#"{"name":"lab"}"#]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, _) = with(&["--json", "topology", "teardown", "far"]);
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<Value>(&stdout).unwrap()["status"], "torn_down");
     let (code, _, _) = with(&["topology", "delete", "far"]);
     assert_eq!(code, 0);
+
+    // A document travels back in through create.
+    let document = dir.path().join("far.yaml");
+    std::fs::write(&document, &exported).unwrap();
+    let (code, stdout, stderr) = with(&["--json", "topology", "create", "--from", document.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(serde_json::from_str::<Value>(&stdout).unwrap()["name"], "far");
     served.stop();
 }
