@@ -6,6 +6,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log="$(mktemp)"
+# Real clients and nmap for the decoy tests (Debian packages, installed when missing).
+./scripts/test-deps.sh
 # The Docker-backed tests run the real decoy image, built from the static binary.
 if [[ -z "${DECNET_DECOY_BIN:-}" ]]; then
   DECNET_DECOY_BIN="$(./scripts/build-decoy.sh)"

@@ -1,48 +1,322 @@
-//! Interaction events: one JSON object per line on stdout.
+//! The interaction event schema (version 2) and where events go.
 //!
-//! The versioned schema of the decoys issue will grow from this; for now every service
-//! reports connections (and UDP datagrams) with where they came from and where they went.
+//! One JSON object per line on stdout, modelled on Cowrie's `eventid` taxonomy: every
+//! event names its session (one per connection), the source and destination address, the
+//! decky and service, and what happened (`connect`, `auth_attempt`, `command`, `request`,
+//! `file_download`, `file_upload`, `protocol_error`, `disconnect`, ...). Credentials carry
+//! their kind and, for challenge-response schemes, the salt or challenge, so a captured
+//! hash can be cracked offline. Free-form details are bounded in size. Null fields are
+//! omitted.
+//!
+//! Events are written by one writer thread behind a bounded queue: a session that
+//! produces events faster than stdout drains them waits (the attacker is slowed down),
+//! nothing is dropped and memory stays bounded.
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use serde_json::json;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
 
 /// The event schema version.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// The context every event carries, from the container's environment.
-#[derive(Debug, Clone, Default)]
+/// Longest string kept in an event field (longer ones are cut and marked).
+pub const MAX_FIELD: usize = 1024;
+
+/// Most entries kept in an event's `details`.
+pub const MAX_DETAILS: usize = 32;
+
+/// Events waiting for the writer before sessions wait.
+const QUEUE: usize = 4096;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A connection was accepted (or a datagram arrived).
+    Connect,
+    /// A connection was refused by the limits (too many from that source, or in all).
+    Rejected,
+    /// Credentials were presented.
+    AuthAttempt,
+    /// A shell or protocol command.
+    Command,
+    /// An HTTP (or HTTP-like) request.
+    Request,
+    /// A file was read from the bait filesystem.
+    FileDownload,
+    /// A client tried to store a file.
+    FileUpload,
+    /// The client broke the protocol (the input is recorded, the decoy goes on).
+    ProtocolError,
+    /// The connection ended.
+    Disconnect,
+}
+
+/// What kind of secret was captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretKind {
+    /// A password in clear.
+    Password,
+    /// PostgreSQL `md5` response (`md5` + hex(md5(md5(password + user) + salt))), with the salt.
+    PostgresMd5,
+    /// MySQL `mysql_native_password` scramble response, with the 20-byte salt.
+    MysqlNative,
+    /// The SHA-256 fingerprint of an offered public key.
+    PublicKey,
+}
+
+/// A captured secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Secret {
+    /// Its kind.
+    pub kind: SecretKind,
+    /// The secret: clear text (non-printable bytes escaped), or hex for hashes.
+    pub value: String,
+    /// The salt or challenge the client answered, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+}
+
+impl Secret {
+    /// A clear-text password.
+    pub fn password(bytes: &[u8]) -> Self {
+        Self { kind: SecretKind::Password, value: printable(bytes), salt: None }
+    }
+}
+
+/// Who the decoy is, as the container's environment says.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Origin {
     /// `DECNET_TOPOLOGY`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub topology: Option<String>,
     /// `DECNET_DECKY`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub decky: Option<String>,
+    /// `DECNET_LAN`, when the decky is on one LAN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lan: Option<String>,
 }
 
 impl Origin {
     /// Reads the origin from the environment.
     pub fn from_env() -> Self {
-        Self { topology: std::env::var("DECNET_TOPOLOGY").ok(), decky: std::env::var("DECNET_DECKY").ok() }
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self { topology: var("DECNET_TOPOLOGY"), decky: var("DECNET_DECKY"), lan: var("DECNET_LAN") }
     }
 }
 
-/// Writes one event line; a closed stdout is not worth crashing a decoy over.
-pub fn emit(origin: &Origin, service: &str, kind: &str, session: u64, peer: SocketAddr, local: SocketAddr) {
-    let line = json!({
-        "v": SCHEMA_VERSION,
-        "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "topology": origin.topology,
-        "decky": origin.decky,
-        "service": service,
-        "event": kind,
-        "session": session,
-        "src_ip": peer.ip().to_string(),
-        "src_port": peer.port(),
-        "dst_ip": local.ip().to_string(),
-        "dst_port": local.port(),
-    });
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+/// One event line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Schema version.
+    pub v: u32,
+    /// RFC 3339 UTC time with microseconds.
+    pub ts: String,
+    /// Topology, decky and LAN.
+    #[serde(flatten)]
+    pub origin: Origin,
+    /// Service slug.
+    pub service: &'static str,
+    /// The connection's session id.
+    pub session: String,
+    /// What happened.
+    pub event: Kind,
+    /// Remote address.
+    pub src_ip: String,
+    /// Remote port.
+    pub src_port: u16,
+    /// Local address.
+    pub dst_ip: String,
+    /// Local port.
+    pub dst_port: u16,
+    /// The identity presented (user name, key owner, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The secret presented.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Secret>,
+    /// The command line or protocol command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Bounded service-specific details.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub details: Map<String, Value>,
+}
+
+/// Bytes as text: valid UTF-8 kept (cut at [`MAX_FIELD`]), anything else escaped.
+pub fn printable(bytes: &[u8]) -> String {
+    let cut = &bytes[..bytes.len().min(MAX_FIELD)];
+    let mut text =
+        String::from_utf8_lossy(cut).chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
+    if bytes.len() > MAX_FIELD {
+        text.push('…');
+    }
+    text
+}
+
+/// Bytes as lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where events go: a writer thread behind a bounded queue, or a test's channel.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    tx: mpsc::Sender<Event>,
+}
+
+impl Sink {
+    /// Events as JSON lines on stdout, written by a dedicated thread.
+    pub fn stdout() -> Self {
+        let (tx, mut rx) = mpsc::channel::<Event>(QUEUE);
+        std::thread::spawn(move || {
+            let stdout = std::io::stdout();
+            while let Some(event) = rx.blocking_recv() {
+                let mut out = stdout.lock();
+                // A closed stdout is not worth crashing a decoy over; keep draining.
+                if serde_json::to_writer(&mut out, &event).is_ok() {
+                    let _ = out.write_all(b"\n");
+                }
+                if rx.is_empty() {
+                    let _ = out.flush();
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// A sink and the receiving end (tests read events from it).
+    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<Event>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (Self { tx }, rx)
+    }
+
+    async fn send(&self, event: Event) {
+        // Only fails when the writer is gone, i.e. the process is ending.
+        let _ = self.tx.send(event).await;
+    }
+}
+
+/// What every event of a service shares.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    origin: Arc<Origin>,
+    service: &'static str,
+    sink: Sink,
+}
+
+impl Recorder {
+    /// A recorder for `service`.
+    pub fn new(origin: Origin, service: &'static str, sink: Sink) -> Self {
+        Self { origin: Arc::new(origin), service, sink }
+    }
+
+    /// The recorder of one connection.
+    pub fn session(&self, id: String, peer: SocketAddr, local: SocketAddr) -> SessionLog {
+        SessionLog { recorder: self.clone(), id, peer, local }
+    }
+}
+
+/// The events of one session (connection).
+#[derive(Debug, Clone)]
+pub struct SessionLog {
+    recorder: Recorder,
+    id: String,
+    peer: SocketAddr,
+    local: SocketAddr,
+}
+
+/// The optional parts of an event, filled by the caller.
+#[derive(Debug, Default)]
+pub struct Fields {
+    /// See [`Event::principal`].
+    pub principal: Option<String>,
+    /// See [`Event::secret`].
+    pub secret: Option<Secret>,
+    /// See [`Event::command`].
+    pub command: Option<String>,
+    /// See [`Event::details`].
+    pub details: Map<String, Value>,
+}
+
+impl Fields {
+    /// Adds a detail (bounded in count and length).
+    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        if self.details.len() < MAX_DETAILS {
+            self.details.insert(key.to_owned(), bound(value.into()));
+        }
+        self
+    }
+
+    /// Sets the principal.
+    pub fn principal(mut self, principal: impl AsRef<[u8]>) -> Self {
+        self.principal = Some(printable(principal.as_ref()));
+        self
+    }
+
+    /// Sets the secret.
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// Sets the command.
+    pub fn command(mut self, command: impl AsRef<[u8]>) -> Self {
+        self.command = Some(printable(command.as_ref()));
+        self
+    }
+}
+
+/// Cuts long strings and big containers down to size.
+fn bound(value: Value) -> Value {
+    match value {
+        Value::String(s) if s.len() > MAX_FIELD => Value::String(printable(s.as_bytes())),
+        Value::Array(items) => Value::Array(items.into_iter().take(MAX_DETAILS).map(bound).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().take(MAX_DETAILS).map(|(k, v)| (k, bound(v))).collect()),
+        other => other,
+    }
+}
+
+impl SessionLog {
+    /// The session id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The remote address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The local address.
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Records one event.
+    pub async fn record(&self, kind: Kind, fields: Fields) {
+        let event = Event {
+            v: SCHEMA_VERSION,
+            ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            origin: (*self.recorder.origin).clone(),
+            service: self.recorder.service,
+            session: self.id.clone(),
+            event: kind,
+            src_ip: self.peer.ip().to_string(),
+            src_port: self.peer.port(),
+            dst_ip: self.local.ip().to_string(),
+            dst_port: self.local.port(),
+            principal: fields.principal,
+            secret: fields.secret,
+            command: fields.command,
+            details: fields.details,
+        };
+        self.recorder.sink.send(event).await;
+    }
 }

@@ -1,15 +1,12 @@
 //! `decnet-decoy`: the one binary inside every DECNET container.
 //!
 //! `base` holds a decky's network namespace (it owns the IPs; service containers join it)
-//! and exits promptly on SIGTERM. `serve <service>` runs a decoy service on the service's
-//! catalogue ports. Until the protocol decoys land, a service is a listener that accepts
-//! each connection, writes one JSON event line to stdout, and closes. It runs directly on
-//! a host too (`--listen 127.0.0.1 --port 0`), for development and tests.
+//! and exits promptly on SIGTERM. `serve <service>` runs a decoy service: on the
+//! service's catalogue ports in a container, or on one given address on a host
+//! (`--listen 127.0.0.1:2222`, for development, tests and benchmarks). Events are JSON
+//! lines on stdout; diagnostics go to stderr.
 
-mod event;
-mod listener;
-
-use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -27,16 +24,23 @@ struct Cli {
 enum Role {
     /// Hold the decky's network namespace until SIGTERM or SIGINT.
     Base,
-    /// Run a decoy service on its catalogue ports.
+    /// Run a decoy service.
     Serve {
         /// Service slug from the catalogue (e.g. ssh, http).
         service: String,
-        /// Address to listen on.
+        /// `IP` to serve every catalogue port of the service there, or `IP:PORT` for one
+        /// TCP port (0 picks a free one; the bound address is printed on stderr).
         #[arg(long, default_value = "0.0.0.0")]
-        listen: IpAddr,
-        /// Listen on this one TCP port instead of the catalogue's (0 picks a free one).
-        #[arg(long)]
-        port: Option<u16>,
+        listen: String,
+        /// Settings of the service (JSON or YAML object); default `DECNET_SERVICE_CONFIG`.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Most connections served at once.
+        #[arg(long, default_value_t = 512)]
+        max_connections: usize,
+        /// Most connections served at once from one source address.
+        #[arg(long, default_value_t = 32)]
+        max_per_source: usize,
     },
     /// Try one TCP connection and exit 0 if it was accepted, 3 if not (a diagnostic for
     /// checking what a decky can reach from inside its namespace).
@@ -63,6 +67,79 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+async fn probe(target: std::net::SocketAddr, timeout_ms: u64) -> ExitCode {
+    let attempt = tokio::net::TcpStream::connect(target);
+    match tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), attempt).await {
+        Ok(Ok(_)) => {
+            println!("reached {target}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(err)) => {
+            println!("cannot reach {target}: {err}");
+            ExitCode::from(3)
+        }
+        Err(_) => {
+            println!("cannot reach {target}: timed out");
+            ExitCode::from(3)
+        }
+    }
+}
+
+async fn serve(
+    name: &str,
+    listen: &str,
+    config: Option<PathBuf>,
+    limits: decnet_decoy::server::Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> ExitCode {
+    let Some(service) = decnet_domain::catalogue::decky_service(name) else {
+        eprintln!("decnet-decoy: unknown service {name:?}");
+        return ExitCode::from(2);
+    };
+    let config = match decnet_decoy::config::Config::load(service, config.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("decnet-decoy: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let sockets = match decnet_decoy::services::bind(service, listen).await {
+        Ok(sockets) => sockets,
+        Err(err) => {
+            eprintln!("decnet-decoy: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    for listener in &sockets.tcp {
+        if let Ok(bound) = listener.local_addr() {
+            // Tells a caller that asked for port 0 where to connect.
+            eprintln!("decnet-decoy: {} listening on {bound}/tcp", service.name);
+        }
+    }
+    for socket in &sockets.udp {
+        if let Ok(bound) = socket.local_addr() {
+            eprintln!("decnet-decoy: {} listening on {bound}/udp", service.name);
+        }
+    }
+    let persona = decnet_decoy::persona::Persona::from_env();
+    let recorder = decnet_decoy::event::Recorder::new(
+        decnet_decoy::event::Origin::from_env(),
+        service.name,
+        decnet_decoy::event::Sink::stdout(),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let served = decnet_decoy::services::serve(service, &persona, &config, sockets, recorder, limits, stop_rx);
+    tokio::pin!(served);
+    tokio::select! {
+        () = &mut served => {}
+        () = shutdown => {
+            let _ = stop_tx.send(true);
+            served.await;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
@@ -81,40 +158,15 @@ fn main() -> ExitCode {
             }
         };
         match cli.role {
-            Role::Probe { target, timeout_ms } => {
-                let attempt = tokio::net::TcpStream::connect(target);
-                match tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), attempt).await {
-                    Ok(Ok(_)) => {
-                        println!("reached {target}");
-                        ExitCode::SUCCESS
-                    }
-                    Ok(Err(err)) => {
-                        println!("cannot reach {target}: {err}");
-                        ExitCode::from(3)
-                    }
-                    Err(_) => {
-                        println!("cannot reach {target}: timed out");
-                        ExitCode::from(3)
-                    }
-                }
-            }
+            Role::Probe { target, timeout_ms } => probe(target, timeout_ms).await,
             Role::Base => {
                 eprintln!("decnet-decoy: base ready");
                 shutdown.await;
                 ExitCode::SUCCESS
             }
-            Role::Serve { service, listen, port } => {
-                let Some(spec) = decnet_domain::catalogue::decky_service(&service) else {
-                    eprintln!("decnet-decoy: unknown service {service:?}");
-                    return ExitCode::from(2);
-                };
-                match listener::serve(spec, listen, port, shutdown).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(err) => {
-                        eprintln!("decnet-decoy: {err}");
-                        ExitCode::from(1)
-                    }
-                }
+            Role::Serve { service, listen, config, max_connections, max_per_source } => {
+                let limits = decnet_decoy::server::Limits { max_connections, max_per_source, ..Default::default() };
+                serve(&service, &listen, config, limits, shutdown).await
             }
         }
     })

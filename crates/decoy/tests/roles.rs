@@ -58,7 +58,7 @@ fn base_exits_cleanly_within_a_second_of_sigterm() {
 
 #[test]
 fn serve_records_one_json_line_per_connection() {
-    let (mut decoy, mut stderr) = spawn(&["serve", "ssh", "--listen", "127.0.0.1", "--port", "0"]);
+    let (mut decoy, mut stderr) = spawn(&["serve", "ssh", "--listen", "127.0.0.1:0"]);
     let line = wait_line(&mut stderr, "listening on");
     let addr = line.split("listening on ").nth(1).unwrap().trim().trim_end_matches("/tcp").to_owned();
     for _ in 0..2 {

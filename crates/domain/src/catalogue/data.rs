@@ -31,6 +31,23 @@ const LOGIN_KEYS: &[ConfigKey] = &[
     key("hostname", F::String, D::None, "hostname shown in the shell prompt (defaults to the decky name)"),
 ];
 
+const SSH_KEYS: &[ConfigKey] = &[
+    secret("password", F::Password, D::Str("admin"), "root password accepted by the fake login"),
+    key("user", F::String, D::Str("ubuntu"), "unprivileged user accepted by the fake login"),
+    secret("user_password", F::Password, D::Str("admin"), "password of the unprivileged user"),
+    key("hostname", F::String, D::None, "hostname shown in the shell prompt (defaults to the decky name)"),
+    key("version", F::String, D::None, "identification after SSH-2.0- (defaults to the persona's OpenSSH build)"),
+];
+
+const FTP_KEYS: &[ConfigKey] = &[
+    key("anonymous", F::Bool, D::Bool(true), "accept anonymous logins"),
+    key("user", F::String, D::Str("backup"), "account accepted besides anonymous"),
+    secret("password", F::Password, D::Str("backup123"), "password of that account"),
+    key("banner", F::String, D::None, "220 greeting text (defaults to the persona's vsFTPd)"),
+];
+
+const POSTGRES_AUTH: &[&str] = &["md5", "password"];
+
 const HTTP_VERSIONS: &[&str] = &["http/1.1", "http/2"];
 const HTTPS_VERSIONS: &[&str] = &["http/1.1", "http/2", "http/3"];
 const FAKE_APPS: &[&str] = &["none", "wordpress", "phpmyadmin", "tomcat", "jenkins"];
@@ -97,7 +114,7 @@ pub static SERVICES: &[Service] = &[
     svc("dns", &[53], &[53], DNS_KEYS, "authoritative DNS server with a BIND persona"),
     svc("docker_api", &[2375], &[], &[], "unauthenticated Docker Engine API"),
     svc("elasticsearch", &[9200], &[], &[], "Elasticsearch REST API"),
-    svc("ftp", &[21], &[], &[], "FTP server with a read-only bait filesystem"),
+    svc("ftp", &[21], &[], FTP_KEYS, "FTP server with a read-only bait filesystem"),
     svc("http", &[80], &[], HTTP_KEYS, "web server with optional fake application"),
     svc("https", &[443], &[], HTTPS_KEYS, "TLS web server with optional fake application"),
     svc("imap", &[143], &[], &[], "IMAP server with a bait mailbox"),
@@ -115,7 +132,16 @@ pub static SERVICES: &[Service] = &[
         "MySQL server capturing login hashes",
     ),
     svc("pop3", &[110], &[], &[], "POP3 server with a bait mailbox"),
-    svc("postgres", &[5432], &[], &[], "PostgreSQL server capturing login hashes"),
+    svc(
+        "postgres",
+        &[5432],
+        &[],
+        &[
+            key("auth_method", F::Enum(POSTGRES_AUTH), D::Str("md5"), "md5 (salted hash) or password (clear text)"),
+            key("version", F::String, D::None, "server_version (defaults to the persona's)"),
+        ],
+        "PostgreSQL server capturing login hashes",
+    ),
     svc(
         "rdp",
         &[3389],
@@ -130,6 +156,7 @@ pub static SERVICES: &[Service] = &[
         &[
             key("version", F::String, D::None, "redis_version reported by INFO"),
             key("os_string", F::String, D::None, "os reported by INFO"),
+            secret("password", F::Password, D::None, "requirepass: AUTH with it succeeds (none: no password)"),
         ],
         "Redis server with a fake keyspace",
     ),
@@ -146,7 +173,7 @@ pub static SERVICES: &[Service] = &[
         description: "passive TLS sniffer, one per host",
     },
     svc("snmp", &[], &[161], &[], "SNMP agent answering the system group"),
-    svc("ssh", &[22], &[], LOGIN_KEYS, "SSH server with a fake shell"),
+    svc("ssh", &[22], &[], SSH_KEYS, "SSH server with a fake shell"),
     svc("telnet", &[23], &[], LOGIN_KEYS, "Telnet server with a fake shell"),
     svc("tftp", &[], &[69], &[], "TFTP server"),
     svc("vnc", &[5900], &[], &[], "VNC server capturing DES challenge responses"),

@@ -1,0 +1,11 @@
+//! The decoy services of DECNET and what they share: the interaction event schema, the
+//! persona every service of a decky presents, the checked service configuration, and the
+//! connection runner with its limits. The `decnet-decoy` binary is a thin CLI over this.
+//!
+//! Depends on the domain only (for the catalogue): no Docker, SQL or HTTP framework.
+
+pub mod config;
+pub mod event;
+pub mod persona;
+pub mod server;
+pub mod services;

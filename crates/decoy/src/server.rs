@@ -1,0 +1,342 @@
+//! The decoy contract and the connection runner every service shares.
+//!
+//! The caller binds the listener (tests bind port 0). The runner accepts connections
+//! under a total cap and a per-source cap (a connection over either is recorded as
+//! `rejected` and closed at once), gives each a session id and a [`Conn`], records
+//! `connect` and `disconnect` (with the reason, duration and byte counts), ends sessions
+//! that idle or outlive their limits, and on shutdown stops accepting, lets sessions
+//! finish for a grace period, then cuts them.
+//!
+//! Services read through [`Conn::frame`], whose parser answers [`Parse::Incomplete`]
+//! ("need more bytes") or [`Parse::Invalid`] ("protocol violation", recorded as a
+//! `protocol_error` event with an excerpt of the input) or a frame. No frame may grow
+//! past [`Limits::max_frame`], so a client sending 100 MiB costs at most that much.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::event::{Fields, Kind, Recorder, SessionLog, printable};
+
+/// Resource bounds of a decoy.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Connections served at once, in total.
+    pub max_connections: usize,
+    /// Connections served at once from one source address.
+    pub max_per_source: usize,
+    /// A session that sends nothing for this long is closed.
+    pub idle: Duration,
+    /// A session that has not authenticated after this long is closed.
+    pub auth: Duration,
+    /// No session lasts longer than this.
+    pub session: Duration,
+    /// Largest frame (line, packet, request head and body) buffered.
+    pub max_frame: usize,
+    /// On shutdown, how long sessions may take to finish.
+    pub grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            max_per_source: 32,
+            idle: Duration::from_secs(120),
+            auth: Duration::from_secs(60),
+            session: Duration::from_secs(3600),
+            max_frame: 64 * 1024,
+            grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// The client closed the connection.
+    Closed,
+    /// The protocol's own goodbye (QUIT, exit, ...).
+    Quit,
+    /// The decoy ended it after answering (e.g. access denied).
+    Done,
+    /// Nothing arrived for [`Limits::idle`].
+    Idle,
+    /// No authentication within [`Limits::auth`], or the session outlived its limit.
+    Timeout,
+    /// The client broke the protocol.
+    Violation,
+    /// A frame grew past [`Limits::max_frame`].
+    TooLarge,
+    /// The connection failed.
+    Io,
+}
+
+impl End {
+    fn as_str(&self) -> &'static str {
+        match self {
+            End::Closed => "closed",
+            End::Quit => "quit",
+            End::Done => "done",
+            End::Idle => "idle",
+            End::Timeout => "timeout",
+            End::Violation => "protocol_error",
+            End::TooLarge => "too_large",
+            End::Io => "io_error",
+        }
+    }
+}
+
+/// What a parser made of the bytes buffered so far.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parse<T> {
+    /// Need more bytes.
+    Incomplete,
+    /// The bytes break the protocol.
+    Invalid(String),
+    /// A frame, and how many bytes it used.
+    Done(T, usize),
+}
+
+/// A decoy service: serves one connection.
+pub trait Decoy: Send + Sync + 'static {
+    /// The service slug.
+    fn name(&self) -> &'static str;
+
+    /// Serves `conn` until the session ends.
+    fn serve(&self, conn: &mut Conn) -> impl Future<Output = End> + Send;
+}
+
+/// One connection as a service sees it.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// The session's events.
+    pub log: SessionLog,
+    limits: Arc<Limits>,
+    bytes_in: u64,
+    bytes_out: u64,
+    started: Instant,
+}
+
+impl Conn {
+    /// A connection over `stream`.
+    pub fn new(stream: TcpStream, log: SessionLog, limits: Arc<Limits>) -> Self {
+        Self { stream, buf: Vec::new(), log, limits, bytes_in: 0, bytes_out: 0, started: Instant::now() }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// When the session started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Bytes received and not yet consumed.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Reads more bytes into the buffer (waiting at most [`Limits::idle`]).
+    pub async fn fill(&mut self) -> Result<(), End> {
+        if self.buf.len() >= self.limits.max_frame {
+            return Err(End::TooLarge);
+        }
+        let mut chunk = [0u8; 4096];
+        let room = chunk.len().min(self.limits.max_frame - self.buf.len());
+        match tokio::time::timeout(self.limits.idle, self.stream.read(&mut chunk[..room])).await {
+            Err(_) => Err(End::Idle),
+            Ok(Err(_)) => Err(End::Io),
+            Ok(Ok(0)) => Err(End::Closed),
+            Ok(Ok(n)) => {
+                self.bytes_in += n as u64;
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+        }
+    }
+
+    /// The next frame as `parse` reads it. A violation is recorded and ends the read with
+    /// [`End::Violation`]; the unparsable bytes are dropped.
+    pub async fn frame<T>(&mut self, mut parse: impl FnMut(&[u8]) -> Parse<T>) -> Result<T, End> {
+        loop {
+            match parse(&self.buf) {
+                Parse::Done(frame, used) => {
+                    self.buf.drain(..used.min(self.buf.len()));
+                    return Ok(frame);
+                }
+                Parse::Invalid(reason) => {
+                    self.violation(&reason).await;
+                    self.buf.clear();
+                    return Err(End::Violation);
+                }
+                Parse::Incomplete => {
+                    if let Err(end) = self.fill().await {
+                        if end == End::TooLarge {
+                            self.violation(&format!("frame larger than {} bytes", self.limits.max_frame)).await;
+                            self.buf.clear();
+                        }
+                        return Err(end);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records a `protocol_error` with `reason` and an excerpt of the buffered input.
+    pub async fn violation(&self, reason: &str) {
+        let excerpt = &self.buf[..self.buf.len().min(256)];
+        let fields = Fields::default().detail("reason", reason).detail("input", printable(excerpt));
+        self.log.record(Kind::ProtocolError, fields).await;
+    }
+
+    /// The next line (without its `\n` or `\r\n`), at most [`Limits::max_frame`] long.
+    pub async fn line(&mut self) -> Result<Vec<u8>, End> {
+        self.frame(|buf| match buf.iter().position(|&b| b == b'\n') {
+            Some(end) => {
+                let line = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
+                Parse::Done(line.to_vec(), end + 1)
+            }
+            None => Parse::Incomplete,
+        })
+        .await
+    }
+
+    /// Writes `bytes` (waiting at most [`Limits::idle`] for a slow reader).
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), End> {
+        match tokio::time::timeout(self.limits.idle, self.stream.write_all(bytes)).await {
+            Err(_) => Err(End::Idle),
+            Ok(Err(_)) => Err(End::Io),
+            Ok(Ok(())) => {
+                self.bytes_out += bytes.len() as u64;
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the authentication window has passed.
+    pub fn auth_expired(&self) -> bool {
+        self.started.elapsed() >= self.limits.auth
+    }
+}
+
+/// A session slot: one of the total and one of the source's.
+struct Slot {
+    _total: tokio::sync::OwnedSemaphorePermit,
+    per_source: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    source: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.per_source.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.source) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// Session ids: a random prefix per process and a counter, so ids never repeat across
+/// restarts and cost nothing to make.
+fn session_ids() -> impl Fn() -> String {
+    let prefix: u32 = rand::RngCore::next_u32(&mut <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng());
+    let counter = AtomicU64::new(0);
+    move || format!("{prefix:08x}{:08x}", counter.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Serves `decoy` on `listener` until `shutdown` resolves.
+pub async fn run_tcp<D: Decoy>(
+    listener: TcpListener,
+    decoy: Arc<D>,
+    recorder: Recorder,
+    limits: Arc<Limits>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let total = Arc::new(Semaphore::new(limits.max_connections));
+    let per_source: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    let next_id = session_ids();
+    let mut sessions = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        while sessions.try_join_next().is_some() {}
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of descriptors or a connection reset before accept: the next
+                // accept may succeed; yielding lets sessions finish and free descriptors.
+                Err(_) => {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+            },
+        };
+        let local = stream.local_addr().unwrap_or(peer);
+        let log = recorder.session(next_id(), peer, local);
+        let Some(slot) = admit(&total, &per_source, &limits, peer.ip()) else {
+            drop(stream);
+            log.record(Kind::Rejected, Fields::default().detail("reason", "connection limit")).await;
+            continue;
+        };
+        let (decoy, limits) = (decoy.clone(), limits.clone());
+        sessions.spawn(async move {
+            let _slot = slot;
+            log.record(Kind::Connect, Fields::default()).await;
+            let mut conn = Conn::new(stream, log, limits.clone());
+            let end = tokio::time::timeout(limits.session, decoy.serve(&mut conn)).await.unwrap_or(End::Timeout);
+            let _ = conn.stream.shutdown().await;
+            let fields = Fields::default()
+                .detail("reason", end.as_str())
+                .detail("duration_ms", u64::try_from(conn.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+                .detail("bytes_in", conn.bytes_in)
+                .detail("bytes_out", conn.bytes_out);
+            conn.log.record(Kind::Disconnect, fields).await;
+        });
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(limits.grace, async { while sessions.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        sessions.abort_all();
+    }
+}
+
+fn admit(
+    total: &Arc<Semaphore>,
+    per_source: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+    limits: &Limits,
+    source: IpAddr,
+) -> Option<Slot> {
+    let permit = total.clone().try_acquire_owned().ok()?;
+    let mut counts = per_source.lock().unwrap_or_else(|p| p.into_inner());
+    let count = counts.entry(source).or_default();
+    if *count >= limits.max_per_source {
+        return None;
+    }
+    *count += 1;
+    Some(Slot { _total: permit, per_source: per_source.clone(), source })
+}
+
+/// The address a caller asked for: an IP (the service's catalogue ports) or IP:PORT.
+pub fn listen_addresses(listen: &str, catalogue_ports: &[u16]) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(addr) = listen.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let ip: IpAddr = listen.parse().map_err(|_| format!("--listen {listen}: expected IP or IP:PORT"))?;
+    Ok(catalogue_ports.iter().map(|&p| SocketAddr::new(ip, p)).collect())
+}

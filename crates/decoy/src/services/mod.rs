@@ -1,0 +1,104 @@
+//! The decoy services, one module each with the same shape: a struct built from the
+//! persona and the checked config, a `parse` function for its framing (unit- and
+//! fuzz-tested), and a [`Decoy`] impl that serves one connection.
+//!
+//! Services without a protocol decoy yet answer nothing: they record each connection
+//! (and UDP datagram) and close.
+
+pub mod http;
+mod placeholder;
+pub mod redis;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use decnet_domain::catalogue::Service;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::event::Recorder;
+use crate::persona::Persona;
+use crate::server::{Decoy, Limits, run_tcp};
+
+/// Sockets a decoy serves.
+#[derive(Debug, Default)]
+pub struct Sockets {
+    /// TCP listeners.
+    pub tcp: Vec<TcpListener>,
+    /// UDP sockets (recorded by the placeholder for now).
+    pub udp: Vec<UdpSocket>,
+}
+
+/// Serves `service` on `sockets` until `stop` turns true.
+pub async fn serve(
+    service: &'static Service,
+    persona: &Persona,
+    config: &Config,
+    sockets: Sockets,
+    recorder: Recorder,
+    limits: Limits,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let limits = Arc::new(limits);
+    let mut tasks = JoinSet::new();
+    for socket in sockets.udp {
+        let (recorder, stop) = (recorder.clone(), stop.clone());
+        tasks.spawn(async move { placeholder::run_udp(socket, recorder, stopped(stop)).await });
+    }
+    match service.name {
+        "http" => {
+            spawn_tcp(&mut tasks, Arc::new(http::Http::new(persona, config)), sockets.tcp, &recorder, &limits, &stop)
+        }
+        "redis" => {
+            spawn_tcp(&mut tasks, Arc::new(redis::Redis::new(persona, config)), sockets.tcp, &recorder, &limits, &stop)
+        }
+        name => {
+            spawn_tcp(&mut tasks, Arc::new(placeholder::Placeholder { name }), sockets.tcp, &recorder, &limits, &stop)
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+fn spawn_tcp<D: Decoy>(
+    tasks: &mut JoinSet<()>,
+    decoy: Arc<D>,
+    listeners: Vec<TcpListener>,
+    recorder: &Recorder,
+    limits: &Arc<Limits>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) {
+    for listener in listeners {
+        let (decoy, recorder, limits, stop) = (decoy.clone(), recorder.clone(), limits.clone(), stop.clone());
+        tasks.spawn(async move { run_tcp(listener, decoy, recorder, limits, stopped(stop)).await });
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Binds what `--listen` asks for: one TCP port for `IP:PORT`, else every catalogue port
+/// of the service (TCP and UDP) on `IP`.
+pub async fn bind(service: &'static Service, listen: &str) -> Result<Sockets, String> {
+    let mut sockets = Sockets::default();
+    if let Ok(addr) = listen.parse::<SocketAddr>() {
+        let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot bind {addr}/tcp: {e}"))?;
+        sockets.tcp.push(listener);
+        return Ok(sockets);
+    }
+    let ip: std::net::IpAddr = listen.parse().map_err(|_| format!("--listen {listen}: expected IP or IP:PORT"))?;
+    for &port in service.tcp_ports {
+        let addr = SocketAddr::new(ip, port);
+        sockets.tcp.push(TcpListener::bind(addr).await.map_err(|e| format!("cannot bind {addr}/tcp: {e}"))?);
+    }
+    for &port in service.udp_ports {
+        let addr = SocketAddr::new(ip, port);
+        sockets.udp.push(UdpSocket::bind(addr).await.map_err(|e| format!("cannot bind {addr}/udp: {e}"))?);
+    }
+    if sockets.tcp.is_empty() && sockets.udp.is_empty() {
+        return Err(format!("service {} has no ports to listen on", service.name));
+    }
+    Ok(sockets)
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs from Debian's packages, if missing: the real clients
+# the decoy tests talk to (redis-cli, the MariaDB mysql client, psql, ftp, telnet, swaks,
+# sshpass and OpenSSH's ssh) and nmap for the service-detection tests. Idempotent; quiet
+# when everything is there. Needs root (or sudo) the first time.
+set -euo pipefail
+
+needed=()
+need() { command -v "$1" >/dev/null 2>&1 || needed+=("$2"); }
+need redis-cli redis-tools
+need mysql default-mysql-client
+need psql postgresql-client
+need ftp ftp
+need telnet telnet
+need swaks swaks
+need sshpass sshpass
+need ssh openssh-client
+need nmap nmap
+need curl curl
+need nc netcat-openbsd
+
+if [[ ${#needed[@]} -eq 0 ]]; then
+  exit 0
+fi
+echo "[test-deps] installing: ${needed[*]}" >&2
+sudo_cmd=()
+if [[ "$(id -u)" -ne 0 ]]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
