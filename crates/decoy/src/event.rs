@@ -172,10 +172,11 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Events as JSON lines on stdout, written by a dedicated thread.
-    pub fn stdout() -> Self {
+    /// Events as JSON lines on stdout, written by a dedicated thread; join the handle
+    /// after the last sink clone is dropped to be sure every event was written.
+    pub fn stdout() -> (Self, std::thread::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<Event>(QUEUE);
-        std::thread::spawn(move || {
+        let writer = std::thread::spawn(move || {
             let stdout = std::io::stdout();
             while let Some(event) = rx.blocking_recv() {
                 let mut out = stdout.lock();
@@ -187,8 +188,9 @@ impl Sink {
                     let _ = out.flush();
                 }
             }
+            let _ = stdout.lock().flush();
         });
-        Self { tx }
+        (Self { tx }, writer)
     }
 
     /// A sink and the receiving end (tests read events from it).

@@ -122,11 +122,8 @@ async fn serve(
         }
     }
     let persona = decnet_decoy::persona::Persona::from_env();
-    let recorder = decnet_decoy::event::Recorder::new(
-        decnet_decoy::event::Origin::from_env(),
-        service.name,
-        decnet_decoy::event::Sink::stdout(),
-    );
+    let (sink, writer) = decnet_decoy::event::Sink::stdout();
+    let recorder = decnet_decoy::event::Recorder::new(decnet_decoy::event::Origin::from_env(), service.name, sink);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let served = decnet_decoy::services::serve(service, &persona, &config, sockets, recorder, limits, stop_rx);
     tokio::pin!(served);
@@ -137,6 +134,8 @@ async fn serve(
             served.await;
         }
     }
+    // Every sink clone is gone with the sessions: the writer ends once it wrote the rest.
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     ExitCode::SUCCESS
 }
 

@@ -32,7 +32,8 @@ pub struct Distro {
     pub kernels: &'static [(&'static str, &'static str)],
     /// Web server `Server` headers.
     pub http: &'static [&'static str],
-    /// MySQL or MariaDB server versions.
+    /// MySQL or MariaDB server versions (MariaDB prefixes `5.5.5-`, as the real server
+    /// does for old clients).
     pub mysql: &'static [&'static str],
     /// PostgreSQL `server_version` strings.
     pub postgres: &'static [&'static str],
@@ -109,7 +110,7 @@ pub static DISTROS: &[Distro] = &[
             ("6.1.0-21-amd64", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.90-1 (2024-05-03)"),
         ],
         http: &["nginx/1.22.1", "Apache/2.4.59 (Debian)"],
-        mysql: &["10.11.6-MariaDB-0+deb12u1"],
+        mysql: &["5.5.5-10.11.6-MariaDB-0+deb12u1"],
         postgres: &["15.6 (Debian 15.6-0+deb12u1)", "15.7 (Debian 15.7-0+deb12u1)"],
         redis: &["7.0.15"],
         ftp: "vsFTPd 3.0.3",
@@ -148,7 +149,7 @@ pub static DISTROS: &[Distro] = &[
         ssh: &["OpenSSH_9.6"],
         kernels: &[("6.6.22-0-lts", "#1-Alpine SMP PREEMPT_DYNAMIC Fri, 22 Mar 2024 08:30:16 +0000")],
         http: &["nginx/1.24.0"],
-        mysql: &["10.11.6-MariaDB"],
+        mysql: &["5.5.5-10.11.6-MariaDB"],
         postgres: &["16.2"],
         redis: &["7.2.4"],
         ftp: "vsFTPd 3.0.5",

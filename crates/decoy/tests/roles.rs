@@ -57,8 +57,8 @@ fn base_exits_cleanly_within_a_second_of_sigterm() {
 }
 
 #[test]
-fn serve_records_one_json_line_per_connection() {
-    let (mut decoy, mut stderr) = spawn(&["serve", "ssh", "--listen", "127.0.0.1:0"]);
+fn a_service_without_a_protocol_decoy_records_each_connection_and_flushes_on_sigterm() {
+    let (mut decoy, mut stderr) = spawn(&["serve", "smb", "--listen", "127.0.0.1:0"]);
     let line = wait_line(&mut stderr, "listening on");
     let addr = line.split("listening on ").nth(1).unwrap().trim().trim_end_matches("/tcp").to_owned();
     for _ in 0..2 {
@@ -72,13 +72,13 @@ fn serve_records_one_json_line_per_connection() {
     let mut out = String::new();
     decoy.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(events.len(), 2, "{out}");
-    for (i, event) in events.iter().enumerate() {
-        assert_eq!(event["v"], 1);
-        assert_eq!(event["service"], "ssh");
-        assert_eq!(event["event"], "connect");
+    let kinds: Vec<_> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["connect", "disconnect", "connect", "disconnect"], "{out}");
+    assert_ne!(events[0]["session"], events[2]["session"], "one session per connection");
+    for event in &events {
+        assert_eq!(event["v"], 2);
+        assert_eq!(event["service"], "smb");
         assert_eq!(event["decky"], "decky-007");
-        assert_eq!(event["session"], i as u64 + 1);
         assert_eq!(event["src_ip"], "127.0.0.1");
         assert_eq!(format!("127.0.0.1:{}", event["dst_port"]), addr);
     }

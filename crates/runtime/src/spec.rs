@@ -164,11 +164,18 @@ fn with_hash(mut spec: ContainerSpec) -> ContainerSpec {
     spec
 }
 
+/// What the decoys read about their decky: identity (events), archetype (persona) and
+/// home LAN.
 fn decoy_env(topology: TopologyId, decky: &Decky) -> BTreeMap<String, String> {
-    BTreeMap::from([
+    let mut env = BTreeMap::from([
         ("DECNET_TOPOLOGY".to_owned(), topology.to_string()),
         ("DECNET_DECKY".to_owned(), decky.name.to_string()),
-    ])
+        ("DECNET_LAN".to_owned(), decky.home_lan.to_string()),
+    ]);
+    if let Some(archetype) = &decky.archetype {
+        env.insert("DECNET_ARCHETYPE".to_owned(), archetype.clone());
+    }
+    env
 }
 
 /// The base container of `decky`, running `image`.
@@ -228,7 +235,13 @@ pub fn service(topology: TopologyId, decky: &Decky, service: &str, image: &str) 
             config: decky.service_config.get(service).cloned().unwrap_or_default(),
         },
         command: vec!["serve".into(), service.to_owned()],
-        env: decoy_env(topology, decky),
+        env: {
+            let mut env = decoy_env(topology, decky);
+            if let Some(config) = decky.service_config.get(service).filter(|c| !c.is_empty()) {
+                env.insert("DECNET_SERVICE_CONFIG".to_owned(), serde_json::Value::Object(config.clone()).to_string());
+            }
+            env
+        },
         user: Some(SERVICE_USER.into()),
         cap_add: Vec::new(),
         sysctls: BTreeMap::new(),

@@ -5,9 +5,13 @@
 //! Services without a protocol decoy yet answer nothing: they record each connection
 //! (and UDP datagram) and close.
 
+pub mod ftp;
 pub mod http;
+pub mod mysql;
 mod placeholder;
+pub mod postgres;
 pub mod redis;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,16 +50,19 @@ pub async fn serve(
         let (recorder, stop) = (recorder.clone(), stop.clone());
         tasks.spawn(async move { placeholder::run_udp(socket, recorder, stopped(stop)).await });
     }
+    macro_rules! run {
+        ($decoy:expr) => {
+            spawn_tcp(&mut tasks, Arc::new($decoy), sockets.tcp, &recorder, &limits, &stop)
+        };
+    }
     match service.name {
-        "http" => {
-            spawn_tcp(&mut tasks, Arc::new(http::Http::new(persona, config)), sockets.tcp, &recorder, &limits, &stop)
-        }
-        "redis" => {
-            spawn_tcp(&mut tasks, Arc::new(redis::Redis::new(persona, config)), sockets.tcp, &recorder, &limits, &stop)
-        }
-        name => {
-            spawn_tcp(&mut tasks, Arc::new(placeholder::Placeholder { name }), sockets.tcp, &recorder, &limits, &stop)
-        }
+        "ftp" => run!(ftp::Ftp::new(persona, config)),
+        "http" => run!(http::Http::new(persona, config)),
+        "mysql" => run!(mysql::Mysql::new(persona, config)),
+        "postgres" => run!(postgres::Postgres::new(persona, config)),
+        "redis" => run!(redis::Redis::new(persona, config)),
+        "smtp" => run!(smtp::Smtp::new(persona, config)),
+        name => run!(placeholder::Placeholder { name }),
     }
     while tasks.join_next().await.is_some() {}
 }
