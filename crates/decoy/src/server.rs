@@ -149,6 +149,11 @@ impl Conn {
         &self.buf
     }
 
+    /// Takes every buffered byte (for protocols decoded incrementally, such as telnet).
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
     /// Reads more bytes into the buffer (waiting at most [`Limits::idle`]).
     pub async fn fill(&mut self) -> Result<(), End> {
         if self.buf.len() >= self.limits.max_frame {

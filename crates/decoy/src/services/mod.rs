@@ -11,7 +11,9 @@ pub mod mysql;
 mod placeholder;
 pub mod postgres;
 pub mod redis;
+pub mod shell;
 pub mod smtp;
+pub mod telnet;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +64,7 @@ pub async fn serve(
         "postgres" => run!(postgres::Postgres::new(persona, config)),
         "redis" => run!(redis::Redis::new(persona, config)),
         "smtp" => run!(smtp::Smtp::new(persona, config)),
+        "telnet" => run!(telnet::Telnet::new(persona, config)),
         name => run!(placeholder::Placeholder { name }),
     }
     while tasks.join_next().await.is_some() {}
