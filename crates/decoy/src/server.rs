@@ -118,7 +118,8 @@ pub trait Decoy: Send + Sync + 'static {
 /// One connection as a service sees it.
 #[derive(Debug)]
 pub struct Conn {
-    stream: TcpStream,
+    /// `None` once a service took the stream over ([`Conn::take_stream`]).
+    stream: Option<TcpStream>,
     buf: Vec<u8>,
     /// The session's events.
     pub log: SessionLog,
@@ -131,7 +132,19 @@ pub struct Conn {
 impl Conn {
     /// A connection over `stream`.
     pub fn new(stream: TcpStream, log: SessionLog, limits: Arc<Limits>) -> Self {
-        Self { stream, buf: Vec::new(), log, limits, bytes_in: 0, bytes_out: 0, started: Instant::now() }
+        Self { stream: Some(stream), buf: Vec::new(), log, limits, bytes_in: 0, bytes_out: 0, started: Instant::now() }
+    }
+
+    /// Hands the socket to a service that runs its own protocol engine (ssh); it reports
+    /// the bytes it moved with [`Conn::count`].
+    pub fn take_stream(&mut self) -> Option<TcpStream> {
+        self.stream.take()
+    }
+
+    /// Adds bytes moved outside [`Conn::fill`] and [`Conn::write`].
+    pub fn count(&mut self, bytes_in: u64, bytes_out: u64) {
+        self.bytes_in += bytes_in;
+        self.bytes_out += bytes_out;
     }
 
     /// The limits.
@@ -161,7 +174,8 @@ impl Conn {
         }
         let mut chunk = [0u8; 4096];
         let room = chunk.len().min(self.limits.max_frame - self.buf.len());
-        match tokio::time::timeout(self.limits.idle, self.stream.read(&mut chunk[..room])).await {
+        let Some(stream) = self.stream.as_mut() else { return Err(End::Io) };
+        match tokio::time::timeout(self.limits.idle, stream.read(&mut chunk[..room])).await {
             Err(_) => Err(End::Idle),
             Ok(Err(_)) => Err(End::Io),
             Ok(Ok(0)) => Err(End::Closed),
@@ -221,7 +235,8 @@ impl Conn {
 
     /// Writes `bytes` (waiting at most [`Limits::idle`] for a slow reader).
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), End> {
-        match tokio::time::timeout(self.limits.idle, self.stream.write_all(bytes)).await {
+        let Some(stream) = self.stream.as_mut() else { return Err(End::Io) };
+        match tokio::time::timeout(self.limits.idle, stream.write_all(bytes)).await {
             Err(_) => Err(End::Idle),
             Ok(Err(_)) => Err(End::Io),
             Ok(Ok(())) => {
@@ -305,7 +320,9 @@ pub async fn run_tcp<D: Decoy>(
             log.record(Kind::Connect, Fields::default()).await;
             let mut conn = Conn::new(stream, log, limits.clone());
             let end = tokio::time::timeout(limits.session, decoy.serve(&mut conn)).await.unwrap_or(End::Timeout);
-            let _ = conn.stream.shutdown().await;
+            if let Some(stream) = conn.stream.as_mut() {
+                let _ = stream.shutdown().await;
+            }
             let fields = Fields::default()
                 .detail("reason", end.as_str())
                 .detail("duration_ms", u64::try_from(conn.started.elapsed().as_millis()).unwrap_or(u64::MAX))

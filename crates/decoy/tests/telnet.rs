@@ -4,17 +4,12 @@
 
 mod common;
 
-use common::{Decoy, assert_schema, client, loopback, text};
+use common::{Decoy, assert_schema, loopback};
 use serde_json::json;
 
 /// Runs `telnet` through a pty with `steps` of (expected text, text to type).
 fn telnet_session(decoy: &Decoy, steps: serde_json::Value) -> (Option<i32>, String) {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    std::io::Write::write_all(&mut file, steps.to_string().as_bytes()).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pty_drive.py");
-    let (host, port) = (decoy.addr.ip().to_string(), decoy.addr.port().to_string());
-    let out = client("python3", &[script, file.path().to_str().unwrap(), "telnet", &host, &port], None);
-    (out.status.code(), text(&out))
+    common::drive(steps, "telnet", &[&decoy.addr.ip().to_string(), &decoy.addr.port().to_string()])
 }
 
 #[test]

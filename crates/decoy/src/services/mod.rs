@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod redis;
 pub mod shell;
 pub mod smtp;
+pub mod ssh;
 pub mod telnet;
 
 use std::net::SocketAddr;
@@ -65,6 +66,10 @@ pub async fn serve(
         "redis" => run!(redis::Redis::new(persona, config)),
         "smtp" => run!(smtp::Smtp::new(persona, config)),
         "telnet" => run!(telnet::Telnet::new(persona, config)),
+        "ssh" => match ssh::Ssh::new(persona, config, &limits) {
+            Ok(decoy) => run!(decoy),
+            Err(err) => eprintln!("decnet-decoy: {err}"),
+        },
         name => run!(placeholder::Placeholder { name }),
     }
     while tasks.join_next().await.is_some() {}

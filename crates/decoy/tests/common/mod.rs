@@ -170,3 +170,15 @@ pub fn nmap_version(addr: SocketAddr) -> String {
     let all = text(&out);
     all.lines().find(|l| l.starts_with(&format!("{}/tcp", addr.port()))).map(str::to_owned).unwrap_or(all)
 }
+
+/// Runs `program` through a pty, answering each expected text with a typed one (see
+/// `tests/pty_drive.py`); its exit code and everything it printed.
+pub fn drive(steps: Value, program: &str, args: &[&str]) -> (Option<i32>, String) {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(steps.to_string().as_bytes()).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pty_drive.py");
+    let mut all = vec![script, file.path().to_str().unwrap(), program];
+    all.extend_from_slice(args);
+    let out = client("python3", &all, None);
+    (out.status.code(), text(&out))
+}
