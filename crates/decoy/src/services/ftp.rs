@@ -168,6 +168,13 @@ impl Decoy for Ftp {
                 Ok(line) => line,
                 Err(end) => return end,
             };
+            if crate::services::smtp::binary(&line) {
+                conn.violation("non-printable bytes in a command").await;
+                if conn.write(b"500 Unknown command.\r\n").await.is_err() {
+                    return End::Io;
+                }
+                continue;
+            }
             let text = String::from_utf8_lossy(&line).into_owned();
             let (verb, argument) = match text.split_once(' ') {
                 Some((verb, rest)) => (verb.to_ascii_uppercase(), rest.to_owned()),
@@ -298,7 +305,9 @@ impl Decoy for Ftp {
                             if conn.write(opening.as_bytes()).await.is_err() {
                                 return End::Io;
                             }
-                            let idle = conn.limits().idle;
+                            // vsftpd's accept_timeout is 60 s; a client that never connects
+                            // should not hold the session much longer.
+                            let idle = conn.limits().idle.min(std::time::Duration::from_secs(15));
                             let sent = tokio::time::timeout(idle, async {
                                 let (mut data, _) = listener.accept().await?;
                                 match transfer {

@@ -249,8 +249,9 @@ impl Decoy for Ssh {
             channels: HashMap::new(),
             user: String::new(),
         };
+        let log = conn.log.clone();
         let end = match russh::server::run_stream(self.config.clone(), counted, handler).await {
-            Err(_) => End::Violation,
+            Err(err) => ended_by(&log, err).await,
             Ok(running) => {
                 let mut guard = DisconnectOnDrop(Some(running.handle()));
                 tokio::pin!(running);
@@ -261,9 +262,7 @@ impl Decoy for Ssh {
                     tokio::select! {
                         result = &mut running => break match result {
                             Ok(()) => End::Closed,
-                            Err(russh::Error::InactivityTimeout) => End::Idle,
-                            Err(russh::Error::Disconnect | russh::Error::HUP) => End::Closed,
-                            Err(_) => End::Violation,
+                            Err(err) => ended_by(&log, err).await,
                         },
                         () = &mut deadline, if watching => {
                             if authenticated.load(Ordering::Relaxed) {
@@ -282,6 +281,25 @@ impl Decoy for Ssh {
         };
         conn.count(read.load(Ordering::Relaxed), written.load(Ordering::Relaxed));
         end
+    }
+}
+
+/// Why a session ended with `err`; anything but the peer going away is a protocol
+/// violation, recorded with russh's description.
+async fn ended_by(log: &SessionLog, err: russh::Error) -> End {
+    use std::io::ErrorKind;
+    match err {
+        russh::Error::InactivityTimeout => End::Idle,
+        russh::Error::Disconnect | russh::Error::HUP => End::Closed,
+        russh::Error::IO(io)
+            if matches!(io.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) =>
+        {
+            End::Closed
+        }
+        other => {
+            log.record(Kind::ProtocolError, Fields::default().detail("reason", other.to_string())).await;
+            End::Violation
+        }
     }
 }
 

@@ -33,8 +33,8 @@ pub enum Input {
     Byte(u8),
     /// An option command (WILL/WONT/DO/DONT) and its option.
     Option(u8, u8),
-    /// The client broke the protocol.
-    Violation(&'static str),
+    /// The client broke the protocol; `true` when the session cannot go on.
+    Violation(&'static str, bool),
 }
 
 /// The telnet decoder's state between reads.
@@ -74,7 +74,11 @@ impl Decoder {
                     State::Sub
                 }
                 (State::Iac, 251..=254) => State::Option(b),
-                (State::Iac, _) => State::Data, // NOP, GA, AYT, ... carry nothing we need
+                (State::Iac, 240..=249) => State::Data, // NOP, GA, AYT, ... carry nothing we need
+                (State::Iac, _) => {
+                    out.push(Input::Violation("undefined telnet command", false));
+                    State::Data
+                }
                 (State::Option(command), option) => {
                     out.push(Input::Option(command, option));
                     State::Data
@@ -83,7 +87,7 @@ impl Decoder {
                 (State::Sub, _) => {
                     self.sub_len += 1;
                     if self.sub_len > MAX_SUBNEGOTIATION {
-                        out.push(Input::Violation("subnegotiation too long"));
+                        out.push(Input::Violation("subnegotiation too long", true));
                         State::Data
                     } else {
                         State::Sub
@@ -207,9 +211,11 @@ async fn read_line(conn: &mut Conn, decoder: &mut Decoder, pending: &mut Vec<u8>
             match input {
                 Input::Byte(b) => pending.push(b),
                 Input::Option(..) => {}
-                Input::Violation(reason) => {
+                Input::Violation(reason, fatal) => {
                     conn.violation(reason).await;
-                    return Err(End::Violation);
+                    if fatal {
+                        return Err(End::Violation);
+                    }
                 }
             }
         }
@@ -237,8 +243,15 @@ impl Telnet {
         let mut pending: Vec<u8> = Vec::new();
         let first = conn.take_buffered();
         for input in decoder.feed(&first) {
-            if let Input::Byte(b) = input {
-                pending.push(b);
+            match input {
+                Input::Byte(b) => pending.push(b),
+                Input::Option(..) => {}
+                Input::Violation(reason, fatal) => {
+                    conn.violation(reason).await;
+                    if fatal {
+                        return Err(End::Violation);
+                    }
+                }
             }
         }
         conn.write(&[IAC, WILL, ECHO, IAC, WILL, SGA]).await?;
@@ -316,7 +329,11 @@ mod tests {
         assert_eq!(decoder.feed(&[IAC, SB, 24, 0, b'x', b't', IAC, SE, b'c']), vec![Input::Byte(b'c')]);
         assert_eq!(decoder.feed(&[IAC, IAC]), vec![Input::Byte(IAC)]);
         let long: Vec<u8> = [IAC, SB].into_iter().chain(std::iter::repeat_n(b'x', MAX_SUBNEGOTIATION + 1)).collect();
-        assert!(decoder.feed(&long).contains(&Input::Violation("subnegotiation too long")));
+        assert!(decoder.feed(&long).contains(&Input::Violation("subnegotiation too long", true)));
+        assert_eq!(
+            decoder.feed(&[IAC, 7, b'd']),
+            vec![Input::Violation("undefined telnet command", false), Input::Byte(b'd')]
+        );
     }
 
     #[test]
