@@ -7,6 +7,7 @@
 //! and repairs the difference.
 
 pub mod bus;
+mod collector;
 mod converge;
 mod design;
 mod error;
@@ -49,6 +50,12 @@ pub struct EngineConfig {
     pub backoff_base: Duration,
     /// Longest wait between attempts at a failing decky.
     pub backoff_cap: Duration,
+    /// Interval of the check for decoy containers whose logs are not followed yet.
+    pub collect: Duration,
+    /// Events older than this are deleted (checked every tick).
+    pub events_max_age: Duration,
+    /// At most this many events are kept (the oldest go first).
+    pub events_max_rows: i64,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +69,9 @@ impl Default for EngineConfig {
             batch: 64,
             backoff_base: Duration::from_secs(2),
             backoff_cap: Duration::from_secs(300),
+            collect: Duration::from_secs(2),
+            events_max_age: Duration::from_secs(30 * 86_400),
+            events_max_rows: 5_000_000,
         }
     }
 }
@@ -83,6 +93,8 @@ pub struct Engine {
     backoff: Arc<Mutex<HashMap<(TopologyId, Name), converge::Backoff>>>,
     /// Last decky status this engine recorded, to skip redundant writes.
     recorded: Arc<Mutex<HashMap<(TopologyId, Name), DeckyStatus>>>,
+    /// Decoy containers whose logs are being followed.
+    followed: collector::Followed,
 }
 
 impl Engine {
@@ -98,6 +110,7 @@ impl Engine {
             locks: Arc::default(),
             backoff: Arc::default(),
             recorded: Arc::default(),
+            followed: Arc::default(),
         }
     }
 

@@ -201,6 +201,8 @@ impl Engine {
         // Changes the runtime reports (a container died, a network went away) are healed
         // at once rather than at the next tick.
         let mut changes = self.runtime.watch();
+        let mut collect = tokio::time::interval(self.config.collect);
+        collect.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.bus.publish("engine.ready".into(), json!({ "owner": self.config.owner, "runtime": self.runtime.kind() }));
         loop {
             tokio::select! {
@@ -240,6 +242,16 @@ impl Engine {
                 _ = tick.tick() => {
                     if let Err(err) = self.run_once().await {
                         tracing::error!(error = %err, "reconciler pass failed");
+                    }
+                    match self.prune_events().await {
+                        Ok(0) => {}
+                        Ok(pruned) => tracing::info!(pruned, "events past retention deleted"),
+                        Err(err) => tracing::warn!(error = %err, "event retention failed"),
+                    }
+                }
+                _ = collect.tick() => {
+                    if let Err(err) = self.collect().await {
+                        tracing::warn!(error = %err, "following decoy logs failed");
                     }
                 }
             }

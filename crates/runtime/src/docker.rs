@@ -20,7 +20,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
-    ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
+    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
 };
 use decnet_domain::TopologyId;
 use futures_util::StreamExt;
@@ -28,6 +28,14 @@ use sha2::{Digest, Sha256};
 
 use crate::spec::{ContainerSpec, MEMORY_LIMIT, NetworkSpec, Observed, ObservedContainer, PIDS_LIMIT, Role};
 use crate::{Runtime, RuntimeError, labels};
+
+/// Docker's RFC 3339 timestamps drop trailing zeros of the fraction; with all nine digits
+/// they compare as text in time order.
+fn normalise_timestamp(text: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+        .unwrap_or_else(|_| text.to_owned())
+}
 
 /// The Docker runtime.
 pub struct DockerRuntime {
@@ -234,6 +242,37 @@ impl Runtime for DockerRuntime {
 
     fn image(&self) -> &str {
         &self.image
+    }
+
+    fn follow_logs(&self, container: &str, since: Option<&str>) -> Option<tokio::sync::mpsc::Receiver<crate::LogLine>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let docker = self.docker.clone();
+        let container = container.to_owned();
+        let since = since.map(normalise_timestamp);
+        // Docker filters by whole seconds; lines of that second up to `since` are skipped here.
+        let since_secs = since
+            .as_deref()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map_or(0, |t| i32::try_from(t.timestamp()).unwrap_or(0));
+        tokio::spawn(async move {
+            let options =
+                LogsOptionsBuilder::default().follow(true).stdout(true).timestamps(true).since(since_secs).build();
+            let mut logs = docker.logs(&container, Some(options));
+            while let Some(Ok(output)) = logs.next().await {
+                let bollard::container::LogOutput::StdOut { message } = output else { continue };
+                for raw in String::from_utf8_lossy(&message).lines() {
+                    let (at, line) = raw.split_once(' ').unwrap_or(("", raw));
+                    let at = normalise_timestamp(at);
+                    if since.as_deref().is_some_and(|s| at.as_str() <= s) {
+                        continue;
+                    }
+                    if tx.send(crate::LogLine { at, line: line.to_owned() }).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Some(rx)
     }
 
     fn watch(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<TopologyId>> {

@@ -97,6 +97,24 @@ pub trait Runtime: Send + Sync {
 
     /// Disconnects a container from a network.
     async fn disconnect(&self, network: &str, container: &str) -> Result<(), RuntimeError>;
+
+    /// Follows what `container` writes on stdout, from after `since` (a timestamp this
+    /// runtime gave on an earlier line; from the start when `None`), one line per message,
+    /// until the container stops or the receiver is dropped. `None` when the runtime keeps
+    /// no logs.
+    fn follow_logs(&self, _container: &str, _since: Option<&str>) -> Option<tokio::sync::mpsc::Receiver<LogLine>> {
+        None
+    }
+}
+
+/// One line a container wrote, with the runtime's timestamp (RFC 3339 with nanoseconds,
+/// so comparing two as text orders them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// When the runtime logged it.
+    pub at: String,
+    /// The line, without its newline.
+    pub line: String,
 }
 
 /// Label keys on every resource.

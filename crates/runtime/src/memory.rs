@@ -49,6 +49,8 @@ struct World {
     calls: Vec<Call>,
     /// Substrings of resource names whose next operations fail.
     failing: Vec<String>,
+    /// Lines written by containers, and who follows them.
+    logs: BTreeMap<String, (Vec<crate::LogLine>, Vec<tokio::sync::mpsc::Sender<crate::LogLine>>)>,
 }
 
 /// The in-memory runtime.
@@ -66,6 +68,26 @@ impl MemoryRuntime {
     fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> Result<T, RuntimeError> {
         let mut world = self.world.lock().map_err(|_| RuntimeError::Unavailable("memory runtime poisoned".into()))?;
         Ok(f(&mut world))
+    }
+
+    /// Makes `container` write `line` on stdout (what a decoy would), for whoever follows.
+    pub fn write_log(&self, container: &str, line: &str) {
+        let _ = self.with(|w| {
+            let (lines, followers) = w.logs.entry(container.to_owned()).or_default();
+            let at = chrono_like_now(lines.len());
+            let entry = crate::LogLine { at, line: line.to_owned() };
+            followers.retain(|tx| tx.try_send(entry.clone()).is_ok());
+            lines.push(entry);
+        });
+    }
+
+    /// Ends every follower of `container`'s log (as an engine that stopped would).
+    pub fn end_log_followers(&self, container: &str) {
+        let _ = self.with(|w| {
+            if let Some((_, followers)) = w.logs.get_mut(container) {
+                followers.clear();
+            }
+        });
     }
 
     /// Every call so far.
@@ -258,4 +280,23 @@ impl Runtime for MemoryRuntime {
             Ok(())
         })?
     }
+
+    fn follow_logs(&self, container: &str, since: Option<&str>) -> Option<tokio::sync::mpsc::Receiver<crate::LogLine>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        self.with(|w| {
+            let (lines, followers) = w.logs.entry(container.to_owned()).or_default();
+            for line in lines.iter().filter(|l| since.is_none_or(|s| l.at.as_str() > s)) {
+                let _ = tx.try_send(line.clone());
+            }
+            followers.push(tx);
+        })
+        .ok()?;
+        Some(rx)
+    }
+}
+
+/// A sortable timestamp for the `n`th line (the memory runtime has no clock of its own
+/// that must agree with anything).
+fn chrono_like_now(n: usize) -> String {
+    format!("2026-01-01T00:00:00.{n:09}Z")
 }

@@ -126,4 +126,16 @@ pub trait Events: Send + Sync {
 
     /// Records events that are not state changes of the store (decoy observations).
     async fn record_events(&self, events: &[NewEvent]) -> Result<(), StoreError>;
+
+    /// The runtime timestamp (`payload.log_at`) of the last recorded line of a decoy
+    /// container, so a collector resumes after it.
+    async fn last_log_time(
+        &self,
+        topology_id: TopologyId,
+        decky: &str,
+        service: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Deletes events older than `before`, then the oldest beyond `max_rows`; how many.
+    async fn prune_events(&self, before: DateTime<Utc>, max_rows: i64) -> Result<u64, StoreError>;
 }

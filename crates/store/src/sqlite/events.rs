@@ -3,6 +3,7 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use decnet_domain::TopologyId;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
@@ -100,6 +101,39 @@ impl Events for SqliteStore {
         let last_event_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events").fetch_one(&mut *tx).await?;
         tx.commit().await?;
         Ok(Snapshot { header, open_mutations, last_event_id: last_event_id.unwrap_or(0) })
+    }
+
+    async fn last_log_time(
+        &self,
+        topology_id: TopologyId,
+        decky: &str,
+        service: &str,
+    ) -> Result<Option<String>, StoreError> {
+        // json_extract is SQLite's; a PostgreSQL store reads payload->>'log_at'.
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(json_extract(payload, '$.log_at')) FROM events \
+             WHERE topology_id = $1 AND decky = $2 AND service = $3",
+        )
+        .bind(topology_id.to_string())
+        .bind(decky)
+        .bind(service)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn prune_events(&self, before: DateTime<Utc>, max_rows: i64) -> Result<u64, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        let old =
+            sqlx::query("DELETE FROM events WHERE at < $1").bind(ts(before)).execute(&mut *tx).await?.rows_affected();
+        let excess =
+            sqlx::query("DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET $1)")
+                .bind(max_rows.max(0))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(old + excess)
     }
 
     async fn record_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {

@@ -1,0 +1,217 @@
+//! Decoy event collection: the engine follows every running decoy service container's
+//! stdout through the runtime, turns each line into a stored event and announces it on
+//! the bus as `attacker.observed`.
+//!
+//! The topology, decky and service of an event come from the container's labels (set by
+//! the engine), never from the line itself, so a decoy cannot speak for another. A line
+//! that is not a decoy event is stored as `decoy.bad_line` with an excerpt and the reason,
+//! never dropped silently. Lines are written in batches; each carries the runtime's
+//! timestamp (`log_at`), so a restarted engine resumes after the last stored line of each
+//! container instead of losing or repeating any.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use decnet_domain::{TopologyId, TopologyStatus};
+use decnet_runtime::{LogLine, labels};
+use decnet_store::{ListFilter, NewEvent};
+use serde_json::{Value, json};
+
+use crate::{Engine, EngineError};
+
+/// Longest line kept (longer ones are stored as bad lines with an excerpt).
+const MAX_LINE: usize = 16 * 1024;
+/// Lines written per store transaction.
+const BATCH: usize = 256;
+
+/// Containers being followed, by name.
+pub(crate) type Followed = Arc<Mutex<HashSet<String>>>;
+
+/// Where a followed container's lines belong.
+#[derive(Debug, Clone)]
+struct Source {
+    topology: TopologyId,
+    decky: String,
+    service: String,
+}
+
+/// The event a log line stands for.
+fn event_of(source: &Source, line: &LogLine) -> NewEvent {
+    let logged_at =
+        DateTime::parse_from_rfc3339(&line.at).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|_| Utc::now());
+    let bad = |reason: &str| {
+        let excerpt: String = line.line.chars().take(1024).collect();
+        NewEvent {
+            at: logged_at,
+            topology_id: Some(source.topology),
+            kind: "decoy.bad_line".into(),
+            decky: Some(source.decky.clone()),
+            service: Some(source.service.clone()),
+            source_ip: None,
+            payload: json!({ "line": excerpt, "reason": reason, "log_at": line.at }),
+        }
+    };
+    if line.line.len() > MAX_LINE {
+        return bad("line too long");
+    }
+    let mut payload = match serde_json::from_str::<Value>(&line.line) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return bad("not a JSON object"),
+        Err(_) => return bad("not JSON"),
+    };
+    let Some(kind) = payload.get("event").and_then(Value::as_str).map(str::to_owned) else {
+        return bad("no event type");
+    };
+    if !kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') || kind.len() > 32 {
+        return bad("invalid event type");
+    }
+    let source_ip = payload
+        .get("src_ip")
+        .and_then(Value::as_str)
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_owned);
+    let at = payload
+        .get("ts")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or(logged_at, |t| t.with_timezone(&Utc));
+    payload.insert("log_at".into(), Value::from(line.at.as_str()));
+    NewEvent {
+        at,
+        topology_id: Some(source.topology),
+        kind,
+        decky: Some(source.decky.clone()),
+        service: Some(source.service.clone()),
+        source_ip,
+        payload: Value::Object(payload),
+    }
+}
+
+impl Engine {
+    /// Starts following every running decoy service container of the deployed topologies
+    /// that is not followed yet; how many it started.
+    pub async fn collect(&self) -> Result<usize, EngineError> {
+        let topologies = self.store.list_topologies(&ListFilter::default()).await?;
+        let mut started = 0;
+        for header in topologies.items.iter().filter(|h| {
+            matches!(h.status, TopologyStatus::Deploying | TopologyStatus::Active | TopologyStatus::Degraded)
+        }) {
+            let observed = self.runtime.observe(header.id).await?;
+            for container in observed.containers.values().filter(|c| c.running) {
+                let role = container.labels.get(labels::ROLE).map(String::as_str);
+                let (Some("service"), Some(decky), Some(service)) =
+                    (role, container.labels.get(labels::DECKY), container.labels.get(labels::SERVICE))
+                else {
+                    continue;
+                };
+                if !self.followed.lock().unwrap_or_else(|p| p.into_inner()).insert(container.name.clone()) {
+                    continue;
+                }
+                let source = Source { topology: header.id, decky: decky.clone(), service: service.clone() };
+                let since = self.store.last_log_time(header.id, decky, service).await?;
+                match self.runtime.follow_logs(&container.name, since.as_deref()) {
+                    Some(lines) => {
+                        started += 1;
+                        tokio::spawn(self.clone().follow(container.name.clone(), source, lines));
+                    }
+                    None => {
+                        self.followed.lock().unwrap_or_else(|p| p.into_inner()).remove(&container.name);
+                    }
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    /// Stores and announces the lines of one container until its log ends.
+    async fn follow(self, container: String, source: Source, mut lines: tokio::sync::mpsc::Receiver<LogLine>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(line) = lines.recv().await {
+            batch.push(event_of(&source, &line));
+            // Take what is already waiting, so a burst costs one transaction per batch.
+            while batch.len() < BATCH {
+                match lines.try_recv() {
+                    Ok(line) => batch.push(event_of(&source, &line)),
+                    Err(_) => break,
+                }
+            }
+            self.store_batch(&mut batch).await;
+        }
+        self.followed.lock().unwrap_or_else(|p| p.into_inner()).remove(&container);
+    }
+
+    async fn store_batch(&self, batch: &mut Vec<NewEvent>) {
+        // A failing store is retried (bounded), so a busy database does not lose events.
+        let mut wait = Duration::from_millis(50);
+        for _ in 0..8 {
+            match self.store.record_events(batch).await {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "storing decoy events failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+        }
+        for event in batch.drain(..) {
+            self.bus.publish(
+                "attacker.observed".into(),
+                json!({
+                    "topology_id": event.topology_id, "decky": event.decky, "service": event.service,
+                    "event": event.kind, "src_ip": event.source_ip,
+                }),
+            );
+        }
+    }
+
+    /// Applies the event retention: deletes events older than the configured age, then the
+    /// oldest beyond the configured count.
+    pub async fn prune_events(&self) -> Result<u64, EngineError> {
+        let age = chrono::Duration::from_std(self.config.events_max_age).unwrap_or(chrono::Duration::days(30));
+        Ok(self.store.prune_events(Utc::now() - age, self.config.events_max_rows).await?)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn source() -> Source {
+        Source { topology: TopologyId(uuid::Uuid::nil()), decky: "d1".into(), service: "ssh".into() }
+    }
+
+    fn line(text: &str) -> LogLine {
+        LogLine { at: "2026-11-22T06:00:00.000000001Z".into(), line: text.into() }
+    }
+
+    #[test]
+    fn decoy_lines_become_events_attributed_by_labels() {
+        let text = r#"{"v":2,"ts":"2026-11-22T05:59:59.5Z","decky":"someone-else","service":"ssh","event":"auth_attempt","src_ip":"203.0.113.7","principal":"root"}"#;
+        let event = event_of(&source(), &line(text));
+        assert_eq!(event.kind, "auth_attempt");
+        assert_eq!(event.decky.as_deref(), Some("d1"), "the labels say which decky, not the line");
+        assert_eq!(event.source_ip.as_deref(), Some("203.0.113.7"));
+        assert_eq!(event.payload["log_at"], "2026-11-22T06:00:00.000000001Z");
+        assert_eq!(event.at.to_rfc3339(), "2026-11-22T05:59:59.500+00:00");
+    }
+
+    #[test]
+    fn bad_lines_are_kept_with_the_reason() {
+        for (text, reason) in [
+            ("not json at all", "not JSON"),
+            ("[1,2]", "not a JSON object"),
+            (r#"{"v":2}"#, "no event type"),
+            (r#"{"event":"DROP TABLE"}"#, "invalid event type"),
+        ] {
+            let event = event_of(&source(), &line(text));
+            assert_eq!(event.kind, "decoy.bad_line");
+            assert_eq!(event.payload["reason"], reason);
+            assert_eq!(event.payload["line"], text);
+        }
+        let long = "x".repeat(MAX_LINE + 1);
+        assert_eq!(event_of(&source(), &line(&long)).payload["reason"], "line too long");
+    }
+}
