@@ -80,6 +80,34 @@ pub enum Command {
     Engine(EngineCommand),
     /// Remove labelled containers and networks whose topology no longer exists.
     ReapOrphans,
+    /// Show recorded events (what attackers did, and the engine's own), oldest first.
+    Events(EventsArgs),
+}
+
+/// `decnet events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only this topology's (id or name).
+    #[arg(long)]
+    pub topology: Option<String>,
+    /// Only this decky's.
+    #[arg(long)]
+    pub decky: Option<String>,
+    /// Only this service's.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only this event type (e.g. auth_attempt, command, mutation.applied).
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    /// Only from this source address.
+    #[arg(long)]
+    pub source_ip: Option<String>,
+    /// How many of the most recent to show first.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=1000))]
+    pub limit: i64,
+    /// Keep printing new events as they are recorded (Ctrl-C stops).
+    #[arg(long, short)]
+    pub follow: bool,
 }
 
 /// `decnet login`.

@@ -84,6 +84,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run_engine(engine, *once, tick, poll, json).await
         }
         Command::Serve(args) => serve(engine(&cli, true).await?, args).await,
+        Command::Events(args) => {
+            crate::events::run(crate::events::Source::Store(&engine(&cli, false).await?), args, json).await
+        }
         Command::ReapOrphans => {
             let engine = engine(&cli, true).await?;
             let reaped = engine.reap_orphans(None).await?;

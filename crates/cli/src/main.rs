@@ -5,6 +5,7 @@
 
 mod args;
 mod commands;
+mod events;
 mod output;
 mod remote;
 

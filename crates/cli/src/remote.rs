@@ -77,6 +77,11 @@ impl Remote {
         Ok(Self { base, token, http: reqwest::Client::new() })
     }
 
+    /// A GET of `path`.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(Method::GET, path, None).await
+    }
+
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
@@ -149,7 +154,8 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn encode(segment: &str) -> String {
+/// Percent-encodes a path segment or query value.
+pub fn encode(segment: &str) -> String {
     segment
         .bytes()
         .map(|b| {
@@ -256,6 +262,9 @@ pub async fn run(remote: &Remote, command: &Command, json_output: bool) -> anyho
                 (Method::POST, topologies.to_owned(), Some(body))
             }
         },
+        Command::Events(args) => {
+            return crate::events::run(crate::events::Source::Server(remote), args, json_output).await;
+        }
         Command::Serve(_) | Command::Engine(_) | Command::Login(_) => {
             return Err(UsageError("this command does not take --server".into()).into());
         }

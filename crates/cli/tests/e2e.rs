@@ -252,3 +252,23 @@ fn the_compose_export_is_a_valid_compose_file_of_the_same_containers() {
         }
     }
 }
+
+#[test]
+fn events_lists_the_recorded_log_with_filters() {
+    let cli = Cli::new();
+    cli.ok(GENERATE);
+    cli.ok(&["topology", "deploy", "maze"]);
+    let lines = cli.ok(&["events", "--topology", "maze", "--json"]);
+    let events: Vec<Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events[0]["kind"], "topology.created");
+    assert!(events.windows(2).all(|w| w[0]["id"].as_i64() < w[1]["id"].as_i64()), "oldest first");
+    let statuses = cli.ok(&["events", "--topology", "maze", "--type", "topology.status", "--json"]);
+    let to: Vec<Value> =
+        statuses.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["payload"]["to"].clone()).collect();
+    assert_eq!(to, [json!("deploying"), json!("active")]);
+    let last_two = cli.ok(&["events", "--topology", "maze", "--limit", "2", "--json"]);
+    assert_eq!(last_two.lines().count(), 2);
+    let table = cli.ok(&["events", "--topology", "maze", "--type", "topology.status"]);
+    assert!(table.contains("topology.status") && table.contains("to=active"), "{table}");
+    cli.expect(5, &["events", "--topology", "nowhere"]);
+}

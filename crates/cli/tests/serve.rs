@@ -230,6 +230,9 @@ fn the_cli_talks_to_a_server_after_login() {
     let (code, stdout, _) = with(&["--json", "topology", "teardown", "far"]);
     assert_eq!(code, 0);
     assert_eq!(serde_json::from_str::<Value>(&stdout).unwrap()["status"], "torn_down");
+    let (code, events, _) = with(&["--json", "events", "--topology", "far", "--type", "mutation.applied"]);
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<Value>(events.lines().next().unwrap()).unwrap()["payload"]["op"], "add_lan");
     let (code, _, _) = with(&["topology", "delete", "far"]);
     assert_eq!(code, 0);
 
