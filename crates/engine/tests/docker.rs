@@ -536,3 +536,61 @@ async fn a_labelled_container_that_is_not_desired_is_removed() {
     assert!(!lab.docker.observe(id).await.unwrap().containers.contains_key(&stray));
     lab.engine.teardown(id).await.unwrap();
 }
+
+#[tokio::test]
+async fn decoy_events_arrive_through_the_collector() {
+    use std::io::{Read, Write};
+    let lab = lab().await;
+    let (topology, _cleanup) = deployed(&lab, "watched", "10.223.0.0/16", &["http", "redis"]).await;
+    let id = topology.header.id;
+    // A decky on the DMZ: its network is not internal, so this host reaches it.
+    let dmz = topology.design.lans.values().find(|l| l.is_dmz).unwrap().name.clone();
+    let decky = topology.design.deckies.values().find(|d| d.home_lan == dmz).unwrap();
+    let ip = decky.ips[&dmz];
+    let mut bus = lab.engine.bus().subscribe();
+    assert!(lab.engine.collect().await.unwrap() >= 2, "the decky's service containers are followed");
+
+    let mut http = std::net::TcpStream::connect((ip, 80)).unwrap();
+    http.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    http.write_all(b"GET /admin HTTP/1.0\r\nUser-Agent: docker-test\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    http.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.0 404"), "{answer}");
+    let mut redis = std::net::TcpStream::connect((ip, 6379)).unwrap();
+    redis.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    redis.write_all(b"PING\r\n").unwrap();
+    let mut pong = [0u8; 7];
+    redis.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"+PONG\r\n");
+
+    // Both arrive on the bus as the collector stores them.
+    let mut seen = BTreeMap::new();
+    while seen.len() < 2 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(30), bus.recv())
+            .await
+            .expect("events in time")
+            .unwrap();
+        if event.topic == "attacker.observed" && event.payload["decky"] == decky.name.as_str() {
+            let kind = event.payload["event"].as_str().unwrap().to_owned();
+            if kind == "request" || kind == "command" {
+                seen.insert(event.payload["service"].as_str().unwrap().to_owned(), kind);
+            }
+        }
+    }
+    assert_eq!(seen.get("http").map(String::as_str), Some("request"));
+    assert_eq!(seen.get("redis").map(String::as_str), Some("command"));
+    let filter = decnet_store::EventFilter {
+        topology_id: Some(id),
+        decky: Some(decky.name.to_string()),
+        service: Some("http".into()),
+        kind: Some("request".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let stored = decnet_store::Events::events(&*lab.store, &filter).await.unwrap();
+    let request = &stored[0];
+    assert_eq!(request.payload["details"]["path"], "/admin");
+    assert_eq!(request.payload["details"]["user_agent"], "docker-test");
+    assert_eq!(request.payload["dst_ip"], ip.to_string(), "the decoy saw the decky's own address");
+    assert!(request.source_ip.is_some());
+}
