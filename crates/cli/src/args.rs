@@ -137,6 +137,14 @@ pub struct ServeArgs {
     /// Milliseconds between checks for mutations queued by other processes.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub poll_ms: u64,
+    /// Days events are kept (older ones are deleted).
+    #[arg(long, env = "DECNET_EVENTS_MAX_AGE_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub events_max_age_days: u64,
+    /// Most events kept (the oldest go first).
+    #[arg(long, env = "DECNET_EVENTS_MAX_ROWS", default_value_t = 5_000_000,
+          value_parser = clap::value_parser!(i64).range(1000..))]
+    pub events_max_rows: i64,
 }
 
 /// `decnet engine …`.

@@ -167,6 +167,8 @@ async fn serve(engine: Engine, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         EngineConfig {
             tick: Duration::from_secs(args.tick),
             poll: Duration::from_millis(args.poll_ms),
+            events_max_age: Duration::from_secs(args.events_max_age_days * 86_400),
+            events_max_rows: args.events_max_rows,
             ..engine.config().clone()
         },
     );

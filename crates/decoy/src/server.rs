@@ -308,6 +308,8 @@ pub async fn run_tcp<D: Decoy>(
             },
         };
         let local = stream.local_addr().unwrap_or(peer);
+        // Replies are small and answer the client at once; never hold them back (Nagle).
+        let _ = stream.set_nodelay(true);
         let log = recorder.session(next_id(), peer, local);
         let Some(slot) = admit(&total, &per_source, &limits, peer.ip()) else {
             drop(stream);

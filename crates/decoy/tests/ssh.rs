@@ -177,3 +177,12 @@ fn nmap_names_the_configured_openssh() {
     let line = common::nmap_version(decoy.addr);
     assert!(line.contains("OpenSSH 8.9p1 Ubuntu"), "{line}");
 }
+
+#[test]
+fn accept_any_lets_every_password_in_and_still_records_it() {
+    let mut decoy = Decoy::start("ssh", &format!("{}:0", loopback()), Some(json!({ "accept_any": true })), &[]);
+    let (_, said) = ssh(&decoy, "oracle", "anything-goes", &["-tt"], &[], Some("whoami\nexit\n"));
+    assert!(said.contains("oracle@decky-007:~$ "), "{said}");
+    let attempt = decoy.wait_kind("auth_attempt", |e| e["details"]["outcome"] == "success");
+    assert_eq!((attempt["principal"].as_str(), attempt["secret"]["value"].as_str()), (Some("oracle"), Some("anything-goes")));
+}

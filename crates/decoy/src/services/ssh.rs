@@ -139,6 +139,7 @@ pub struct Ssh {
     config: Arc<russh::server::Config>,
     persona: Persona,
     accounts: Arc<Vec<(String, String)>>,
+    accept_any: bool,
 }
 
 impl Ssh {
@@ -163,6 +164,9 @@ impl Ssh {
             auth_rejection_time_initial: Some(std::time::Duration::ZERO),
             keys: host_keys(&persona)?,
             max_auth_attempts: 6,
+            // The handshake is many small round trips: Nagle's algorithm against delayed
+            // ACKs would add tens of milliseconds to each.
+            nodelay: true,
             inactivity_timeout: Some(limits.idle),
             preferred: russh::Preferred {
                 kex: KEX.into(),
@@ -180,7 +184,12 @@ impl Ssh {
             },
             ..russh::server::Config::default()
         };
-        Ok(Self { config: Arc::new(server), persona, accounts: Arc::new(accounts) })
+        Ok(Self {
+            config: Arc::new(server),
+            persona,
+            accounts: Arc::new(accounts),
+            accept_any: config.bool("accept_any").unwrap_or(false),
+        })
     }
 }
 
@@ -245,6 +254,7 @@ impl Decoy for Ssh {
             log: conn.log.clone(),
             persona: self.persona.clone(),
             accounts: self.accounts.clone(),
+            accept_any: self.accept_any,
             authenticated: authenticated.clone(),
             channels: HashMap::new(),
             user: String::new(),
@@ -315,6 +325,7 @@ struct Handler {
     log: SessionLog,
     persona: Persona,
     accounts: Arc<Vec<(String, String)>>,
+    accept_any: bool,
     authenticated: Arc<AtomicBool>,
     channels: HashMap<ChannelId, ChannelState>,
     user: String,
@@ -366,7 +377,7 @@ impl russh::server::Handler for Handler {
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        let accepted = self.accounts.iter().any(|(u, p)| u == user && p == password);
+        let accepted = self.accept_any || self.accounts.iter().any(|(u, p)| u == user && p == password);
         let fields = Fields::default()
             .principal(user)
             .secret(Secret::password(password.as_bytes()))
