@@ -184,5 +184,8 @@ fn accept_any_lets_every_password_in_and_still_records_it() {
     let (_, said) = ssh(&decoy, "oracle", "anything-goes", &["-tt"], &[], Some("whoami\nexit\n"));
     assert!(said.contains("oracle@decky-007:~$ "), "{said}");
     let attempt = decoy.wait_kind("auth_attempt", |e| e["details"]["outcome"] == "success");
-    assert_eq!((attempt["principal"].as_str(), attempt["secret"]["value"].as_str()), (Some("oracle"), Some("anything-goes")));
+    assert_eq!(
+        (attempt["principal"].as_str(), attempt["secret"]["value"].as_str()),
+        (Some("oracle"), Some("anything-goes"))
+    );
 }

@@ -37,7 +37,12 @@ const SSH_KEYS: &[ConfigKey] = &[
     secret("user_password", F::Password, D::Str("admin"), "password of the unprivileged user"),
     key("hostname", F::String, D::None, "hostname shown in the shell prompt (defaults to the decky name)"),
     key("version", F::String, D::None, "identification after SSH-2.0- (defaults to the persona's OpenSSH build)"),
-    key("accept_any", F::Bool, D::Bool(false), "let every password in (each is still recorded), as a permissive honeypot"),
+    key(
+        "accept_any",
+        F::Bool,
+        D::Bool(false),
+        "let every password in (each is still recorded), as a permissive honeypot",
+    ),
 ];
 
 const FTP_KEYS: &[ConfigKey] = &[
