@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::event::{Fields, Kind, Secret, printable};
 use crate::persona::Persona;
 use crate::server::{Conn, Decoy, End};
+use crate::services::shell::resolve;
 
 /// A file of the bait tree.
 #[derive(Debug, Clone)]
@@ -121,22 +122,6 @@ impl Ftp {
             })
             .collect()
     }
-}
-
-/// `path` resolved against `cwd`, normalised (`.` and `..` handled; never above `/`).
-fn resolve(cwd: &str, path: &str) -> String {
-    let joined = if path.starts_with('/') { path.to_owned() } else { format!("{cwd}/{path}") };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 /// What the client asked the data connection for.

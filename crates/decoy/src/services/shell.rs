@@ -97,18 +97,7 @@ impl Shell {
         } else {
             path.to_owned()
         };
-        let joined = if expanded.starts_with('/') { expanded } else { format!("{}/{expanded}", self.cwd) };
-        let mut parts: Vec<&str> = Vec::new();
-        for part in joined.split('/') {
-            match part {
-                "" | "." => {}
-                ".." => {
-                    parts.pop();
-                }
-                other => parts.push(other),
-            }
-        }
-        format!("/{}", parts.join("/"))
+        resolve(&self.cwd, &expanded)
     }
 
     /// The content of a file of the fake tree, `Err` with bash's complaint otherwise.
@@ -432,6 +421,22 @@ impl Shell {
             load("l15")
         )
     }
+}
+
+/// `path` resolved against `cwd`, normalised (`.` and `..` handled; never above `/`).
+pub(crate) fn resolve(cwd: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') { path.to_owned() } else { format!("{cwd}/{path}") };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 /// The decky's MAC address (locally administered, stable per decky).

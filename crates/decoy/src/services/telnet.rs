@@ -206,20 +206,27 @@ async fn read_line(conn: &mut Conn, decoder: &mut Decoder, pending: &mut Vec<u8>
         }
         pending.clear();
         conn.fill().await?;
-        let raw = conn.take_buffered();
-        for input in decoder.feed(&raw) {
-            match input {
-                Input::Byte(b) => pending.push(b),
-                Input::Option(..) => {}
-                Input::Violation(reason, fatal) => {
-                    conn.violation(reason).await;
-                    if fatal {
-                        return Err(End::Violation);
-                    }
+        absorb(conn, decoder, pending).await?;
+    }
+}
+
+/// Decodes what the connection buffered into `pending` keystrokes, recording violations
+/// (a fatal one ends the session).
+async fn absorb(conn: &mut Conn, decoder: &mut Decoder, pending: &mut Vec<u8>) -> Result<(), End> {
+    let raw = conn.take_buffered();
+    for input in decoder.feed(&raw) {
+        match input {
+            Input::Byte(b) => pending.push(b),
+            Input::Option(..) => {}
+            Input::Violation(reason, fatal) => {
+                conn.violation(reason).await;
+                if fatal {
+                    return Err(End::Violation);
                 }
             }
         }
     }
+    Ok(())
 }
 
 impl Decoy for Telnet {
@@ -241,19 +248,7 @@ impl Telnet {
         conn.fill().await?;
         let mut decoder = Decoder::default();
         let mut pending: Vec<u8> = Vec::new();
-        let first = conn.take_buffered();
-        for input in decoder.feed(&first) {
-            match input {
-                Input::Byte(b) => pending.push(b),
-                Input::Option(..) => {}
-                Input::Violation(reason, fatal) => {
-                    conn.violation(reason).await;
-                    if fatal {
-                        return Err(End::Violation);
-                    }
-                }
-            }
-        }
+        absorb(conn, &mut decoder, &mut pending).await?;
         conn.write(&[IAC, WILL, ECHO, IAC, WILL, SGA]).await?;
         conn.write(format!("{}\r\n", self.persona.distro.issue).as_bytes()).await?;
         let mut failures = 0;
