@@ -1,0 +1,284 @@
+//! The russh handler of one SSH connection: records every authentication attempt, runs
+//! the fake shell on interactive channels, refuses exec, subsystems, X11 and forwarding.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use russh::keys::HashAlg;
+use russh::server::{Auth, Msg, Session};
+use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
+
+use crate::event::{Fields, Kind, Secret, SecretKind, SessionLog};
+use crate::persona::Persona;
+use crate::services::shell::Shell;
+
+/// The state of one interactive channel.
+#[derive(Debug)]
+pub(super) struct ChannelState {
+    shell: Option<Shell>,
+    line: Vec<u8>,
+}
+
+/// The russh handler of one connection.
+pub(super) struct Handler {
+    pub(super) log: SessionLog,
+    pub(super) persona: Persona,
+    pub(super) accounts: Arc<Vec<(String, String)>>,
+    pub(super) accept_any: bool,
+    pub(super) authenticated: Arc<AtomicBool>,
+    pub(super) channels: HashMap<ChannelId, ChannelState>,
+    pub(super) user: String,
+}
+
+fn keep_trying() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..])),
+        partial_success: false,
+    }
+}
+
+impl Handler {
+    fn write(session: &mut Session, channel: ChannelId, text: &str) -> Result<(), russh::Error> {
+        session.data(channel, text.replace('\n', "\r\n").into_bytes())
+    }
+
+    async fn run_line(&mut self, channel: ChannelId, line: Vec<u8>, session: &mut Session) -> Result<(), russh::Error> {
+        let text = String::from_utf8_lossy(&line).into_owned();
+        let Some(state) = self.channels.get_mut(&channel) else { return Ok(()) };
+        let Some(shell) = state.shell.as_mut() else { return Ok(()) };
+        if text.trim().is_empty() {
+            let prompt = shell.prompt();
+            return Self::write(session, channel, &prompt);
+        }
+        let outcome = shell.run(&text);
+        let prompt = shell.prompt();
+        let mut fields = Fields::default().command(&line).detail("user", self.user.as_str());
+        if !outcome.fetches.is_empty() {
+            fields = fields.detail("fetch", outcome.fetches.clone());
+        }
+        self.log.record(Kind::Command, fields).await;
+        Self::write(session, channel, &outcome.output)?;
+        if outcome.exit {
+            Self::write(session, channel, "logout\n")?;
+            session.exit_status_request(channel, 0)?;
+            session.eof(channel)?;
+            return session.close(channel);
+        }
+        Self::write(session, channel, &prompt)
+    }
+}
+
+impl russh::server::Handler for Handler {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        Ok(keep_trying())
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let accepted = self.accept_any || self.accounts.iter().any(|(u, p)| u == user && p == password);
+        let fields = Fields::default()
+            .principal(user)
+            .secret(Secret::password(password.as_bytes()))
+            .detail("method", "password")
+            .detail("outcome", if accepted { "success" } else { "failure" });
+        self.log.record(Kind::AuthAttempt, fields).await;
+        if accepted {
+            self.user = user.to_owned();
+            self.authenticated.store(true, Ordering::Relaxed);
+            Ok(Auth::Accept)
+        } else {
+            Ok(keep_trying())
+        }
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: russh::server::PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let fingerprint = offer.public_key.fingerprint(HashAlg::Sha256).to_string();
+        let fields = Fields::default()
+            .principal(user)
+            .secret(Secret { kind: SecretKind::PublicKey, value: fingerprint, salt: None })
+            .detail("method", "publickey")
+            .detail("algorithm", offer.algorithm.as_str())
+            .detail("outcome", "failure");
+        self.log.record(Kind::AuthAttempt, fields).await;
+        Ok(keep_trying())
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        _user: &str,
+        _submethods: &str,
+        _response: Option<russh::server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(keep_trying())
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channels.insert(channel.id(), ChannelState { shell: None, line: Vec::new() });
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        _channel: Channel<Msg>,
+        host: &str,
+        port: u32,
+        originator: &str,
+        originator_port: u32,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let fields = Fields::default()
+            .command(format!("direct-tcpip {host}:{port}"))
+            .detail("forward", "direct-tcpip")
+            .detail("host", host)
+            .detail("port", port)
+            .detail("originator", format!("{originator}:{originator_port}"))
+            .detail("refused", true);
+        self.log.record(Kind::Request, fields).await;
+        reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+        Ok(())
+    }
+
+    async fn channel_open_x11(
+        &mut self,
+        _channel: Channel<Msg>,
+        _originator: &str,
+        _port: u32,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.log.record(Kind::Request, Fields::default().command("x11").detail("refused", true)).await;
+        reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+        Ok(())
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        let fields = Fields::default()
+            .command(format!("tcpip-forward {address}:{port}"))
+            .detail("forward", "tcpip-forward")
+            .detail("host", address)
+            .detail("port", *port)
+            .detail("refused", true);
+        self.log.record(Kind::Request, fields).await;
+        Ok(false)
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        term: &str,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let fields = Fields::default()
+            .command(format!("pty-req {term}"))
+            .detail("term", term)
+            .detail("cols", col_width)
+            .detail("rows", row_height);
+        self.log.record(Kind::Request, fields).await;
+        session.channel_success(channel)
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        let peer = self.log.peer();
+        let shell = Shell::new(&self.persona, &self.user, self.log.local().ip(), peer.ip());
+        let greeting = format!("{}{}", shell.motd(), shell.prompt());
+        if let Some(state) = self.channels.get_mut(&channel) {
+            state.shell = Some(shell);
+        }
+        session.channel_success(channel)?;
+        Self::write(session, channel, &greeting)
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let fields = Fields::default()
+            .command(data)
+            .detail("exec", true)
+            .detail("refused", true)
+            .detail("user", self.user.as_str());
+        self.log.record(Kind::Command, fields).await;
+        session.channel_failure(channel)?;
+        session.close(channel)
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let fields =
+            Fields::default().command(format!("subsystem {name}")).detail("subsystem", name).detail("refused", true);
+        self.log.record(Kind::Request, fields).await;
+        session.channel_failure(channel)
+    }
+
+    async fn data(&mut self, channel: ChannelId, data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+        let mut complete = Vec::new();
+        {
+            let Some(state) = self.channels.get_mut(&channel) else { return Ok(()) };
+            if state.shell.is_none() {
+                return Ok(());
+            }
+            let mut echo = Vec::new();
+            for &b in data {
+                match b {
+                    b'\r' | b'\n' => {
+                        echo.extend_from_slice(b"\r\n");
+                        complete.push(std::mem::take(&mut state.line));
+                    }
+                    0x7f | 0x08 if state.line.pop().is_some() => echo.extend_from_slice(b"\x08 \x08"),
+                    0x03 => {
+                        state.line.clear();
+                        echo.extend_from_slice(b"^C\r\n");
+                        complete.push(Vec::new());
+                    }
+                    0x04 if state.line.is_empty() => complete.push(b"exit".to_vec()),
+                    b if (b >= 0x20 || b == b'\t') && state.line.len() < 4096 => {
+                        state.line.push(b);
+                        echo.push(b);
+                    }
+                    _ => {}
+                }
+            }
+            if !echo.is_empty() {
+                session.data(channel, echo)?;
+            }
+        }
+        for line in complete {
+            self.run_line(channel, line, session).await?;
+        }
+        Ok(())
+    }
+
+    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+        self.channels.remove(&channel);
+        Ok(())
+    }
+}
