@@ -9,6 +9,7 @@ use decnet_domain::document::TopologyDocument;
 use decnet_domain::{DeckyState, TopologyStatus};
 use decnet_engine::EngineError;
 use decnet_runtime::spec;
+use decnet_store::Queue as _;
 use decnet_store::{Store, StoreError};
 use serde_json::json;
 

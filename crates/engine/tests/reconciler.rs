@@ -5,6 +5,7 @@
 
 mod common;
 
+use decnet_store::Queue as _;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};

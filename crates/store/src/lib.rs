@@ -8,10 +8,10 @@
 pub mod accounts;
 mod error;
 pub mod events;
+pub mod queue;
 mod sqlite;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,6 +23,7 @@ use serde_json::Value;
 pub use accounts::{Accounts, Role, User, UserChange};
 pub use error::StoreError;
 pub use events::{EventFilter, Events, NewEvent, Snapshot, StoredEvent};
+pub use queue::Queue;
 pub use sqlite::SqliteStore;
 
 /// Builds the design of a new topology from the subnets already claimed by others. Runs
@@ -153,7 +154,7 @@ pub enum ApplyOutcome {
 /// - Status changes follow the domain's transition table and are audited in the same
 ///   transaction.
 #[async_trait]
-pub trait Store: Accounts + Events + Send + Sync {
+pub trait Store: Accounts + Events + Queue + Send + Sync {
     /// Creates a pending topology; `build` sees every subnet claimed by topologies that
     /// are not torn down, inside the same transaction as the insert.
     async fn create_topology(&self, new: NewTopology, build: DesignBuilder) -> Result<Arc<Topology>, StoreError>;
@@ -205,51 +206,6 @@ pub trait Store: Accounts + Events + Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(TopologyHeader, Arc<Design>), StoreError>;
 
-    /// Queues a mutation on an active or degraded topology, checking and bumping the
-    /// version in the same transaction.
-    async fn enqueue(
-        &self,
-        id: TopologyId,
-        op: &str,
-        payload: &Value,
-        expected_version: Option<i64>,
-        now: DateTime<Utc>,
-    ) -> Result<(Mutation, i64), StoreError>;
-
-    /// A topology's mutations, newest first.
-    async fn mutations(&self, id: TopologyId, state: Option<MutationState>) -> Result<Vec<Mutation>, StoreError>;
-
-    /// Live topologies that have a pending mutation or an expired lease.
-    async fn topologies_with_work(&self, now: DateTime<Utc>) -> Result<Vec<TopologyId>, StoreError>;
-
-    /// Claims, in one statement, up to `limit` of the oldest claimable mutations of a
-    /// topology (pending, or applying under an expired lease or `owner`'s own) for `owner`
-    /// until `now + lease`, oldest first. Returns nothing while another engine holds a
-    /// live lease, so one topology's mutations apply strictly in order.
-    async fn claim_next(
-        &self,
-        id: TopologyId,
-        owner: &str,
-        now: DateTime<Utc>,
-        lease: Duration,
-        limit: usize,
-    ) -> Result<Vec<Mutation>, StoreError>;
-
-    /// Plans and settles claimed mutations of one topology, in order, in one transaction
-    /// (group commit): each accepted plan becomes the design the next one is planned
-    /// against and is marked `applied`; each refusal is marked `failed` with its codes and
-    /// has no effect. The version rises once per applied mutation. If `owner` no longer
-    /// holds every claim, nothing is written and every outcome is
-    /// [`ApplyOutcome::LeaseLost`].
-    async fn apply_claimed(
-        &self,
-        claimed: &[Mutation],
-        owner: &str,
-        now: DateTime<Utc>,
-        needs_claims: bool,
-        planner: &Planner,
-    ) -> Result<Vec<ApplyOutcome>, StoreError>;
-
     /// Records the observed state of a decky (not a design write).
     async fn set_decky_status(
         &self,
@@ -257,7 +213,4 @@ pub trait Store: Accounts + Events + Send + Sync {
         decky: &Name,
         status: &decnet_domain::DeckyStatus,
     ) -> Result<(), StoreError>;
-
-    /// Fails every pending or applying mutation of a topology (used by teardown).
-    async fn fail_open_mutations(&self, id: TopologyId, reason: &str, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }

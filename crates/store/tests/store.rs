@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
+use decnet_store::Queue as _;
 use std::sync::Arc;
 use std::time::Duration;
 
