@@ -216,7 +216,13 @@ impl Conn {
 
     /// Records a `protocol_error` with `reason` and an excerpt of the buffered input.
     pub async fn violation(&self, reason: &str) {
-        let excerpt = &self.buf[..self.buf.len().min(256)];
+        self.violation_in(reason, &self.buf).await;
+    }
+
+    /// Records a `protocol_error` with `reason` and an excerpt of `input` (for services that
+    /// took the bytes out of the buffer to decode them).
+    pub async fn violation_in(&self, reason: &str, input: &[u8]) {
+        let excerpt = &input[..input.len().min(256)];
         let fields = Fields::default().detail("reason", reason).detail("input", printable(excerpt));
         self.log.record(Kind::ProtocolError, fields).await;
     }

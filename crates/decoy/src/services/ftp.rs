@@ -153,7 +153,7 @@ impl Decoy for Ftp {
                 Ok(line) => line,
                 Err(end) => return end,
             };
-            if crate::services::smtp::binary(&line) {
+            if super::binary(&line) {
                 conn.violation("non-printable bytes in a command").await;
                 if conn.write(b"500 Unknown command.\r\n").await.is_err() {
                     return End::Io;

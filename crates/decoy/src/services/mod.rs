@@ -89,6 +89,12 @@ fn spawn_tcp<D: Decoy>(
     }
 }
 
+/// Whether a command line of a text protocol (smtp, ftp) carries bytes no client sends:
+/// NUL and other controls. Such a line is a protocol violation.
+pub(crate) fn binary(line: &[u8]) -> bool {
+    line.iter().any(|&b| b < 0x20 && b != b'\t')
+}
+
 /// Resolves once `stop` turns true (or its sender is gone).
 async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;

@@ -91,11 +91,6 @@ fn address(argument: &str) -> Option<String> {
     Some(argument[start + 1..end].to_owned())
 }
 
-/// Whether a command line carries bytes no mail client sends (NUL and other controls).
-pub(crate) fn binary(line: &[u8]) -> bool {
-    line.iter().any(|&b| b < 0x20 && b != b'\t')
-}
-
 fn decode_b64(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(text.trim()).ok()
 }
@@ -117,7 +112,7 @@ impl Decoy for Smtp {
                 Ok(line) => line,
                 Err(end) => return end,
             };
-            if binary(&line) {
+            if super::binary(&line) {
                 conn.violation("non-printable bytes in a command").await;
                 if conn.write(b"500 5.5.2 Error: bad syntax\r\n").await.is_err() {
                     return End::Io;

@@ -219,7 +219,7 @@ async fn absorb(conn: &mut Conn, decoder: &mut Decoder, pending: &mut Vec<u8>) -
             Input::Byte(b) => pending.push(b),
             Input::Option(..) => {}
             Input::Violation(reason, fatal) => {
-                conn.violation(reason).await;
+                conn.violation_in(reason, &raw).await;
                 if fatal {
                     return Err(End::Violation);
                 }
