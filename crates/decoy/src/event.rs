@@ -8,7 +8,7 @@
 //! hash can be cracked offline. Free-form details are bounded in size. Null fields are
 //! omitted.
 //!
-//! Events are written by one writer thread behind a bounded queue: a session that
+//! Events are written by one writer thread behind a bounded buffer: a session that
 //! produces events faster than stdout drains them waits (the attacker is slowed down),
 //! nothing is dropped and memory stays bounded.
 
@@ -28,9 +28,6 @@ pub const MAX_FIELD: usize = 1024;
 
 /// Most entries kept in an event's `details`.
 pub const MAX_DETAILS: usize = 32;
-
-/// Events waiting for the writer before sessions wait.
-const QUEUE: usize = 4096;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -165,43 +162,141 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Where events go: a writer thread behind a bounded queue, or a test's channel.
+/// Where events go: JSON lines for a writer thread, or a test's channel.
 #[derive(Debug, Clone)]
 pub struct Sink {
-    tx: mpsc::Sender<Event>,
+    target: Target,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Lines(Arc<LinesHandle>),
+    Channel(mpsc::Sender<Event>),
 }
 
 impl Sink {
-    /// Events as JSON lines on stdout, written by a dedicated thread; join the handle
-    /// after the last sink clone is dropped to be sure every event was written.
+    /// Events as JSON lines on stdout (see [`Sink::lines`]).
     pub fn stdout() -> (Self, std::thread::JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::channel::<Event>(QUEUE);
-        let writer = std::thread::spawn(move || {
-            let stdout = std::io::stdout();
-            while let Some(event) = rx.blocking_recv() {
-                let mut out = stdout.lock();
-                // A closed stdout is not worth crashing a decoy over; keep draining.
-                if serde_json::to_writer(&mut out, &event).is_ok() {
-                    let _ = out.write_all(b"\n");
-                }
-                if rx.is_empty() {
-                    let _ = out.flush();
-                }
-            }
-            let _ = stdout.lock().flush();
-        });
-        (Self { tx }, writer)
+        Self::lines(std::io::stdout())
+    }
+
+    /// Events as JSON lines on `out`, written by a dedicated thread; join the handle after
+    /// the last sink clone is dropped to be sure every event was written.
+    ///
+    /// Sessions serialize their events into a shared buffer and the writer takes the whole
+    /// buffer at each turn, so a burst of events costs one write and at most one wake-up of
+    /// the writer, and no allocation crosses threads. A session that finds the buffer full
+    /// ([`PENDING_BYTES`]) waits until the writer has taken it: nothing is dropped and
+    /// memory stays bounded.
+    pub fn lines(mut out: impl Write + Send + 'static) -> (Self, std::thread::JoinHandle<()>) {
+        let lines = Arc::new(Lines::default());
+        let shared = lines.clone();
+        let writer = std::thread::spawn(move || shared.write_until_closed(&mut out));
+        (Self { target: Target::Lines(Arc::new(LinesHandle(lines))) }, writer)
     }
 
     /// A sink and the receiving end (tests read events from it).
     pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<Event>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (Self { tx }, rx)
+        (Self { target: Target::Channel(tx) }, rx)
     }
 
     async fn send(&self, event: Event) {
-        // Only fails when the writer is gone, i.e. the process is ending.
-        let _ = self.tx.send(event).await;
+        match &self.target {
+            Target::Lines(handle) => handle.0.push(&event).await,
+            // Only fails when the receiver is gone, i.e. the test is over.
+            Target::Channel(tx) => {
+                let _ = tx.send(event).await;
+            }
+        }
+    }
+}
+
+/// Serialized events waiting for the writer beyond which sessions wait.
+pub const PENDING_BYTES: usize = 256 * 1024;
+
+/// How long the writer lets events gather after the first one woke it.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The buffer between sessions and the writer thread.
+#[derive(Debug, Default)]
+struct Lines {
+    pending: std::sync::Mutex<Pending>,
+    /// Wakes the writer (only when it sleeps: a wake-up is a system call).
+    work: std::sync::Condvar,
+    /// Wakes sessions waiting for room.
+    room: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    writer_asleep: bool,
+    closed: bool,
+}
+
+/// The senders' share of [`Lines`]: when the last sink clone drops it, the writer writes
+/// what is left and ends.
+#[derive(Debug)]
+struct LinesHandle(Arc<Lines>);
+
+impl Drop for LinesHandle {
+    fn drop(&mut self) {
+        let mut pending = self.0.lock();
+        pending.closed = true;
+        self.0.work.notify_one();
+    }
+}
+
+impl Lines {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        // A writer that panicked mid-write leaves bytes, not broken invariants.
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn push(&self, event: &Event) {
+        loop {
+            let room = self.room.notified();
+            {
+                let mut pending = self.lock();
+                if pending.bytes.len() < PENDING_BYTES {
+                    // Serializing plain data into a Vec cannot fail.
+                    if serde_json::to_writer(&mut pending.bytes, event).is_ok() {
+                        pending.bytes.push(b'\n');
+                    }
+                    if pending.writer_asleep {
+                        pending.writer_asleep = false;
+                        self.work.notify_one();
+                    }
+                    return;
+                }
+            }
+            room.await;
+        }
+    }
+
+    fn write_until_closed(&self, out: &mut impl Write) {
+        let mut batch = Vec::new();
+        loop {
+            {
+                let mut pending = self.lock();
+                while pending.bytes.is_empty() {
+                    if pending.closed {
+                        return;
+                    }
+                    pending.writer_asleep = true;
+                    pending = self.work.wait(pending).unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+            }
+            // Woken by the first event of a burst: let the rest of it join the batch, so a
+            // busy decoy wakes the writer a few hundred times a second, not once per event.
+            std::thread::sleep(BATCH_WINDOW);
+            std::mem::swap(&mut self.lock().bytes, &mut batch);
+            self.room.notify_waiters();
+            // A closed stdout is not worth crashing a decoy over; keep draining.
+            let _ = out.write_all(&batch).and_then(|()| out.flush());
+            batch.clear();
+        }
     }
 }
 
@@ -320,5 +415,94 @@ impl SessionLog {
             details: fields.details,
         };
         self.recorder.sink.send(event).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Condvar, Mutex};
+
+    /// An output that holds every write until its gate opens.
+    #[derive(Clone, Default)]
+    struct Gated {
+        written: Arc<Mutex<Vec<u8>>>,
+        gate: Arc<(Mutex<bool>, Condvar)>,
+    }
+
+    impl Gated {
+        fn open(&self) {
+            *self.gate.0.lock().unwrap() = true;
+            self.gate.1.notify_all();
+        }
+    }
+
+    impl Write for Gated {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let open = self.gate.0.lock().unwrap();
+            drop(self.gate.1.wait_while(open, |open| !*open).unwrap());
+            self.written.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn session(sink: Sink) -> SessionLog {
+        let recorder = Recorder::new(Origin::default(), "ftp", sink);
+        recorder.session("s1".into(), "127.0.0.1:40000".parse().unwrap(), "127.0.0.1:21".parse().unwrap())
+    }
+
+    fn command(n: usize) -> Fields {
+        Fields::default().command(format!("LIST {n:06} {}", "x".repeat(200)))
+    }
+
+    #[tokio::test]
+    async fn every_event_is_written_in_order_before_the_writer_ends() {
+        let output = Gated::default();
+        output.open();
+        let (sink, writer) = Sink::lines(output.clone());
+        let log = session(sink);
+        for n in 0..5_000 {
+            log.record(Kind::Command, command(n)).await;
+        }
+        drop(log);
+        writer.join().unwrap();
+        let text = String::from_utf8(output.written.lock().unwrap().clone()).unwrap();
+        let commands: Vec<String> = text
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap()["command"].as_str().unwrap()[5..11].to_owned())
+            .collect();
+        let expected: Vec<String> = (0..5_000).map(|n| format!("{n:06}")).collect();
+        assert_eq!(commands, expected);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_output_makes_sessions_wait_with_bounded_memory_and_loses_nothing() {
+        let output = Gated::default();
+        let (sink, writer) = Sink::lines(output.clone());
+        let log = session(sink.clone());
+        let producer = tokio::spawn(async move {
+            for n in 0..10_000 {
+                log.record(Kind::Command, command(n)).await;
+            }
+        });
+        // The writer holds its first batch at the gate; the sessions fill the buffer and
+        // then wait: the producer cannot finish while the output is stalled.
+        let Target::Lines(lines) = &sink.target else { unreachable!() };
+        while lines.0.lock().bytes.len() < PENDING_BYTES {
+            tokio::task::yield_now().await;
+        }
+        assert!(!producer.is_finished());
+        let pending = lines.0.lock().bytes.len();
+        assert!(pending < PENDING_BYTES + 2 * MAX_FIELD, "{pending} bytes pending");
+        // Open the gate: everything arrives.
+        output.open();
+        producer.await.unwrap();
+        drop(sink);
+        writer.join().unwrap();
+        assert_eq!(output.written.lock().unwrap().iter().filter(|&&b| b == b'\n').count(), 10_000);
     }
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use decnet_decoy::server::Limits;
 
 /// The DECNET decoy binary.
 #[derive(Debug, Parser)]
@@ -36,10 +37,10 @@ enum Role {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Most connections served at once.
-        #[arg(long, default_value_t = 512)]
+        #[arg(long, default_value_t = Limits::default().max_connections)]
         max_connections: usize,
         /// Most connections served at once from one source address.
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = Limits::default().max_per_source)]
         max_per_source: usize,
     },
     /// Try one TCP connection and exit 0 if it was accepted, 3 if not (a diagnostic for
@@ -89,7 +90,7 @@ async fn serve(
     name: &str,
     listen: &str,
     config: Option<PathBuf>,
-    limits: decnet_decoy::server::Limits,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> ExitCode {
     let Some(service) = decnet_domain::catalogue::decky_service(name) else {
@@ -141,7 +142,7 @@ async fn serve(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("decnet-decoy: cannot start: {err}");
@@ -164,7 +165,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Role::Serve { service, listen, config, max_connections, max_per_source } => {
-                let limits = decnet_decoy::server::Limits { max_connections, max_per_source, ..Default::default() };
+                let limits = Limits { max_connections, max_per_source, ..Default::default() };
                 serve(&service, &listen, config, limits, shutdown).await
             }
         }

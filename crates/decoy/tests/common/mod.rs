@@ -34,13 +34,24 @@ pub struct Decoy {
 impl Decoy {
     /// Starts `service` on `listen` (IP:PORT) with `config` and extra environment.
     pub fn start(service: &str, listen: &str, config: Option<Value>, env: &[(&str, &str)]) -> Self {
+        Self::start_with_args(service, listen, config, env, &[])
+    }
+
+    /// Like [`Decoy::start`], with extra command-line arguments.
+    pub fn start_with_args(
+        service: &str,
+        listen: &str,
+        config: Option<Value>,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let config_file = config.map(|c| {
             let mut file = tempfile::NamedTempFile::new().unwrap();
             file.write_all(c.to_string().as_bytes()).unwrap();
             file
         });
         let mut command = Command::new(env!("CARGO_BIN_EXE_decnet-decoy"));
-        command.args(["serve", service, "--listen", listen]);
+        command.args(["serve", service, "--listen", listen]).args(args);
         if let Some(file) = &config_file {
             command.arg("--config").arg(file.path());
         }

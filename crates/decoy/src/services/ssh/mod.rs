@@ -22,11 +22,12 @@ use std::task::{Context, Poll};
 use russh::keys::{EcdsaCurve, HashAlg};
 use russh::{MethodKind, MethodSet, SshId, cipher, kex, mac};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
 use crate::config::Config;
 use crate::event::{Fields, Kind, SessionLog};
 use crate::persona::Persona;
-use crate::server::{Conn, Decoy, End, Limits};
+use crate::server::{Conn, Decoy, End, Limits, abort_after_hang_up};
 use handler::Handler;
 pub use keys::{KeyError, host_keys};
 
@@ -127,23 +128,29 @@ impl Ssh {
     }
 }
 
-/// Counts the bytes of the stream russh reads and writes.
-struct Counted<S> {
-    inner: S,
+/// The socket as russh sees it: counts the bytes it reads and writes, and notices when the
+/// client hung up, so the connection is then aborted (see [`abort_after_hang_up`]).
+struct Counted {
+    inner: TcpStream,
     read: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
+    hung_up: bool,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+impl AsyncRead for Counted {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.read.fetch_add((buf.filled().len() - before) as u64, Ordering::Relaxed);
+        let read = buf.filled().len() - before;
+        if matches!(polled, Poll::Ready(Ok(()))) && read == 0 && buf.remaining() > 0 {
+            self.hung_up = true;
+        }
+        self.read.fetch_add(read as u64, Ordering::Relaxed);
         polled
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+impl AsyncWrite for Counted {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, data);
         if let Poll::Ready(Ok(n)) = &polled {
@@ -157,7 +164,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.hung_up {
+            abort_after_hang_up(&self.inner);
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if self.hung_up {
+            abort_after_hang_up(&self.inner);
+        }
     }
 }
 
@@ -182,7 +201,7 @@ impl Decoy for Ssh {
     async fn serve(&self, conn: &mut Conn) -> End {
         let Some(stream) = conn.take_stream() else { return End::Io };
         let (read, written) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let counted = Counted { inner: stream, read: read.clone(), written: written.clone() };
+        let counted = Counted { inner: stream, read: read.clone(), written: written.clone(), hung_up: false };
         let authenticated = Arc::new(AtomicBool::new(false));
         let handler = Handler {
             log: conn.log.clone(),
