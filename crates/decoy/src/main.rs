@@ -37,10 +37,10 @@ enum Role {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Most connections served at once.
-        #[arg(long, default_value_t = Limits::default().max_connections)]
+        #[arg(long, default_value_t = Limits::default().max_connections, value_parser = at_least_one)]
         max_connections: usize,
         /// Most connections served at once from one source address.
-        #[arg(long, default_value_t = Limits::default().max_per_source)]
+        #[arg(long, default_value_t = Limits::default().max_per_source, value_parser = at_least_one)]
         max_per_source: usize,
     },
     /// Try one TCP connection and exit 0 if it was accepted, 3 if not (a diagnostic for
@@ -52,6 +52,15 @@ enum Role {
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
     },
+}
+
+/// A connection cap: a decoy that serves no one is a mistake, not a setting.
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(err) => Err(err.to_string()),
+    }
 }
 
 /// Installs SIGTERM and SIGINT handlers (PID 1 in a container ignores signals it has no

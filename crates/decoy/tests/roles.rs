@@ -90,3 +90,15 @@ fn unknown_services_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown service"));
 }
+
+#[test]
+fn a_connection_cap_of_zero_is_refused() {
+    for cap in ["--max-connections", "--max-per-source"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_decnet-decoy"))
+            .args(["serve", "ftp", "--listen", "127.0.0.1:0", cap, "0"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cap}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("must be at least 1"), "{cap}");
+    }
+}

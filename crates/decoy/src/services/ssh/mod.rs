@@ -165,7 +165,7 @@ impl AsyncWrite for Counted {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         if self.hung_up {
-            abort_after_hang_up(&self.inner);
+            // No FIN after the client's: the connection is reset when dropped.
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.inner).poll_shutdown(cx)
