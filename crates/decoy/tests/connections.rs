@@ -43,8 +43,8 @@ fn a_client_that_hangs_up_after_the_banner_is_answered_with_a_reset() {
         let (mut stream, banner) = connect_and_read_banner(decoy.addr);
         assert!(!banner.is_empty());
         stream.shutdown(Shutdown::Write).unwrap();
-        let (rest, end) = read_to_the_end(&mut stream);
-        assert!(rest.is_empty(), "{service}: {rest:?}");
+        // (ssh may still deliver its key exchange offer after the banner line.)
+        let (_, end) = read_to_the_end(&mut stream);
         assert_eq!(end, ErrorKind::ConnectionReset, "{service}");
         // The session is still recorded as the client closing it.
         decoy.wait_kind("disconnect", |e| e["details"]["reason"] == "closed");
