@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::event::{Fields, Kind, Secret, printable};
 use crate::persona::Persona;
 use crate::server::{Conn, Decoy, End};
+use crate::services::CommandLine;
 use crate::services::shell::resolve;
 
 /// A file of the bait tree.
@@ -149,25 +150,12 @@ impl Decoy for Ftp {
                 let _ = conn.write(b"421 Timeout.\r\n").await;
                 return End::Timeout;
             }
-            let line = match conn.line().await {
-                Ok(line) => line,
-                Err(end) => return end,
-            };
-            if super::binary(&line) {
-                conn.violation("non-printable bytes in a command").await;
-                if conn.write(b"500 Unknown command.\r\n").await.is_err() {
-                    return End::Io;
-                }
-                continue;
-            }
-            let text = String::from_utf8_lossy(&line).into_owned();
-            let (verb, argument) = match text.split_once(' ') {
-                Some((verb, rest)) => (verb.to_ascii_uppercase(), rest.to_owned()),
-                None => (text.trim().to_ascii_uppercase(), String::new()),
-            };
-            if verb != "PASS" {
-                conn.log.record(Kind::Command, Fields::default().command(&line).detail("verb", verb.as_str())).await;
-            }
+            let CommandLine { line, verb, argument } =
+                match super::command_line(conn, b"500 Unknown command.\r\n", "PASS").await {
+                    Ok(Some(command)) => command,
+                    Ok(None) => continue,
+                    Err(end) => return end,
+                };
             let reply: String = match verb.as_str() {
                 "USER" if logged_in => "530 Can't change to another user.\r\n".into(),
                 "USER" => {

@@ -24,9 +24,9 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
-use crate::event::Recorder;
+use crate::event::{Fields, Kind, Recorder};
 use crate::persona::Persona;
-use crate::server::{Decoy, Limits, run_tcp};
+use crate::server::{Conn, Decoy, End, Limits, run_tcp};
 
 /// Sockets a decoy serves.
 #[derive(Debug, Default)]
@@ -91,8 +91,44 @@ fn spawn_tcp<D: Decoy>(
 
 /// Whether a command line of a text protocol (smtp, ftp) carries bytes no client sends:
 /// NUL and other controls. Such a line is a protocol violation.
-pub(crate) fn binary(line: &[u8]) -> bool {
+fn binary(line: &[u8]) -> bool {
     line.iter().any(|&b| b < 0x20 && b != b'\t')
+}
+
+/// One command line of a text protocol (smtp, ftp).
+pub(crate) struct CommandLine {
+    /// The line as sent.
+    pub line: Vec<u8>,
+    /// Its first word, upper-cased.
+    pub verb: String,
+    /// The rest after the first space, as sent.
+    pub argument: String,
+}
+
+/// Reads the next command line of a text protocol and records it as a `command` event,
+/// except when its verb is `secret_verb` (the service records those as attempts). A line
+/// with control bytes is recorded as a violation and answered with `reject`: `Ok(None)`,
+/// read the next.
+pub(crate) async fn command_line(
+    conn: &mut Conn,
+    reject: &[u8],
+    secret_verb: &str,
+) -> Result<Option<CommandLine>, End> {
+    let line = conn.line().await?;
+    if binary(&line) {
+        conn.violation("non-printable bytes in a command").await;
+        conn.write(reject).await?;
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(&line);
+    let (verb, argument) = match text.split_once(' ') {
+        Some((verb, rest)) => (verb.to_ascii_uppercase(), rest.to_owned()),
+        None => (text.trim().to_ascii_uppercase(), String::new()),
+    };
+    if verb != secret_verb {
+        conn.log.record(Kind::Command, Fields::default().command(&line).detail("verb", verb.as_str())).await;
+    }
+    Ok(Some(CommandLine { line, verb, argument }))
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::event::{Fields, Kind, Secret, printable};
 use crate::persona::Persona;
 use crate::server::{Conn, Decoy, End};
+use crate::services::CommandLine;
 
 /// Largest message body read after DATA.
 const MAX_MESSAGE: usize = 1024 * 1024;
@@ -108,31 +109,19 @@ impl Decoy for Smtp {
         let mut sender: Option<String> = None;
         let mut recipients: Vec<String> = Vec::new();
         loop {
-            let line = match conn.line().await {
-                Ok(line) => line,
-                Err(end) => return end,
-            };
-            if super::binary(&line) {
-                conn.violation("non-printable bytes in a command").await;
-                if conn.write(b"500 5.5.2 Error: bad syntax\r\n").await.is_err() {
-                    return End::Io;
-                }
-                continue;
-            }
-            let text = String::from_utf8_lossy(&line).into_owned();
-            let (verb, argument) = match text.split_once(' ') {
-                Some((verb, rest)) => (verb.to_ascii_uppercase(), rest.trim().to_owned()),
-                None => (text.trim().to_ascii_uppercase(), String::new()),
-            };
             // AUTH lines carry secrets: they are recorded as attempts, not as commands.
-            if verb != "AUTH" {
-                conn.log.record(Kind::Command, Fields::default().command(&line).detail("verb", verb.as_str())).await;
-            }
+            let CommandLine { line, verb, argument } =
+                match super::command_line(conn, b"500 5.5.2 Error: bad syntax\r\n", "AUTH").await {
+                    Ok(Some(command)) => command,
+                    Ok(None) => continue,
+                    Err(end) => return end,
+                };
+            let argument = argument.trim();
             let reply: String = match verb.as_str() {
                 "EHLO" | "HELO" if argument.is_empty() => format!("501 5.5.4 Syntax: {verb} hostname\r\n"),
                 "EHLO" => {
                     greeted = true;
-                    self.ehlo(&argument)
+                    self.ehlo(argument)
                 }
                 "HELO" => {
                     greeted = true;
@@ -149,7 +138,7 @@ impl Decoy for Smtp {
                 }
                 "MAIL" if !greeted => "503 5.5.1 Error: send HELO/EHLO first\r\n".into(),
                 "MAIL" => {
-                    match argument.to_ascii_uppercase().starts_with("FROM:").then(|| address(&argument)).flatten() {
+                    match argument.to_ascii_uppercase().starts_with("FROM:").then(|| address(argument)).flatten() {
                         Some(from) => {
                             sender = Some(from);
                             recipients.clear();
@@ -159,29 +148,27 @@ impl Decoy for Smtp {
                     }
                 }
                 "RCPT" if sender.is_none() => "503 5.5.1 Error: need MAIL command\r\n".into(),
-                "RCPT" => {
-                    match argument.to_ascii_uppercase().starts_with("TO:").then(|| address(&argument)).flatten() {
-                        Some(to) => {
-                            let local = to.rsplit_once('@').is_none_or(|(_, d)| {
-                                d.eq_ignore_ascii_case(&self.domain) || d.eq_ignore_ascii_case(&self.hostname)
-                            });
-                            if !local {
-                                let fields = Fields::default()
-                                    .command(&line)
-                                    .detail("recipient", to.as_str())
-                                    .detail("refused", "relay");
-                                conn.log.record(Kind::Request, fields).await;
-                                format!("554 5.7.1 <{to}>: Relay access denied\r\n")
-                            } else if recipients.len() >= MAX_RECIPIENTS {
-                                "452 4.5.3 Error: too many recipients\r\n".into()
-                            } else {
-                                recipients.push(to);
-                                "250 2.1.5 Ok\r\n".into()
-                            }
+                "RCPT" => match argument.to_ascii_uppercase().starts_with("TO:").then(|| address(argument)).flatten() {
+                    Some(to) => {
+                        let local = to.rsplit_once('@').is_none_or(|(_, d)| {
+                            d.eq_ignore_ascii_case(&self.domain) || d.eq_ignore_ascii_case(&self.hostname)
+                        });
+                        if !local {
+                            let fields = Fields::default()
+                                .command(&line)
+                                .detail("recipient", to.as_str())
+                                .detail("refused", "relay");
+                            conn.log.record(Kind::Request, fields).await;
+                            format!("554 5.7.1 <{to}>: Relay access denied\r\n")
+                        } else if recipients.len() >= MAX_RECIPIENTS {
+                            "452 4.5.3 Error: too many recipients\r\n".into()
+                        } else {
+                            recipients.push(to);
+                            "250 2.1.5 Ok\r\n".into()
                         }
-                        None => "501 5.5.4 Syntax: RCPT TO:<address>\r\n".into(),
                     }
-                }
+                    None => "501 5.5.4 Syntax: RCPT TO:<address>\r\n".into(),
+                },
                 "DATA" if recipients.is_empty() => "554 5.5.1 Error: no valid recipients\r\n".into(),
                 "DATA" => {
                     if conn.write(b"354 End data with <CR><LF>.<CR><LF>\r\n").await.is_err() {
