@@ -1,5 +1,6 @@
 //! Serialized bodies of topology reads, by topology and what identifies their content
-//! (`version` for the design and status, `observed` for decky states).
+//! (`version` for accepted intents, `generation` for the design, `observed` for decky
+//! states, the status change time for the status).
 //!
 //! A GET of a 1,000-decky topology is about 320 KiB of JSON; building it costs far more
 //! than answering the request, and between two changes every reader gets the same bytes.
@@ -10,12 +11,44 @@ use std::sync::Mutex;
 
 use axum::body::Bytes;
 use decnet_domain::TopologyId;
+use decnet_domain::model::TopologyHeader;
 
 /// Topologies whose body is kept.
 const CAPACITY: usize = 64;
 
-/// What identifies a body's content.
-pub(crate) type Stamp = (i64, i64);
+/// What identifies a body's content. Every part only grows, so a later body never
+/// compares lower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Stamp {
+    version: i64,
+    generation: i64,
+    observed: i64,
+    status_changed_us: i64,
+}
+
+impl Stamp {
+    /// The stamp of what a read of the topology with this header shows.
+    pub(crate) fn of(header: &TopologyHeader) -> Self {
+        Self {
+            version: header.version,
+            generation: header.generation,
+            observed: header.observed,
+            status_changed_us: header.status_changed_at.timestamp_micros(),
+        }
+    }
+
+    /// The weak ETag of a topology at this stamp.
+    pub(crate) fn etag(&self, id: TopologyId) -> String {
+        format!(
+            "W/\"{}-{}-{}-{}-{}\"",
+            id.simple(),
+            self.version,
+            self.generation,
+            self.observed,
+            self.status_changed_us
+        )
+    }
+}
 
 /// The latest serialized body per topology.
 #[derive(Debug, Default)]

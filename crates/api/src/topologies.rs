@@ -10,6 +10,7 @@ use decnet_store::ListFilter;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::cache::Stamp;
 use crate::{ApiError, ApiJson, ApiQuery, AppState, dto};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -97,15 +98,12 @@ pub(crate) async fn show(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let store = state.engine.store();
-    // `version` changes with every write to the topology, its design or its status, and
-    // `observed` with every recorded decky state: together they name what a reader sees.
+    // The stamp names everything a reader sees: intents, design, decky states, status.
     let found = store.header_by_key(&key).await?;
     let id = found.id;
-    let etag = |stamp: (i64, i64)| {
-        HeaderValue::from_str(&format!("W/\"{}-{}-{}\"", id.simple(), stamp.0, stamp.1))
-            .map_err(|e| ApiError::internal(format!("etag: {e}")))
-    };
-    let stamp = (found.version, found.observed);
+    let etag =
+        |stamp: Stamp| HeaderValue::from_str(&stamp.etag(id)).map_err(|e| ApiError::internal(format!("etag: {e}")));
+    let stamp = Stamp::of(&found);
     let current = etag(stamp)?;
     if headers.get_all(header::IF_NONE_MATCH).iter().any(|v| v.as_bytes() == current.as_bytes()) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, current)]).into_response());
@@ -115,7 +113,7 @@ pub(crate) async fn show(
         return Ok(([(header::ETAG, current), (header::CONTENT_TYPE, json)], body).into_response());
     }
     let topology = store.topology(id).await?;
-    let stamp = (topology.header.version, topology.header.observed);
+    let stamp = Stamp::of(&topology.header);
     let body = axum::body::Bytes::from(
         serde_json::to_vec(&dto::topology(&topology)).map_err(|e| ApiError::internal(format!("body: {e}")))?,
     );

@@ -74,3 +74,53 @@ async fn an_oversized_body_is_refused_with_413_before_it_is_read() {
     let (_, list) = send(&app, "GET", "/api/v1/topologies/big/mutations", None).await;
     assert_eq!(list, json!([]), "nothing was queued");
 }
+
+/// Waits (at most 10 s) until every listed mutation of `topology` is settled; returns the
+/// list, oldest first.
+async fn settled(app: &common::Server, topology: &str, count: usize) -> Vec<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, list) = send(app, "GET", &format!("/api/v1/topologies/{topology}/mutations"), None).await;
+        let mut list = list.as_array().cloned().unwrap_or_default();
+        if list.len() == count && list.iter().all(|m| m["state"] == "applied" || m["state"] == "failed") {
+            list.reverse();
+            return list;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "mutations not settled: {list:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn staged_edits_commit_with_consecutive_versions_while_the_engine_applies_them() {
+    let (_dir, engine, app) = common::app_running().await;
+    let t = engine
+        .generate(Name::parse("staged").unwrap(), GeneratorConfig { seed: 3, ..Default::default() })
+        .await
+        .unwrap();
+    engine.deploy(t.header.id).await.unwrap();
+    let (_, detail) = send(&app, "GET", "/api/v1/topologies/staged", None).await;
+    let v = detail["topology"]["version"].as_i64().unwrap();
+    let uri = "/api/v1/topologies/staged/mutations";
+
+    // An editor staged two edits against v and v+1; the engine applies the first before
+    // the second is sent, which must not invalidate the second's expected version.
+    let first = json!({"op": "add_lan", "payload": {"name": "lab"}, "expected_version": v}).to_string();
+    let (status, body) = send(&app, "POST", uri, Some(first)).await;
+    assert_eq!((status, body["version"].as_i64()), (StatusCode::ACCEPTED, Some(v + 1)), "{body}");
+    settled(&app, "staged", 1).await;
+    let second = json!({"op": "add_decky", "payload": {"name": "lab-1", "lan": "lab", "services": ["ssh"]},
+                        "expected_version": v + 1})
+    .to_string();
+    let (status, body) = send(&app, "POST", uri, Some(second)).await;
+    assert_eq!((status, body["version"].as_i64()), (StatusCode::ACCEPTED, Some(v + 2)), "{body}");
+
+    let list = settled(&app, "staged", 2).await;
+    let seen: Vec<_> = list.iter().map(|m| (m["op"].as_str().unwrap(), m["state"].as_str().unwrap())).collect();
+    assert_eq!(seen, [("add_lan", "applied"), ("add_decky", "applied")], "in order: {list:?}");
+    let (_, detail) = send(&app, "GET", "/api/v1/topologies/staged", None).await;
+    assert_eq!(detail["topology"]["version"], v + 2, "applying counted nothing new");
+    let stale = json!({"op": "remove_decky", "payload": {"decky": "lab-1"}, "expected_version": v + 1}).to_string();
+    let (status, body) = send(&app, "POST", uri, Some(stale)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("version_conflict")), "{body}");
+}

@@ -123,7 +123,7 @@ fn defect_22_cli_mutate_respects_the_gates_and_exit_codes_are_the_documented_one
     cli.expect(2, &["topology", "mutate", "maze", "add_lan", "--payload", "{not json"]);
     cli.expect(
         4,
-        &["topology", "mutate", "maze", "add_lan", "--payload", r#"{"name":"x"}"#, "--expected-version", "1"],
+        &["topology", "mutate", "maze", "add_lan", "--payload", r#"{"name":"x"}"#, "--expected-version", "0"],
     );
     cli.expect(4, &["topology", "delete", "maze"]);
     cli.expect(4, &["topology", "generate", "--name", "maze"]);

@@ -146,9 +146,11 @@ pub enum ApplyOutcome {
 ///
 /// # Guarantees
 /// - Every method is atomic: it commits whole or not at all.
-/// - Every write to a topology's row or design bumps its `version` exactly once; every
-///   design change also bumps `generation`. Queue bookkeeping (claims, refusals) and
-///   observed decky states are not design writes and bump neither.
+/// - `version` counts accepted intents: every pending design edit and every enqueued
+///   mutation bumps it exactly once. Applying an already accepted mutation, status
+///   transitions, queue bookkeeping and observed decky states do not, so an editor that
+///   staged edits against `v`, `v+1`, ... keeps its `expected_version`s valid while the
+///   engine works. Every design change bumps `generation` (whoever makes it).
 /// - Where an `expected_version` is given and differs, nothing is written and
 ///   [`StoreError::VersionConflict`] carries both numbers.
 /// - Status changes follow the domain's transition table and are audited in the same

@@ -46,7 +46,8 @@ pub trait Queue: Send + Sync {
     /// Plans and settles claimed mutations of one topology, in order, in one transaction
     /// (group commit): each accepted plan becomes the design the next one is planned
     /// against and is marked `applied`; each refusal is marked `failed` with its codes and
-    /// has no effect. The version rises once per applied mutation. If `owner` no longer
+    /// has no effect. The version stays (it rose at enqueue); the generation rises once per
+    /// batch that changed the design. If `owner` no longer
     /// holds every claim, nothing is written and every outcome is
     /// [`ApplyOutcome::LeaseLost`].
     async fn apply_claimed(

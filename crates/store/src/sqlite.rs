@@ -308,7 +308,7 @@ impl Store for SqliteStore {
             });
         }
         header.status.check_transition(to)?;
-        sqlx::query("UPDATE topologies SET status = $1, status_changed_at = $2, version = version + 1 WHERE id = $3")
+        sqlx::query("UPDATE topologies SET status = $1, status_changed_at = $2 WHERE id = $3")
             .bind(to.as_str())
             .bind(ts(now))
             .bind(id.to_string())
@@ -324,12 +324,11 @@ impl Store for SqliteStore {
         .bind(reason)
         .execute(&mut *tx)
         .await?;
-        let changed = json!({ "from": header.status, "to": to, "reason": reason, "version": header.version + 1 });
+        let changed = json!({ "from": header.status, "to": to, "reason": reason, "version": header.version });
         events::record(&mut tx, &[NewEvent::topology(id, kinds::STATUS, now, changed)]).await?;
         tx.commit().await?;
         header.status = to;
         header.status_changed_at = now;
-        header.version += 1;
         Ok(header)
     }
 

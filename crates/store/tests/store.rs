@@ -137,7 +137,7 @@ async fn transitions_follow_the_machine_and_are_audited() {
     let err = store.transition(id, None, TopologyStatus::Active, "skip", Utc::now()).await.unwrap_err();
     assert!(matches!(err, StoreError::IllegalTransition(_)), "{err}");
     let header = store.transition(id, None, TopologyStatus::Deploying, "go", Utc::now()).await.unwrap();
-    assert_eq!((header.status, header.version), (TopologyStatus::Deploying, 2));
+    assert_eq!((header.status, header.version), (TopologyStatus::Deploying, 1), "a status change is no intent");
     let err = store
         .transition(id, Some(&[TopologyStatus::Pending]), TopologyStatus::Deploying, "again", Utc::now())
         .await
@@ -158,10 +158,11 @@ async fn enqueue_checks_status_and_version_then_bumps_once() {
     let err = store.enqueue(id, "remove_decky", &json!({"decky": "gw"}), None, Utc::now()).await.unwrap_err();
     assert!(matches!(err, StoreError::WrongStatus { .. }), "enqueue on pending: {err}");
     activate(&store, id).await;
-    let (_, version) = store.enqueue(id, "remove_decky", &json!({"decky": "gw"}), Some(3), Utc::now()).await.unwrap();
-    assert_eq!(version, 4);
-    let err = store.enqueue(id, "remove_decky", &json!({"decky": "gw"}), Some(3), Utc::now()).await.unwrap_err();
-    assert!(matches!(err, StoreError::VersionConflict { current: 4, expected: 3 }), "{err}");
+    // Deploying and activating are status changes, not intents: still version 1.
+    let (_, version) = store.enqueue(id, "remove_decky", &json!({"decky": "gw"}), Some(1), Utc::now()).await.unwrap();
+    assert_eq!(version, 2);
+    let err = store.enqueue(id, "remove_decky", &json!({"decky": "gw"}), Some(1), Utc::now()).await.unwrap_err();
+    assert!(matches!(err, StoreError::VersionConflict { current: 2, expected: 1 }), "{err}");
     assert_eq!(store.mutations(id, None).await.unwrap().len(), 1, "the refused enqueue wrote nothing");
 }
 
@@ -280,7 +281,7 @@ async fn defect_02_a_refusal_changes_nothing_but_the_mutation() {
 }
 
 #[tokio::test]
-async fn an_applied_mutation_bumps_version_and_generation_once() {
+async fn an_applied_mutation_bumps_generation_once_and_keeps_the_version() {
     let (_dir, store) = open().await;
     let id = create(&store, "one", 0).await;
     activate(&store, id).await;
@@ -293,7 +294,7 @@ async fn an_applied_mutation_bumps_version_and_generation_once() {
     else {
         panic!("expected a commit")
     };
-    assert_eq!((header.version, header.generation), (before.version + 1, before.generation + 1));
+    assert_eq!((header.version, header.generation), (before.version, before.generation + 1));
     assert_eq!(*store.topology(id).await.unwrap().design, *design);
     assert!(!design.deckies.contains_key("gw"));
 }
@@ -341,9 +342,10 @@ async fn a_claimed_batch_commits_together_each_mutation_on_its_own_merits() {
         })
         .collect();
     let v = before.version;
-    assert_eq!(kinds, [format!("applied@{}", v + 1), "failed:LAN_NOT_FOUND".into(), format!("applied@{}", v + 2)]);
+    assert_eq!(kinds, [format!("applied@{v}"), "failed:LAN_NOT_FOUND".into(), format!("applied@{v}")]);
     let after = store.topology(id).await.unwrap();
-    assert_eq!(after.header.version, v + 2, "one bump per applied mutation");
+    assert_eq!(after.header.version, v, "the enqueues counted; applying them is no new intent");
+    assert_eq!(after.header.generation, before.generation + 1, "one design write for the batch");
     assert!(after.design.deckies["gw"].ips.contains_key("a"), "the attach saw the LAN added before it");
 }
 

@@ -182,15 +182,15 @@ impl Queue for SqliteStore {
         let original = self.design(&mut tx, id, header.generation).await?;
         let ctx = if needs_claims { claims_in(&mut tx, Some(id)).await? } else { Context::default() };
         let mut design = original.clone();
-        let mut version = header.version;
+        // The version counted these mutations when they were enqueued; applying them is not
+        // a new intent, so it stays (an editor's staged `expected_version`s keep holding).
+        let version = header.version;
         let mut steps = Vec::with_capacity(claimed.len());
         for mutation in claimed {
-            let current = TopologyHeader { version, ..header.clone() };
-            match planner(mutation, &current, &design, &ctx) {
+            match planner(mutation, &header, &design, &ctx) {
                 Ok(plan) => {
-                    version += 1;
                     design = Arc::new(plan.design);
-                    steps.push((mutation.id, Ok((plan.actions, design.clone(), version))));
+                    steps.push((mutation.id, Ok((plan.actions, design.clone()))));
                 }
                 Err(refusal) => steps.push((mutation.id, Err(refusal))),
             }
@@ -198,8 +198,7 @@ impl Queue for SqliteStore {
         let changes = diff(&original, &design);
         let bump_generation = i64::from(!changes.is_empty());
         rows::write_diff(&mut tx, id, &changes).await?;
-        sqlx::query("UPDATE topologies SET version = $1, generation = generation + $2 WHERE id = $3")
-            .bind(version)
+        sqlx::query("UPDATE topologies SET generation = generation + $1 WHERE id = $2")
             .bind(bump_generation)
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -229,7 +228,7 @@ impl Queue for SqliteStore {
             .await?;
             let mutation = rows::mutation(&row)?;
             settled.push(match &step {
-                Ok((actions, _, version)) => NewEvent::topology(
+                Ok((actions, _)) => NewEvent::topology(
                     id,
                     kinds::MUTATION_APPLIED,
                     now,
@@ -244,7 +243,7 @@ impl Queue for SqliteStore {
                 ),
             });
             outcomes.push(match step {
-                Ok((actions, design, version)) => ApplyOutcome::Committed {
+                Ok((actions, design)) => ApplyOutcome::Committed {
                     actions,
                     design,
                     mutation,
