@@ -3,25 +3,21 @@
 # embedded SQLite database (DECNET_DB, default ~/.local/share/decnet/decnet.db), creates and
 # deploys a demo topology on first run, shows it, and runs `decnet serve`: the HTTP API on
 # 127.0.0.1:8080 (DECNET_LISTEN) with the engine (reconciler and healer) until Ctrl-C. At
-# first start the user `admin` gets DECNET_ADMIN_PASSWORD or a generated password, printed once. With a Docker Engine answering, deckies are real containers (the static
-# decoy binary is built first); otherwise the in-process simulation runs. DECNET_RUNTIME
-# forces either.
+# first start the user `admin` gets DECNET_ADMIN_PASSWORD or a generated password, printed
+# once. With a Docker Engine answering, deckies are real containers (their image is built
+# from the static decoy that `decnet` carries); otherwise the in-process simulation runs.
+# DECNET_RUNTIME forces either.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust from your distribution or rustup" >&2; exit 1; }
-echo "[run] building decnet (release)..." >&2
+echo "[run] building decnet (release; the first build also builds the static decoy it carries)..." >&2
 cargo build --release --locked -p decnet
 decnet=target/release/decnet
 if [[ -z "${DECNET_RUNTIME:-}" ]]; then
   if docker info >/dev/null 2>&1; then DECNET_RUNTIME=docker; else DECNET_RUNTIME=memory; fi
 fi
 export DECNET_RUNTIME
-if [[ "$DECNET_RUNTIME" == docker ]]; then
-  echo "[run] building the static decoy binary for the container image..." >&2
-  DECNET_DECOY_BIN="$(./scripts/build-decoy.sh)"
-  export DECNET_DECOY_BIN
-fi
 echo "[run] runtime: $DECNET_RUNTIME" >&2
 
 if ! "$decnet" topology show demo >/dev/null 2>&1; then

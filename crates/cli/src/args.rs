@@ -27,8 +27,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "DECNET_RUNTIME", value_enum, default_value_t = RuntimeKind::Docker)]
     pub runtime: RuntimeKind,
 
-    /// The statically linked decoy binary the Docker runtime builds its image from
-    /// (`scripts/build-decoy.sh` prints its path); default: beside this executable.
+    /// A statically linked decoy binary for the Docker runtime's image
+    /// (`scripts/build-decoy.sh` prints its path); default: the one built into `decnet`.
+    /// A dynamically linked binary is refused before anything is created.
     #[arg(long, global = true, env = "DECNET_DECOY_BIN", value_name = "PATH")]
     pub decoy_bin: Option<PathBuf>,
 
@@ -256,7 +257,7 @@ pub enum ExportFormat {
     /// YAML.
     Yaml,
     /// An equivalent Docker Compose file (for people who want one; the engine never uses
-    /// Compose). Its image is the decoy image of `--decoy-bin` when that file exists.
+    /// Compose). Its image is the decoy image `deploy` would build.
     Compose,
 }
 

@@ -12,7 +12,7 @@ use decnet_domain::generator::GeneratorConfig;
 use decnet_domain::issue::errors;
 use decnet_domain::{Code, MutationState, Name, Refusal, Target, TopologyId, TopologyStatus};
 use decnet_engine::{Bus, Engine, EngineConfig, EngineError};
-use decnet_runtime::{DockerRuntime, MemoryRuntime, Runtime};
+use decnet_runtime::{DecoyBinary, DockerRuntime, MemoryRuntime, Runtime};
 use decnet_store::{ListFilter, SqliteStore};
 
 use crate::UsageError;
@@ -24,12 +24,16 @@ fn default_db() -> PathBuf {
     dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("decnet").join("decnet.db")
 }
 
-/// The decoy binary beside this executable (where `cargo build` and installs put it).
-fn default_decoy_bin() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("decnet-decoy")))
-        .unwrap_or_else(|| PathBuf::from("decnet-decoy"))
+/// The statically linked decoy built with `decnet` (see `build.rs`).
+static EMBEDDED_DECOY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/decnet-decoy"));
+
+/// The decoy binary the Docker runtime builds its image from: `--decoy-bin` when given,
+/// else the one `decnet` carries.
+fn decoy_binary(path: Option<&Path>) -> anyhow::Result<DecoyBinary> {
+    Ok(match path {
+        Some(path) => DecoyBinary::read(path)?,
+        None => DecoyBinary::embedded(EMBEDDED_DECOY),
+    })
 }
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -44,8 +48,7 @@ async fn engine(cli: &Cli, needs_runtime: bool) -> anyhow::Result<Engine> {
     let store = SqliteStore::open(&path).await?;
     let runtime: Arc<dyn Runtime> = match (needs_runtime, cli.runtime) {
         (true, RuntimeKind::Docker) => {
-            let binary = cli.decoy_bin.clone().unwrap_or_else(default_decoy_bin);
-            Arc::new(DockerRuntime::connect(&binary).await?)
+            Arc::new(DockerRuntime::connect(&decoy_binary(cli.decoy_bin.as_deref())?).await?)
         }
         _ => Arc::new(MemoryRuntime::new()),
     };
@@ -376,10 +379,7 @@ async fn topology(
                 ExportFormat::Json => serde_json::to_string_pretty(&doc).context("encoding the export")?,
                 ExportFormat::Yaml => serde_saphyr::to_string(&doc).context("encoding the export")?,
                 ExportFormat::Compose => {
-                    let binary = decoy_bin.clone().unwrap_or_else(default_decoy_bin);
-                    let image = std::fs::read(&binary)
-                        .map(|bytes| decnet_runtime::image_tag(&bytes))
-                        .unwrap_or_else(|_| "decnet-decoy:latest".to_owned());
+                    let image = decnet_runtime::image_tag(decoy_binary(decoy_bin.as_deref())?.bytes());
                     let compose = decnet_runtime::compose::render(header.id, &topology.design, &image);
                     let body = serde_saphyr::to_string(&compose).context("encoding the compose file")?;
                     format!(

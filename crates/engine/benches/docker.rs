@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use decnet_domain::generator::GeneratorConfig;
 use decnet_domain::{Name, TopologyId};
 use decnet_engine::{Bus, Engine, EngineConfig};
-use decnet_runtime::{DockerRuntime, Runtime};
+use decnet_runtime::{DecoyBinary, DockerRuntime, Runtime};
 use decnet_store::SqliteStore;
 use serde_json::json;
 
@@ -83,7 +83,7 @@ async fn run() {
     let binary = std::env::var("DECNET_DECOY_BIN").expect("set DECNET_DECOY_BIN=$(./scripts/build-decoy.sh)");
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).await.unwrap());
-    let docker = Arc::new(DockerRuntime::connect(binary.as_ref()).await.unwrap());
+    let docker = Arc::new(DockerRuntime::connect(&DecoyBinary::read(binary.as_ref()).unwrap()).await.unwrap());
     let engine = Engine::new(store, docker.clone(), Bus::default(), EngineConfig::default());
     let mut cleanup = Cleanup(Vec::new());
 

@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -15,16 +14,14 @@ use bollard::query_parameters::InspectContainerOptions;
 use decnet_domain::generator::GeneratorConfig;
 use decnet_domain::{Name, Topology, TopologyId, TopologyStatus};
 use decnet_engine::{Bus, Engine, EngineConfig};
-use decnet_runtime::{DockerRuntime, Runtime, spec};
+use decnet_runtime::{DecoyBinary, DockerRuntime, Runtime, spec};
 use decnet_store::{SqliteStore, Store};
 use serde_json::json;
 
-fn decoy_bin() -> PathBuf {
-    PathBuf::from(
-        std::env::var("DECNET_DECOY_BIN").expect(
-            "DECNET_DECOY_BIN is not set: run ./scripts/test.sh, which builds the static decoy binary and sets it",
-        ),
-    )
+fn decoy_bin() -> DecoyBinary {
+    let path = std::env::var("DECNET_DECOY_BIN")
+        .expect("DECNET_DECOY_BIN is not set: run ./scripts/test.sh, which builds the static decoy binary and sets it");
+    DecoyBinary::read(path.as_ref()).unwrap()
 }
 
 /// Removes every container and network labelled with the topology, however the test ends.

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
-use std::path::Path;
 
 use async_trait::async_trait;
 use bollard::Docker;
@@ -27,7 +26,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::spec::{ContainerSpec, MEMORY_LIMIT, NetworkSpec, Observed, ObservedContainer, PIDS_LIMIT, Role};
-use crate::{Runtime, RuntimeError, labels};
+use crate::{DecoyBinary, Runtime, RuntimeError, labels};
 
 /// Docker's RFC 3339 timestamps drop trailing zeros of the fraction; with all nine digits
 /// they compare as text in time order.
@@ -63,20 +62,16 @@ fn status(err: &DockerError) -> Option<u16> {
 
 impl DockerRuntime {
     /// Connects to the daemon named by `DOCKER_HOST` (else the local socket) and makes
-    /// sure the decoy image built from `decoy_binary` exists.
-    pub async fn connect(decoy_binary: &Path) -> Result<Self, RuntimeError> {
+    /// sure the decoy image built from `decoy` exists. A decoy the image cannot run is
+    /// refused first, before the daemon is asked anything.
+    pub async fn connect(decoy: &DecoyBinary) -> Result<Self, RuntimeError> {
+        decoy.check_static()?;
         let where_ = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
         let unavailable = |err: DockerError| RuntimeError::Unavailable(format!("Docker at {where_}: {err}"));
         let docker = Docker::connect_with_defaults().map_err(unavailable)?;
         let docker = docker.negotiate_version().await.map_err(unavailable)?;
         docker.ping().await.map_err(unavailable)?;
-        let binary = std::fs::read(decoy_binary).map_err(|e| {
-            RuntimeError::Unavailable(format!(
-                "decoy binary {}: {e} (build it with scripts/build-decoy.sh)",
-                decoy_binary.display()
-            ))
-        })?;
-        let image = ensure_image(&docker, &binary).await?;
+        let image = ensure_image(&docker, decoy.bytes()).await?;
         Ok(Self { docker, image })
     }
 

@@ -8,6 +8,7 @@
 //! a simulation mode. [`compose`] renders the same specs as a Compose file.
 
 pub mod compose;
+mod decoy;
 mod docker;
 mod memory;
 pub mod spec;
@@ -17,6 +18,7 @@ use std::net::Ipv4Addr;
 use async_trait::async_trait;
 use decnet_domain::TopologyId;
 
+pub use decoy::DecoyBinary;
 pub use docker::{DockerRuntime, image_tag};
 pub use memory::{Call, MemoryRuntime};
 pub use spec::{ContainerSpec, NetworkSpec, Observed, ObservedContainer};
@@ -28,6 +30,10 @@ pub enum RuntimeError {
     /// The runtime cannot be reached.
     #[error("runtime unavailable: {0}")]
     Unavailable(String),
+    /// The decoy binary cannot run in the decoy image (missing, not ELF, dynamically
+    /// linked); nothing was created.
+    #[error("unusable decoy binary: {0}")]
+    DecoyBinary(String),
     /// A referenced resource is missing where it is required (e.g. connecting a
     /// container to a network that does not exist).
     #[error("{kind} {name} not found")]
