@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alloc::{SubnetAllocator, next_free_ip};
 use crate::issue::{Code, Issue, Target};
-use crate::model::{Decky, Design, Lan, Mode, ServiceConfig};
+use crate::model::{Decky, Design, ItemId, Lan, Mode, ServiceConfig};
 use crate::name::Name;
 
 /// The current document format.
@@ -214,7 +214,10 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
                 Ipv4Net::default()
             }
         };
-        design.lans.insert(lan_name.clone(), Lan { name: lan_name, subnet, is_dmz: lan.is_dmz, x: lan.x, y: lan.y });
+        design.lans.insert(
+            lan_name.clone(),
+            Lan { id: ItemId::default(), name: lan_name, subnet, is_dmz: lan.is_dmz, x: lan.x, y: lan.y },
+        );
     }
     if !needs_subnet.is_empty() {
         let all_claimed = claimed.iter().copied().chain(explicit_subnets.iter().copied());
@@ -297,6 +300,7 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
         design.deckies.insert(
             decky_name.clone(),
             Arc::new(Decky {
+                id: ItemId::default(),
                 name: decky_name,
                 home_lan,
                 ips,

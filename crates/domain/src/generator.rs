@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alloc::{IpCursor, SubnetAllocator, default_subnet_base};
 use crate::catalogue::{self, Proto};
-use crate::model::{Decky, Design, Lan};
+use crate::model::{Decky, Design, ItemId, Lan};
 use crate::name::{FieldError, Name};
 
 /// Parameters of the generator.
@@ -174,7 +174,7 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
     let mut parents: Vec<Option<usize>> = Vec::new();
     let mut children: Vec<Vec<usize>> = Vec::new();
     let dmz_subnet = subnets.next_subnet().ok_or_else(|| exhausted(0))?;
-    lans.push(Lan { name: lan_name(0)?, subnet: dmz_subnet, is_dmz: true, x: None, y: None });
+    lans.push(Lan { id: ItemId::default(), name: lan_name(0)?, subnet: dmz_subnet, is_dmz: true, x: None, y: None });
     parents.push(None);
     children.push(Vec::new());
     let mut frontier = vec![0usize];
@@ -184,7 +184,14 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
             for _ in 0..rng.random_range(1..=config.branching) {
                 let index = lans.len();
                 let subnet = subnets.next_subnet().ok_or_else(|| exhausted(index))?;
-                lans.push(Lan { name: lan_name(index)?, subnet, is_dmz: false, x: None, y: None });
+                lans.push(Lan {
+                    id: ItemId::default(),
+                    name: lan_name(index)?,
+                    subnet,
+                    is_dmz: false,
+                    x: None,
+                    y: None,
+                });
                 parents.push(Some(parent));
                 children.push(Vec::new());
                 children[parent].push(index);
@@ -230,6 +237,7 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
                 .ok_or_else(|| field("deckies_per_lan", format!("LAN {} is full", lan.name)))?;
             homes[lan_index].push(deckies.len());
             deckies.push(Decky {
+                id: ItemId::default(),
                 name: decky_name(deckies.len() + 1)?,
                 home_lan: lan.name.clone(),
                 ips: BTreeMap::from([(lan.name.clone(), ip)]),

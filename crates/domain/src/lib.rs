@@ -18,7 +18,7 @@ pub mod status;
 pub mod validate;
 
 pub use issue::{Code, Issue, Severity, Target};
-pub use model::{Decky, DeckyStatus, Design, Lan, Mode, Topology, TopologyId};
+pub use model::{Decky, DeckyStatus, Design, ItemId, Lan, Mode, Topology, TopologyId};
 pub use mutation::{MutationOp, Plan, Refusal, RuntimeAction, draft, edit_pending, plan};
 pub use name::Name;
 pub use status::{DeckyState, MutationState, TopologyStatus};

@@ -45,6 +45,32 @@ impl FromStr for TopologyId {
     }
 }
 
+/// The id of a LAN or a decky: stable for the item's life (renames and edits keep it), so
+/// clients can address it. Nil until the store first stores the item; the store assigns
+/// it ([`Design::assign_ids`]), since the domain has no source of randomness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ItemId(pub uuid::Uuid);
+
+impl ItemId {
+    /// Whether the store assigned it.
+    pub fn is_assigned(&self) -> bool {
+        !self.0.is_nil()
+    }
+
+    /// The id of the edge between a decky and a LAN: derived from both, so it is stable
+    /// while the membership exists and needs no storage of its own.
+    pub fn edge(decky: ItemId, lan: ItemId) -> uuid::Uuid {
+        uuid::Uuid::new_v5(&decky.0, lan.0.as_bytes())
+    }
+}
+
+impl fmt::Display for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
 /// Where a topology runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -81,6 +107,8 @@ impl FromStr for Mode {
 /// One LAN: a bridge network.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lan {
+    /// Stable id (nil until stored).
+    pub id: ItemId,
     /// Unique within the topology.
     pub name: Name,
     /// The LAN's IPv4 subnet; `.1` is the bridge gateway.
@@ -99,6 +127,8 @@ pub type ServiceConfig = BTreeMap<String, Map<String, Value>>;
 /// One decky: a decoy host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decky {
+    /// Stable id (nil until stored).
+    pub id: ItemId,
     /// Unique within the topology.
     pub name: Name,
     /// The LAN the decky lives in; always a key of `ips`.
@@ -175,6 +205,26 @@ impl Design {
                 forwards_l3: d.forwards_l3,
             })
         })
+    }
+
+    /// Gives every LAN and decky without an id one from `fresh` (called once per item).
+    pub fn assign_ids(&mut self, mut fresh: impl FnMut() -> uuid::Uuid) {
+        for lan in self.lans.values_mut().filter(|l| !l.id.is_assigned()) {
+            lan.id = ItemId(fresh());
+        }
+        for decky in self.deckies.values_mut().filter(|d| !d.id.is_assigned()) {
+            Arc::make_mut(decky).id = ItemId(fresh());
+        }
+    }
+
+    /// The LAN with this id.
+    pub fn lan_by_id(&self, id: ItemId) -> Option<&Lan> {
+        self.lans.values().find(|l| l.id == id)
+    }
+
+    /// The decky with this id.
+    pub fn decky_by_id(&self, id: ItemId) -> Option<&Decky> {
+        self.deckies.values().map(|d| &**d).find(|d| d.id == id)
     }
 
     /// The DMZ LAN, if exactly one exists.

@@ -180,7 +180,8 @@ impl Store for SqliteStore {
             return Err(StoreError::NameTaken { name: new.name.to_string() });
         }
         let claimed = claims_in(&mut tx, None).await?.foreign_subnets;
-        let design = build(&claimed).map_err(StoreError::Refused)?;
+        let mut design = build(&claimed).map_err(StoreError::Refused)?;
+        design.assign_ids(uuid::Uuid::new_v4);
         let id = TopologyId(uuid::Uuid::new_v4());
         let header = TopologyHeader {
             id,
@@ -385,7 +386,9 @@ impl Store for SqliteStore {
         }
         let original = self.design(&mut tx, id, header.generation).await?;
         let ctx = claims_in(&mut tx, Some(id)).await?;
-        let design = Arc::new(edit(&header, &original, &ctx).map_err(StoreError::Refused)?);
+        let mut design = edit(&header, &original, &ctx).map_err(StoreError::Refused)?;
+        design.assign_ids(uuid::Uuid::new_v4);
+        let design = Arc::new(design);
         let changes = diff(&original, &design);
         if changes.is_empty() {
             return Ok((header, original));

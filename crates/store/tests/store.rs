@@ -90,12 +90,28 @@ async fn apply1(store: &SqliteStore, m: &Mutation, owner: &str, now: DateTime<Ut
     outcomes.remove(0)
 }
 
+/// The design with every LAN and decky id cleared, to compare with a design never stored.
+fn without_ids(design: &Design) -> Design {
+    let mut design = design.clone();
+    for lan in design.lans.values_mut() {
+        lan.id = decnet_domain::ItemId::default();
+    }
+    for decky in design.deckies.values_mut() {
+        std::sync::Arc::make_mut(decky).id = decnet_domain::ItemId::default();
+    }
+    design
+}
+
 #[tokio::test]
-async fn a_created_topology_reads_back_identically() {
+async fn a_created_topology_reads_back_identically_with_an_id_for_every_item() {
     let (_dir, store) = open().await;
     let id = create(&store, "one", 0).await;
     let topology = store.topology(id).await.unwrap();
-    assert_eq!(*topology.design, design(0));
+    assert_eq!(without_ids(&topology.design), design(0));
+    let ids: std::collections::BTreeSet<_> =
+        topology.design.lans.values().map(|l| l.id).chain(topology.design.deckies.values().map(|d| d.id)).collect();
+    assert_eq!(ids.len(), 4, "distinct ids: {ids:?}");
+    assert!(ids.iter().all(|id| id.is_assigned()));
     assert_eq!(topology.header.status, TopologyStatus::Pending);
     assert_eq!((topology.header.version, topology.header.generation), (1, 1));
     assert_eq!(store.resolve("one").await.unwrap(), id);
@@ -107,12 +123,13 @@ async fn a_created_topology_reads_back_identically() {
 async fn a_reopened_store_reads_the_design_from_disk() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("test.db");
-    let id = {
+    let (id, written) = {
         let store = SqliteStore::open(&path).await.unwrap();
-        create(&store, "one", 0).await
+        let id = create(&store, "one", 0).await;
+        (id, store.topology(id).await.unwrap().design.clone())
     };
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(*store.topology(id).await.unwrap().design, design(0));
+    assert_eq!(store.topology(id).await.unwrap().design, written, "ids included");
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use ipnet::Ipv4Net;
 use crate::alloc::{SubnetAllocator, default_subnet_base, next_free_ip};
 use crate::catalogue;
 use crate::issue::{Code, Target, errors};
-use crate::model::{Decky, Design, Lan, TopologyHeader};
+use crate::model::{Decky, Design, ItemId, Lan, TopologyHeader};
 use crate::mutation::{
     AddDecky, AddLan, AttachDecky, DetachDecky, MutationOp, Plan, Refusal, RemoveDecky, RemoveLan, RuntimeAction,
     UpdateDecky, UpdateLan,
@@ -126,7 +126,10 @@ fn plan_add_lan(header: &TopologyHeader, current: &Design, op: &AddLan, ctx: &Co
         }
     };
     let mut design = current.clone();
-    design.lans.insert(op.name.clone(), Lan { name: op.name.clone(), subnet, is_dmz: op.is_dmz, x: op.x, y: op.y });
+    design.lans.insert(
+        op.name.clone(),
+        Lan { id: ItemId::default(), name: op.name.clone(), subnet, is_dmz: op.is_dmz, x: op.x, y: op.y },
+    );
     Ok(Plan { design, actions: vec![RuntimeAction::CreateNetwork { lan: op.name.clone() }] })
 }
 
@@ -179,6 +182,7 @@ fn plan_add_decky(current: &Design, op: &AddDecky) -> Result<Plan, Refusal> {
     design.deckies.insert(
         op.name.clone(),
         Arc::new(Decky {
+            id: ItemId::default(),
             name: op.name.clone(),
             home_lan: op.lan.clone(),
             ips: [(op.lan.clone(), ip)].into(),

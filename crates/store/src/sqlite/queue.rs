@@ -189,7 +189,9 @@ impl Queue for SqliteStore {
         for mutation in claimed {
             match planner(mutation, &header, &design, &ctx) {
                 Ok(plan) => {
-                    design = Arc::new(plan.design);
+                    let mut planned = plan.design;
+                    planned.assign_ids(uuid::Uuid::new_v4);
+                    design = Arc::new(planned);
                     steps.push((mutation.id, Ok((plan.actions, design.clone()))));
                 }
                 Err(refusal) => steps.push((mutation.id, Err(refusal))),

@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use decnet_domain::diff::DesignDiff;
 use decnet_domain::model::TopologyHeader;
 use decnet_domain::{
-    Decky, DeckyState, DeckyStatus, Design, Lan, Mode, MutationState, Name, TopologyId, TopologyStatus,
+    Decky, DeckyState, DeckyStatus, Design, ItemId, Lan, Mode, MutationState, Name, TopologyId, TopologyStatus,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
@@ -61,6 +61,10 @@ where
     T::Err: std::fmt::Display,
 {
     text.parse().map_err(|e: T::Err| StoreError::corrupt(what, format!("{text:?}: {e}")))
+}
+
+fn item_id(what: &str, text: &str) -> Result<ItemId, StoreError> {
+    parse::<uuid::Uuid>(what, text).map(ItemId)
 }
 
 fn name(what: &str, text: &str) -> Result<Name, StoreError> {
@@ -119,7 +123,7 @@ pub(super) fn status_event(row: &SqliteRow) -> Result<StatusEvent, StoreError> {
 pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> Result<Design, StoreError> {
     let id = id.to_string();
     let mut design = Design::default();
-    let lans = sqlx::query("SELECT name, subnet, is_dmz, x, y FROM lans WHERE topology_id = $1")
+    let lans = sqlx::query("SELECT name, subnet, is_dmz, x, y, id FROM lans WHERE topology_id = $1")
         .bind(&id)
         .fetch_all(&mut *conn)
         .await?;
@@ -128,12 +132,19 @@ pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> 
         let subnet = parse("LAN subnet", &row.try_get::<String, _>(1)?)?;
         design.lans.insert(
             lan_name.clone(),
-            Lan { name: lan_name, subnet, is_dmz: row.try_get(2)?, x: row.try_get(3)?, y: row.try_get(4)? },
+            Lan {
+                id: item_id("LAN id", &row.try_get::<String, _>(5)?)?,
+                name: lan_name,
+                subnet,
+                is_dmz: row.try_get(2)?,
+                x: row.try_get(3)?,
+                y: row.try_get(4)?,
+            },
         );
     }
     let mut deckies_by_name: BTreeMap<Name, Decky> = BTreeMap::new();
     let deckies = sqlx::query(
-        "SELECT name, services, service_config, forwards_l3, archetype, x, y FROM deckies WHERE topology_id = $1",
+        "SELECT name, services, service_config, forwards_l3, archetype, x, y, uuid FROM deckies WHERE topology_id = $1",
     )
     .bind(&id)
     .fetch_all(&mut *conn)
@@ -145,6 +156,7 @@ pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> 
         deckies_by_name.insert(
             decky_name.clone(),
             Decky {
+                id: item_id("decky uuid", &row.try_get::<String, _>(7)?)?,
                 home_lan: decky_name.clone(),
                 name: decky_name,
                 ips: BTreeMap::new(),
@@ -198,14 +210,15 @@ pub(super) async fn load_decky_status(
 pub(super) async fn insert_lans(conn: &mut SqliteConnection, id: TopologyId, lans: &[&Lan]) -> Result<(), StoreError> {
     let id = id.to_string();
     for chunk in lans.chunks(BATCH) {
-        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO lans (topology_id, name, subnet, is_dmz, x, y) ");
+        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO lans (topology_id, name, subnet, is_dmz, x, y, id) ");
         query.push_values(chunk, |mut row, lan| {
             row.push_bind(id.clone())
                 .push_bind(lan.name.to_string())
                 .push_bind(lan.subnet.to_string())
                 .push_bind(lan.is_dmz)
                 .push_bind(lan.x)
-                .push_bind(lan.y);
+                .push_bind(lan.y)
+                .push_bind(lan.id.to_string());
         });
         query.build().execute(&mut *conn).await?;
     }
@@ -221,7 +234,7 @@ pub(super) async fn insert_deckies(
     let id_text = id.to_string();
     for chunk in deckies.chunks(BATCH) {
         let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO deckies (topology_id, name, services, service_config, forwards_l3, archetype, x, y, state) ",
+            "INSERT INTO deckies (topology_id, name, services, service_config, forwards_l3, archetype, x, y, state, uuid) ",
         );
         query.push_values(chunk, |mut row, decky| {
             row.push_bind(id_text.clone())
@@ -232,7 +245,8 @@ pub(super) async fn insert_deckies(
                 .push_bind(decky.archetype.clone())
                 .push_bind(decky.x)
                 .push_bind(decky.y)
-                .push_bind(DeckyState::Pending.as_str());
+                .push_bind(DeckyState::Pending.as_str())
+                .push_bind(decky.id.to_string());
         });
         query.build().execute(&mut *conn).await?;
     }
