@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use argon2::Argon2;
@@ -124,6 +124,8 @@ pub struct Auth {
     /// A hash verified when the username is unknown, so the answer takes as long as for
     /// a known user and does not tell which names exist.
     decoy_hash: String,
+    /// Unredeemed SSE tickets: ticket → the principal it stands for, and when it expires.
+    tickets: Mutex<HashMap<String, (Principal, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -132,7 +134,13 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-/// 32 random bytes from the OS, hex-encoded.
+/// How long an SSE ticket stays valid unused.
+pub const TICKET_TTL: Duration = Duration::from_secs(30);
+
+/// Most unredeemed SSE tickets kept (the oldest go first beyond it).
+const MAX_TICKETS: usize = 4096;
+
+/// `bytes` random bytes from the OS, hex-encoded.
 fn random_hex(bytes: usize) -> String {
     let mut rng = rand::rngs::StdRng::from_os_rng();
     let mut buf = vec![0u8; bytes];
@@ -227,6 +235,7 @@ impl Auth {
             revoked: RwLock::new(revoked),
             roles: RwLock::new(roles),
             decoy_hash,
+            tickets: Mutex::default(),
         })
     }
 
@@ -335,6 +344,42 @@ impl Auth {
         })
     }
 
+    /// A single-use ticket standing for `principal` for one event stream.
+    pub(crate) fn issue_ticket(&self, principal: &Principal) -> String {
+        let ticket = random_hex(24);
+        let now = std::time::Instant::now();
+        let mut tickets = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: expired tickets go first; past the cap the oldest are dropped.
+        tickets.retain(|_, (_, expires)| *expires > now);
+        if tickets.len() >= MAX_TICKETS
+            && let Some(oldest) = tickets.iter().min_by_key(|(_, (_, expires))| *expires).map(|(t, _)| t.clone())
+        {
+            tickets.remove(&oldest);
+        }
+        tickets.insert(ticket.clone(), (principal.clone(), now + TICKET_TTL));
+        ticket
+    }
+
+    /// The principal of an unexpired ticket, which is used up; its token's revocation and
+    /// the user's current role apply as for the token itself.
+    fn redeem_ticket(&self, ticket: &str) -> Result<Principal, ApiError> {
+        let found = self.tickets.lock().unwrap_or_else(|p| p.into_inner()).remove(ticket);
+        let Some((mut principal, _)) = found.filter(|(_, expires)| *expires > std::time::Instant::now()) else {
+            return Err(unauthorized("the ticket is unknown, used or expired (POST /api/v1/auth/sse-ticket)"));
+        };
+        if self.revoked.read().unwrap_or_else(|p| p.into_inner()).contains(&principal.jti) {
+            return Err(unauthorized("the token has been revoked"));
+        }
+        principal.role = self
+            .roles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&principal.username)
+            .copied()
+            .ok_or_else(|| unauthorized("the token's user no longer exists"))?;
+        Ok(principal)
+    }
+
     /// Revokes a token until it expires.
     pub(crate) async fn revoke(&self, store: &dyn Store, principal: &Principal) -> Result<(), ApiError> {
         store.revoke_token(&principal.jti, principal.expires_at, Utc::now()).await?;
@@ -356,8 +401,19 @@ fn forbidden() -> ApiError {
 fn viewer_may(method: &Method, path: &str, username: &str) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
         || path == "/api/v1/auth/logout"
+        || path == "/api/v1/auth/sse-ticket"
         || (method == Method::POST && path.ends_with("/mutations:plan"))
         || (method == Method::PATCH && path.strip_prefix("/api/v1/users/") == Some(username))
+}
+
+/// The `ticket` query parameter of a GET of a topology's event stream, the one place a
+/// ticket stands for a token.
+fn stream_ticket(request: &Request) -> Option<String> {
+    let path = request.uri().path();
+    if request.method() != Method::GET || !path.starts_with("/api/v1/topologies/") || !path.ends_with("/events") {
+        return None;
+    }
+    request.uri().query()?.split('&').find_map(|pair| pair.strip_prefix("ticket=")).map(str::to_owned)
 }
 
 /// Middleware of every protected route: a valid token (401), and the admin role for
@@ -367,7 +423,10 @@ pub(crate) async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let principal = state.auth.principal(request.headers())?;
+    let principal = match stream_ticket(&request) {
+        Some(ticket) if !request.headers().contains_key(header::AUTHORIZATION) => state.auth.redeem_ticket(&ticket)?,
+        _ => state.auth.principal(request.headers())?,
+    };
     if principal.role == Role::Viewer && !viewer_may(request.method(), request.uri().path(), &principal.username) {
         return Err(forbidden());
     }

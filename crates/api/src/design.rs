@@ -2,20 +2,23 @@
 //! LANs, deckies and edges (each edit atomic and guarded by `expected_version`), address
 //! suggestions, and the orphan reaper.
 //!
-//! Edits speak the mutation vocabulary (`add_lan`, `update_decky`, ...), so a pending edit
-//! and a live mutation of the same change take the same body and obey the same guards.
+//! Items are addressed as the original API addresses them (`lans/{lan_id}`,
+//! `deckies/{uuid}`, `edges/{edge_id}`) or by name, and take the original's bodies as
+//! well as ours. Every edit is translated into ops of the mutation vocabulary (`add_lan`,
+//! `attach_decky`, ...) applied together in one transaction, so a pending edit and a live
+//! mutation of the same change obey the same guards.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
-use decnet_domain::{Code, Design, Name, TopologyId};
+use decnet_domain::{Code, Decky, Design, ItemId, Lan, Name, TopologyId};
 use decnet_engine::EngineError;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::{ApiError, ApiJson, ApiQuery, AppState, dto};
+use crate::{ApiError, ApiJson, ApiQuery, AppState, wire};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -28,7 +31,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/{id}/deckies", post(add_decky))
         .route("/{id}/deckies/{decky}", patch(update_decky).delete(remove_decky))
         .route("/{id}/edges", post(add_edge))
-        .route("/{id}/edges/{decky}/{lan}", delete(remove_edge))
+        .route("/{id}/edges/{edge}", delete(remove_edge))
+        .route("/{id}/edges/{decky}/{lan}", delete(remove_edge_by_names))
 }
 
 /// An edit's failure: unknown LAN or decky 404, a name already used 409, a malformed
@@ -54,14 +58,78 @@ fn edit_error(err: EngineError) -> ApiError {
     ApiError::new(status, error, refusal.to_string()).with_issues(refusal.issues)
 }
 
-/// Splits `expected_version` off an edit body.
-fn take_version(body: &mut Map<String, Value>) -> Result<Option<i64>, ApiError> {
-    match body.remove("expected_version") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64()),
-        Some(_) => {
-            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "expected_version: must be an integer"))
+fn bad_request(detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", detail)
+}
+
+fn not_found(what: &str, key: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} {key} not found"))
+}
+
+/// The LAN a path segment or body field names: its id, or its name.
+fn find_lan<'a>(design: &'a Design, key: &str) -> Option<&'a Lan> {
+    match key.parse::<uuid::Uuid>() {
+        Ok(id) => design.lan_by_id(ItemId(id)),
+        Err(_) => Name::parse(key).ok().and_then(|name| design.lans.get(&name)),
+    }
+}
+
+/// The decky a path segment or body field names: its uuid, or its name.
+fn find_decky<'a>(design: &'a Design, key: &str) -> Option<&'a Decky> {
+    match key.parse::<uuid::Uuid>() {
+        Ok(id) => design.decky_by_id(ItemId(id)),
+        Err(_) => Name::parse(key).ok().and_then(|name| design.deckies.get(&name).map(|d| &**d)),
+    }
+}
+
+/// The topology's id and current design.
+async fn current(state: &AppState, key: &str) -> Result<(TopologyId, std::sync::Arc<Design>), ApiError> {
+    let id = state.engine.store().resolve(key).await?;
+    let topology = state.engine.store().topology(id).await?;
+    Ok((id, topology.design.clone()))
+}
+
+/// Applies `ops` to the pending topology as one edit; the new version and design.
+async fn edit(
+    state: &AppState,
+    id: TopologyId,
+    ops: Vec<(&str, Value)>,
+    expected_version: Option<i64>,
+) -> Result<(i64, std::sync::Arc<Design>), ApiError> {
+    let ops: Vec<(String, Value)> = ops.into_iter().map(|(op, payload)| (op.to_owned(), payload)).collect();
+    let (header, design) = state.engine.edit_pending_all(id, &ops, expected_version).await.map_err(edit_error)?;
+    Ok((header.version, design))
+}
+
+/// The answer to an edit that made or changed a LAN.
+fn lan_answer(id: TopologyId, design: &Design, lan: &Name, version: i64, status: StatusCode) -> Response {
+    match design.lans.get(lan) {
+        Some(found) => {
+            let row = wire::LanRow { topology_version: Some(version), ..wire::LanRow::new(id, found) };
+            (status, Json(row)).into_response()
         }
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// The answer to an edit that made or changed a decky.
+fn decky_answer(id: TopologyId, design: &Design, decky: &Name, version: i64, status: StatusCode) -> Response {
+    match design.deckies.get(decky) {
+        Some(found) => {
+            let row = wire::DeckyRow {
+                topology_version: Some(version),
+                ..wire::DeckyRow::new(id, design, found, &Default::default())
+            };
+            (status, Json(row)).into_response()
+        }
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// Puts `value` under `key` when there is one.
+fn put(map: &mut Map<String, Value>, key: &str, value: Option<impl Into<Value>>) {
+    if let Some(value) = value {
+        map.insert(key.to_owned(), value.into());
     }
 }
 
@@ -73,173 +141,440 @@ pub(crate) struct VersionQuery {
     expected_version: Option<i64>,
 }
 
-/// Runs one edit and answers with the edited item (or 204 for removals).
-async fn edit(
-    state: &AppState,
-    key: &str,
-    op: &str,
-    payload: Value,
+/// A new LAN (the original's `POST lans` body).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LanCreate {
+    /// Unique within the topology.
+    name: String,
+    /// IPv4 CIDR; the next free /24 when absent.
+    #[serde(default)]
+    subnet: Option<String>,
+    /// Whether it is the DMZ (false).
+    #[serde(default)]
+    is_dmz: Option<bool>,
+    /// Canvas position.
+    #[serde(default)]
+    x: Option<f64>,
+    /// Canvas position.
+    #[serde(default)]
+    y: Option<f64>,
+    /// Refuse (409) unless the topology is at this version.
+    #[serde(default)]
     expected_version: Option<i64>,
-    created: bool,
-    show: impl FnOnce(&Design) -> Option<Value>,
-) -> Result<Response, ApiError> {
-    let id = state.engine.store().resolve(key).await?;
-    let (header, design) = state.engine.edit_pending(id, op, &payload, expected_version).await.map_err(edit_error)?;
-    let Some(item) = show(&design) else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    };
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!({ "version": header.version, "item": item }))).into_response())
 }
 
-fn lan_of(name: Option<&str>) -> impl FnOnce(&Design) -> Option<Value> + '_ {
-    move |design| name.and_then(|n| Name::parse(n).ok()).and_then(|n| design.lans.get(&n)).map(dto::lan)
-}
-
-fn decky_of(name: Option<&str>) -> impl FnOnce(&Design) -> Option<Value> + '_ {
-    move |design| {
-        let name = Name::parse(name?).ok()?;
-        let decky = design.deckies.get(&name)?;
-        Some(dto::decky(design, decky, &Default::default()))
-    }
-}
-
-/// Adds a LAN to a pending topology (`add_lan` fields; a subnet is allocated when none is given).
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/lans", tag = "design", params(("id" = String, Path, description = "Topology id or name")), request_body = Object,
-    responses((status = 201, body = crate::openapi::EditResultDoc)))]
+/// Adds a LAN to a pending topology.
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/lans", tag = "design", params(("id" = String, Path, description = "Topology id or name")),
+    request_body = LanCreate, responses((status = 201, body = wire::LanRow)))]
 pub(crate) async fn add_lan(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    ApiJson(mut body): ApiJson<Map<String, Value>>,
+    ApiJson(body): ApiJson<LanCreate>,
 ) -> Result<Response, ApiError> {
-    let version = take_version(&mut body)?;
-    let name = body.get("name").and_then(Value::as_str).map(str::to_owned);
-    edit(&state, &key, "add_lan", Value::Object(body), version, true, lan_of(name.as_deref())).await
+    let id = state.engine.store().resolve(&key).await?;
+    let mut payload = Map::new();
+    payload.insert("name".into(), Value::from(body.name.clone()));
+    put(&mut payload, "subnet", body.subnet);
+    put(&mut payload, "is_dmz", body.is_dmz);
+    put(&mut payload, "x", body.x);
+    put(&mut payload, "y", body.y);
+    let (version, design) = edit(&state, id, vec![("add_lan", Value::Object(payload))], body.expected_version).await?;
+    let name = Name::parse(&body.name).map_err(|e| bad_request(format!("name: {e}")))?;
+    Ok(lan_answer(id, &design, &name, version, StatusCode::CREATED))
+}
+
+/// Changes to a LAN (the original's `PATCH lans/{lan_id}` body).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LanPatch {
+    /// New name.
+    #[serde(default)]
+    name: Option<String>,
+    /// New subnet (every member gets a fresh address in it).
+    #[serde(default)]
+    subnet: Option<String>,
+    /// New DMZ flag.
+    #[serde(default)]
+    is_dmz: Option<bool>,
+    /// Canvas position.
+    #[serde(default)]
+    x: Option<f64>,
+    /// Canvas position.
+    #[serde(default)]
+    y: Option<f64>,
+    /// Refuse (409) unless the topology is at this version.
+    #[serde(default)]
+    expected_version: Option<i64>,
 }
 
 /// Renames, re-addresses, moves or flips the DMZ flag of a LAN of a pending topology.
-#[utoipa::path(patch, path = "/api/v1/topologies/{id}/lans/{lan}", tag = "design", params(("id" = String, Path, description = "Topology id or name"), ("lan" = String, Path)),
-    request_body = Object, responses((status = 200, body = crate::openapi::EditResultDoc)))]
+#[utoipa::path(patch, path = "/api/v1/topologies/{id}/lans/{lan}", tag = "design",
+    params(("id" = String, Path, description = "Topology id or name"), ("lan" = String, Path, description = "LAN id or name")),
+    request_body = LanPatch, responses((status = 200, body = wire::LanRow)))]
 pub(crate) async fn update_lan(
     State(state): State<AppState>,
     Path((key, lan)): Path<(String, String)>,
-    ApiJson(mut body): ApiJson<Map<String, Value>>,
+    ApiJson(body): ApiJson<LanPatch>,
 ) -> Result<Response, ApiError> {
-    let version = take_version(&mut body)?;
-    let renamed = body.get("name").and_then(Value::as_str).map_or_else(|| lan.clone(), str::to_owned);
-    let payload = json!({ "name": lan, "patch": body });
-    edit(&state, &key, "update_lan", payload, version, false, lan_of(Some(&renamed))).await
+    let (id, design) = current(&state, &key).await?;
+    let found = find_lan(&design, &lan).ok_or_else(|| not_found("LAN", &lan))?;
+    let lan_id = found.id;
+    let mut patch = Map::new();
+    put(&mut patch, "name", body.name);
+    put(&mut patch, "subnet", body.subnet);
+    put(&mut patch, "is_dmz", body.is_dmz);
+    put(&mut patch, "x", body.x);
+    put(&mut patch, "y", body.y);
+    let payload = json!({ "name": found.name, "patch": patch });
+    let (version, design) = edit(&state, id, vec![("update_lan", payload)], body.expected_version).await?;
+    // The id survives a rename: answer with the LAN it names now.
+    let name = design.lan_by_id(lan_id).map(|l| l.name.clone()).ok_or_else(|| not_found("LAN", &lan))?;
+    Ok(lan_answer(id, &design, &name, version, StatusCode::OK))
 }
 
 /// Removes a LAN of a pending topology.
-#[utoipa::path(delete, path = "/api/v1/topologies/{id}/lans/{lan}", tag = "design", params(("id" = String, Path, description = "Topology id or name"), ("lan" = String, Path), VersionQuery),
+#[utoipa::path(delete, path = "/api/v1/topologies/{id}/lans/{lan}", tag = "design",
+    params(("id" = String, Path, description = "Topology id or name"), ("lan" = String, Path, description = "LAN id or name"), VersionQuery),
     responses((status = 204, description = "Removed")))]
 pub(crate) async fn remove_lan(
     State(state): State<AppState>,
     Path((key, lan)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<VersionQuery>,
-) -> Result<Response, ApiError> {
-    edit(&state, &key, "remove_lan", json!({ "name": lan }), q.expected_version, false, |_| None).await
+) -> Result<StatusCode, ApiError> {
+    let (id, design) = current(&state, &key).await?;
+    let found = find_lan(&design, &lan).ok_or_else(|| not_found("LAN", &lan))?;
+    edit(&state, id, vec![("remove_lan", json!({ "name": found.name }))], q.expected_version).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// Adds a decky to a pending topology (`add_decky` fields).
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/deckies", tag = "design", params(("id" = String, Path, description = "Topology id or name")), request_body = Object,
-    responses((status = 201, body = crate::openapi::EditResultDoc)))]
+/// A new decky: the original's body (`name`, `services`, `decky_config` with its
+/// `ips_by_lan`, home LAN first) or ours (`lan`, `ip`, `archetype`, `forwards_l3`,
+/// `service_config`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeckyCreate {
+    /// Unique within the topology.
+    name: String,
+    /// Decoy services.
+    #[serde(default)]
+    services: Option<Vec<String>>,
+    /// The original's configuration blob; `ips_by_lan` puts the decky on its LANs (the
+    /// first is its home; a null or empty IP takes the next free one).
+    #[serde(default)]
+    decky_config: Option<wire::DeckyConfig>,
+    /// Home LAN (ours; instead of `decky_config.ips_by_lan`).
+    #[serde(default)]
+    lan: Option<String>,
+    /// IP on the home LAN (ours).
+    #[serde(default)]
+    ip: Option<String>,
+    /// Archetype slug.
+    #[serde(default)]
+    archetype: Option<String>,
+    /// Whether it routes between its LANs.
+    #[serde(default)]
+    forwards_l3: Option<bool>,
+    /// Service → key → value.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    service_config: Option<Map<String, Value>>,
+    /// Canvas position.
+    #[serde(default)]
+    x: Option<f64>,
+    /// Canvas position.
+    #[serde(default)]
+    y: Option<f64>,
+    /// Refuse (409) unless the topology is at this version.
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+/// An IP of `ips_by_lan`: a non-empty string, or none (the next free one).
+fn ip_of(value: &Value) -> Result<Option<String>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) if text.is_empty() => Ok(None),
+        Value::String(text) => Ok(Some(text.clone())),
+        other => Err(bad_request(format!("decky_config.ips_by_lan: {other} is not an IP address"))),
+    }
+}
+
+/// Adds a decky to a pending topology.
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/deckies", tag = "design", params(("id" = String, Path, description = "Topology id or name")),
+    request_body = DeckyCreate, responses((status = 201, body = wire::DeckyRow)))]
 pub(crate) async fn add_decky(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    ApiJson(mut body): ApiJson<Map<String, Value>>,
+    ApiJson(body): ApiJson<DeckyCreate>,
 ) -> Result<Response, ApiError> {
-    let version = take_version(&mut body)?;
-    let name = body.get("name").and_then(Value::as_str).map(str::to_owned);
-    edit(&state, &key, "add_decky", Value::Object(body), version, true, decky_of(name.as_deref())).await
+    let id = state.engine.store().resolve(&key).await?;
+    let config = body.decky_config.unwrap_or_default();
+    if config.name.as_ref().is_some_and(|n| *n != body.name) {
+        return Err(bad_request("decky_config.name must be the decky's name"));
+    }
+    let mut lans = config.ips_by_lan.iter();
+    let (home, home_ip) = match (body.lan, lans.next()) {
+        (Some(lan), _) => (lan, body.ip),
+        (None, Some((lan, ip))) => (lan.clone(), body.ip.or(ip_of(ip)?)),
+        (None, None) => {
+            return Err(bad_request("a decky needs a LAN: give `lan` or `decky_config.ips_by_lan` (home LAN first)"));
+        }
+    };
+    let mut payload = Map::new();
+    payload.insert("name".into(), Value::from(body.name.clone()));
+    payload.insert("lan".into(), Value::from(home.clone()));
+    put(&mut payload, "ip", home_ip);
+    put(&mut payload, "services", body.services.or(config.services));
+    put(&mut payload, "archetype", body.archetype.or(config.archetype));
+    put(&mut payload, "forwards_l3", body.forwards_l3.or(config.forwards_l3));
+    put(&mut payload, "service_config", body.service_config.or(config.service_config));
+    put(&mut payload, "x", body.x);
+    put(&mut payload, "y", body.y);
+    let mut ops = vec![("add_decky", Value::Object(payload))];
+    for (lan, ip) in config.ips_by_lan.iter().filter(|(lan, _)| **lan != home) {
+        let mut attach = Map::new();
+        attach.insert("decky".into(), Value::from(body.name.clone()));
+        attach.insert("lan".into(), Value::from(lan.clone()));
+        put(&mut attach, "ip", ip_of(ip)?);
+        ops.push(("attach_decky", Value::Object(attach)));
+    }
+    let (version, design) = edit(&state, id, ops, body.expected_version).await?;
+    let name = Name::parse(&body.name).map_err(|e| bad_request(format!("name: {e}")))?;
+    Ok(decky_answer(id, &design, &name, version, StatusCode::CREATED))
 }
 
-/// `services`, `x` and `y` are the update's own fields; everything else is the patch
-/// (`forwards_l3`, `archetype`, `service_config`; anything unknown is refused there).
-#[utoipa::path(patch, path = "/api/v1/topologies/{id}/deckies/{decky}", tag = "design", params(("id" = String, Path, description = "Topology id or name"), ("decky" = String, Path)),
-    request_body = Object, responses((status = 200, body = crate::openapi::EditResultDoc)))]
+/// Changes to a decky: the original's body (`services`, `decky_config`, `x`, `y`) or ours
+/// (`forwards_l3`, `archetype`, `service_config` at the top level).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeckyPatch {
+    /// The decky's name: names do not change (remove and add instead); the current name
+    /// is accepted.
+    #[serde(default)]
+    name: Option<String>,
+    /// The new service list.
+    #[serde(default)]
+    services: Option<Vec<String>>,
+    /// The original's blob: its `forwards_l3`, `archetype` and `service_config` are set;
+    /// LANs added to or removed from `ips_by_lan` attach or detach the decky.
+    #[serde(default)]
+    decky_config: Option<wire::DeckyConfig>,
+    /// Whether it routes between its LANs.
+    #[serde(default)]
+    forwards_l3: Option<bool>,
+    /// Archetype slug.
+    #[serde(default)]
+    archetype: Option<String>,
+    /// Service → key → value.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    service_config: Option<Map<String, Value>>,
+    /// Canvas position.
+    #[serde(default)]
+    x: Option<f64>,
+    /// Canvas position.
+    #[serde(default)]
+    y: Option<f64>,
+    /// Refuse (409) unless the topology is at this version.
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+/// Changes services, configuration, memberships or position of a decky of a pending
+/// topology.
+#[utoipa::path(patch, path = "/api/v1/topologies/{id}/deckies/{decky}", tag = "design",
+    params(("id" = String, Path, description = "Topology id or name"), ("decky" = String, Path, description = "Decky uuid or name")),
+    request_body = DeckyPatch, responses((status = 200, body = wire::DeckyRow)))]
 pub(crate) async fn update_decky(
     State(state): State<AppState>,
     Path((key, decky)): Path<(String, String)>,
-    ApiJson(mut body): ApiJson<Map<String, Value>>,
+    ApiJson(body): ApiJson<DeckyPatch>,
 ) -> Result<Response, ApiError> {
-    let version = take_version(&mut body)?;
-    let mut payload = Map::new();
-    payload.insert("decky".into(), Value::from(decky.as_str()));
-    for field in ["services", "x", "y"] {
-        if let Some(value) = body.remove(field) {
-            payload.insert(field.into(), value);
+    let (id, design) = current(&state, &key).await?;
+    let found = find_decky(&design, &decky).ok_or_else(|| not_found("decky", &decky))?;
+    let name = found.name.clone();
+    if body.name.as_ref().is_some_and(|n| n != name.as_str()) {
+        return Err(bad_request("a decky's name cannot change: remove it and add it under the new name"));
+    }
+    let config = body.decky_config.unwrap_or_default();
+    let mut ops = Vec::new();
+    let mut detach = Vec::new();
+    if !config.ips_by_lan.is_empty() {
+        for (lan, ip) in &config.ips_by_lan {
+            let wanted = ip_of(ip)?;
+            match Name::parse(lan).ok().and_then(|l| found.ips.get(&l).copied()) {
+                None => {
+                    let mut attach = Map::new();
+                    attach.insert("decky".into(), Value::from(name.to_string()));
+                    attach.insert("lan".into(), Value::from(lan.clone()));
+                    put(&mut attach, "ip", wanted);
+                    ops.push(("attach_decky", Value::Object(attach)));
+                }
+                Some(have) if wanted.as_ref().is_some_and(|w| *w != have.to_string()) => {
+                    return Err(bad_request(format!(
+                        "decky_config.ips_by_lan: {name} has {have} on {lan}; to change it, detach and attach"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        for lan in found.ips.keys().filter(|l| !config.ips_by_lan.contains_key(l.as_str())) {
+            detach.push(("detach_decky", json!({ "decky": name, "lan": lan })));
         }
     }
-    payload.insert("patch".into(), Value::Object(body));
-    edit(&state, &key, "update_decky", Value::Object(payload), version, false, decky_of(Some(&decky))).await
+    let mut patch = Map::new();
+    put(&mut patch, "forwards_l3", body.forwards_l3.or(config.forwards_l3));
+    put(&mut patch, "archetype", body.archetype.or(config.archetype));
+    put(&mut patch, "service_config", body.service_config.or(config.service_config));
+    let mut update = Map::new();
+    update.insert("decky".into(), Value::from(name.to_string()));
+    put(&mut update, "services", body.services);
+    put(&mut update, "x", body.x);
+    put(&mut update, "y", body.y);
+    update.insert("patch".into(), Value::Object(patch));
+    ops.push(("update_decky", Value::Object(update)));
+    ops.extend(detach);
+    let (version, design) = edit(&state, id, ops, body.expected_version).await?;
+    Ok(decky_answer(id, &design, &name, version, StatusCode::OK))
 }
 
 /// Removes a decky of a pending topology.
-#[utoipa::path(delete, path = "/api/v1/topologies/{id}/deckies/{decky}", tag = "design", params(("id" = String, Path, description = "Topology id or name"), ("decky" = String, Path), VersionQuery),
+#[utoipa::path(delete, path = "/api/v1/topologies/{id}/deckies/{decky}", tag = "design",
+    params(("id" = String, Path, description = "Topology id or name"), ("decky" = String, Path, description = "Decky uuid or name"), VersionQuery),
     responses((status = 204, description = "Removed")))]
 pub(crate) async fn remove_decky(
     State(state): State<AppState>,
     Path((key, decky)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<VersionQuery>,
-) -> Result<Response, ApiError> {
-    edit(&state, &key, "remove_decky", json!({ "decky": decky }), q.expected_version, false, |_| None).await
+) -> Result<StatusCode, ApiError> {
+    let (id, design) = current(&state, &key).await?;
+    let found = find_decky(&design, &decky).ok_or_else(|| not_found("decky", &decky))?;
+    edit(&state, id, vec![("remove_decky", json!({ "decky": found.name }))], q.expected_version).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// Puts a decky on another LAN of a pending topology (`attach_decky` fields).
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/edges", tag = "design", params(("id" = String, Path, description = "Topology id or name")), request_body = Object,
-    responses((status = 201, body = crate::openapi::EditResultDoc)))]
+/// A new membership: the original's body (`decky_uuid`, `lan_id`, `is_bridge`,
+/// `forwards_l3`) or ours (`decky`, `lan`, `ip`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EdgeCreate {
+    /// The decky's uuid (or name).
+    #[serde(default)]
+    decky_uuid: Option<String>,
+    /// The LAN's id (or name).
+    #[serde(default)]
+    lan_id: Option<String>,
+    /// The decky's name (ours).
+    #[serde(default)]
+    decky: Option<String>,
+    /// The LAN's name (ours).
+    #[serde(default)]
+    lan: Option<String>,
+    /// Derived from the memberships; accepted and ignored.
+    #[serde(default)]
+    is_bridge: Option<bool>,
+    /// True makes the decky route between its LANs.
+    #[serde(default)]
+    forwards_l3: Option<bool>,
+    /// The decky's IP on the LAN; the next free one when absent.
+    #[serde(default)]
+    ip: Option<String>,
+    /// Refuse (409) unless the topology is at this version.
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+/// Puts a decky on another LAN of a pending topology.
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/edges", tag = "design", params(("id" = String, Path, description = "Topology id or name")),
+    request_body = EdgeCreate, responses((status = 201, body = wire::EdgeRow)))]
 pub(crate) async fn add_edge(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    ApiJson(mut body): ApiJson<Map<String, Value>>,
+    ApiJson(body): ApiJson<EdgeCreate>,
 ) -> Result<Response, ApiError> {
-    let version = take_version(&mut body)?;
-    let decky = body.get("decky").and_then(Value::as_str).map(str::to_owned);
-    let lan = body.get("lan").and_then(Value::as_str).map(str::to_owned);
-    let show = move |design: &Design| {
-        let (decky, lan) = (Name::parse(decky.as_deref()?).ok()?, Name::parse(lan.as_deref()?).ok()?);
-        design.edges().find(|e| e.decky == decky && e.lan == lan).and_then(|e| serde_json::to_value(e).ok())
-    };
-    edit(&state, &key, "attach_decky", Value::Object(body), version, true, show).await
+    let (id, design) = current(&state, &key).await?;
+    let decky_key = body.decky_uuid.or(body.decky).ok_or_else(|| bad_request("decky_uuid: field required"))?;
+    let lan_key = body.lan_id.or(body.lan).ok_or_else(|| bad_request("lan_id: field required"))?;
+    // As the original: an edge to a decky or LAN of another topology is a bad request.
+    let decky = find_decky(&design, &decky_key)
+        .ok_or_else(|| bad_request(format!("decky {decky_key} is not in this topology")))?;
+    let lan = find_lan(&design, &lan_key).ok_or_else(|| bad_request(format!("LAN {lan_key} is not in this topology")))?;
+    let _ = body.is_bridge;
+    let mut attach = Map::new();
+    attach.insert("decky".into(), Value::from(decky.name.to_string()));
+    attach.insert("lan".into(), Value::from(lan.name.to_string()));
+    put(&mut attach, "ip", body.ip);
+    // Only turning routing on is an edge's business; a false leaves the decky as it is.
+    put(&mut attach, "forwards_l3", body.forwards_l3.filter(|f| *f));
+    let (decky_id, lan_id) = (decky.id, lan.id);
+    let (version, design) = edit(&state, id, vec![("attach_decky", Value::Object(attach))], body.expected_version).await?;
+    let edge_id = ItemId::edge(decky_id, lan_id);
+    let row = wire::edges(id, &design)
+        .into_iter()
+        .find(|e| e.id == edge_id)
+        .ok_or_else(|| ApiError::internal("the attached edge is missing"))?;
+    Ok((StatusCode::CREATED, Json(wire::EdgeRow { topology_version: Some(version), ..row })).into_response())
 }
 
 /// Takes a decky off a LAN (not its home) of a pending topology.
-#[utoipa::path(delete, path = "/api/v1/topologies/{id}/edges/{decky}/{lan}", tag = "design",
-    params(("id" = String, Path, description = "Topology id or name"), ("decky" = String, Path), ("lan" = String, Path), VersionQuery),
+#[utoipa::path(delete, path = "/api/v1/topologies/{id}/edges/{edge}", tag = "design",
+    params(("id" = String, Path, description = "Topology id or name"), ("edge" = String, Path, description = "Edge id"), VersionQuery),
     responses((status = 204, description = "Removed")))]
 pub(crate) async fn remove_edge(
     State(state): State<AppState>,
-    Path((key, decky, lan)): Path<(String, String, String)>,
+    Path((key, edge)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<VersionQuery>,
-) -> Result<Response, ApiError> {
-    edit(&state, &key, "detach_decky", json!({ "decky": decky, "lan": lan }), q.expected_version, false, |_| None).await
+) -> Result<StatusCode, ApiError> {
+    let (id, design) = current(&state, &key).await?;
+    let wanted = edge.parse::<uuid::Uuid>().map_err(|_| not_found("edge", &edge))?;
+    let found = wire::edges(id, &design).into_iter().find(|e| e.id == wanted).ok_or_else(|| not_found("edge", &edge))?;
+    let payload = json!({ "decky": found.decky, "lan": found.lan });
+    edit(&state, id, vec![("detach_decky", payload)], q.expected_version).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
+/// Takes a decky off a LAN, both named.
+#[utoipa::path(delete, path = "/api/v1/topologies/{id}/edges/{decky}/{lan}", tag = "design",
+    params(("id" = String, Path, description = "Topology id or name"), ("decky" = String, Path), ("lan" = String, Path), VersionQuery),
+    responses((status = 204, description = "Removed")))]
+pub(crate) async fn remove_edge_by_names(
+    State(state): State<AppState>,
+    Path((key, decky, lan)): Path<(String, String, String)>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
+) -> Result<StatusCode, ApiError> {
+    let id = state.engine.store().resolve(&key).await?;
+    edit(&state, id, vec![("detach_decky", json!({ "decky": decky, "lan": lan }))], q.expected_version).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A blank topology (the original's body; `target_host` is our older name).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BlankRequest {
+    /// Unique name.
     name: String,
+    /// `unihost` (default) or `agent`.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    mode: decnet_domain::Mode,
-    #[serde(default)]
-    target_host: Option<String>,
+    mode: Option<String>,
+    /// The host an agent-mode topology is pinned to.
+    #[serde(default, alias = "target_host")]
+    target_host_uuid: Option<String>,
 }
 
 /// `POST /blank`: a pending topology with a DMZ (`dmz`, the next free /24) and its
 /// gateway (`dmz-gateway`, ssh, routing on) to start drawing from.
 #[utoipa::path(post, path = "/api/v1/topologies/blank", tag = "design", request_body = BlankRequest,
-    responses((status = 201, body = crate::openapi::TopologySummaryDoc)))]
+    responses((status = 201, body = wire::TopologySummary)))]
 pub(crate) async fn blank(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<BlankRequest>,
 ) -> Result<Response, ApiError> {
+    let (mode, target) = crate::topologies::placement(request.mode.as_deref(), request.target_host_uuid)?;
     let document = json!({
         "name": request.name,
-        "mode": request.mode,
-        "target_host": request.target_host,
+        "mode": mode,
+        "target_host": target,
         "lans": [{ "name": "dmz", "is_dmz": true, "x": 40.0, "y": 40.0 }],
         "deckies": [{
             "name": "dmz-gateway", "home_lan": "dmz", "networks": [{ "lan": "dmz" }], "services": ["ssh"],
@@ -254,51 +589,61 @@ pub(crate) async fn blank(
         }
         other => other.into(),
     })?;
-    Ok((StatusCode::CREATED, Json(dto::header(&topology.header))).into_response())
+    Ok((StatusCode::CREATED, Json(wire::TopologySummary::from(&topology.header))).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct NextSubnetQuery {
-    /// A CIDR of /24 or wider.
+    /// A CIDR of /24 or wider (172.16.0.0/12).
     base: Option<String>,
 }
 
-/// The first /24 under `base` (default 172.16.0.0/12) that no topology holds.
+/// The first /24 under `base` that no topology holds.
 #[utoipa::path(get, path = "/api/v1/topologies/next-subnet", tag = "design", params(NextSubnetQuery),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = wire::NextSubnet)))]
 pub(crate) async fn next_subnet(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<NextSubnetQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::NextSubnet>, ApiError> {
     let base = match q.base {
-        Some(text) => text
-            .parse()
-            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", "base: not an IPv4 CIDR"))?,
+        Some(text) => text.parse().map_err(|_| bad_request("base: not an IPv4 CIDR"))?,
         None => decnet_domain::alloc::default_subnet_base(),
     };
     let subnet = state.engine.next_subnet(base).await.map_err(edit_error)?;
-    Ok(Json(json!({ "subnet": subnet.to_string() })))
+    Ok(Json(wire::NextSubnet { subnet: subnet.to_string() }))
 }
 
 /// A LAN's subnet and its first free address (nothing is reserved).
-#[utoipa::path(get, path = "/api/v1/topologies/{id}/lans/{lan}/next-ip", tag = "design", params(("id" = String, Path, description = "Topology id or name"), ("lan" = String, Path)),
-    responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/v1/topologies/{id}/lans/{lan}/next-ip", tag = "design",
+    params(("id" = String, Path, description = "Topology id or name"), ("lan" = String, Path, description = "LAN id or name")),
+    responses((status = 200, body = wire::NextIp)))]
 pub(crate) async fn next_ip(
     State(state): State<AppState>,
     Path((key, lan)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let id: TopologyId = state.engine.store().resolve(&key).await?;
-    let lan =
-        Name::parse(&lan).map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("LAN {lan}: {e}")))?;
-    let (subnet, ip) = state.engine.next_ip(id, &lan).await.map_err(edit_error)?;
-    Ok(Json(json!({ "subnet": subnet.to_string(), "ip": ip.to_string() })))
+) -> Result<Json<wire::NextIp>, ApiError> {
+    let (id, design) = current(&state, &key).await?;
+    let found = find_lan(&design, &lan).ok_or_else(|| not_found("LAN", &lan))?;
+    let (subnet, ip) = state.engine.next_ip(id, &found.name).await.map_err(edit_error)?;
+    Ok(Json(wire::NextIp { subnet: subnet.to_string(), ip: ip.to_string() }))
 }
 
 /// Removes labelled containers and networks of topologies the store does not know.
-#[utoipa::path(post, path = "/api/v1/topologies/reap-orphans", tag = "design", responses((status = 200, body = Object)))]
-pub(crate) async fn reap_orphans(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let reaped = state.engine.reap_orphans(None).await?;
-    Ok(Json(json!({ "reaped": reaped })))
+#[utoipa::path(post, path = "/api/v1/topologies/reap-orphans", tag = "design", responses((status = 200, body = wire::ReapReport)))]
+pub(crate) async fn reap_orphans(State(state): State<AppState>) -> Result<Json<wire::ReapReport>, ApiError> {
+    Ok(Json(reap_report(&state.engine.reap_orphans(None).await?)))
+}
+
+/// The original's report of a reap.
+pub fn reap_report(reaped: &decnet_engine::Reaped) -> wire::ReapReport {
+    let prefix = |id: &TopologyId| id.simple().chars().take(8).collect::<String>();
+    wire::ReapReport {
+        live_prefixes: reaped.live.iter().map(prefix).collect(),
+        orphan_prefixes: reaped.reaped.iter().map(prefix).collect(),
+        containers_removed: reaped.containers.clone(),
+        networks_removed: reaped.networks.clone(),
+        errors: reaped.errors.clone(),
+        reaped: reaped.reaped.iter().map(|id| id.0).collect(),
+    }
 }

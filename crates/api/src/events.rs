@@ -23,11 +23,10 @@ use chrono::{DateTime, Utc};
 use decnet_domain::TopologyId;
 use decnet_store::{EventFilter, Store, StoredEvent};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::sync::broadcast::error::TryRecvError;
 
 use crate::auth::Principal;
-use crate::{ApiError, ApiQuery, AppState, dto};
+use crate::{ApiError, ApiQuery, AppState, wire};
 
 /// How often an idle stream looks for events committed by other processes.
 pub const STREAM_POLL: Duration = Duration::from_secs(2);
@@ -124,11 +123,11 @@ fn bad(detail: &str) -> ApiError {
 /// `GET /api/v1/events`: oldest first after `cursor`; `next_cursor` continues the listing
 /// (null when this page was the last one).
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(ListQuery),
-    responses((status = 200, body = crate::openapi::EventPageDoc)))]
+    responses((status = 200, body = wire::EventPage)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::EventPage>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(bad("limit: must be between 1 and 1000"));
@@ -155,29 +154,45 @@ pub(crate) async fn list(
     };
     let events = state.engine.store().events(&filter).await?;
     let next_cursor = if events.len() as i64 == limit { events.last().map(|e| e.id) } else { None };
-    Ok(Json(json!({ "data": events, "next_cursor": next_cursor })))
+    Ok(Json(wire::EventPage { data: events.iter().map(wire::EventRow::from).collect(), next_cursor }))
 }
 
 /// What a stream sends.
 #[derive(Debug, Clone, PartialEq)]
 enum Frame {
     /// The state when the stream starts (no id: it does not move the resume point).
-    Snapshot(Value),
+    Snapshot(Box<wire::StreamSnapshot>),
     /// A logged event, with its id.
     Logged(StoredEvent),
     /// Why the stream ends early.
-    Error(Value),
+    Error(StreamError),
+}
+
+/// The last frame of a stream that ends early (`event: error`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+struct StreamError {
+    /// `slow_consumer` or `internal`.
+    error: &'static str,
+    /// What happened and what to do.
+    detail: String,
+    /// Resume after this id.
+    last_event_id: i64,
+}
+
+/// One body as one line of JSON.
+fn json_line<T: serde::Serialize>(body: &T) -> String {
+    serde_json::to_string(body).unwrap_or_else(|_| "{}".into())
 }
 
 impl Frame {
-    fn into_sse(self) -> SseEvent {
+    fn into_sse(self, topology: TopologyId) -> SseEvent {
         match self {
-            Frame::Snapshot(body) => SseEvent::default().event("snapshot").data(body.to_string()),
-            Frame::Logged(event) => SseEvent::default()
-                .id(event.id.to_string())
-                .event(event.kind.as_str())
-                .data(serde_json::to_string(&event).unwrap_or_else(|_| "{}".into())),
-            Frame::Error(body) => SseEvent::default().event("error").data(body.to_string()),
+            Frame::Snapshot(body) => SseEvent::default().event("snapshot").data(json_line(&body)),
+            Frame::Logged(event) => {
+                let frame = wire::StreamEvent::new(topology, &event);
+                SseEvent::default().id(event.id.to_string()).event(frame.kind_tail.as_str()).data(json_line(&frame))
+            }
+            Frame::Error(body) => SseEvent::default().event("error").data(json_line(&body)),
         }
     }
 }
@@ -198,11 +213,17 @@ fn resume_point(headers: &HeaderMap, query: Option<i64>) -> Result<Option<i64>, 
 pub(crate) struct StreamQuery {
     /// Resume after this event id (for clients that cannot send `Last-Event-ID`).
     last_event_id: Option<i64>,
+    /// A single-use ticket from `POST /api/v1/auth/sse-ticket`, instead of a bearer token
+    /// (a browser's EventSource cannot send headers).
+    #[allow(dead_code)] // Redeemed by the authentication middleware.
+    ticket: Option<String>,
 }
 
 /// `GET /api/v1/topologies/{id}/events`: a snapshot (status and in-flight mutations), then
-/// every event of the topology as it commits. With `Last-Event-ID`, no snapshot: the
-/// events after that id instead.
+/// every event of the topology as it commits, each named by its topic's tail (`status`,
+/// `mutation.applied`, `decky.state`, ...) with `{topic, type, ts, payload}` and the log
+/// record. With `Last-Event-ID`, no snapshot: the events after that id instead. A bearer
+/// token or a single-use `?ticket=` authenticates it.
 #[utoipa::path(get, path = "/api/v1/topologies/{id}/events", tag = "events",
     params(("id" = String, Path, description = "Topology id or name"), StreamQuery,
            ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
@@ -229,18 +250,21 @@ pub(crate) async fn stream(
         Some(after) => (None, after),
         None => {
             let snapshot = store.snapshot(id).await?;
-            let body = json!({
-                "topology": dto::header(&snapshot.header),
-                "open_mutations": snapshot.open_mutations,
-                "last_event_id": snapshot.last_event_id,
-            });
-            (Some(Frame::Snapshot(body)), snapshot.last_event_id)
+            let body = wire::StreamSnapshot {
+                topology_id: id.0,
+                status: snapshot.header.status.as_str().to_owned(),
+                in_flight: snapshot.open_mutations.iter().map(wire::MutationRow::from).collect(),
+                topology: wire::TopologySummary::from(&snapshot.header),
+                last_event_id: snapshot.last_event_id,
+            };
+            (Some(Frame::Snapshot(Box::new(body))), snapshot.last_event_id)
         }
     };
     let tail = Tail { store, topology: id, cursor, wake, pending: VecDeque::new(), first, done: false, _slot: slot };
     let events = futures_util::stream::unfold(tail, |mut tail| async move {
         let next = tail.next().await?;
-        Some((Ok::<_, Infallible>(next.into_sse()), tail))
+        let topology = tail.topology;
+        Some((Ok::<_, Infallible>(next.into_sse(topology)), tail))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEPALIVE)).into_response())
 }
@@ -276,12 +300,14 @@ impl Tail {
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Lagged(missed)) => {
                         self.done = true;
-                        let body = json!({
-                            "error": "slow_consumer",
-                            "detail": format!("the client fell {missed} events behind; reconnect with Last-Event-ID {}", self.cursor),
-                            "last_event_id": self.cursor,
-                        });
-                        return Some(Frame::Error(body));
+                        return Some(Frame::Error(StreamError {
+                            error: "slow_consumer",
+                            detail: format!(
+                                "the client fell {missed} events behind; reconnect with Last-Event-ID {}",
+                                self.cursor
+                            ),
+                            last_event_id: self.cursor,
+                        }));
                     }
                     Err(TryRecvError::Closed) => return None,
                 }
@@ -307,8 +333,11 @@ impl Tail {
                 Err(err) => {
                     tracing::warn!(error = %err, "event stream cannot read the log");
                     self.done = true;
-                    let body = json!({ "error": "internal", "detail": "the event log cannot be read", "last_event_id": self.cursor });
-                    return Some(Frame::Error(body));
+                    return Some(Frame::Error(StreamError {
+                        error: "internal",
+                        detail: "the event log cannot be read".into(),
+                        last_event_id: self.cursor,
+                    }));
                 }
             }
             // Caught up: wait for the bus to say something happened, or for the poll
@@ -325,6 +354,7 @@ impl Tail {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use decnet_store::{NewEvent, SqliteStore};
 
     #[tokio::test]
@@ -356,8 +386,8 @@ mod tests {
             bus.publish("test".into(), json!({ "n": n }));
         }
         let Some(Frame::Error(body)) = tail.next().await else { panic!("a final error event") };
-        assert_eq!(body["error"], "slow_consumer");
-        assert_eq!(body["last_event_id"], first.id, "it says where to resume");
+        assert_eq!(body.error, "slow_consumer");
+        assert_eq!(body.last_event_id, first.id, "it says where to resume");
         assert_eq!(tail.next().await, None, "and the stream ends");
         drop(tail);
         assert!(streams.acquire("u").is_some(), "its slot is free again");

@@ -8,12 +8,12 @@
 pub mod auth;
 mod cache;
 mod design;
-pub mod dto;
 mod error;
 pub mod events;
 pub mod openapi;
 mod topologies;
 mod users;
+pub mod wire;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 use decnet_engine::Engine;
 
 pub use auth::{Auth, AuthConfig, FirstAdmin};
+pub use design::reap_report;
 pub use error::{ApiError, ApiJson, ApiQuery};
 
 /// Largest request body accepted (413 beyond): a whole imported topology fits easily.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::cache::Stamp;
-use crate::{ApiError, ApiJson, ApiQuery, AppState, dto};
+use crate::{ApiError, ApiJson, ApiQuery, AppState, wire};
 
 pub(crate) fn routes() -> Router<AppState> {
     // Literal routes first, so they are never taken for an id.
@@ -60,11 +60,11 @@ pub(crate) struct ListQuery {
 
 /// Topologies, newest first.
 #[utoipa::path(get, path = "/api/v1/topologies", tag = "topologies", params(ListQuery),
-    responses((status = 200, body = crate::openapi::TopologyPageDoc)))]
+    responses((status = 200, body = wire::TopologyPage)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::TopologyPage>, ApiError> {
     let status = q
         .status
         .map(|s| s.parse::<TopologyStatus>())
@@ -79,19 +79,19 @@ pub(crate) async fn list(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", "offset: must not be negative"));
     }
     let page = state.engine.store().list_topologies(&ListFilter { status, limit: Some(limit), offset }).await?;
-    Ok(Json(json!({
-        "total": page.total,
-        "limit": limit,
-        "offset": offset,
-        "data": page.items.iter().map(dto::header).collect::<Vec<_>>(),
-    })))
+    Ok(Json(wire::TopologyPage {
+        total: page.total,
+        limit,
+        offset,
+        data: page.items.iter().map(wire::TopologySummary::from).collect(),
+    }))
 }
 
 /// A topology with its LANs, deckies (and their observed state) and edges. The ETag is
 /// the version; `If-None-Match` with it answers 304.
 #[utoipa::path(get, path = "/api/v1/topologies/{id}", tag = "topologies",
     params(("id" = String, Path, description = "Topology id or name")),
-    responses((status = 200, body = crate::openapi::TopologyDetailDoc), (status = 304, description = "Not modified")))]
+    responses((status = 200, body = wire::TopologyDetail), (status = 304, description = "Not modified")))]
 pub(crate) async fn show(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -115,31 +115,31 @@ pub(crate) async fn show(
     let topology = store.topology(id).await?;
     let stamp = Stamp::of(&topology.header);
     let body = axum::body::Bytes::from(
-        serde_json::to_vec(&dto::topology(&topology)).map_err(|e| ApiError::internal(format!("body: {e}")))?,
+        serde_json::to_vec(&wire::TopologyDetail::from(&*topology)).map_err(|e| ApiError::internal(format!("body: {e}")))?,
     );
     state.bodies.put(id, stamp, body.clone());
     Ok(([(header::ETAG, etag(stamp)?), (header::CONTENT_TYPE, json)], body).into_response())
 }
 
 /// The decoy services and the host-wide singletons.
-#[utoipa::path(get, path = "/api/v1/topologies/services", tag = "topologies", responses((status = 200, body = Object)))]
-pub(crate) async fn services() -> Json<serde_json::Value> {
-    Json(dto::services())
+#[utoipa::path(get, path = "/api/v1/topologies/services", tag = "topologies", responses((status = 200, body = wire::ServiceList)))]
+pub(crate) async fn services() -> Json<wire::ServiceList> {
+    Json(wire::ServiceList::catalogue())
 }
 
 /// The decky archetypes.
-#[utoipa::path(get, path = "/api/v1/topologies/archetypes", tag = "topologies", responses((status = 200, body = Object)))]
-pub(crate) async fn archetypes() -> Json<serde_json::Value> {
-    Json(dto::archetypes())
+#[utoipa::path(get, path = "/api/v1/topologies/archetypes", tag = "topologies", responses((status = 200, body = wire::ArchetypeList)))]
+pub(crate) async fn archetypes() -> Json<wire::ArchetypeList> {
+    Json(wire::ArchetypeList::catalogue())
 }
 
-/// One service's ports and config keys.
+/// One service's ports and config fields.
 #[utoipa::path(get, path = "/api/v1/topologies/services/{service}/schema", tag = "topologies",
-    params(("service" = String, Path)), responses((status = 200, body = Object)))]
-pub(crate) async fn service_schema(Path(service): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    decnet_domain::catalogue::decky_service(&service)
-        .map(|s| Json(dto::service(s)))
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("service {service} not found")))
+    params(("service" = String, Path)), responses((status = 200, body = wire::ServiceSchema)))]
+pub(crate) async fn service_schema(Path(service): Path<String>) -> Result<Json<wire::ServiceSchema>, ApiError> {
+    decnet_domain::catalogue::service(&service)
+        .map(|s| Json(wire::ServiceSchema::from(s)))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("Unknown service: {service}")))
 }
 
 /// A mutation request, as the original's API takes it.
@@ -165,7 +165,7 @@ fn empty_object() -> serde_json::Value {
 /// Queues a mutation of an active or degraded topology.
 #[utoipa::path(post, path = "/api/v1/topologies/{id}/mutations", tag = "topologies",
     params(("id" = String, Path, description = "Topology id or name")), request_body = MutationRequest,
-    responses((status = 202, body = crate::openapi::EnqueuedDoc)))]
+    responses((status = 202, body = wire::Enqueued)))]
 pub(crate) async fn enqueue(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -174,7 +174,12 @@ pub(crate) async fn enqueue(
     let id = state.engine.store().resolve(&key).await?;
     // An unknown op or a payload that does not parse is refused as 422, before queueing.
     let (mutation, version) = state.engine.enqueue(id, &request.op, &request.payload, request.expected_version).await?;
-    let body = json!({ "mutation_id": mutation.id, "state": mutation.state, "op": mutation.op, "version": version });
+    let body = wire::Enqueued {
+        mutation_id: mutation.id,
+        state: mutation.state.as_str().to_owned(),
+        op: mutation.op.clone(),
+        version,
+    };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
@@ -189,12 +194,12 @@ pub(crate) struct MutationsQuery {
 /// A topology's mutations, newest first.
 #[utoipa::path(get, path = "/api/v1/topologies/{id}/mutations", tag = "topologies",
     params(("id" = String, Path, description = "Topology id or name"), MutationsQuery),
-    responses((status = 200, body = Vec<crate::openapi::MutationDoc>)))]
+    responses((status = 200, body = Vec<wire::MutationRow>)))]
 pub(crate) async fn mutations(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiQuery(q): ApiQuery<MutationsQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Vec<wire::MutationRow>>, ApiError> {
     let store = state.engine.store();
     let id = store.resolve(&key).await?;
     let wanted = q
@@ -203,127 +208,189 @@ pub(crate) async fn mutations(
         .transpose()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", format!("state: {e}")))?;
     let list = store.mutations(id, wanted).await?;
-    Ok(Json(serde_json::to_value(list).unwrap_or_default()))
+    Ok(Json(list.iter().map(wire::MutationRow::from).collect()))
 }
 
 /// What a mutation would do, or why it would be refused, without queueing it.
 #[utoipa::path(post, path = "/api/v1/topologies/{id}/mutations:plan", tag = "topologies",
     params(("id" = String, Path, description = "Topology id or name")), request_body = MutationRequest,
-    responses((status = 200, body = crate::openapi::PlanDoc)))]
+    responses((status = 200, body = wire::PlanResult)))]
 pub(crate) async fn plan(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiJson(request): ApiJson<MutationRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::PlanResult>, ApiError> {
     let id = state.engine.store().resolve(&key).await?;
     match state.engine.plan_dry_run(id, &request.op, &request.payload).await {
-        Ok(plan) => Ok(Json(json!({ "accepted": true, "actions": plan.actions, "issues": [] }))),
-        Err(decnet_engine::EngineError::Refused(refusal)) => {
-            Ok(Json(json!({ "accepted": false, "actions": [], "codes": refusal.codes(), "issues": refusal.issues })))
-        }
+        Ok(plan) => Ok(Json(wire::PlanResult {
+            accepted: true,
+            actions: plan.actions.iter().filter_map(|a| serde_json::to_value(a).ok()).collect(),
+            codes: Vec::new(),
+            issues: Vec::new(),
+        })),
+        Err(decnet_engine::EngineError::Refused(refusal)) => Ok(Json(wire::PlanResult {
+            accepted: false,
+            actions: Vec::new(),
+            codes: refusal.codes().iter().map(|c| (*c).to_owned()).collect(),
+            issues: wire::issues(&refusal.issues),
+        })),
         Err(other) => Err(other.into()),
     }
 }
 
-/// Generation parameters, with the original API's field names.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// Generation parameters: the original API's `TopologyGenerateRequest`. Every field is
+/// optional here so that a missing or out-of-range one answers 400 naming it, as the
+/// original does; a field of the wrong JSON type is 422.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GenerateRequest {
-    name: String,
-    #[serde(default = "default_depth")]
-    depth: u32,
-    #[serde(default = "default_branching")]
-    branching_factor: u32,
-    #[serde(default = "default_min")]
-    deckies_per_lan_min: u32,
-    #[serde(default = "default_max")]
-    deckies_per_lan_max: u32,
-    #[serde(default = "default_forward")]
-    bridge_forward_probability: f64,
-    #[serde(default)]
-    cross_edge_probability: f64,
-    #[serde(default)]
+    /// Unique name (required; 1 to 63 of a-z, 0-9 and '-', starting with a letter).
+    name: Option<String>,
+    /// `unihost` (default) or `agent`.
+    mode: Option<String>,
+    /// The host an agent-mode topology is pinned to (required in agent mode only).
+    target_host_uuid: Option<String>,
+    /// Levels of LANs below the DMZ, 1 to 16 (3).
+    depth: Option<u32>,
+    /// Most child LANs per LAN, 1 to 8 (2).
+    branching_factor: Option<u32>,
+    /// Fewest deckies per internal LAN, 0 to 32 (1).
+    deckies_per_lan_min: Option<u32>,
+    /// Most deckies per internal LAN, 1 to 32 (3).
+    deckies_per_lan_max: Option<u32>,
+    /// Probability that a bridge routes, 0 to 1 (1.0).
+    bridge_forward_probability: Option<f64>,
+    /// Probability of an extra cross edge per LAN, 0 to 1 (0.0).
+    cross_edge_probability: Option<f64>,
+    /// Draw 1 to 3 random services per decky (true); false needs `services_explicit`.
+    randomize_services: Option<bool>,
+    /// Services for every decky (turns randomisation off).
     services_explicit: Option<Vec<String>>,
-    #[serde(default)]
+    /// RNG seed, 0 or more (random and recorded when absent).
     seed: Option<u64>,
 }
 
-fn default_depth() -> u32 {
-    3
+fn invalid(detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", detail)
 }
-fn default_branching() -> u32 {
-    2
+
+/// Checks the placement fields the original checks: an agent-mode topology names its host,
+/// a unihost one does not.
+pub(crate) fn placement(
+    mode: Option<&str>,
+    target_host_uuid: Option<String>,
+) -> Result<(decnet_domain::Mode, Option<String>), ApiError> {
+    let mode = match mode {
+        None => decnet_domain::Mode::Unihost,
+        Some(text) => text.parse::<decnet_domain::Mode>().map_err(|e| invalid(format!("mode: {e}")))?,
+    };
+    let target = target_host_uuid.filter(|t| !t.is_empty());
+    match (mode, &target) {
+        (decnet_domain::Mode::Agent, None) => Err(invalid("target_host_uuid is required when mode is agent")),
+        (decnet_domain::Mode::Unihost, Some(_)) => {
+            Err(invalid("target_host_uuid must not be set when mode is unihost"))
+        }
+        _ => Ok((mode, target)),
+    }
 }
-fn default_min() -> u32 {
-    1
-}
-fn default_max() -> u32 {
-    3
-}
-fn default_forward() -> f64 {
-    1.0
+
+impl GenerateRequest {
+    /// The name, placement and generator configuration, or the first field that is wrong.
+    fn check(
+        self,
+    ) -> Result<(decnet_domain::Name, decnet_domain::Mode, Option<String>, decnet_domain::generator::GeneratorConfig), ApiError>
+    {
+        let name = self.name.ok_or_else(|| invalid("name: field required"))?;
+        let name = decnet_domain::Name::parse(&name).map_err(|e| invalid(format!("name: {e}")))?;
+        let (mode, target) = placement(self.mode.as_deref(), self.target_host_uuid)?;
+        let range = |field: &str, value: u32, low: u32, high: u32| {
+            if (low..=high).contains(&value) {
+                Ok(value)
+            } else {
+                Err(invalid(format!("{field}: must be between {low} and {high}")))
+            }
+        };
+        let probability = |field: &str, value: f64| {
+            if (0.0..=1.0).contains(&value) {
+                Ok(value)
+            } else {
+                Err(invalid(format!("{field}: must be between 0 and 1")))
+            }
+        };
+        let depth = range("depth", self.depth.unwrap_or(3), 1, 16)?;
+        let branching = range("branching_factor", self.branching_factor.unwrap_or(2), 1, 8)?;
+        let min = range("deckies_per_lan_min", self.deckies_per_lan_min.unwrap_or(1), 0, 32)?;
+        let max = range("deckies_per_lan_max", self.deckies_per_lan_max.unwrap_or(3), 1, 32)?;
+        if min > max {
+            return Err(invalid("deckies_per_lan_min must not exceed deckies_per_lan_max"));
+        }
+        let services = self.services_explicit.filter(|s| !s.is_empty());
+        if !self.randomize_services.unwrap_or(true) && services.is_none() {
+            return Err(invalid("either randomize_services or a non-empty services_explicit is required"));
+        }
+        let config = decnet_domain::generator::GeneratorConfig {
+            depth,
+            branching,
+            deckies_per_lan_min: min,
+            deckies_per_lan_max: max,
+            bridge_forward_p: probability("bridge_forward_probability", self.bridge_forward_probability.unwrap_or(1.0))?,
+            cross_edge_p: probability("cross_edge_probability", self.cross_edge_probability.unwrap_or(0.0))?,
+            services,
+            // A random seed is still recorded, so the design can be generated again.
+            seed: self.seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0),
+            ..decnet_domain::generator::GeneratorConfig::default()
+        };
+        Ok((name, mode, target, config))
+    }
 }
 
 /// Generates a random topology and stores it as pending.
 #[utoipa::path(post, path = "/api/v1/topologies", tag = "topologies", request_body = GenerateRequest,
-    responses((status = 201, body = crate::openapi::TopologySummaryDoc)))]
+    responses((status = 201, body = wire::TopologySummary)))]
 pub(crate) async fn generate(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
-    let name = decnet_domain::Name::parse(&request.name)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", format!("name: {e}")))?;
-    let config = decnet_domain::generator::GeneratorConfig {
-        depth: request.depth,
-        branching: request.branching_factor,
-        deckies_per_lan_min: request.deckies_per_lan_min,
-        deckies_per_lan_max: request.deckies_per_lan_max,
-        bridge_forward_p: request.bridge_forward_probability,
-        cross_edge_p: request.cross_edge_probability,
-        services: request.services_explicit.filter(|s| !s.is_empty()),
-        // A random seed is still recorded, so the design can be generated again.
-        seed: request.seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0),
-        ..decnet_domain::generator::GeneratorConfig::default()
-    };
-    let topology = state.engine.generate(name, config).await?;
-    Ok((StatusCode::CREATED, Json(dto::header(&topology.header))).into_response())
+    let (name, mode, target, config) = request.check()?;
+    let topology = state.engine.generate_placed(name, config, mode, target).await?;
+    Ok((StatusCode::CREATED, Json(wire::TopologySummary::from(&topology.header))).into_response())
 }
 
 /// Creates a pending topology from a document (the format of `export`); missing subnets
 /// and IPs are allocated once, here.
-#[utoipa::path(post, path = "/api/v1/topologies/import", tag = "topologies", request_body = Object,
-    responses((status = 201, body = crate::openapi::TopologySummaryDoc)))]
+#[utoipa::path(post, path = "/api/v1/topologies/import", tag = "topologies", request_body = wire::TopologyDocumentBody,
+    responses((status = 201, body = wire::TopologySummary)))]
 pub(crate) async fn import(
     State(state): State<AppState>,
-    ApiJson(document): ApiJson<decnet_domain::document::TopologyDocument>,
+    ApiJson(document): ApiJson<wire::TopologyDocumentBody>,
 ) -> Result<Response, ApiError> {
-    let topology = state.engine.create(document, "api import").await?;
-    Ok((StatusCode::CREATED, Json(dto::header(&topology.header))).into_response())
+    let topology = state.engine.create(document.0, "api import").await?;
+    Ok((StatusCode::CREATED, Json(wire::TopologySummary::from(&topology.header))).into_response())
 }
 
 /// Every validation issue of a topology (with other topologies' claims and host ports).
 #[utoipa::path(get, path = "/api/v1/topologies/{id}/validate", tag = "topologies",
     params(("id" = String, Path, description = "Topology id or name")),
-    responses((status = 200, body = Object, description = "`{valid, issues}`")))]
+    responses((status = 200, body = wire::ValidationReport)))]
 pub(crate) async fn validate(
     State(state): State<AppState>,
     Path(key): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::ValidationReport>, ApiError> {
     let id = state.engine.store().resolve(&key).await?;
     let issues = state.engine.validate(id).await?;
     let valid = !issues.iter().any(decnet_domain::Issue::is_error);
-    Ok(Json(json!({ "valid": valid, "issues": issues })))
+    Ok(Json(wire::ValidationReport { valid, issues: wire::issues(&issues) }))
 }
 
 /// The topology as a document (names, subnets, IPs, memberships, services), which
 /// `import` takes back.
 #[utoipa::path(get, path = "/api/v1/topologies/{id}/export", tag = "topologies",
     params(("id" = String, Path, description = "Topology id or name")),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = wire::TopologyDocumentBody)))]
 pub(crate) async fn export(
     State(state): State<AppState>,
     Path(key): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::TopologyDocumentBody>, ApiError> {
     let id = state.engine.store().resolve(&key).await?;
     let topology = state.engine.store().topology(id).await?;
     let header = &topology.header;
@@ -333,13 +400,13 @@ pub(crate) async fn export(
         header.target_host.as_deref(),
         &topology.design,
     );
-    Ok(Json(serde_json::to_value(document).map_err(|e| ApiError::internal(format!("export: {e}")))?))
+    Ok(Json(wire::TopologyDocumentBody(document)))
 }
 
 /// Validates at once (422 with every issue), then deploys in the background: 202.
 #[utoipa::path(post, path = "/api/v1/topologies/{id}/deploy", tag = "topologies",
     params(("id" = String, Path, description = "Topology id or name")),
-    responses((status = 202, body = crate::openapi::TopologySummaryDoc)))]
+    responses((status = 202, body = wire::TopologySummary)))]
 pub(crate) async fn deploy(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, ApiError> {
     let id = state.engine.store().resolve(&key).await?;
     let header = state.engine.store().header(id).await?;
@@ -358,13 +425,13 @@ pub(crate) async fn deploy(State(state): State<AppState>, Path(key): Path<String
             tracing::warn!(topology = %id, error = %err, "deploy failed");
         }
     });
-    Ok((StatusCode::ACCEPTED, Json(dto::header(&header))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(wire::TopologySummary::from(&header))).into_response())
 }
 
 /// Checks that a teardown may start, then tears down in the background: 202.
 #[utoipa::path(post, path = "/api/v1/topologies/{id}/teardown", tag = "topologies",
     params(("id" = String, Path, description = "Topology id or name")),
-    responses((status = 202, body = crate::openapi::TopologySummaryDoc)))]
+    responses((status = 202, body = wire::TopologySummary)))]
 pub(crate) async fn teardown(State(state): State<AppState>, Path(key): Path<String>) -> Result<Response, ApiError> {
     let id = state.engine.store().resolve(&key).await?;
     let header = state.engine.store().header(id).await?;
@@ -377,7 +444,7 @@ pub(crate) async fn teardown(State(state): State<AppState>, Path(key): Path<Stri
             tracing::warn!(topology = %id, error = %err, "teardown failed");
         }
     });
-    Ok((StatusCode::ACCEPTED, Json(dto::header(&header))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(wire::TopologySummary::from(&header))).into_response())
 }
 
 /// Deletes a pending, failed or torn-down topology.
@@ -401,19 +468,19 @@ pub(crate) struct EventsQuery {
 /// Audited status transitions, newest first.
 #[utoipa::path(get, path = "/api/v1/topologies/{id}/status-events", tag = "topologies",
     params(("id" = String, Path, description = "Topology id or name"), EventsQuery),
-    responses((status = 200, body = Vec<crate::openapi::StatusEventDoc>)))]
+    responses((status = 200, body = Vec<wire::StatusEventRow>)))]
 pub(crate) async fn status_events(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiQuery(q): ApiQuery<EventsQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Vec<wire::StatusEventRow>>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", "limit: must be between 1 and 1000"));
     }
     let id = state.engine.store().resolve(&key).await?;
     let events = state.engine.store().status_events(id, limit).await?;
-    Ok(Json(serde_json::to_value(events).unwrap_or_default()))
+    Ok(Json(events.iter().map(|e| wire::StatusEventRow::new(id, e)).collect()))
 }
 
 /// The same 409 the store gives when a status forbids an action.

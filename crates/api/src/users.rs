@@ -11,16 +11,16 @@ use axum::{Extension, Json, Router};
 use chrono::Utc;
 use decnet_store::{Role, User, UserChange};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::auth::{Principal, check_password, check_username, hash_password};
-use crate::{ApiError, ApiJson, AppState};
+use crate::{ApiError, ApiJson, AppState, wire};
 
 /// The protected routes of this module (login is mounted apart, without a token).
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/auth/me", get(me))
+        .route("/api/v1/auth/sse-ticket", post(sse_ticket))
         .route("/api/v1/users", get(list).post(create))
         .route("/api/v1/users/{username}", get(show).patch(update).delete(delete))
 }
@@ -35,15 +35,29 @@ pub(crate) struct LoginRequest {
 /// `POST /api/v1/auth/login`: a bearer token for good credentials; 401 otherwise, 429
 /// past the rate limits.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = crate::openapi::TokenDoc)))]
+    responses((status = 200, body = wire::Token)))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ConnectInfo(source): ConnectInfo<SocketAddr>,
     ApiJson(request): ApiJson<LoginRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Token>, ApiError> {
     let store = state.engine.store().as_ref();
     let (token, expires_in, role) = state.auth.login(store, source.ip(), &request.username, &request.password).await?;
-    Ok(Json(json!({ "access_token": token, "token_type": "bearer", "expires_in": expires_in, "role": role })))
+    Ok(Json(wire::Token {
+        access_token: token,
+        token_type: "bearer".into(),
+        expires_in,
+        role: role.as_str().to_owned(),
+    }))
+}
+
+/// A single-use ticket for one event stream (`GET .../events?ticket=`), valid for
+/// [`crate::auth::TICKET_TTL`]: a browser's EventSource cannot send a bearer token.
+#[utoipa::path(post, path = "/api/v1/auth/sse-ticket", tag = "auth", responses((status = 201, body = wire::SseTicket)))]
+pub(crate) async fn sse_ticket(State(state): State<AppState>, Extension(me): Extension<Arc<Principal>>) -> Response {
+    let ticket = state.auth.issue_ticket(&me);
+    let body = wire::SseTicket { ticket, expires_in: crate::auth::TICKET_TTL.as_secs() };
+    (StatusCode::CREATED, Json(body)).into_response()
 }
 
 /// Revokes the token of the request.
@@ -57,14 +71,9 @@ pub(crate) async fn logout(
 }
 
 /// Who the token belongs to.
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", responses((status = 200, body = Object)))]
-pub(crate) async fn me(Extension(me): Extension<Arc<Principal>>) -> Json<Value> {
-    Json(json!({ "username": me.username, "role": me.role, "expires_at": me.expires_at }))
-}
-
-/// A user as the API shows it (never the hash).
-fn user_body(user: &User) -> Value {
-    json!({ "username": user.username, "role": user.role, "created_at": user.created_at, "updated_at": user.updated_at })
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", responses((status = 200, body = wire::Me)))]
+pub(crate) async fn me(Extension(me): Extension<Arc<Principal>>) -> Json<wire::Me> {
+    Json(wire::Me { username: me.username.clone(), role: me.role.as_str().to_owned(), expires_at: me.expires_at })
 }
 
 fn invalid(field: &str, why: String) -> ApiError {
@@ -72,14 +81,14 @@ fn invalid(field: &str, why: String) -> ApiError {
 }
 
 /// Every user (admins only).
-#[utoipa::path(get, path = "/api/v1/users", tag = "auth", responses((status = 200, body = Vec<crate::openapi::UserDoc>)))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "auth", responses((status = 200, body = Vec<wire::UserRow>)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(me): Extension<Arc<Principal>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<wire::UserRow>>, ApiError> {
     me.require_admin()?;
     let users = state.engine.store().users().await?;
-    Ok(Json(Value::Array(users.iter().map(user_body).collect())))
+    Ok(Json(users.iter().map(wire::UserRow::from).collect()))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -101,7 +110,7 @@ fn viewer() -> Role {
 
 /// Creates a user (admins only).
 #[utoipa::path(post, path = "/api/v1/users", tag = "auth", request_body = CreateUser,
-    responses((status = 201, body = crate::openapi::UserDoc)))]
+    responses((status = 201, body = wire::UserRow)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(me): Extension<Arc<Principal>>,
@@ -116,21 +125,21 @@ pub(crate) async fn create(
         User { username: request.username, password_hash: hash, role: request.role, created_at: now, updated_at: now };
     state.engine.store().create_user(&user).await?;
     state.auth.set_role(&user.username, Some(user.role));
-    Ok((StatusCode::CREATED, Json(user_body(&user))).into_response())
+    Ok((StatusCode::CREATED, Json(wire::UserRow::from(&user))).into_response())
 }
 
 /// One user (admins, or the user themself).
 #[utoipa::path(get, path = "/api/v1/users/{username}", tag = "auth", params(("username" = String, Path)),
-    responses((status = 200, body = crate::openapi::UserDoc)))]
+    responses((status = 200, body = wire::UserRow)))]
 pub(crate) async fn show(
     State(state): State<AppState>,
     Extension(me): Extension<Arc<Principal>>,
     Path(username): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::UserRow>, ApiError> {
     if me.username != username {
         me.require_admin()?;
     }
-    Ok(Json(user_body(&state.engine.store().user(&username).await?)))
+    Ok(Json(wire::UserRow::from(&state.engine.store().user(&username).await?)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -147,13 +156,13 @@ pub(crate) struct UpdateUser {
 
 /// Admins change anyone; a user may change their own password but not their role.
 #[utoipa::path(patch, path = "/api/v1/users/{username}", tag = "auth", params(("username" = String, Path)),
-    request_body = UpdateUser, responses((status = 200, body = crate::openapi::UserDoc)))]
+    request_body = UpdateUser, responses((status = 200, body = wire::UserRow)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(me): Extension<Arc<Principal>>,
     Path(username): Path<String>,
     ApiJson(request): ApiJson<UpdateUser>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::UserRow>, ApiError> {
     if me.username != username || request.role.is_some_and(|r| r != me.role) {
         me.require_admin()?;
     }
@@ -167,7 +176,7 @@ pub(crate) async fn update(
     let change = UserChange { password_hash, role: request.role };
     let user = state.engine.store().update_user(&username, &change, Utc::now()).await?;
     state.auth.set_role(&user.username, Some(user.role));
-    Ok(Json(user_body(&user)))
+    Ok(Json(wire::UserRow::from(&user)))
 }
 
 /// Deletes a user (admins only; never the last admin).

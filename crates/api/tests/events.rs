@@ -125,7 +125,7 @@ async fn a_subscriber_sees_the_snapshot_then_each_mutation_state_in_order() {
     assert_eq!(snapshot.event, "snapshot");
     assert_eq!(snapshot.id, None, "the snapshot does not move the client's resume point");
     assert_eq!(snapshot.data["topology"]["status"], "active");
-    assert_eq!(snapshot.data["open_mutations"], json!([]));
+    assert_eq!(snapshot.data["in_flight"], json!([]));
 
     let accepted = enqueue(&server, "live", "add_lan", json!({ "name": "lab" })).await;
     let refused = enqueue(&server, "live", "remove_lan", json!({ "name": "lan-00" })).await;

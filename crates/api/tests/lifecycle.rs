@@ -56,7 +56,7 @@ async fn generate_deploy_teardown_delete() {
     assert_eq!(status, StatusCode::ACCEPTED);
     status_reaches(&mut events, "torn_down").await;
     let (_, history) = send(&app, "GET", "/api/v1/topologies/maze/status-events?limit=10", None).await;
-    let to: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["to"].as_str().unwrap()).collect();
+    let to: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["to_status"].as_str().unwrap()).collect();
     assert_eq!(to, ["torn_down", "tearing_down", "active", "deploying"]);
     let (status, _) = send(&app, "DELETE", "/api/v1/topologies/maze", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

@@ -94,11 +94,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = engine(&cli, true).await?;
             let reaped = engine.reap_orphans(None).await?;
             if json {
-                println!("{}", serde_json::json!({ "reaped": reaped }));
-            } else if reaped.is_empty() {
+                println!("{}", serde_json::to_string(&decnet_api::reap_report(&reaped))?);
+            } else if reaped.reaped.is_empty() {
                 println!("no orphans");
             } else {
-                for id in reaped {
+                for id in &reaped.reaped {
                     println!("reaped topology {id}");
                 }
             }
@@ -415,7 +415,7 @@ async fn topology(
         }
         TopologyCommand::History { topology, limit } => {
             let id = resolve(engine, topology).await?;
-            output::history(&engine.store().status_events(id, (*limit).clamp(1, 10_000)).await?, json);
+            output::history(id, &engine.store().status_events(id, (*limit).clamp(1, 10_000)).await?, json);
         }
     }
     Ok(ExitCode::SUCCESS)

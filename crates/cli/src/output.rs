@@ -5,7 +5,7 @@ use decnet_domain::catalogue::{self, ARCHETYPES, SERVICES};
 use decnet_domain::model::TopologyHeader;
 use decnet_domain::{Issue, Topology};
 use decnet_store::{Mutation, StatusEvent};
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
@@ -13,8 +13,8 @@ fn table(headers: &[&str]) -> Table {
     table
 }
 
-fn print_json(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+fn print_json<T: serde::Serialize>(value: &T) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into()));
 }
 
 fn ports(service: &catalogue::Service) -> String {
@@ -23,7 +23,7 @@ fn ports(service: &catalogue::Service) -> String {
 
 pub fn services(json: bool) {
     if json {
-        print_json(&Value::from(SERVICES.iter().map(decnet_api::dto::service).collect::<Vec<_>>()));
+        print_json(&decnet_api::wire::ServiceList::catalogue());
         return;
     }
     let mut t = table(&["service", "ports", "config keys", "description"]);
@@ -38,7 +38,7 @@ pub fn services(json: bool) {
 
 pub fn archetypes(json: bool) {
     if json {
-        print_json(&decnet_api::dto::archetypes()["archetypes"]);
+        print_json(&decnet_api::wire::ArchetypeList::catalogue());
         return;
     }
     let mut t = table(&["archetype", "services", "os", "description"]);
@@ -48,8 +48,8 @@ pub fn archetypes(json: bool) {
     println!("{t}");
 }
 
-fn header_json(h: &TopologyHeader) -> Value {
-    decnet_api::dto::header(h)
+fn header_json(h: &TopologyHeader) -> decnet_api::wire::TopologySummary {
+    decnet_api::wire::TopologySummary::from(h)
 }
 
 pub fn created(t: &Topology, json: bool) {
@@ -78,7 +78,7 @@ pub fn header(h: &TopologyHeader, json: bool) {
 
 pub fn topology_list(items: &[TopologyHeader], json: bool) {
     if json {
-        print_json(&Value::from(items.iter().map(header_json).collect::<Vec<_>>()));
+        print_json(&items.iter().map(header_json).collect::<Vec<_>>());
         return;
     }
     let mut t = table(&["id", "name", "mode", "status", "version", "created"]);
@@ -97,7 +97,7 @@ pub fn topology_list(items: &[TopologyHeader], json: bool) {
 
 pub fn topology(t: &Topology, json: bool) {
     if json {
-        print_json(&decnet_api::dto::topology(t));
+        print_json(&decnet_api::wire::TopologyDetail::from(t));
         return;
     }
     let h = &t.header;
@@ -176,7 +176,7 @@ pub fn enqueued(m: &Mutation, version: i64, json: bool) {
 
 pub fn mutations(list: &[Mutation], json: bool) {
     if json {
-        print_json(&serde_json::to_value(list).unwrap_or(Value::Null));
+        print_json(&list.iter().map(decnet_api::wire::MutationRow::from).collect::<Vec<_>>());
         return;
     }
     let mut t = table(&["id", "op", "state", "requested", "finished", "codes", "reason"]);
@@ -194,9 +194,9 @@ pub fn mutations(list: &[Mutation], json: bool) {
     println!("{t}");
 }
 
-pub fn history(events: &[StatusEvent], json: bool) {
+pub fn history(topology: decnet_domain::TopologyId, events: &[StatusEvent], json: bool) {
     if json {
-        print_json(&serde_json::to_value(events).unwrap_or(Value::Null));
+        print_json(&events.iter().map(|e| decnet_api::wire::StatusEventRow::new(topology, e)).collect::<Vec<_>>());
         return;
     }
     let mut t = table(&["at", "from", "to", "reason"]);

@@ -162,8 +162,8 @@ fn create_from_yaml_allocates_what_the_file_leaves_out() {
 #[test]
 fn catalogue_commands_list_services_and_archetypes() {
     let cli = Cli::new();
-    assert_eq!(cli.json(&["services"]).as_array().unwrap().len(), 29);
-    assert_eq!(cli.json(&["archetypes"]).as_array().unwrap().len(), 15);
+    assert_eq!(cli.json(&["services"])["details"].as_array().unwrap().len(), 29);
+    assert_eq!(cli.json(&["archetypes"])["archetypes"].as_array().unwrap().len(), 15);
     let help = cli.ok(&["--help"]);
     assert!(help.contains("Exit codes:"), "{help}");
 }

@@ -22,9 +22,23 @@ impl Engine {
         payload: &Value,
         expected_version: Option<i64>,
     ) -> Result<(TopologyHeader, Arc<Design>), EngineError> {
-        let parsed = MutationOp::parse(op, payload)?;
+        self.edit_pending_all(id, &[(op.to_owned(), payload.clone())], expected_version).await
+    }
+
+    /// Applies several edits in order as one: all of them or none, one version bump.
+    pub async fn edit_pending_all(
+        &self,
+        id: TopologyId,
+        ops: &[(String, Value)],
+        expected_version: Option<i64>,
+    ) -> Result<(TopologyHeader, Arc<Design>), EngineError> {
+        let parsed = ops.iter().map(|(op, payload)| MutationOp::parse(op, payload)).collect::<Result<Vec<_>, _>>()?;
         let edit = Box::new(move |header: &TopologyHeader, design: &Design, ctx: &_| {
-            edit_pending(header, design, &parsed, ctx)
+            let mut edited = design.clone();
+            for op in &parsed {
+                edited = edit_pending(header, &edited, op, ctx)?;
+            }
+            Ok(edited)
         });
         Ok(self.store.edit_pending(id, expected_version, edit, Utc::now()).await?)
     }

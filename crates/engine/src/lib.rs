@@ -27,6 +27,7 @@ use tokio::sync::Notify;
 pub use bus::{Bus, Event};
 pub use converge::ConvergeReport;
 pub use error::EngineError;
+pub use lifecycle::Reaped;
 pub use reconciler::DrainReport;
 
 /// Engine settings.

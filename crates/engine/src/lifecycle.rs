@@ -35,15 +35,42 @@ fn taken_subnets(design: &Design, claimed: &[ForeignSubnet]) -> Vec<Issue> {
     validate(design, &ctx, Scope::PostApply).into_iter().filter(|i| i.code == Code::SubnetTaken).collect()
 }
 
+/// What [`Engine::reap_orphans`] found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reaped {
+    /// Stored topologies that have resources.
+    pub live: Vec<TopologyId>,
+    /// Topologies the store does not know, whose resources were removed.
+    pub reaped: Vec<TopologyId>,
+    /// Names of the containers removed.
+    pub containers: Vec<String>,
+    /// Names of the networks removed.
+    pub networks: Vec<String>,
+    /// What could not be removed.
+    pub errors: Vec<String>,
+}
+
 impl Engine {
     /// Generates a topology with `config` and stores it as pending.
     pub async fn generate(&self, name: Name, config: GeneratorConfig) -> Result<Arc<Topology>, EngineError> {
+        self.generate_placed(name, config, decnet_domain::Mode::Unihost, None).await
+    }
+
+    /// [`Engine::generate`] for a topology in `mode` (an agent-mode topology names the
+    /// host it is pinned to).
+    pub async fn generate_placed(
+        &self,
+        name: Name,
+        config: GeneratorConfig,
+        mode: decnet_domain::Mode,
+        target_host: Option<String>,
+    ) -> Result<Arc<Topology>, EngineError> {
         config.check()?;
         let snapshot = serde_json::to_value(&config).unwrap_or(Value::Null);
         let new = NewTopology {
             name,
-            mode: decnet_domain::Mode::Unihost,
-            target_host: None,
+            mode,
+            target_host,
             config_snapshot: snapshot,
             now: Utc::now(),
         };
@@ -202,26 +229,32 @@ impl Engine {
         Ok(self.store.delete_topology(id).await?)
     }
 
-    /// Removes every labelled container and network whose topology no longer exists in
-    /// the store (only of the topologies in `among`, when given). Resources without
-    /// DECNET's topology label are never touched.
+    /// Removes the labelled resources of topologies the store does not know (among
+    /// `among` when given). Every resource is tried; what could not be removed is reported.
     pub async fn reap_orphans(
         &self,
         among: Option<&std::collections::BTreeSet<TopologyId>>,
-    ) -> Result<Vec<TopologyId>, EngineError> {
-        let mut reaped = Vec::new();
+    ) -> Result<Reaped, EngineError> {
+        let mut report = Reaped::default();
         let owners = self.runtime.owners().await?;
         for owner in owners.into_iter().filter(|o| among.is_none_or(|set| set.contains(o))) {
             match self.store.header(owner).await {
-                Ok(_) => continue,
+                Ok(_) => report.live.push(owner),
                 Err(StoreError::NotFound { .. }) => {
-                    self.remove_everything(owner).await?;
-                    reaped.push(owner);
+                    let observed = self.runtime.observe(owner).await?;
+                    if let Err(err) = self.remove_everything(owner).await {
+                        report.errors.push(format!("{owner}: {err}"));
+                    }
+                    // What is still there after the attempt was not removed.
+                    let left = self.runtime.observe(owner).await.unwrap_or_default();
+                    report.containers.extend(observed.containers.into_keys().filter(|c| !left.containers.contains_key(c)));
+                    report.networks.extend(observed.networks.into_keys().filter(|n| !left.networks.contains_key(n)));
+                    report.reaped.push(owner);
                 }
                 Err(err) => return Err(err.into()),
             }
         }
-        Ok(reaped)
+        Ok(report)
     }
 
     /// Queues a mutation after checking its op and payload; wakes the reconciler.

@@ -239,11 +239,11 @@ async fn reaping_removes_only_resources_of_topologies_the_store_does_not_know() 
     // Reaping is scoped to this topology so that nothing this test did not create is
     // touched. Its own engine knows it: nothing to reap.
     let scope = std::collections::BTreeSet::from([id]);
-    assert!(home.engine.reap_orphans(Some(&scope)).await.unwrap().is_empty());
+    assert!(home.engine.reap_orphans(Some(&scope)).await.unwrap().reaped.is_empty());
     assert!(!home.docker.observe(id).await.unwrap().containers.is_empty());
     // Another engine, on a database without this topology, finds it orphaned.
     let stranger = lab().await;
-    assert_eq!(stranger.engine.reap_orphans(Some(&scope)).await.unwrap(), [id]);
+    assert_eq!(stranger.engine.reap_orphans(Some(&scope)).await.unwrap().reaped, [id]);
     let left = home.docker.observe(id).await.unwrap();
     assert!(left.containers.is_empty() && left.networks.is_empty(), "{left:?}");
 }

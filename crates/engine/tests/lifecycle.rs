@@ -205,10 +205,10 @@ async fn orphans_of_topologies_the_store_forgot_are_reaped_and_nothing_else() {
         .header
         .id;
     other.deploy(orphan).await.unwrap();
-    assert_eq!(h.engine.reap_orphans(None).await.unwrap(), [orphan]);
+    assert_eq!(h.engine.reap_orphans(None).await.unwrap().reaped, [orphan]);
     let left: Vec<String> = h.runtime.container_names();
     assert!(!left.is_empty() && left.iter().all(|c| c.contains(&kept.simple())), "{left:?}");
-    assert!(h.engine.reap_orphans(None).await.unwrap().is_empty(), "idempotent");
+    assert!(h.engine.reap_orphans(None).await.unwrap().reaped.is_empty(), "idempotent");
 }
 
 #[tokio::test]
