@@ -499,7 +499,8 @@ pub(crate) async fn add_edge(
     // As the original: an edge to a decky or LAN of another topology is a bad request.
     let decky = find_decky(&design, &decky_key)
         .ok_or_else(|| bad_request(format!("decky {decky_key} is not in this topology")))?;
-    let lan = find_lan(&design, &lan_key).ok_or_else(|| bad_request(format!("LAN {lan_key} is not in this topology")))?;
+    let lan =
+        find_lan(&design, &lan_key).ok_or_else(|| bad_request(format!("LAN {lan_key} is not in this topology")))?;
     let _ = body.is_bridge;
     let mut attach = Map::new();
     attach.insert("decky".into(), Value::from(decky.name.to_string()));
@@ -508,7 +509,8 @@ pub(crate) async fn add_edge(
     // Only turning routing on is an edge's business; a false leaves the decky as it is.
     put(&mut attach, "forwards_l3", body.forwards_l3.filter(|f| *f));
     let (decky_id, lan_id) = (decky.id, lan.id);
-    let (version, design) = edit(&state, id, vec![("attach_decky", Value::Object(attach))], body.expected_version).await?;
+    let (version, design) =
+        edit(&state, id, vec![("attach_decky", Value::Object(attach))], body.expected_version).await?;
     let edge_id = ItemId::edge(decky_id, lan_id);
     let row = wire::edges(id, &design)
         .into_iter()
@@ -528,7 +530,8 @@ pub(crate) async fn remove_edge(
 ) -> Result<StatusCode, ApiError> {
     let (id, design) = current(&state, &key).await?;
     let wanted = edge.parse::<uuid::Uuid>().map_err(|_| not_found("edge", &edge))?;
-    let found = wire::edges(id, &design).into_iter().find(|e| e.id == wanted).ok_or_else(|| not_found("edge", &edge))?;
+    let found =
+        wire::edges(id, &design).into_iter().find(|e| e.id == wanted).ok_or_else(|| not_found("edge", &edge))?;
     let payload = json!({ "decky": found.decky, "lan": found.lan });
     edit(&state, id, vec![("detach_decky", payload)], q.expected_version).await?;
     Ok(StatusCode::NO_CONTENT)

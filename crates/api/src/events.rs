@@ -354,8 +354,8 @@ impl Tail {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use serde_json::json;
     use decnet_store::{NewEvent, SqliteStore};
+    use serde_json::json;
 
     #[tokio::test]
     async fn a_client_that_stops_reading_gets_a_final_error_and_the_stream_ends() {

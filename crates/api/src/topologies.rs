@@ -115,7 +115,8 @@ pub(crate) async fn show(
     let topology = store.topology(id).await?;
     let stamp = Stamp::of(&topology.header);
     let body = axum::body::Bytes::from(
-        serde_json::to_vec(&wire::TopologyDetail::from(&*topology)).map_err(|e| ApiError::internal(format!("body: {e}")))?,
+        serde_json::to_vec(&wire::TopologyDetail::from(&*topology))
+            .map_err(|e| ApiError::internal(format!("body: {e}")))?,
     );
     state.bodies.put(id, stamp, body.clone());
     Ok(([(header::ETAG, etag(stamp)?), (header::CONTENT_TYPE, json)], body).into_response())
@@ -298,8 +299,10 @@ impl GenerateRequest {
     /// The name, placement and generator configuration, or the first field that is wrong.
     fn check(
         self,
-    ) -> Result<(decnet_domain::Name, decnet_domain::Mode, Option<String>, decnet_domain::generator::GeneratorConfig), ApiError>
-    {
+    ) -> Result<
+        (decnet_domain::Name, decnet_domain::Mode, Option<String>, decnet_domain::generator::GeneratorConfig),
+        ApiError,
+    > {
         let name = self.name.ok_or_else(|| invalid("name: field required"))?;
         let name = decnet_domain::Name::parse(&name).map_err(|e| invalid(format!("name: {e}")))?;
         let (mode, target) = placement(self.mode.as_deref(), self.target_host_uuid)?;
@@ -333,7 +336,10 @@ impl GenerateRequest {
             branching,
             deckies_per_lan_min: min,
             deckies_per_lan_max: max,
-            bridge_forward_p: probability("bridge_forward_probability", self.bridge_forward_probability.unwrap_or(1.0))?,
+            bridge_forward_p: probability(
+                "bridge_forward_probability",
+                self.bridge_forward_probability.unwrap_or(1.0),
+            )?,
             cross_edge_p: probability("cross_edge_probability", self.cross_edge_probability.unwrap_or(0.0))?,
             services,
             // A random seed is still recorded, so the design can be generated again.

@@ -5,91 +5,13 @@
 
 mod common;
 
-use std::pin::Pin;
-use std::time::Duration;
-
 use axum::http::StatusCode;
+use common::sse::{Frame, SseClient};
 use common::{Server, assert_error, send};
 use decnet_domain::Name;
 use decnet_domain::generator::GeneratorConfig;
 use decnet_engine::Engine;
-use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
-
-/// One server-sent event.
-#[derive(Debug, Clone)]
-struct Frame {
-    id: Option<i64>,
-    event: String,
-    data: Value,
-}
-
-/// A reader of one event stream.
-struct SseClient {
-    body: Pin<Box<dyn Stream<Item = reqwest::Result<axum::body::Bytes>> + Send>>,
-    buffer: String,
-}
-
-impl SseClient {
-    async fn open(server: &Server, topology: &str, last_event_id: Option<i64>) -> Result<Self, (StatusCode, Value)> {
-        let mut request = server
-            .client
-            .get(format!("{}/api/v1/topologies/{topology}/events", server.base))
-            .bearer_auth(&server.token);
-        if let Some(id) = last_event_id {
-            request = request.header("Last-Event-ID", id.to_string());
-        }
-        let response = request.send().await.unwrap();
-        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-        if status != StatusCode::OK {
-            return Err((status, response.json().await.unwrap_or(Value::Null)));
-        }
-        assert_eq!(response.headers()["content-type"], "text/event-stream");
-        Ok(Self { body: Box::pin(response.bytes_stream()), buffer: String::new() })
-    }
-
-    /// The next event (keep-alive comments skipped), within a bound.
-    async fn next(&mut self) -> Frame {
-        tokio::time::timeout(Duration::from_secs(30), async {
-            loop {
-                if let Some(end) = self.buffer.find("\n\n") {
-                    let block: String = self.buffer.drain(..end + 2).collect();
-                    let (mut id, mut event, mut data) = (None, String::from("message"), String::new());
-                    for line in block.lines() {
-                        if let Some(v) = line.strip_prefix("id:") {
-                            id = Some(v.trim().parse().unwrap());
-                        } else if let Some(v) = line.strip_prefix("event:") {
-                            event = v.trim().to_owned();
-                        } else if let Some(v) = line.strip_prefix("data:") {
-                            data.push_str(v.trim_start());
-                        }
-                    }
-                    if data.is_empty() {
-                        continue; // a comment (keep-alive)
-                    }
-                    return Frame { id, event, data: serde_json::from_str(&data).unwrap() };
-                }
-                let chunk = self.body.next().await.expect("the stream ended").unwrap();
-                self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-            }
-        })
-        .await
-        .expect("an event within 30 s")
-    }
-
-    /// Events until `stop` holds for one (included).
-    async fn until(&mut self, stop: impl Fn(&Frame) -> bool) -> Vec<Frame> {
-        let mut frames = Vec::new();
-        loop {
-            let frame = self.next().await;
-            let last = stop(&frame);
-            frames.push(frame);
-            if last {
-                return frames;
-            }
-        }
-    }
-}
 
 async fn deployed(engine: &Engine, name: &str) {
     let config = GeneratorConfig { seed: 3, depth: 2, ..Default::default() };

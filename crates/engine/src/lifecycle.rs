@@ -67,13 +67,7 @@ impl Engine {
     ) -> Result<Arc<Topology>, EngineError> {
         config.check()?;
         let snapshot = serde_json::to_value(&config).unwrap_or(Value::Null);
-        let new = NewTopology {
-            name,
-            mode,
-            target_host,
-            config_snapshot: snapshot,
-            now: Utc::now(),
-        };
+        let new = NewTopology { name, mode, target_host, config_snapshot: snapshot, now: Utc::now() };
         let build = Box::new(move |claimed: &[ForeignSubnet]| {
             let subnets: Vec<_> = claimed.iter().map(|f| f.subnet).collect();
             generate(&config, &subnets).map_err(refusal_from_generate)
@@ -247,7 +241,9 @@ impl Engine {
                     }
                     // What is still there after the attempt was not removed.
                     let left = self.runtime.observe(owner).await.unwrap_or_default();
-                    report.containers.extend(observed.containers.into_keys().filter(|c| !left.containers.contains_key(c)));
+                    report
+                        .containers
+                        .extend(observed.containers.into_keys().filter(|c| !left.containers.contains_key(c)));
                     report.networks.extend(observed.networks.into_keys().filter(|n| !left.networks.contains_key(n)));
                     report.reaped.push(owner);
                 }

@@ -31,7 +31,7 @@ pub enum StoreError {
     #[error("the last admin cannot be removed or demoted")]
     LastAdmin,
     /// The caller's version is stale.
-    #[error("version conflict: expected {expected}, current {current}")]
+    #[error("Version conflict: expected {expected}, current {current}")]
     VersionConflict {
         /// Current version.
         current: i64,

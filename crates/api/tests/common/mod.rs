@@ -3,6 +3,8 @@
 
 #![allow(dead_code, missing_docs, clippy::unwrap_used)] // Each test binary uses a part.
 
+pub mod sse;
+
 use std::sync::Arc;
 
 use axum::http::StatusCode;
