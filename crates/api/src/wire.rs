@@ -487,8 +487,7 @@ pub struct ServiceField {
     /// `str`, `int`, `bool`, `textarea`, `enum`, `multi_enum`, ...
     #[serde(rename = "type")]
     pub kind: String,
-    /// Default value.
-    #[schema(value_type = Object)]
+    /// Default value (any JSON type).
     pub default: Value,
     /// Whether the value is a secret.
     pub secret: bool,
@@ -506,7 +505,7 @@ pub struct ServiceField {
 pub struct ServiceSchema {
     /// Slug.
     pub name: String,
-    /// Every port it listens on (TCP then UDP).
+    /// Every port it listens on (TCP then UDP, each once).
     pub ports: Vec<u16>,
     /// Runs once per host, never on a decky.
     pub fleet_singleton: bool,
@@ -531,7 +530,12 @@ impl From<&catalogue::Service> for ServiceSchema {
     fn from(s: &catalogue::Service) -> Self {
         Self {
             name: s.name.to_owned(),
-            ports: s.tcp_ports.iter().chain(s.udp_ports).copied().collect(),
+            ports: {
+                let mut ports: Vec<u16> = s.tcp_ports.iter().chain(s.udp_ports).copied().collect();
+                let mut seen = std::collections::BTreeSet::new();
+                ports.retain(|p| seen.insert(*p));
+                ports
+            },
             fleet_singleton: s.singleton,
             fields: s
                 .keys
