@@ -15,7 +15,7 @@ use std::time::Duration;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -27,6 +27,7 @@ use rand::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::{ApiError, AppState};
+use decnet_domain::ErrorKind;
 
 /// The username of the first admin, created at first start.
 pub const FIRST_ADMIN: &str = "admin";
@@ -264,12 +265,10 @@ impl Auth {
             .map(|not_until| not_until.wait_time_from(now));
         match limited {
             None => Ok(()),
-            Some(wait) => Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many login attempts; try again later",
-            )
-            .with_header(header::RETRY_AFTER, (wait.as_secs() + 1).to_string())),
+            Some(wait) => {
+                Err(ApiError::new(ErrorKind::RateLimited, "rate_limited", "too many login attempts; try again later")
+                    .with_header(header::RETRY_AFTER, (wait.as_secs() + 1).to_string()))
+            }
         }
     }
 
@@ -389,11 +388,11 @@ impl Auth {
 }
 
 fn unauthorized(detail: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail).with_header(header::WWW_AUTHENTICATE, "Bearer")
+    ApiError::new(ErrorKind::Unauthenticated, "unauthorized", detail).with_header(header::WWW_AUTHENTICATE, "Bearer")
 }
 
 fn forbidden() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this needs the admin role")
+    ApiError::new(ErrorKind::Forbidden, "forbidden", "this needs the admin role")
 }
 
 /// Whether a viewer may make this request: reads, logging out, dry-run plans, and

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::{ApiError, ApiJson, ApiQuery, AppState, wire};
+use decnet_domain::ErrorKind;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -44,26 +45,26 @@ fn edit_error(err: EngineError) -> ApiError {
     };
     let codes = refusal.codes();
     let has = |code: Code| codes.contains(&code.as_str());
-    let (status, error) = if has(Code::LanNotFound) || has(Code::DeckyNotFound) || has(Code::NotAttached) {
-        (StatusCode::NOT_FOUND, "not_found")
+    let (kind, error) = if has(Code::LanNotFound) || has(Code::DeckyNotFound) || has(Code::NotAttached) {
+        (ErrorKind::NotFound, "not_found")
     } else if has(Code::LanExists) || has(Code::DeckyExists) || has(Code::AlreadyAttached) {
-        (StatusCode::CONFLICT, "name_taken")
+        (ErrorKind::Conflict, "name_taken")
     } else if has(Code::PayloadInvalid) {
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+        (ErrorKind::InvalidBody, "invalid_body")
     } else if has(Code::SubnetExhausted) || has(Code::IpExhausted) {
-        (StatusCode::CONFLICT, "exhausted")
+        (ErrorKind::Conflict, "exhausted")
     } else {
-        (StatusCode::BAD_REQUEST, "refused")
+        (ErrorKind::BadRequest, "refused")
     };
-    ApiError::new(status, error, refusal.to_string()).with_issues(refusal.issues)
+    ApiError::new(kind, error, refusal.to_string()).with_issues(refusal.issues)
 }
 
 fn bad_request(detail: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", detail)
+    ApiError::new(ErrorKind::BadRequest, "invalid_parameter", detail)
 }
 
 fn not_found(what: &str, key: &str) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} {key} not found"))
+    ApiError::new(ErrorKind::NotFound, "not_found", format!("{what} {key} not found"))
 }
 
 /// The LAN a path segment or body field names: its id, or its name.
@@ -585,10 +586,10 @@ pub(crate) async fn blank(
         }],
     });
     let document = serde_json::from_value(document)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorKind::InvalidBody, "invalid_body", e.to_string()))?;
     let topology = state.engine.create(document, "blank").await.map_err(|err| match err {
         EngineError::Refused(refusal) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", refusal.to_string()).with_issues(refusal.issues)
+            ApiError::new(ErrorKind::BadRequest, "invalid_parameter", refusal.to_string()).with_issues(refusal.issues)
         }
         other => other.into(),
     })?;

@@ -3,31 +3,47 @@
 use axum::Json;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use decnet_domain::Issue;
+use decnet_domain::{ErrorKind, Issue};
 use decnet_engine::EngineError;
 use decnet_store::StoreError;
-use serde_json::json;
 
 /// An error as the API answers it.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
+    kind: ErrorKind,
     code: &'static str,
     detail: String,
     issues: Vec<Issue>,
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
+/// The HTTP status of each kind of failure: the one place the API decides it.
+pub fn http_status(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::InvalidBody | ErrorKind::Refused => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl ApiError {
-    /// A client error of `status` with a machine `code`.
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), issues: Vec::new(), headers: Vec::new() }
+    /// A failure of `kind` with a machine `code`.
+    pub fn new(kind: ErrorKind, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { kind, code, detail: detail.into(), issues: Vec::new(), headers: Vec::new() }
     }
 
     /// A server-side failure: logged in full, answered as a bare 500.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        Self::new(ErrorKind::Internal, "internal", "internal error")
     }
 
     /// Adds a response header (a value that is not a valid header is dropped).
@@ -46,60 +62,42 @@ impl ApiError {
 
     /// The status it answers with.
     pub fn status(&self) -> StatusCode {
-        self.status
+        http_status(self.kind)
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        let status = match &err {
-            StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
-            StoreError::VersionConflict { .. }
-            | StoreError::WrongStatus { .. }
-            | StoreError::IllegalTransition(_)
-            | StoreError::NameTaken { .. }
-            | StoreError::UserTaken { .. }
-            | StoreError::LastAdmin => StatusCode::CONFLICT,
-            StoreError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let kind = err.kind();
+        if kind == ErrorKind::Internal {
+            // Internal failures are logged, not described to the client.
+            return Self::internal(describe(&err));
+        }
         let code = match &err {
             StoreError::NotFound { .. } => "not_found",
             StoreError::VersionConflict { .. } => "version_conflict",
             StoreError::WrongStatus { .. } | StoreError::IllegalTransition(_) => "wrong_status",
             StoreError::NameTaken { .. } | StoreError::UserTaken { .. } => "name_taken",
             StoreError::LastAdmin => "last_admin",
-            StoreError::Refused(_) => "refused",
-            _ => "internal",
+            _ => "refused",
         };
         let issues = if let StoreError::Refused(r) = &err { r.issues.clone() } else { Vec::new() };
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            // Internal failures are logged, not described to the client.
-            return Self::internal(describe(&err));
-        }
-        Self { status, code, detail: err.to_string(), issues, headers: Vec::new() }
+        Self { kind, code, detail: err.to_string(), issues, headers: Vec::new() }
     }
 }
 
 impl From<EngineError> for ApiError {
     fn from(err: EngineError) -> Self {
+        let kind = err.kind();
         match err {
             EngineError::Store(store) => store.into(),
-            EngineError::Refused(refusal) => Self {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "refused",
-                detail: refusal.to_string(),
-                issues: refusal.issues,
-                headers: Vec::new(),
-            },
-            EngineError::Generate(err) => Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", err.to_string()),
+            EngineError::Refused(refusal) => {
+                Self::new(kind, "refused", refusal.to_string()).with_issues(refusal.issues)
+            }
+            EngineError::Generate(err) => Self::new(kind, "invalid_parameter", err.to_string()),
             EngineError::Runtime(err) => {
                 tracing::warn!(error = %describe(&err), "runtime failure");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "runtime_unavailable",
-                    format!("the container runtime failed: {err}"),
-                )
+                Self::new(kind, "runtime_unavailable", format!("the container runtime failed: {err}"))
             }
             other => Self::internal(describe(&other)),
         }
@@ -120,8 +118,14 @@ fn describe(err: &dyn std::error::Error) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "detail": self.detail, "error": self.code, "issues": self.issues });
-        let mut response = (self.status, Json(body)).into_response();
+        let status = self.status();
+        let body = crate::wire::ErrorBody {
+            detail: self.detail,
+            error: self.code.to_owned(),
+            issues: crate::wire::issues(&self.issues),
+            kind: self.kind.as_str().to_owned(),
+        };
+        let mut response = (status, Json(body)).into_response();
         response.headers_mut().extend(self.headers);
         response
     }
@@ -143,13 +147,13 @@ where
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Self(value))
-            .map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", rejection.body_text()))
+            .map_err(|rejection| ApiError::new(ErrorKind::BadRequest, "invalid_parameter", rejection.body_text()))
     }
 }
 
 /// The answer to a path no route serves.
 pub(crate) async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {}", uri.path()))
+    ApiError::new(ErrorKind::NotFound, "not_found", format!("no route for {}", uri.path()))
 }
 
 /// A JSON body whose syntax errors answer 400 and whose shape errors answer 422, both with
@@ -169,14 +173,17 @@ where
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(JsonRejection::JsonDataError(e)) => {
-                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text()))
+                Err(ApiError::new(ErrorKind::InvalidBody, "invalid_body", e.body_text()))
             }
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
-                e.status(),
+                ErrorKind::TooLarge,
                 "body_too_large",
                 format!("the request body is larger than {} bytes", crate::MAX_BODY_BYTES),
             )),
-            Err(e) => Err(ApiError::new(e.status(), "malformed_body", e.body_text())),
+            Err(JsonRejection::MissingJsonContentType(e)) => {
+                Err(ApiError::new(ErrorKind::UnsupportedMediaType, "unsupported_media_type", e.body_text()))
+            }
+            Err(e) => Err(ApiError::new(ErrorKind::BadRequest, "malformed_body", e.body_text())),
         }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,6 +27,7 @@ use tokio::sync::broadcast::error::TryRecvError;
 
 use crate::auth::Principal;
 use crate::{ApiError, ApiQuery, AppState, wire};
+use decnet_domain::ErrorKind;
 
 /// How often an idle stream looks for events committed by other processes.
 pub const STREAM_POLL: Duration = Duration::from_secs(2);
@@ -117,7 +118,7 @@ pub(crate) struct ListQuery {
 }
 
 fn bad(detail: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", detail)
+    ApiError::new(ErrorKind::BadRequest, "invalid_parameter", detail)
 }
 
 /// `GET /api/v1/events`: oldest first after `cursor`; `next_cursor` continues the listing
@@ -242,7 +243,7 @@ pub(crate) async fn stream(
     let store = state.engine.store().clone();
     let id = store.resolve(&key).await?;
     let slot = state.streams.acquire(&me.username).ok_or_else(|| {
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_streams", "too many open event streams for this user")
+        ApiError::new(ErrorKind::RateLimited, "too_many_streams", "too many open event streams for this user")
     })?;
     // Subscribe before reading, so nothing committed from now on can be missed.
     let wake = state.engine.bus().subscribe();

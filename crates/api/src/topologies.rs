@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::cache::Stamp;
 use crate::{ApiError, ApiJson, ApiQuery, AppState, wire};
+use decnet_domain::ErrorKind;
 
 pub(crate) fn routes() -> Router<AppState> {
     // Literal routes first, so they are never taken for an id.
@@ -69,14 +70,14 @@ pub(crate) async fn list(
         .status
         .map(|s| s.parse::<TopologyStatus>())
         .transpose()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", format!("status: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorKind::BadRequest, "invalid_parameter", format!("status: {e}")))?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", "limit: must be between 1 and 500"));
+        return Err(ApiError::new(ErrorKind::BadRequest, "invalid_parameter", "limit: must be between 1 and 500"));
     }
     let offset = q.offset.unwrap_or(0);
     if offset < 0 {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", "offset: must not be negative"));
+        return Err(ApiError::new(ErrorKind::BadRequest, "invalid_parameter", "offset: must not be negative"));
     }
     let page = state.engine.store().list_topologies(&ListFilter { status, limit: Some(limit), offset }).await?;
     Ok(Json(wire::TopologyPage {
@@ -140,7 +141,7 @@ pub(crate) async fn archetypes() -> Json<wire::ArchetypeList> {
 pub(crate) async fn service_schema(Path(service): Path<String>) -> Result<Json<wire::ServiceSchema>, ApiError> {
     decnet_domain::catalogue::service(&service)
         .map(|s| Json(wire::ServiceSchema::from(s)))
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("Unknown service: {service}")))
+        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "not_found", format!("Unknown service: {service}")))
 }
 
 /// A mutation request, as the original's API takes it.
@@ -207,7 +208,7 @@ pub(crate) async fn mutations(
         .state
         .map(|s| s.parse::<decnet_domain::MutationState>())
         .transpose()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", format!("state: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorKind::BadRequest, "invalid_parameter", format!("state: {e}")))?;
     let list = store.mutations(id, wanted).await?;
     Ok(Json(list.iter().map(wire::MutationRow::from).collect()))
 }
@@ -272,7 +273,7 @@ pub(crate) struct GenerateRequest {
 }
 
 fn invalid(detail: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", detail)
+    ApiError::new(ErrorKind::BadRequest, "invalid_parameter", detail)
 }
 
 /// Checks the placement fields the original checks: an agent-mode topology names its host,
@@ -482,7 +483,7 @@ pub(crate) async fn status_events(
 ) -> Result<Json<Vec<wire::StatusEventRow>>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", "limit: must be between 1 and 1000"));
+        return Err(ApiError::new(ErrorKind::BadRequest, "invalid_parameter", "limit: must be between 1 and 1000"));
     }
     let id = state.engine.store().resolve(&key).await?;
     let events = state.engine.store().status_events(id, limit).await?;

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::auth::{Principal, check_password, check_username, hash_password};
 use crate::{ApiError, ApiJson, AppState, wire};
+use decnet_domain::ErrorKind;
 
 /// The protected routes of this module (login is mounted apart, without a token).
 pub(crate) fn routes() -> Router<AppState> {
@@ -77,7 +78,7 @@ pub(crate) async fn me(Extension(me): Extension<Arc<Principal>>) -> Json<wire::M
 }
 
 fn invalid(field: &str, why: String) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("{field}: {why}"))
+    ApiError::new(ErrorKind::InvalidBody, "invalid_body", format!("{field}: {why}"))
 }
 
 /// Every user (admins only).

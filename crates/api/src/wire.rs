@@ -26,6 +26,9 @@ pub struct ErrorBody {
     pub error: String,
     /// Validation issues, when there are any.
     pub issues: Vec<IssueBody>,
+    /// The kind of failure (ours): `bad_request`, `invalid_body`, `not_found`,
+    /// `conflict`, `refused`, `unauthenticated`, `forbidden`, `rate_limited`, ...
+    pub kind: String,
 }
 
 /// A validation issue with its stable code.

@@ -4,19 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Exit codes, also listed in `--help` and the README.
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0  ok
-  1  internal error
-  2  usage error (bad flags, unreadable file, malformed --payload JSON)
-  3  refused: validation or a guard rejected the request; nothing changed
-  4  conflict: stale --expected-version, or the topology's status forbids it
-  5  not found";
-
 /// DECNET: design, deploy and live-edit deception networks.
 #[derive(Debug, Parser)]
-#[command(name = "decnet", version, about, after_help = EXIT_CODES_HELP)]
+#[command(name = "decnet", version, about, after_help = crate::exit::help())]
 pub struct Cli {
     /// SQLite database file.
     #[arg(long, global = true, env = "DECNET_DB", value_name = "PATH")]

@@ -326,7 +326,7 @@ async fn topology(
             let issues = engine.validate(id).await?;
             output::issues(&issues, json);
             if errors(&issues).next().is_some() {
-                return Ok(ExitCode::from(3));
+                return Ok(ExitCode::from(crate::exit::REFUSED));
             }
         }
         TopologyCommand::Deploy { topology } => {

@@ -1,18 +1,19 @@
 //! The `decnet` binary: command-line parsing, wiring and exit codes.
 //!
-//! This is the only place that uses `anyhow`: library errors arrive typed and are mapped
-//! to the documented exit codes in [`exit_code`].
+//! This is the only place that uses `anyhow`: library errors arrive typed, say their
+//! [`ErrorKind`] ([`classify`]), and [`exit::for_kind`] gives the documented exit code.
 
 mod args;
 mod commands;
 mod events;
+mod exit;
 mod output;
 mod remote;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use decnet_domain::Refusal;
+use decnet_domain::{ErrorKind, Refusal};
 use decnet_engine::EngineError;
 use decnet_store::StoreError;
 
@@ -23,41 +24,28 @@ use crate::args::Cli;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// The documented exit code of an error, and the refusal it carries, if any.
-fn exit_code(err: &anyhow::Error) -> (u8, &'static str, Option<&Refusal>) {
+/// The kind of an error, and the refusal it carries, if any.
+fn classify(err: &anyhow::Error) -> (ErrorKind, Option<&Refusal>) {
     if err.downcast_ref::<UsageError>().is_some() {
-        return (2, "usage", None);
+        return (ErrorKind::BadRequest, None);
     }
     if let Some(remote) = err.downcast_ref::<remote::RemoteError>() {
-        return (remote.exit_code(), "remote", None);
+        return (remote.kind, None);
     }
-    let store_code = |e: &StoreError| match e {
-        StoreError::NotFound { .. } => (5, "not_found"),
-        StoreError::VersionConflict { .. } => (4, "version_conflict"),
-        StoreError::WrongStatus { .. } | StoreError::IllegalTransition(_) => (4, "wrong_status"),
-        StoreError::NameTaken { .. } => (4, "name_taken"),
-        StoreError::Refused(_) => (3, "refused"),
-        _ => (1, "internal"),
-    };
     if let Some(e) = err.downcast_ref::<EngineError>() {
-        return match e {
-            EngineError::Refused(r) | EngineError::Store(StoreError::Refused(r)) => (3, "refused", Some(r)),
-            EngineError::Generate(_) => (3, "refused", None),
-            EngineError::Store(s) => {
-                let (code, name) = store_code(s);
-                (code, name, None)
-            }
-            _ => (1, "internal", None),
+        let refusal = match e {
+            EngineError::Refused(r) | EngineError::Store(StoreError::Refused(r)) => Some(r),
+            _ => None,
         };
+        return (e.kind(), refusal);
     }
-    if err.downcast_ref::<decnet_runtime::RuntimeError>().is_some() {
-        return (1, "runtime", None);
+    if let Some(e) = err.downcast_ref::<decnet_runtime::RuntimeError>() {
+        return (e.kind(), None);
     }
-    if let Some(s) = err.downcast_ref::<StoreError>() {
-        let (code, name) = store_code(s);
-        return (code, name, if let StoreError::Refused(r) = s { Some(r) } else { None });
+    if let Some(e) = err.downcast_ref::<StoreError>() {
+        return (e.kind(), if let StoreError::Refused(r) = e { Some(r) } else { None });
     }
-    (1, "internal", None)
+    (ErrorKind::Internal, None)
 }
 
 fn main() -> ExitCode {
@@ -75,13 +63,13 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(1);
+            return ExitCode::from(exit::INTERNAL);
         }
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(err) => {
-            let (code, kind, refusal) = exit_code(&err);
+            let (kind, refusal) = classify(&err);
             if json {
                 let body = match err.downcast_ref::<remote::RemoteError>() {
                     // The server's own error body, as it sent it.
@@ -90,7 +78,7 @@ fn main() -> ExitCode {
                     }
                     None => {
                         let issues = refusal.map(|r| r.issues.clone()).unwrap_or_default();
-                        serde_json::json!({ "error": kind, "detail": format!("{err:#}"), "issues": issues })
+                        serde_json::json!({ "error": kind.as_str(), "kind": kind.as_str(), "detail": format!("{err:#}"), "issues": issues })
                     }
                 };
                 println!("{body}");
@@ -111,7 +99,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            ExitCode::from(code)
+            ExitCode::from(exit::for_kind(kind))
         }
     }
 }

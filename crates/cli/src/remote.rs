@@ -12,15 +12,20 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use decnet_domain::ErrorKind;
+
 use crate::UsageError;
 use crate::args::{Command, ExportFormat, TopologyCommand};
 
-/// An API error as the server described it; its exit code follows the status.
+/// An API error as the server described it, with the kind it said (or, from a server
+/// that does not say, the kind its status stands for).
 #[derive(Debug, thiserror::Error)]
 #[error("{detail} (HTTP {status})")]
 pub struct RemoteError {
     /// HTTP status.
     pub status: u16,
+    /// The kind of failure.
+    pub kind: ErrorKind,
     /// The API's machine code.
     pub code: String,
     /// The API's message.
@@ -29,15 +34,20 @@ pub struct RemoteError {
     pub issues: Vec<Value>,
 }
 
-impl RemoteError {
-    /// The documented exit code of this failure.
-    pub fn exit_code(&self) -> u8 {
-        match self.status {
-            404 => 5,
-            409 => 4,
-            400 | 413 | 422 => 3,
-            _ => 1,
-        }
+/// The kind a status stands for, when the body does not say.
+fn kind_of_status(status: u16) -> ErrorKind {
+    match status {
+        400 => ErrorKind::BadRequest,
+        401 => ErrorKind::Unauthenticated,
+        403 => ErrorKind::Forbidden,
+        404 => ErrorKind::NotFound,
+        409 => ErrorKind::Conflict,
+        413 => ErrorKind::TooLarge,
+        415 => ErrorKind::UnsupportedMediaType,
+        422 => ErrorKind::Refused,
+        429 => ErrorKind::RateLimited,
+        503 => ErrorKind::Unavailable,
+        _ => ErrorKind::Internal,
     }
 }
 
@@ -109,6 +119,7 @@ impl Remote {
         }
         RemoteError {
             status: status.as_u16(),
+            kind: value["kind"].as_str().and_then(ErrorKind::parse).unwrap_or_else(|| kind_of_status(status.as_u16())),
             code: value["error"].as_str().unwrap_or("http").to_owned(),
             detail,
             issues: value["issues"].as_array().cloned().unwrap_or_default(),
@@ -208,7 +219,11 @@ pub async fn run(remote: &Remote, command: &Command, json_output: bool) -> anyho
                         println!("{:7} {}: {}", text("severity"), text("code"), text("message"));
                     }
                 }
-                return Ok(if report["valid"] == true { ExitCode::SUCCESS } else { ExitCode::from(3) });
+                return Ok(if report["valid"] == true {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(crate::exit::REFUSED)
+                });
             }
             TopologyCommand::Export { topology, format } => {
                 let path = format!("{topologies}/{}/export", encode(topology));
@@ -337,7 +352,11 @@ async fn follow(
                         } else {
                             println!("{} {status}", started["name"].as_str().unwrap_or("topology"));
                         }
-                        return Ok(if status == "failed" { ExitCode::from(1) } else { ExitCode::SUCCESS });
+                        return Ok(if status == "failed" {
+                            ExitCode::from(crate::exit::INTERNAL)
+                        } else {
+                            ExitCode::SUCCESS
+                        });
                     }
                 }
                 _ => {}

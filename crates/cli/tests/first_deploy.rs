@@ -146,7 +146,7 @@ fn a_dynamically_linked_decoy_is_refused_before_anything_is_created() {
     let dynamic = std::env::current_exe().unwrap();
     let out = cli.run(&["topology", "deploy", "dynamic", "--decoy-bin", dynamic.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "a usage error: {stderr}");
     assert!(stderr.contains("dynamically linked") && stderr.contains("scripts/build-decoy.sh"), "{stderr}");
     assert_eq!(labelled(&id), (0, 0), "nothing was created");
     let shown = cli.json(&["topology", "show", "dynamic"]);

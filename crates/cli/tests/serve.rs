@@ -184,11 +184,11 @@ fn the_cli_talks_to_a_server_after_login() {
     };
 
     let (code, _, stderr) = with(&["topology", "list"]);
-    assert_eq!(code, 1, "no token yet: {stderr}");
+    assert_eq!(code, 6, "no token yet: {stderr}");
     assert!(stderr.contains("decnet login"), "{stderr}");
     let (code, _, stderr) =
         remote(&config, &["login", "--server", &base, "--password-stdin"], Some("wrong-password\n"));
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 6, "{stderr}");
     let (code, stdout, stderr) =
         remote(&config, &["login", "--server", &base, "--password-stdin"], Some("remote-password\n"));
     assert_eq!(code, 0, "{stderr}");
@@ -211,7 +211,7 @@ fn the_cli_talks_to_a_server_after_login() {
     let body: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(body["issues"][0]["code"], "UNKNOWN_OP", "the server's error body is passed through");
     let (code, _, _) = with(&["--token", "forged", "topology", "list"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 6);
     let (code, report, _) = with(&["--json", "topology", "validate", "far"]);
     assert_eq!(code, 0, "{report}");
     let (code, exported, stderr) = with(&["topology", "export", "far", "--format", "yaml"]);

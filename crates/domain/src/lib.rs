@@ -9,6 +9,7 @@ pub mod alloc;
 pub mod catalogue;
 pub mod diff;
 pub mod document;
+pub mod error_kind;
 pub mod generator;
 pub mod issue;
 pub mod model;
@@ -17,6 +18,7 @@ pub mod name;
 pub mod status;
 pub mod validate;
 
+pub use error_kind::ErrorKind;
 pub use issue::{Code, Issue, Severity, Target};
 pub use model::{Decky, DeckyStatus, Design, ItemId, Lan, Mode, Topology, TopologyId};
 pub use mutation::{MutationOp, Plan, Refusal, RuntimeAction, draft, edit_pending, plan};

@@ -1,7 +1,7 @@
 //! Engine errors.
 
-use decnet_domain::Refusal;
 use decnet_domain::generator::GenerateError;
+use decnet_domain::{ErrorKind, Refusal};
 use decnet_runtime::RuntimeError;
 use decnet_store::StoreError;
 
@@ -26,5 +26,18 @@ pub enum EngineError {
 impl From<Refusal> for EngineError {
     fn from(refusal: Refusal) -> Self {
         EngineError::Refused(refusal)
+    }
+}
+
+impl EngineError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Store(err) => err.kind(),
+            EngineError::Runtime(err) => err.kind(),
+            EngineError::Refused(_) => ErrorKind::Refused,
+            // Out-of-range generator parameters are bad input, as the original answers.
+            EngineError::Generate(_) => ErrorKind::BadRequest,
+        }
     }
 }

@@ -55,6 +55,19 @@ pub enum RuntimeError {
     },
 }
 
+impl RuntimeError {
+    /// What kind of failure this is: an unusable decoy binary is the caller's input; the
+    /// rest is the runtime's.
+    pub fn kind(&self) -> decnet_domain::ErrorKind {
+        match self {
+            RuntimeError::DecoyBinary(_) => decnet_domain::ErrorKind::BadRequest,
+            RuntimeError::Unavailable(_) | RuntimeError::Missing { .. } | RuntimeError::Failed { .. } => {
+                decnet_domain::ErrorKind::Unavailable
+            }
+        }
+    }
+}
+
 /// The operations the engine performs on a container runtime.
 ///
 /// # Guarantees (every implementation)

@@ -1,7 +1,7 @@
 //! Store errors.
 
 use decnet_domain::status::IllegalTransition;
-use decnet_domain::{Refusal, TopologyStatus};
+use decnet_domain::{ErrorKind, Refusal, TopologyStatus};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,5 +89,24 @@ impl StoreError {
     /// A corrupt-row error.
     pub(crate) fn corrupt(what: impl Into<String>, detail: impl ToString) -> Self {
         StoreError::Corrupt { what: what.into(), detail: detail.to_string() }
+    }
+}
+
+impl StoreError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::NotFound { .. } => ErrorKind::NotFound,
+            StoreError::NameTaken { .. }
+            | StoreError::UserTaken { .. }
+            | StoreError::LastAdmin
+            | StoreError::VersionConflict { .. }
+            | StoreError::WrongStatus { .. }
+            | StoreError::IllegalTransition(_) => ErrorKind::Conflict,
+            StoreError::Refused(_) => ErrorKind::Refused,
+            StoreError::Corrupt { .. } | StoreError::Database(_) | StoreError::Open { .. } | StoreError::Migrate(_) => {
+                ErrorKind::Internal
+            }
+        }
     }
 }
