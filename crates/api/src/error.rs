@@ -66,14 +66,15 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
+impl ApiError {
+    /// The answer to a store error (internal ones logged and hidden).
+    pub fn from_store(err: &StoreError) -> Self {
         let kind = err.kind();
         if kind == ErrorKind::Internal {
             // Internal failures are logged, not described to the client.
-            return Self::internal(describe(&err));
+            return Self::internal(describe(err));
         }
-        let code = match &err {
+        let code = match err {
             StoreError::NotFound { .. } => "not_found",
             StoreError::VersionConflict { .. } => "version_conflict",
             StoreError::WrongStatus { .. } | StoreError::IllegalTransition(_) => "wrong_status",
@@ -81,26 +82,47 @@ impl From<StoreError> for ApiError {
             StoreError::LastAdmin => "last_admin",
             _ => "refused",
         };
-        let issues = if let StoreError::Refused(r) = &err { r.issues.clone() } else { Vec::new() };
+        let issues = if let StoreError::Refused(r) = err { r.issues.clone() } else { Vec::new() };
         Self { kind, code, detail: err.to_string(), issues, headers: Vec::new() }
+    }
+
+    /// The answer to an engine error (internal ones logged and hidden).
+    pub fn from_engine(err: &EngineError) -> Self {
+        let kind = err.kind();
+        match err {
+            EngineError::Store(store) => Self::from_store(store),
+            EngineError::Refused(refusal) => {
+                Self::new(kind, "refused", refusal.to_string()).with_issues(refusal.issues.clone())
+            }
+            EngineError::Generate(err) => Self::new(kind, "invalid_parameter", err.to_string()),
+            EngineError::Runtime(err) => {
+                tracing::warn!(error = %describe(err), "runtime failure");
+                Self::new(kind, "runtime_unavailable", format!("the container runtime failed: {err}"))
+            }
+            other => Self::internal(describe(other)),
+        }
+    }
+
+    /// The error body it answers with.
+    pub fn body(&self) -> crate::wire::ErrorBody {
+        crate::wire::ErrorBody {
+            detail: self.detail.clone(),
+            error: self.code.to_owned(),
+            issues: crate::wire::issues(&self.issues),
+            kind: self.kind.as_str().to_owned(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        Self::from_store(&err)
     }
 }
 
 impl From<EngineError> for ApiError {
     fn from(err: EngineError) -> Self {
-        let kind = err.kind();
-        match err {
-            EngineError::Store(store) => store.into(),
-            EngineError::Refused(refusal) => {
-                Self::new(kind, "refused", refusal.to_string()).with_issues(refusal.issues)
-            }
-            EngineError::Generate(err) => Self::new(kind, "invalid_parameter", err.to_string()),
-            EngineError::Runtime(err) => {
-                tracing::warn!(error = %describe(&err), "runtime failure");
-                Self::new(kind, "runtime_unavailable", format!("the container runtime failed: {err}"))
-            }
-            other => Self::internal(describe(&other)),
-        }
+        Self::from_engine(&err)
     }
 }
 
@@ -118,14 +140,7 @@ fn describe(err: &dyn std::error::Error) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let body = crate::wire::ErrorBody {
-            detail: self.detail,
-            error: self.code.to_owned(),
-            issues: crate::wire::issues(&self.issues),
-            kind: self.kind.as_str().to_owned(),
-        };
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (self.status(), Json(self.body())).into_response();
         response.headers_mut().extend(self.headers);
         response
     }

@@ -270,6 +270,10 @@ pub(crate) struct GenerateRequest {
     services_explicit: Option<Vec<String>>,
     /// RNG seed, 0 or more (random and recorded when absent).
     seed: Option<u64>,
+    /// The range LAN subnets are allocated from (ours; 172.16.0.0/12).
+    subnet_base: Option<String>,
+    /// Whether the DMZ decky is the gateway that publishes its ports (ours; true).
+    gateway: Option<bool>,
 }
 
 fn invalid(detail: impl Into<String>) -> ApiError {
@@ -332,7 +336,13 @@ impl GenerateRequest {
         if !self.randomize_services.unwrap_or(true) && services.is_none() {
             return Err(invalid("either randomize_services or a non-empty services_explicit is required"));
         }
+        let subnet_base = match self.subnet_base {
+            Some(text) => text.parse().map_err(|_| invalid("subnet_base: not an IPv4 CIDR"))?,
+            None => decnet_domain::alloc::default_subnet_base(),
+        };
         let config = decnet_domain::generator::GeneratorConfig {
+            subnet_base,
+            gateway: self.gateway.unwrap_or(true),
             depth,
             branching,
             deckies_per_lan_min: min,
@@ -345,7 +355,6 @@ impl GenerateRequest {
             services,
             // A random seed is still recorded, so the design can be generated again.
             seed: self.seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0),
-            ..decnet_domain::generator::GeneratorConfig::default()
         };
         Ok((name, mode, target, config))
     }

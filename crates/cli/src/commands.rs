@@ -1,4 +1,5 @@
-//! Command implementations: open the store, build the engine, run one command.
+//! Commands: `run` chooses the backend once (the database, or a server's API), then each
+//! command is written once against it; `serve` and `engine run` run here, on the database.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -7,16 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use decnet_domain::document::{TopologyDocument, from_design};
-use decnet_domain::generator::GeneratorConfig;
-use decnet_domain::issue::errors;
-use decnet_domain::{Code, MutationState, Name, Refusal, Target, TopologyId, TopologyStatus};
-use decnet_engine::{Bus, Engine, EngineConfig, EngineError};
-use decnet_runtime::{DecoyBinary, DockerRuntime, MemoryRuntime, Runtime};
-use decnet_store::{ListFilter, SqliteStore};
+use decnet_domain::document::{TopologyDocument, to_design};
+use decnet_domain::{Code, Refusal, Target, TopologyId};
+use decnet_engine::{Engine, EngineConfig, EngineError};
 
 use crate::UsageError;
-use crate::args::{Cli, Command, EngineCommand, ExportFormat, GenerateArgs, RuntimeKind, ServeArgs, TopologyCommand};
+use crate::args::{Cli, Command, EngineCommand, ExportFormat, ServeArgs, TopologyCommand};
+use crate::backend::{Backend, Local, decoy_binary};
 use crate::output;
 
 /// Where the database lives when neither `--db` nor `DECNET_DB` says.
@@ -24,92 +22,60 @@ fn default_db() -> PathBuf {
     dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("decnet").join("decnet.db")
 }
 
-/// The statically linked decoy built with `decnet` (see `build.rs`).
-static EMBEDDED_DECOY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/decnet-decoy"));
-
-/// The decoy binary the Docker runtime builds its image from: `--decoy-bin` when given,
-/// else the one `decnet` carries.
-fn decoy_binary(path: Option<&Path>) -> anyhow::Result<DecoyBinary> {
-    Ok(match path {
-        Some(path) => DecoyBinary::read(path)?,
-        None => DecoyBinary::embedded(EMBEDDED_DECOY),
-    })
-}
-
 fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
 }
 
-/// Opens the store and builds an engine. Only commands that touch containers connect to
-/// the runtime; the others get an inert in-memory one, so designing and queueing work
-/// without a daemon.
-async fn engine(cli: &Cli, needs_runtime: bool) -> anyhow::Result<Engine> {
-    let path = cli.db.clone().unwrap_or_else(default_db);
-    let store = SqliteStore::open(&path).await?;
-    let runtime: Arc<dyn Runtime> = match (needs_runtime, cli.runtime) {
-        (true, RuntimeKind::Docker) => {
-            Arc::new(DockerRuntime::connect(&decoy_binary(cli.decoy_bin.as_deref())?).await?)
-        }
-        _ => Arc::new(MemoryRuntime::new()),
-    };
-    Ok(Engine::new(Arc::new(store), runtime, Bus::default(), EngineConfig::default()))
-}
-
-async fn resolve(engine: &Engine, key: &str) -> anyhow::Result<TopologyId> {
-    Ok(engine.store().resolve(key).await?)
-}
-
-/// Runs the command; the returned code is the process exit code.
+/// Runs the command; the returned code is the process exit code. The backend (the local
+/// database, or a server with `--server`) is chosen here, once.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let json = cli.json;
-    if let Command::Login(args) = &cli.command {
-        let server = cli.server.as_deref().ok_or_else(|| usage("login needs --server URL (or DECNET_SERVER)"))?;
-        let password = read_password(args)?;
-        return crate::remote::login(server, &args.username, &password, json).await;
-    }
-    if let Some(server) = &cli.server {
-        let remote = crate::remote::Remote::new(server, cli.token.clone())?;
-        return crate::remote::run(&remote, &cli.command, json).await;
-    }
-    match &cli.command {
-        Command::Login(_) => Err(usage("login needs --server URL")),
-        Command::Services => {
-            output::services(json);
-            Ok(ExitCode::SUCCESS)
+    let db = cli.db.clone().unwrap_or_else(default_db);
+    match (&cli.command, &cli.server) {
+        (Command::Login(args), Some(server)) => {
+            let password = read_password(args)?;
+            return crate::remote::login(server, &args.username, &password, json).await;
         }
-        Command::Archetypes => {
-            output::archetypes(json);
-            Ok(ExitCode::SUCCESS)
+        (Command::Login(_), None) => return Err(usage("login needs --server URL (or DECNET_SERVER)")),
+        (Command::Serve(_) | Command::Engine(_), Some(_)) => {
+            return Err(usage("this command runs here, on the database; it does not take --server"));
         }
-        Command::Engine(EngineCommand::Run { once, tick, poll_ms }) => {
-            let engine = engine(&cli, true).await?;
+        (Command::Serve(args), None) => {
+            let local = Local::open(&db, cli.runtime, cli.decoy_bin.clone()).await?;
+            return serve(local.engine(true).await?, args).await;
+        }
+        (Command::Engine(EngineCommand::Run { once, tick, poll_ms }), None) => {
+            let local = Local::open(&db, cli.runtime, cli.decoy_bin.clone()).await?;
             let (tick, poll) = (Duration::from_secs(*tick), Duration::from_millis(*poll_ms));
-            run_engine(engine, *once, tick, poll, json).await
+            return run_engine(local.engine(true).await?, *once, tick, poll, json).await;
         }
-        Command::Serve(args) => serve(engine(&cli, true).await?, args).await,
-        Command::Events(args) => {
-            crate::events::run(crate::events::Source::Store(&engine(&cli, false).await?), args, json).await
-        }
-        Command::ReapOrphans => {
-            let engine = engine(&cli, true).await?;
-            let reaped = engine.reap_orphans(None).await?;
-            if json {
-                println!("{}", serde_json::to_string(&decnet_api::reap_report(&reaped))?);
-            } else if reaped.reaped.is_empty() {
-                println!("no orphans");
-            } else {
-                for id in &reaped.reaped {
-                    println!("reaped topology {id}");
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Topology(command) => {
-            let needs_runtime = matches!(command, TopologyCommand::Deploy { .. } | TopologyCommand::Teardown { .. });
-            let engine = engine(&cli, needs_runtime).await?;
-            topology(&engine, command, json, &cli.decoy_bin).await
+        _ => {}
+    }
+    let backend: Box<dyn Backend> = match &cli.server {
+        Some(server) => Box::new(crate::remote::Remote::new(server, cli.token.clone())?),
+        None => Box::new(Local::open(&db, cli.runtime, cli.decoy_bin.clone()).await?),
+    };
+    command(&*backend, &cli.command, json, cli.decoy_bin.as_deref()).await
+}
+
+/// Runs one command against `backend`.
+async fn command(
+    backend: &dyn Backend,
+    command: &Command,
+    json: bool,
+    decoy_bin: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Services => output::services(&backend.services().await?, json),
+        Command::Archetypes => output::archetypes(&backend.archetypes().await?, json),
+        Command::ReapOrphans => output::reaped(&backend.reap_orphans().await?, json),
+        Command::Events(args) => return crate::events::run(backend, args, json).await,
+        Command::Topology(command) => return topology(backend, command, json, decoy_bin).await,
+        Command::Login(_) | Command::Serve(_) | Command::Engine(_) => {
+            return Err(usage("this command is not run against a backend"));
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_engine(
@@ -252,22 +218,6 @@ async fn shutdown_signal() {
     }
 }
 
-fn generator_config(args: &GenerateArgs) -> GeneratorConfig {
-    GeneratorConfig {
-        depth: args.depth,
-        branching: args.branching,
-        deckies_per_lan_min: args.deckies_per_lan.0,
-        deckies_per_lan_max: args.deckies_per_lan.1,
-        bridge_forward_p: args.bridge_forward_p,
-        cross_edge_p: args.cross_edge_p,
-        services: args.services.clone(),
-        // A random seed is still recorded in the snapshot, so the design is reproducible.
-        seed: args.seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0),
-        subnet_base: args.subnet_base,
-        gateway: !args.no_gateway,
-    }
-}
-
 pub(crate) fn read_document(path: &Path) -> anyhow::Result<(TopologyDocument, String)> {
     let (text, source) = if path == Path::new("-") {
         let mut text = String::new();
@@ -288,134 +238,86 @@ pub(crate) fn read_document(path: &Path) -> anyhow::Result<(TopologyDocument, St
     Ok((doc, source))
 }
 
-fn parse_status(text: &str) -> anyhow::Result<TopologyStatus> {
-    text.parse().map_err(|e| usage(format!("--status: {e}")))
+/// The exit code of a deploy or teardown that settled in `status`.
+fn settled(status: &str) -> ExitCode {
+    if status == "failed" { ExitCode::from(crate::exit::INTERNAL) } else { ExitCode::SUCCESS }
 }
 
 async fn topology(
-    engine: &Engine,
+    backend: &dyn Backend,
     command: &TopologyCommand,
     json: bool,
-    decoy_bin: &Option<PathBuf>,
+    decoy_bin: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     match command {
         TopologyCommand::Generate(args) => {
-            let name =
-                Name::parse(&args.name).map_err(|e| usage(format!("--name: invalid name {:?}: {e}", args.name)))?;
-            let config = generator_config(args);
-            eprintln!("generating {name} (seed {})...", config.seed);
-            let topology = engine.generate(name, config).await?;
-            output::created(&topology, json);
+            let created = backend.generate(args).await?;
+            output::created(&backend.show(&created.id.to_string()).await?, json);
         }
         TopologyCommand::Create { from } => {
-            let (doc, source) = read_document(from)?;
-            let topology = engine.create(doc, &source).await?;
-            output::created(&topology, json);
+            let (document, source) = read_document(from)?;
+            let created = backend.create(document, &source).await?;
+            output::created(&backend.show(&created.id.to_string()).await?, json);
         }
-        TopologyCommand::List { status } => {
-            let status = status.as_deref().map(parse_status).transpose()?;
-            let page = engine.store().list_topologies(&ListFilter { status, ..ListFilter::default() }).await?;
-            output::topology_list(&page.items, json);
-        }
-        TopologyCommand::Show { topology } => {
-            let id = resolve(engine, topology).await?;
-            output::topology(&*engine.store().topology(id).await?, json);
-        }
+        TopologyCommand::List { status } => output::topology_list(&backend.list(status.as_deref()).await?, json),
+        TopologyCommand::Show { topology } => output::topology(&backend.show(topology).await?, json),
         TopologyCommand::Validate { topology } => {
-            let id = resolve(engine, topology).await?;
-            let issues = engine.validate(id).await?;
-            output::issues(&issues, json);
-            if errors(&issues).next().is_some() {
+            let report = backend.validate(topology).await?;
+            output::validation(&report, json);
+            if !report.valid {
                 return Ok(ExitCode::from(crate::exit::REFUSED));
             }
         }
         TopologyCommand::Deploy { topology } => {
-            let id = resolve(engine, topology).await?;
-            let design = engine.store().topology(id).await?;
-            let total = design.design.deckies.len();
-            eprintln!(
-                "deploying {} ({} LANs, {total} deckies) on the {} runtime...",
-                design.header.name,
-                design.design.lans.len(),
-                engine.runtime().kind()
-            );
-            // Progress: one line per decky as it comes up (or fails), from the engine's events.
-            let mut events = engine.bus().subscribe();
-            let progress = tokio::spawn(async move {
-                let mut done = 0;
-                while let Ok(event) = events.recv().await {
-                    if event.topic.starts_with("decky.") && event.payload["topology_id"] == serde_json::json!(id) {
-                        done += 1;
-                        let state = event.payload["state"].as_str().unwrap_or("?");
-                        let decky = event.payload["decky"].as_str().unwrap_or("?");
-                        eprintln!("  [{done}/{total}] {decky} {state}");
-                    }
-                }
-            });
-            let outcome = engine.deploy(id).await;
-            progress.abort();
-            output::header(&outcome?, json);
+            let summary = backend.deploy(topology).await?;
+            output::summary(&summary, json);
+            return Ok(settled(&summary.status));
         }
         TopologyCommand::Teardown { topology } => {
-            let id = resolve(engine, topology).await?;
-            let header = engine.teardown(id).await?;
-            output::header(&header, json);
+            let summary = backend.teardown(topology).await?;
+            output::summary(&summary, json);
+            return Ok(settled(&summary.status));
         }
-        TopologyCommand::Delete { topology } => {
-            let id = resolve(engine, topology).await?;
-            engine.delete(id).await?;
-            if json {
-                println!("{}", serde_json::json!({ "deleted": id }));
-            } else {
-                println!("deleted {id}");
-            }
-        }
+        TopologyCommand::Delete { topology } => output::deleted(backend.delete(topology).await?, json),
         TopologyCommand::Export { topology, format } => {
-            let id = resolve(engine, topology).await?;
-            let topology = engine.store().topology(id).await?;
-            let header = &topology.header;
-            let doc = from_design(&header.name, header.mode, header.target_host.as_deref(), &topology.design);
+            let document = backend.export(topology).await?;
             let text = match format {
-                ExportFormat::Json => serde_json::to_string_pretty(&doc).context("encoding the export")?,
-                ExportFormat::Yaml => serde_saphyr::to_string(&doc).context("encoding the export")?,
+                ExportFormat::Json => serde_json::to_string_pretty(&document).context("encoding the export")?,
+                ExportFormat::Yaml => serde_saphyr::to_string(&document).context("encoding the export")?,
                 ExportFormat::Compose => {
-                    let image = decnet_runtime::image_tag(decoy_binary(decoy_bin.as_deref())?.bytes());
-                    let compose = decnet_runtime::compose::render(header.id, &topology.design, &image);
+                    let id = backend.show(topology).await?.topology.id;
+                    let design = to_design(&document, decnet_domain::alloc::default_subnet_base(), &[]).design;
+                    let image = decnet_runtime::image_tag(decoy_binary(decoy_bin)?.bytes());
+                    let compose = decnet_runtime::compose::render(TopologyId(id), &design, &image);
                     let body = serde_saphyr::to_string(&compose).context("encoding the compose file")?;
                     format!(
-                        "# {} ({}): exported by `decnet topology export --format compose`.\n\
+                        "# {} ({id}): exported by `decnet topology export --format compose`.\n\
                          # Run with: docker compose -p decnet-{} -f <this file> up -d\n{body}",
-                        header.name,
-                        header.id,
-                        header.id.simple()
+                        document.name,
+                        id.simple()
                     )
                 }
             };
             println!("{}", text.trim_end());
         }
         TopologyCommand::Mutate { topology, op, payload, expected_version, dry_run } => {
-            let id = resolve(engine, topology).await?;
             let payload: serde_json::Value =
                 serde_json::from_str(payload).map_err(|e| usage(format!("--payload is not JSON: {e}")))?;
             if *dry_run {
-                let plan = engine.plan_dry_run(id, op, &payload).await?;
-                output::planned(&plan.actions, json);
-                return Ok(ExitCode::SUCCESS);
+                let plan = backend.plan(topology, op, &payload).await?;
+                output::planned(&plan, json);
+                if !plan.accepted {
+                    return Ok(ExitCode::from(crate::exit::REFUSED));
+                }
+            } else {
+                output::enqueued(&backend.enqueue(topology, op, &payload, *expected_version).await?, json);
             }
-            let (mutation, version) = engine.enqueue(id, op, &payload, *expected_version).await?;
-            output::enqueued(&mutation, version, json);
         }
         TopologyCommand::Mutations { topology, state } => {
-            let id = resolve(engine, topology).await?;
-            let state = state
-                .as_deref()
-                .map(|s| s.parse::<MutationState>().map_err(|e| usage(format!("--state: {e}"))))
-                .transpose()?;
-            output::mutations(&engine.store().mutations(id, state).await?, json);
+            output::mutations(&backend.mutations(topology, state.as_deref()).await?, json);
         }
         TopologyCommand::History { topology, limit } => {
-            let id = resolve(engine, topology).await?;
-            output::history(id, &engine.store().status_events(id, (*limit).clamp(1, 10_000)).await?, json);
+            output::history(&backend.history(topology, *limit).await?, json);
         }
     }
     Ok(ExitCode::SUCCESS)

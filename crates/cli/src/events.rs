@@ -1,5 +1,5 @@
-//! `decnet events`: the recorded events, from the database or over `--server`, with
-//! `--follow` printing new ones as they are recorded.
+//! `decnet events`: the recorded events (from whichever backend), with `--follow`
+//! printing new ones as they are recorded.
 //!
 //! The listing and the follow loop share one cursor (the last event id shown), so
 //! nothing is shown twice and nothing recorded in between is skipped.
@@ -10,17 +10,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::args::EventsArgs;
+use crate::backend::Backend;
 
 /// How often `--follow` looks for new events.
 const FOLLOW_POLL: Duration = Duration::from_millis(500);
-
-/// Where events come from.
-pub enum Source<'a> {
-    /// The database.
-    Store(&'a decnet_engine::Engine),
-    /// A server's `GET /api/v1/events`.
-    Server(&'a crate::remote::Remote),
-}
 
 /// One line per event: time, kind, where, who, what.
 fn line(event: &Value) -> String {
@@ -59,55 +52,18 @@ fn line(event: &Value) -> String {
     )
 }
 
-async fn page(source: &Source<'_>, args: &EventsArgs, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<Value>> {
-    match source {
-        Source::Store(engine) => {
-            let topology_id = match &args.topology {
-                Some(key) => Some(engine.store().resolve(key).await?),
-                None => None,
-            };
-            let filter = decnet_store::EventFilter {
-                topology_id,
-                decky: args.decky.clone(),
-                service: args.service.clone(),
-                source_ip: args.source_ip.clone(),
-                kind: args.kind.clone(),
-                since: None,
-                after,
-                limit,
-            };
-            let events = engine.store().events(&filter).await?;
-            Ok(events.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).collect())
-        }
-        Source::Server(remote) => {
-            let mut query = vec![format!("limit={limit}")];
-            for (key, value) in [
-                ("topology", &args.topology),
-                ("decky", &args.decky),
-                ("service", &args.service),
-                ("type", &args.kind),
-                ("source_ip", &args.source_ip),
-            ] {
-                if let Some(value) = value {
-                    query.push(format!("{key}={}", crate::remote::encode(value)));
-                }
-            }
-            if let Some(after) = after {
-                query.push(format!("cursor={after}"));
-            }
-            let answer = remote.get(&format!("/api/v1/events?{}", query.join("&"))).await?;
-            Ok(answer["data"].as_array().cloned().unwrap_or_default())
-        }
-    }
+async fn page(backend: &dyn Backend, args: &EventsArgs, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<Value>> {
+    let events = backend.events(args, after, limit).await?;
+    Ok(events.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).collect())
 }
 
 /// The newest `limit` events (oldest first), then, with `--follow`, every new one.
-pub async fn run(source: Source<'_>, args: &EventsArgs, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(backend: &dyn Backend, args: &EventsArgs, json: bool) -> anyhow::Result<ExitCode> {
     // The newest `limit`: walk forward in pages and keep the tail.
     let mut shown: std::collections::VecDeque<Value> = std::collections::VecDeque::new();
     let mut cursor = None;
     loop {
-        let events = page(&source, args, cursor, 1000).await?;
+        let events = page(backend, args, cursor, 1000).await?;
         let full = events.len() == 1000;
         for event in events {
             cursor = event["id"].as_i64().or(cursor);
@@ -138,7 +94,7 @@ pub async fn run(source: Source<'_>, args: &EventsArgs, json: bool) -> anyhow::R
             _ = &mut stop => return Ok(ExitCode::SUCCESS),
             () = tokio::time::sleep(FOLLOW_POLL) => {}
         }
-        for event in page(&source, args, cursor, 1000).await? {
+        for event in page(backend, args, cursor, 1000).await? {
             cursor = event["id"].as_i64().or(cursor);
             print(&event);
         }

@@ -4,6 +4,7 @@
 //! [`ErrorKind`] ([`classify`]), and [`exit::for_kind`] gives the documented exit code.
 
 mod args;
+mod backend;
 mod commands;
 mod events;
 mod exit;
@@ -13,6 +14,7 @@ mod remote;
 use std::process::ExitCode;
 
 use clap::Parser;
+use decnet_api::wire::ErrorBody;
 use decnet_domain::{ErrorKind, Refusal};
 use decnet_engine::EngineError;
 use decnet_store::StoreError;
@@ -48,6 +50,33 @@ fn classify(err: &anyhow::Error) -> (ErrorKind, Option<&Refusal>) {
     (ErrorKind::Internal, None)
 }
 
+/// The API's error body for `err`: the server's own over `--server`, the one the API would
+/// answer for a library error, or one made from the kind.
+fn error_body(err: &anyhow::Error, kind: ErrorKind, refusal: Option<&Refusal>) -> ErrorBody {
+    if let Some(remote) = err.downcast_ref::<remote::RemoteError>() {
+        return ErrorBody {
+            detail: remote.detail.clone(),
+            error: remote.code.clone(),
+            issues: remote.issues.iter().filter_map(|i| serde_json::from_value(i.clone()).ok()).collect(),
+            kind: kind.as_str().to_owned(),
+        };
+    }
+    if kind != ErrorKind::Internal {
+        if let Some(e) = err.downcast_ref::<EngineError>() {
+            return decnet_api::ApiError::from_engine(e).body();
+        }
+        if let Some(e) = err.downcast_ref::<StoreError>() {
+            return decnet_api::ApiError::from_store(e).body();
+        }
+    }
+    ErrorBody {
+        detail: format!("{err:#}"),
+        error: kind.as_str().to_owned(),
+        issues: refusal.map(|r| decnet_api::wire::issues(&r.issues)).unwrap_or_default(),
+        kind: kind.as_str().to_owned(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
@@ -71,17 +100,7 @@ fn main() -> ExitCode {
         Err(err) => {
             let (kind, refusal) = classify(&err);
             if json {
-                let body = match err.downcast_ref::<remote::RemoteError>() {
-                    // The server's own error body, as it sent it.
-                    Some(remote) => {
-                        serde_json::json!({ "error": remote.code, "detail": remote.detail, "issues": remote.issues })
-                    }
-                    None => {
-                        let issues = refusal.map(|r| r.issues.clone()).unwrap_or_default();
-                        serde_json::json!({ "error": kind.as_str(), "kind": kind.as_str(), "detail": format!("{err:#}"), "issues": issues })
-                    }
-                };
-                println!("{body}");
+                println!("{}", serde_json::to_string(&error_body(&err, kind, refusal)).unwrap_or_default());
             } else {
                 eprintln!("error: {err:#}");
                 if let Some(remote) = err.downcast_ref::<remote::RemoteError>().filter(|r| r.issues.len() > 1) {

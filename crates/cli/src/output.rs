@@ -1,11 +1,12 @@
-//! What commands print: readable tables, or JSON with `--json`.
+//! What commands print: readable tables, or with `--json` the API's wire shapes, whichever
+//! backend answered.
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use decnet_domain::catalogue::{self, ARCHETYPES, SERVICES};
-use decnet_domain::model::TopologyHeader;
-use decnet_domain::{Issue, Topology};
-use decnet_store::{Mutation, StatusEvent};
-use serde_json::json;
+use decnet_api::wire::{
+    ArchetypeList, Enqueued, MutationRow, PlanResult, ReapReport, ServiceList, StatusEventRow, TopologyDetail,
+    TopologyPage, TopologySummary, ValidationReport,
+};
+use serde::Serialize;
 
 fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
@@ -13,180 +14,182 @@ fn table(headers: &[&str]) -> Table {
     table
 }
 
-fn print_json<T: serde::Serialize>(value: &T) {
+/// Pretty JSON of a wire body.
+pub fn print_json<T: Serialize>(value: &T) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into()));
 }
 
-fn ports(service: &catalogue::Service) -> String {
-    service.ports().map(|(p, proto)| format!("{p}/{}", proto.as_str())).collect::<Vec<_>>().join(" ")
-}
-
-pub fn services(json: bool) {
+pub fn services(list: &ServiceList, json: bool) {
     if json {
-        print_json(&decnet_api::wire::ServiceList::catalogue());
-        return;
+        return print_json(list);
     }
     let mut t = table(&["service", "ports", "config keys", "description"]);
-    for s in SERVICES {
-        let keys = s.keys.iter().map(|k| k.key).collect::<Vec<_>>().join(", ");
-        let description =
-            if s.singleton { format!("{} (host-wide, not per decky)", s.description) } else { s.description.into() };
-        t.add_row(vec![s.name.to_owned(), ports(s), keys, description]);
+    for s in &list.details {
+        let ports: Vec<String> = s
+            .tcp_ports
+            .iter()
+            .map(|p| format!("{p}/tcp"))
+            .chain(s.udp_ports.iter().map(|p| format!("{p}/udp")))
+            .collect();
+        let keys: Vec<&str> = s.fields.iter().map(|f| f.key.as_str()).collect();
+        let description = if s.fleet_singleton {
+            format!("{} (host-wide, not per decky)", s.description)
+        } else {
+            s.description.clone()
+        };
+        t.add_row(vec![s.name.clone(), ports.join(" "), keys.join(", "), description]);
     }
     println!("{t}");
 }
 
-pub fn archetypes(json: bool) {
+pub fn archetypes(list: &ArchetypeList, json: bool) {
     if json {
-        print_json(&decnet_api::wire::ArchetypeList::catalogue());
-        return;
+        return print_json(list);
     }
     let mut t = table(&["archetype", "services", "os", "description"]);
-    for a in ARCHETYPES {
-        t.add_row(vec![a.slug.to_owned(), a.services.join(", "), a.os.as_str().to_owned(), a.description.to_owned()]);
+    for a in &list.archetypes {
+        t.add_row(vec![a.slug.clone(), a.services.join(", "), a.nmap_os.clone(), a.description.clone()]);
     }
     println!("{t}");
 }
 
-fn header_json(h: &TopologyHeader) -> decnet_api::wire::TopologySummary {
-    decnet_api::wire::TopologySummary::from(h)
-}
-
-pub fn created(t: &Topology, json: bool) {
+/// A new topology: its summary, and its size from the whole.
+pub fn created(detail: &TopologyDetail, json: bool) {
+    let t = &detail.topology;
     if json {
-        print_json(&header_json(&t.header));
-    } else {
-        println!(
-            "created {} {} ({} LANs, {} deckies, {} edges) status {}",
-            t.header.id,
-            t.header.name,
-            t.design.lans.len(),
-            t.design.deckies.len(),
-            t.design.edges().count(),
-            t.header.status
-        );
+        return print_json(t);
     }
+    println!(
+        "created {} {} ({} LANs, {} deckies, {} edges) status {}",
+        t.id,
+        t.name,
+        detail.lans.len(),
+        detail.deckies.len(),
+        detail.edges.len(),
+        t.status
+    );
 }
 
-pub fn header(h: &TopologyHeader, json: bool) {
+pub fn summary(t: &TopologySummary, json: bool) {
     if json {
-        print_json(&header_json(h));
-    } else {
-        println!("{} {} status {} version {}", h.id, h.name, h.status, h.version);
+        return print_json(t);
     }
+    println!("{} {} status {} version {}", t.id, t.name, t.status, t.version);
 }
 
-pub fn topology_list(items: &[TopologyHeader], json: bool) {
+pub fn topology_list(page: &TopologyPage, json: bool) {
     if json {
-        print_json(&items.iter().map(header_json).collect::<Vec<_>>());
-        return;
+        return print_json(page);
     }
     let mut t = table(&["id", "name", "mode", "status", "version", "created"]);
-    for h in items {
+    for h in &page.data {
         t.add_row(vec![
             h.id.to_string(),
-            h.name.to_string(),
-            h.mode.as_str().to_owned(),
-            h.status.to_string(),
+            h.name.clone(),
+            h.mode.clone(),
+            h.status.clone(),
             h.version.to_string(),
             h.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
         ]);
     }
     println!("{t}");
+    if page.total > page.data.len() as i64 {
+        println!("(showing {} of {})", page.data.len(), page.total);
+    }
 }
 
-pub fn topology(t: &Topology, json: bool) {
+pub fn topology(detail: &TopologyDetail, json: bool) {
     if json {
-        print_json(&decnet_api::wire::TopologyDetail::from(t));
-        return;
+        return print_json(detail);
     }
-    let h = &t.header;
-    println!("{} {}  status {}  version {}  mode {}", h.id, h.name, h.status, h.version, h.mode.as_str());
+    let h = &detail.topology;
+    println!("{} {}  status {}  version {}  mode {}", h.id, h.name, h.status, h.version, h.mode);
     let mut table = table(&["LAN", "subnet", "decky", "ip", "services", "tags", "state"]);
-    for lan in t.design.lans.values() {
-        let members: Vec<_> = t.design.deckies.values().filter(|d| d.ips.contains_key(&lan.name)).collect();
-        let lan_label = if lan.is_dmz { format!("{} (DMZ)", lan.name) } else { lan.name.to_string() };
+    for lan in &detail.lans {
+        let members: Vec<_> = detail.deckies.iter().filter(|d| d.ips.contains_key(&lan.name)).collect();
+        let lan_label = if lan.is_dmz { format!("{} (DMZ)", lan.name) } else { lan.name.clone() };
         if members.is_empty() {
-            table.add_row(vec![lan_label.clone(), lan.subnet.to_string(), "-".into()]);
+            table.add_row(vec![lan_label.clone(), lan.subnet.clone(), "-".into()]);
         }
         for (i, d) in members.iter().enumerate() {
             let mut tags = Vec::new();
             if d.home_lan == lan.name {
                 tags.push("home");
             }
-            if d.is_bridge() {
+            if d.ips.len() >= 2 {
                 tags.push("bridge");
             }
-            if t.design.is_gateway(d) {
+            if d.is_gateway {
                 tags.push("gateway");
             } else if d.forwards_l3 {
                 tags.push("routes");
             }
-            let state = t.decky_status.get(&d.name).map_or("pending", |s| s.state.as_str());
             table.add_row(vec![
                 if i == 0 { lan_label.clone() } else { String::new() },
-                if i == 0 { lan.subnet.to_string() } else { String::new() },
-                d.name.to_string(),
-                d.ips.get(&lan.name).map(ToString::to_string).unwrap_or_default(),
+                if i == 0 { lan.subnet.clone() } else { String::new() },
+                d.name.clone(),
+                d.ips.get(&lan.name).cloned().unwrap_or_default(),
                 d.services.join(","),
                 tags.join(","),
-                state.to_owned(),
+                d.state.clone(),
             ]);
         }
     }
     println!("{table}");
 }
 
-pub fn issues(issues: &[Issue], json: bool) {
+pub fn validation(report: &ValidationReport, json: bool) {
     if json {
-        print_json(&json!({ "valid": !issues.iter().any(Issue::is_error), "issues": issues }));
-        return;
+        return print_json(report);
     }
-    if issues.is_empty() {
+    if report.issues.is_empty() {
         println!("valid: no issues");
         return;
     }
-    for issue in issues {
-        let severity = if issue.is_error() { "error" } else { "warning" };
-        println!("{severity:7} {issue}");
+    for issue in &report.issues {
+        println!("{:7} {}: {}", issue.severity, issue.code, issue.message);
     }
 }
 
-pub fn planned(actions: &[decnet_domain::RuntimeAction], json: bool) {
+pub fn planned(plan: &PlanResult, json: bool) {
     if json {
-        print_json(&json!({ "accepted": true, "actions": actions }));
+        return print_json(plan);
+    }
+    if !plan.accepted {
+        println!("would be refused:");
+        for issue in &plan.issues {
+            println!("  {}: {}", issue.code, issue.message);
+        }
         return;
     }
     println!("would be accepted; runtime actions:");
-    if actions.is_empty() {
+    if plan.actions.is_empty() {
         println!("  (none: a design-only change)");
     }
-    for action in actions {
-        println!("  {}", serde_json::to_string(action).unwrap_or_default());
+    for action in &plan.actions {
+        println!("  {action}");
     }
 }
 
-pub fn enqueued(m: &Mutation, version: i64, json: bool) {
+pub fn enqueued(e: &Enqueued, json: bool) {
     if json {
-        print_json(&json!({ "mutation_id": m.id, "state": m.state, "op": m.op, "version": version }));
-    } else {
-        println!("queued mutation {} ({}); topology version is now {version}", m.id, m.op);
+        return print_json(e);
     }
+    println!("queued mutation {} ({}); topology version is now {}", e.mutation_id, e.op, e.version);
 }
 
-pub fn mutations(list: &[Mutation], json: bool) {
+pub fn mutations(list: &[MutationRow], json: bool) {
     if json {
-        print_json(&list.iter().map(decnet_api::wire::MutationRow::from).collect::<Vec<_>>());
-        return;
+        return print_json(&list);
     }
     let mut t = table(&["id", "op", "state", "requested", "finished", "codes", "reason"]);
     for m in list {
         t.add_row(vec![
             m.id.to_string(),
             m.op.clone(),
-            m.state.to_string(),
+            m.state.clone(),
             m.requested_at.format("%H:%M:%S%.3f").to_string(),
-            m.finished_at.map(|f| f.format("%H:%M:%S%.3f").to_string()).unwrap_or_default(),
+            m.applied_at.map(|f| f.format("%H:%M:%S%.3f").to_string()).unwrap_or_default(),
             m.codes.join(","),
             m.reason.clone().unwrap_or_default(),
         ]);
@@ -194,14 +197,35 @@ pub fn mutations(list: &[Mutation], json: bool) {
     println!("{t}");
 }
 
-pub fn history(topology: decnet_domain::TopologyId, events: &[StatusEvent], json: bool) {
+pub fn history(events: &[StatusEventRow], json: bool) {
     if json {
-        print_json(&events.iter().map(|e| decnet_api::wire::StatusEventRow::new(topology, e)).collect::<Vec<_>>());
-        return;
+        return print_json(&events);
     }
     let mut t = table(&["at", "from", "to", "reason"]);
     for e in events {
-        t.add_row(vec![e.at.to_rfc3339(), e.from.to_string(), e.to.to_string(), e.reason.clone()]);
+        t.add_row(vec![e.at.to_rfc3339(), e.from_status.clone(), e.to_status.clone(), e.reason.clone()]);
     }
     println!("{t}");
+}
+
+pub fn deleted(id: uuid::Uuid, json: bool) {
+    if json {
+        return print_json(&serde_json::json!({ "deleted": id }));
+    }
+    println!("deleted {id}");
+}
+
+pub fn reaped(report: &ReapReport, json: bool) {
+    if json {
+        return print_json(report);
+    }
+    if report.reaped.is_empty() {
+        println!("no orphans");
+    }
+    for id in &report.reaped {
+        println!("reaped topology {id}");
+    }
+    for error in &report.errors {
+        println!("could not remove: {error}");
+    }
 }

@@ -1,8 +1,6 @@
-//! `--server`: the same commands over a running `decnet serve`'s HTTP API instead of the
-//! database, and `decnet login`, which stores a token per server.
-//!
-//! Answers are printed as the API gives them (pretty JSON; compact with `--json`), except
-//! `topology list`, which keeps its table. HTTP errors map to the documented exit codes.
+//! `--server`: the HTTP client of a running `decnet serve` (the commands themselves are
+//! in [`crate::backend`]), and `decnet login`, which stores a token per server. HTTP
+//! errors keep the server's error body and kind, so they exit with the documented codes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +13,6 @@ use serde_json::{Value, json};
 use decnet_domain::ErrorKind;
 
 use crate::UsageError;
-use crate::args::{Command, ExportFormat, TopologyCommand};
 
 /// An API error as the server described it, with the kind it said (or, from a server
 /// that does not say, the kind its status stands for).
@@ -87,12 +84,39 @@ impl Remote {
         Ok(Self { base, token, http: reqwest::Client::new() })
     }
 
-    /// A GET of `path`.
-    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.call(Method::GET, path, None).await
+    /// A GET of `path`, decoded as `T`.
+    pub async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.send_as(Method::GET, path, None).await
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    /// A request whose answer is decoded as `T`.
+    pub async fn send_as<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<T> {
+        let value = self.send(method, path, body).await?;
+        serde_json::from_value(value).with_context(|| format!("the answer of {path} is not what this client reads"))
+    }
+
+    /// Opens an event stream (`text/event-stream`) at `path`.
+    pub async fn open_stream(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let value = response.json::<Value>().await.unwrap_or(Value::Null);
+            return Err(self.failure(status, &value));
+        }
+        Ok(response)
+    }
+
+    /// A request; the answer's JSON (null when empty).
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
@@ -131,10 +155,10 @@ impl Remote {
 /// `decnet login`: asks for a token and stores it for `server`.
 pub async fn login(server: &str, username: &str, password: &str, json_output: bool) -> anyhow::Result<ExitCode> {
     let remote = Remote::new(server, None)?;
-    let answer = remote
-        .call(Method::POST, "/api/v1/auth/login", Some(json!({ "username": username, "password": password })))
+    let answer: decnet_api::wire::Token = remote
+        .send_as(Method::POST, "/api/v1/auth/login", Some(json!({ "username": username, "password": password })))
         .await?;
-    let token = answer["access_token"].as_str().context("the server answered without a token")?;
+    let token = answer.access_token.as_str();
     let mut credentials = load_credentials();
     credentials.tokens.insert(remote.base.clone(), token.to_owned());
     let path = credentials_path();
@@ -143,12 +167,9 @@ pub async fn login(server: &str, username: &str, password: &str, json_output: bo
     }
     write_private(&path, &serde_json::to_vec_pretty(&credentials)?)?;
     if json_output {
-        println!(
-            "{}",
-            json!({ "server": remote.base, "username": username, "role": answer["role"], "saved_to": path })
-        );
+        println!("{}", json!({ "server": remote.base, "username": username, "role": answer.role, "saved_to": path }));
     } else {
-        println!("logged in to {} as {username} ({}); token saved to {}", remote.base, answer["role"], path.display());
+        println!("logged in to {} as {username} ({}); token saved to {}", remote.base, answer.role, path.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -177,205 +198,4 @@ pub fn encode(segment: &str) -> String {
             }
         })
         .collect()
-}
-
-/// Runs `command` against the server; the exit code, or an error.
-pub async fn run(remote: &Remote, command: &Command, json_output: bool) -> anyhow::Result<ExitCode> {
-    let topologies = "/api/v1/topologies";
-    let (method, path, body) = match command {
-        Command::Services => (Method::GET, format!("{topologies}/services"), None),
-        Command::Archetypes => (Method::GET, format!("{topologies}/archetypes"), None),
-        Command::ReapOrphans => (Method::POST, format!("{topologies}/reap-orphans"), None),
-        Command::Topology(command) => match command {
-            TopologyCommand::List { status } => {
-                let query = status.as_deref().map(|s| format!("&status={}", encode(s))).unwrap_or_default();
-                let page = remote.call(Method::GET, &format!("{topologies}?limit=500{query}"), None).await?;
-                print_list(&page, json_output);
-                return Ok(ExitCode::SUCCESS);
-            }
-            TopologyCommand::Show { topology } => (Method::GET, format!("{topologies}/{}", encode(topology)), None),
-            TopologyCommand::Deploy { topology } => {
-                let path = format!("{topologies}/{}", encode(topology));
-                return follow(remote, &path, "deploy", &["active", "degraded", "failed"], json_output).await;
-            }
-            TopologyCommand::Teardown { topology } => {
-                let path = format!("{topologies}/{}", encode(topology));
-                return follow(remote, &path, "teardown", &["torn_down", "failed"], json_output).await;
-            }
-            TopologyCommand::Create { from } => {
-                let (document, _) = crate::commands::read_document(from)?;
-                (Method::POST, format!("{topologies}/import"), Some(serde_json::to_value(document)?))
-            }
-            TopologyCommand::Validate { topology } => {
-                let report =
-                    remote.call(Method::GET, &format!("{topologies}/{}/validate", encode(topology)), None).await?;
-                if json_output {
-                    println!("{report}");
-                } else if report["issues"].as_array().is_none_or(Vec::is_empty) {
-                    println!("valid: no issues");
-                } else {
-                    for issue in report["issues"].as_array().into_iter().flatten() {
-                        let text = |k: &str| issue[k].as_str().unwrap_or("").to_owned();
-                        println!("{:7} {}: {}", text("severity"), text("code"), text("message"));
-                    }
-                }
-                return Ok(if report["valid"] == true {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(crate::exit::REFUSED)
-                });
-            }
-            TopologyCommand::Export { topology, format } => {
-                let path = format!("{topologies}/{}/export", encode(topology));
-                let text = match format {
-                    ExportFormat::Json => serde_json::to_string_pretty(&remote.call(Method::GET, &path, None).await?)?,
-                    ExportFormat::Yaml => {
-                        let document: decnet_domain::document::TopologyDocument =
-                            serde_json::from_value(remote.call(Method::GET, &path, None).await?)
-                                .context("the server's export is not a topology document")?;
-                        serde_saphyr::to_string(&document).context("encoding the export")?
-                    }
-                    ExportFormat::Compose => {
-                        return Err(UsageError(
-                            "--format compose needs the decoy image, so it runs where the database is".into(),
-                        )
-                        .into());
-                    }
-                };
-                println!("{}", text.trim_end());
-                return Ok(ExitCode::SUCCESS);
-            }
-            TopologyCommand::Delete { topology } => {
-                (Method::DELETE, format!("{topologies}/{}", encode(topology)), None)
-            }
-            TopologyCommand::Mutations { topology, state } => {
-                let query = state.as_deref().map(|s| format!("?state={}", encode(s))).unwrap_or_default();
-                (Method::GET, format!("{topologies}/{}/mutations{query}", encode(topology)), None)
-            }
-            TopologyCommand::History { topology, limit } => {
-                (Method::GET, format!("{topologies}/{}/status-events?limit={limit}", encode(topology)), None)
-            }
-            TopologyCommand::Mutate { topology, op, payload, expected_version, dry_run } => {
-                let payload: Value =
-                    serde_json::from_str(payload).map_err(|e| UsageError(format!("--payload is not JSON: {e}")))?;
-                let suffix = if *dry_run { "mutations:plan" } else { "mutations" };
-                let body = json!({ "op": op, "payload": payload, "expected_version": expected_version });
-                (Method::POST, format!("{topologies}/{}/{suffix}", encode(topology)), Some(body))
-            }
-            TopologyCommand::Generate(args) => {
-                let body = json!({
-                    "name": args.name,
-                    "depth": args.depth,
-                    "branching_factor": args.branching,
-                    "deckies_per_lan_min": args.deckies_per_lan.0,
-                    "deckies_per_lan_max": args.deckies_per_lan.1,
-                    "bridge_forward_probability": args.bridge_forward_p,
-                    "cross_edge_probability": args.cross_edge_p,
-                    "services_explicit": args.services,
-                    "seed": args.seed,
-                });
-                (Method::POST, topologies.to_owned(), Some(body))
-            }
-        },
-        Command::Events(args) => {
-            return crate::events::run(crate::events::Source::Server(remote), args, json_output).await;
-        }
-        Command::Serve(_) | Command::Engine(_) | Command::Login(_) => {
-            return Err(UsageError("this command does not take --server".into()).into());
-        }
-    };
-    let answer = remote.call(method, &path, body).await?;
-    if json_output {
-        println!("{answer}");
-    } else if !answer.is_null() {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Starts a deploy or teardown and follows the topology's event stream until its status
-/// is one of `done`, printing each decky's progress.
-async fn follow(
-    remote: &Remote,
-    path: &str,
-    action: &str,
-    done: &[&str],
-    json_output: bool,
-) -> anyhow::Result<ExitCode> {
-    use futures_util::StreamExt as _;
-    // Subscribe first, so no progress falls between the request and the stream.
-    let mut request = remote.http.get(format!("{}{path}/events", remote.base));
-    if let Some(token) = &remote.token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.with_context(|| format!("cannot reach {}", remote.base))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let value = response.json::<Value>().await.unwrap_or(Value::Null);
-        return Err(remote.failure(status, &value));
-    }
-    let started = remote.call(Method::POST, &format!("{path}/{action}"), None).await?;
-    if !json_output {
-        eprintln!(
-            "{action} of {} accepted; following its progress (Ctrl-C stops watching, not the {action})",
-            started["name"]
-        );
-    }
-    let mut body = response.bytes_stream();
-    let mut buffer = String::new();
-    let mut status = String::new();
-    while let Some(chunk) = body.next().await {
-        buffer.push_str(&String::from_utf8_lossy(&chunk.context("the event stream broke")?));
-        while let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
-            let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data:")) else { continue };
-            let Ok(event) = serde_json::from_str::<Value>(data.trim()) else { continue };
-            match event["kind"].as_str() {
-                Some("decky.state") if !json_output => {
-                    let payload = &event["payload"];
-                    let error = payload["last_error"].as_str().map(|e| format!(" ({e})")).unwrap_or_default();
-                    eprintln!(
-                        "  {:<24} {}{error}",
-                        payload["decky"].as_str().unwrap_or("?"),
-                        payload["state"].as_str().unwrap_or("?")
-                    );
-                }
-                Some("topology.status") => {
-                    status = event["payload"]["to"].as_str().unwrap_or_default().to_owned();
-                    if !json_output {
-                        eprintln!("status: {status}");
-                    }
-                    if done.contains(&status.as_str()) {
-                        let summary = json!({ "topology": started["name"], "status": status });
-                        if json_output {
-                            println!("{summary}");
-                        } else {
-                            println!("{} {status}", started["name"].as_str().unwrap_or("topology"));
-                        }
-                        return Ok(if status == "failed" {
-                            ExitCode::from(crate::exit::INTERNAL)
-                        } else {
-                            ExitCode::SUCCESS
-                        });
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    anyhow::bail!("the event stream ended before the {action} finished (last status: {status:?})")
-}
-
-fn print_list(page: &Value, json_output: bool) {
-    if json_output {
-        println!("{page}");
-        return;
-    }
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::NOTHING).set_header(["NAME", "STATUS", "VERSION", "CREATED", "ID"]);
-    for row in page["data"].as_array().into_iter().flatten() {
-        let text = |key: &str| row[key].as_str().map_or_else(|| row[key].to_string(), str::to_owned);
-        table.add_row([text("name"), text("status"), text("version"), text("created_at"), text("id")]);
-    }
-    println!("{table}");
 }

@@ -1,0 +1,488 @@
+//! Where a command runs: on the local database (and container runtime), or on a server's
+//! HTTP API (`--server`). `main` chooses once; every command is written once against
+//! [`Backend`]. Both answer with the API's wire types ([`decnet_api::wire`]), so a command
+//! prints the same thing whichever ran it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use decnet_api::wire::{
+    ArchetypeList, Enqueued, EventRow, MutationRow, PlanResult, ReapReport, ServiceList, StatusEventRow,
+    TopologyDetail, TopologyPage, TopologySummary, ValidationReport,
+};
+use decnet_domain::document::{TopologyDocument, from_design};
+use decnet_domain::generator::GeneratorConfig;
+use decnet_domain::{MutationState, Name, TopologyStatus};
+use decnet_engine::{Bus, Engine, EngineConfig, EngineError};
+use decnet_runtime::{DecoyBinary, DockerRuntime, MemoryRuntime, Runtime};
+use decnet_store::{ListFilter, SqliteStore, Store};
+use serde_json::{Value, json};
+
+use crate::UsageError;
+use crate::args::{EventsArgs, GenerateArgs, RuntimeKind};
+use crate::remote::{Remote, encode};
+
+/// The most topologies one listing shows.
+pub const LIST_LIMIT: i64 = 500;
+
+/// Where commands run.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// The decoy services.
+    async fn services(&self) -> anyhow::Result<ServiceList>;
+    /// The decky archetypes.
+    async fn archetypes(&self) -> anyhow::Result<ArchetypeList>;
+    /// Topologies, newest first, optionally in one status.
+    async fn list(&self, status: Option<&str>) -> anyhow::Result<TopologyPage>;
+    /// One topology, whole.
+    async fn show(&self, key: &str) -> anyhow::Result<TopologyDetail>;
+    /// Generates a pending topology.
+    async fn generate(&self, args: &GenerateArgs) -> anyhow::Result<TopologySummary>;
+    /// Creates a pending topology from a document.
+    async fn create(&self, document: TopologyDocument, source: &str) -> anyhow::Result<TopologySummary>;
+    /// Every validation issue.
+    async fn validate(&self, key: &str) -> anyhow::Result<ValidationReport>;
+    /// The topology as a document.
+    async fn export(&self, key: &str) -> anyhow::Result<TopologyDocument>;
+    /// Deletes a topology; its id.
+    async fn delete(&self, key: &str) -> anyhow::Result<uuid::Uuid>;
+    /// Mutations, newest first, optionally in one state.
+    async fn mutations(&self, key: &str, state: Option<&str>) -> anyhow::Result<Vec<MutationRow>>;
+    /// Status transitions, newest first.
+    async fn history(&self, key: &str, limit: i64) -> anyhow::Result<Vec<StatusEventRow>>;
+    /// Queues a mutation.
+    async fn enqueue(
+        &self,
+        key: &str,
+        op: &str,
+        payload: &Value,
+        expected_version: Option<i64>,
+    ) -> anyhow::Result<Enqueued>;
+    /// What a mutation would do, or why it would be refused.
+    async fn plan(&self, key: &str, op: &str, payload: &Value) -> anyhow::Result<PlanResult>;
+    /// Deploys, printing each decky's progress on standard error; the summary once settled.
+    async fn deploy(&self, key: &str) -> anyhow::Result<TopologySummary>;
+    /// Tears down, printing progress; the summary once settled.
+    async fn teardown(&self, key: &str) -> anyhow::Result<TopologySummary>;
+    /// Removes resources of topologies that no longer exist.
+    async fn reap_orphans(&self) -> anyhow::Result<ReapReport>;
+    /// Events after `after` (oldest first), at most `limit`.
+    async fn events(&self, args: &EventsArgs, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<EventRow>>;
+}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+/// A topology status named on the command line.
+fn parse_status(text: &str) -> anyhow::Result<TopologyStatus> {
+    text.parse().map_err(|e| usage(format!("--status: {e}")))
+}
+
+/// A mutation state named on the command line.
+fn parse_state(text: &str) -> anyhow::Result<MutationState> {
+    text.parse().map_err(|e| usage(format!("--state: {e}")))
+}
+
+/// A topology name given to `generate`.
+fn parse_name(text: &str) -> anyhow::Result<Name> {
+    Name::parse(text).map_err(|e| usage(format!("--name: invalid name {text:?}: {e}")))
+}
+
+/// One line of deploy or teardown progress.
+fn progress_line(decky: &str, state: &str, error: Option<&str>) {
+    let error = error.map(|e| format!(" ({e})")).unwrap_or_default();
+    eprintln!("  {decky:<24} {state}{error}");
+}
+
+/// The statically linked decoy built with `decnet` (see `build.rs`).
+static EMBEDDED_DECOY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/decnet-decoy"));
+
+/// The decoy binary the Docker runtime builds its image from: `--decoy-bin` when given,
+/// else the one `decnet` carries.
+pub fn decoy_binary(path: Option<&Path>) -> anyhow::Result<DecoyBinary> {
+    Ok(match path {
+        Some(path) => DecoyBinary::read(path)?,
+        None => DecoyBinary::embedded(EMBEDDED_DECOY),
+    })
+}
+
+/// The local database, and the container runtime for the commands that touch containers.
+pub struct Local {
+    store: Arc<dyn Store>,
+    runtime: RuntimeKind,
+    decoy_bin: Option<PathBuf>,
+}
+
+impl Local {
+    /// Opens the database at `db`.
+    pub async fn open(db: &Path, runtime: RuntimeKind, decoy_bin: Option<PathBuf>) -> anyhow::Result<Self> {
+        let store = SqliteStore::open(db).await?;
+        Ok(Self { store: Arc::new(store), runtime, decoy_bin })
+    }
+
+    /// An engine over the store. Only commands that touch containers connect to the
+    /// runtime; the others get an inert in-memory one, so designing and queueing work
+    /// without a daemon.
+    pub async fn engine(&self, needs_runtime: bool) -> anyhow::Result<Engine> {
+        let runtime: Arc<dyn Runtime> = match (needs_runtime, self.runtime) {
+            (true, RuntimeKind::Docker) => {
+                Arc::new(DockerRuntime::connect(&decoy_binary(self.decoy_bin.as_deref())?).await?)
+            }
+            _ => Arc::new(MemoryRuntime::new()),
+        };
+        Ok(Engine::new(self.store.clone(), runtime, Bus::default(), EngineConfig::default()))
+    }
+
+    async fn resolve(&self, key: &str) -> anyhow::Result<decnet_domain::TopologyId> {
+        Ok(self.store.resolve(key).await?)
+    }
+}
+
+/// The generator's configuration from the command line.
+pub fn generator_config(args: &GenerateArgs) -> GeneratorConfig {
+    GeneratorConfig {
+        depth: args.depth,
+        branching: args.branching,
+        deckies_per_lan_min: args.deckies_per_lan.0,
+        deckies_per_lan_max: args.deckies_per_lan.1,
+        bridge_forward_p: args.bridge_forward_p,
+        cross_edge_p: args.cross_edge_p,
+        services: args.services.clone(),
+        // A random seed is still recorded in the snapshot, so the design is reproducible.
+        seed: args.seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0),
+        subnet_base: args.subnet_base,
+        gateway: !args.no_gateway,
+    }
+}
+
+#[async_trait]
+impl Backend for Local {
+    async fn services(&self) -> anyhow::Result<ServiceList> {
+        Ok(ServiceList::catalogue())
+    }
+
+    async fn archetypes(&self) -> anyhow::Result<ArchetypeList> {
+        Ok(ArchetypeList::catalogue())
+    }
+
+    async fn list(&self, status: Option<&str>) -> anyhow::Result<TopologyPage> {
+        let status = status.map(parse_status).transpose()?;
+        let page = self.store.list_topologies(&ListFilter { status, limit: Some(LIST_LIMIT), offset: 0 }).await?;
+        Ok(TopologyPage {
+            total: page.total,
+            limit: LIST_LIMIT,
+            offset: 0,
+            data: page.items.iter().map(TopologySummary::from).collect(),
+        })
+    }
+
+    async fn show(&self, key: &str) -> anyhow::Result<TopologyDetail> {
+        let id = self.resolve(key).await?;
+        Ok(TopologyDetail::from(&*self.store.topology(id).await?))
+    }
+
+    async fn generate(&self, args: &GenerateArgs) -> anyhow::Result<TopologySummary> {
+        let name = parse_name(&args.name)?;
+        let config = generator_config(args);
+        eprintln!("generating {name} (seed {})...", config.seed);
+        let topology = self.engine(false).await?.generate(name, config).await?;
+        Ok(TopologySummary::from(&topology.header))
+    }
+
+    async fn create(&self, document: TopologyDocument, source: &str) -> anyhow::Result<TopologySummary> {
+        let topology = self.engine(false).await?.create(document, source).await?;
+        Ok(TopologySummary::from(&topology.header))
+    }
+
+    async fn validate(&self, key: &str) -> anyhow::Result<ValidationReport> {
+        let id = self.resolve(key).await?;
+        let issues = self.engine(false).await?.validate(id).await?;
+        let valid = !issues.iter().any(decnet_domain::Issue::is_error);
+        Ok(ValidationReport { valid, issues: decnet_api::wire::issues(&issues) })
+    }
+
+    async fn export(&self, key: &str) -> anyhow::Result<TopologyDocument> {
+        let id = self.resolve(key).await?;
+        let topology = self.store.topology(id).await?;
+        let header = &topology.header;
+        Ok(from_design(&header.name, header.mode, header.target_host.as_deref(), &topology.design))
+    }
+
+    async fn delete(&self, key: &str) -> anyhow::Result<uuid::Uuid> {
+        let id = self.resolve(key).await?;
+        self.engine(false).await?.delete(id).await?;
+        Ok(id.0)
+    }
+
+    async fn mutations(&self, key: &str, state: Option<&str>) -> anyhow::Result<Vec<MutationRow>> {
+        let id = self.resolve(key).await?;
+        let state = state.map(parse_state).transpose()?;
+        Ok(self.store.mutations(id, state).await?.iter().map(MutationRow::from).collect())
+    }
+
+    async fn history(&self, key: &str, limit: i64) -> anyhow::Result<Vec<StatusEventRow>> {
+        let id = self.resolve(key).await?;
+        let events = self.store.status_events(id, limit).await?;
+        Ok(events.iter().map(|e| StatusEventRow::new(id, e)).collect())
+    }
+
+    async fn enqueue(
+        &self,
+        key: &str,
+        op: &str,
+        payload: &Value,
+        expected_version: Option<i64>,
+    ) -> anyhow::Result<Enqueued> {
+        let id = self.resolve(key).await?;
+        let (mutation, version) = self.engine(false).await?.enqueue(id, op, payload, expected_version).await?;
+        Ok(Enqueued { mutation_id: mutation.id, state: mutation.state.as_str().to_owned(), op: mutation.op, version })
+    }
+
+    async fn plan(&self, key: &str, op: &str, payload: &Value) -> anyhow::Result<PlanResult> {
+        let id = self.resolve(key).await?;
+        match self.engine(false).await?.plan_dry_run(id, op, payload).await {
+            Ok(plan) => Ok(PlanResult {
+                accepted: true,
+                actions: plan.actions.iter().filter_map(|a| serde_json::to_value(a).ok()).collect(),
+                codes: Vec::new(),
+                issues: Vec::new(),
+            }),
+            Err(EngineError::Refused(refusal)) => Ok(PlanResult {
+                accepted: false,
+                actions: Vec::new(),
+                codes: refusal.codes().iter().map(|c| (*c).to_owned()).collect(),
+                issues: decnet_api::wire::issues(&refusal.issues),
+            }),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn deploy(&self, key: &str) -> anyhow::Result<TopologySummary> {
+        let id = self.resolve(key).await?;
+        let engine = self.engine(true).await?;
+        let topology = self.store.topology(id).await?;
+        eprintln!(
+            "deploying {} ({} LANs, {} deckies) on the {} runtime...",
+            topology.header.name,
+            topology.design.lans.len(),
+            topology.design.deckies.len(),
+            engine.runtime().kind()
+        );
+        // Progress: one line per decky as it comes up (or fails), from the engine's events.
+        let mut events = engine.bus().subscribe();
+        let progress = tokio::spawn(async move {
+            while let Ok(event) = events.recv().await {
+                if event.topic.starts_with("decky.") && event.payload["topology_id"] == json!(id) {
+                    let payload = &event.payload;
+                    progress_line(
+                        payload["decky"].as_str().unwrap_or("?"),
+                        payload["state"].as_str().unwrap_or("?"),
+                        payload["last_error"].as_str(),
+                    );
+                }
+            }
+        });
+        let outcome = engine.deploy(id).await;
+        progress.abort();
+        Ok(TopologySummary::from(&outcome?))
+    }
+
+    async fn teardown(&self, key: &str) -> anyhow::Result<TopologySummary> {
+        let id = self.resolve(key).await?;
+        let header = self.engine(true).await?.teardown(id).await?;
+        Ok(TopologySummary::from(&header))
+    }
+
+    async fn reap_orphans(&self) -> anyhow::Result<ReapReport> {
+        let reaped = self.engine(true).await?.reap_orphans(None).await?;
+        Ok(decnet_api::reap_report(&reaped))
+    }
+
+    async fn events(&self, args: &EventsArgs, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<EventRow>> {
+        let topology_id = match &args.topology {
+            Some(key) => Some(self.resolve(key).await?),
+            None => None,
+        };
+        let filter = decnet_store::EventFilter {
+            topology_id,
+            decky: args.decky.clone(),
+            service: args.service.clone(),
+            source_ip: args.source_ip.clone(),
+            kind: args.kind.clone(),
+            since: None,
+            after,
+            limit,
+        };
+        Ok(self.store.events(&filter).await?.iter().map(EventRow::from).collect())
+    }
+}
+
+const TOPOLOGIES: &str = "/api/v1/topologies";
+
+/// The path of one topology.
+fn topology_path(key: &str) -> String {
+    format!("{TOPOLOGIES}/{}", encode(key))
+}
+
+#[async_trait]
+impl Backend for Remote {
+    async fn services(&self) -> anyhow::Result<ServiceList> {
+        self.get_as(&format!("{TOPOLOGIES}/services")).await
+    }
+
+    async fn archetypes(&self) -> anyhow::Result<ArchetypeList> {
+        self.get_as(&format!("{TOPOLOGIES}/archetypes")).await
+    }
+
+    async fn list(&self, status: Option<&str>) -> anyhow::Result<TopologyPage> {
+        let query = status.map(|s| format!("&status={}", encode(s))).unwrap_or_default();
+        self.get_as(&format!("{TOPOLOGIES}?limit={LIST_LIMIT}{query}")).await
+    }
+
+    async fn show(&self, key: &str) -> anyhow::Result<TopologyDetail> {
+        self.get_as(&topology_path(key)).await
+    }
+
+    async fn generate(&self, args: &GenerateArgs) -> anyhow::Result<TopologySummary> {
+        let name = parse_name(&args.name)?;
+        let config = generator_config(args);
+        eprintln!("generating {name} (seed {})...", config.seed);
+        let body = json!({
+            "name": name,
+            "depth": config.depth,
+            "branching_factor": config.branching,
+            "deckies_per_lan_min": config.deckies_per_lan_min,
+            "deckies_per_lan_max": config.deckies_per_lan_max,
+            "bridge_forward_probability": config.bridge_forward_p,
+            "cross_edge_probability": config.cross_edge_p,
+            "randomize_services": config.services.is_none(),
+            "services_explicit": config.services,
+            "seed": config.seed,
+            "subnet_base": config.subnet_base.to_string(),
+            "gateway": config.gateway,
+        });
+        self.send_as(reqwest::Method::POST, TOPOLOGIES, Some(body)).await
+    }
+
+    async fn create(&self, document: TopologyDocument, _source: &str) -> anyhow::Result<TopologySummary> {
+        let body = serde_json::to_value(document).context("encoding the document")?;
+        self.send_as(reqwest::Method::POST, &format!("{TOPOLOGIES}/import"), Some(body)).await
+    }
+
+    async fn validate(&self, key: &str) -> anyhow::Result<ValidationReport> {
+        self.get_as(&format!("{}/validate", topology_path(key))).await
+    }
+
+    async fn export(&self, key: &str) -> anyhow::Result<TopologyDocument> {
+        self.get_as(&format!("{}/export", topology_path(key))).await
+    }
+
+    async fn delete(&self, key: &str) -> anyhow::Result<uuid::Uuid> {
+        let id = self.show(key).await?.topology.id;
+        self.send(reqwest::Method::DELETE, &topology_path(&id.to_string()), None).await?;
+        Ok(id)
+    }
+
+    async fn mutations(&self, key: &str, state: Option<&str>) -> anyhow::Result<Vec<MutationRow>> {
+        let query = state.map(|s| format!("?state={}", encode(s))).unwrap_or_default();
+        self.get_as(&format!("{}/mutations{query}", topology_path(key))).await
+    }
+
+    async fn history(&self, key: &str, limit: i64) -> anyhow::Result<Vec<StatusEventRow>> {
+        self.get_as(&format!("{}/status-events?limit={limit}", topology_path(key))).await
+    }
+
+    async fn enqueue(
+        &self,
+        key: &str,
+        op: &str,
+        payload: &Value,
+        expected_version: Option<i64>,
+    ) -> anyhow::Result<Enqueued> {
+        let body = json!({ "op": op, "payload": payload, "expected_version": expected_version });
+        self.send_as(reqwest::Method::POST, &format!("{}/mutations", topology_path(key)), Some(body)).await
+    }
+
+    async fn plan(&self, key: &str, op: &str, payload: &Value) -> anyhow::Result<PlanResult> {
+        let body = json!({ "op": op, "payload": payload });
+        self.send_as(reqwest::Method::POST, &format!("{}/mutations:plan", topology_path(key)), Some(body)).await
+    }
+
+    async fn deploy(&self, key: &str) -> anyhow::Result<TopologySummary> {
+        self.follow(key, "deploy", &["active", "degraded", "failed"]).await
+    }
+
+    async fn teardown(&self, key: &str) -> anyhow::Result<TopologySummary> {
+        self.follow(key, "teardown", &["torn_down", "failed"]).await
+    }
+
+    async fn reap_orphans(&self) -> anyhow::Result<ReapReport> {
+        self.send_as(reqwest::Method::POST, &format!("{TOPOLOGIES}/reap-orphans"), None).await
+    }
+
+    async fn events(&self, args: &EventsArgs, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<EventRow>> {
+        let mut query = vec![format!("limit={limit}")];
+        for (key, value) in [
+            ("topology", &args.topology),
+            ("decky", &args.decky),
+            ("service", &args.service),
+            ("type", &args.kind),
+            ("source_ip", &args.source_ip),
+        ] {
+            if let Some(value) = value {
+                query.push(format!("{key}={}", encode(value)));
+            }
+        }
+        if let Some(after) = after {
+            query.push(format!("cursor={after}"));
+        }
+        let page: decnet_api::wire::EventPage = self.get_as(&format!("/api/v1/events?{}", query.join("&"))).await?;
+        Ok(page.data)
+    }
+}
+
+impl Remote {
+    /// Starts a deploy or teardown and follows the topology's event stream until its
+    /// status is one of `done`, printing each decky's progress; then the summary.
+    async fn follow(&self, key: &str, action: &str, done: &[&str]) -> anyhow::Result<TopologySummary> {
+        use futures_util::StreamExt as _;
+        let path = topology_path(key);
+        // Subscribe first, so no progress falls between the request and the stream.
+        let response = self.open_stream(&format!("{path}/events")).await?;
+        let started: TopologySummary = self.send_as(reqwest::Method::POST, &format!("{path}/{action}"), None).await?;
+        eprintln!(
+            "{action} of {} accepted; following its progress (Ctrl-C stops watching, not the {action})",
+            started.name
+        );
+        let mut body = response.bytes_stream();
+        let mut buffer = String::new();
+        let mut status = String::new();
+        while let Some(chunk) = body.next().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk.context("the event stream broke")?));
+            while let Some(end) = buffer.find("\n\n") {
+                let frame: String = buffer.drain(..end + 2).collect();
+                let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data:")) else { continue };
+                let Ok(event) = serde_json::from_str::<Value>(data.trim()) else { continue };
+                let payload = &event["payload"];
+                match event["kind"].as_str() {
+                    Some(decnet_store::events::kinds::DECKY_STATE) => progress_line(
+                        payload["decky"].as_str().unwrap_or("?"),
+                        payload["state"].as_str().unwrap_or("?"),
+                        payload["last_error"].as_str(),
+                    ),
+                    Some(decnet_store::events::kinds::STATUS) => {
+                        payload["to"].as_str().unwrap_or_default().clone_into(&mut status);
+                        if done.contains(&status.as_str()) {
+                            return Ok(self.show(&started.id.to_string()).await?.topology);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        anyhow::bail!("the event stream ended before the {action} finished (last status: {status:?})")
+    }
+}
