@@ -1,9 +1,11 @@
 //! DECNET's HTTP API: the only crate that knows HTTP.
 //!
 //! Handlers read through the store and write through the engine (desired state and queue
-//! entries); none touches the runtime. Every error has one body shape,
-//! `{"detail", "error", "issues"}`, where `detail` keeps clients of the original working.
-//! Every route but login, `/healthz` and `/readyz` needs a bearer token ([`auth`]).
+//! entries; accounts through the store's `Accounts`); none touches the runtime. Every body
+//! is a type of [`wire`], in the original API's shapes. Every error has one body shape,
+//! `{"detail", "error", "issues", "kind"}`, where `detail` keeps clients of the original
+//! working. Every route but login, `/healthz` and `/readyz` needs a bearer token
+//! ([`auth`]); a topology's event stream also takes a single-use `?ticket=`.
 
 pub mod auth;
 mod cache;
@@ -26,7 +28,7 @@ use decnet_engine::Engine;
 
 pub use auth::{Auth, AuthConfig, FirstAdmin};
 pub use design::reap_report;
-pub use error::{ApiError, ApiJson, ApiQuery};
+pub use error::{ApiError, ApiJson, ApiQuery, http_status};
 
 /// Largest request body accepted (413 beyond): a whole imported topology fits easily.
 pub const MAX_BODY_BYTES: usize = 4 << 20;

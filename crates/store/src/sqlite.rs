@@ -264,9 +264,11 @@ impl Store for SqliteStore {
 
     async fn list_topologies(&self, filter: &ListFilter) -> Result<Page<TopologyHeader>, StoreError> {
         let status = filter.status.map(|s| s.as_str());
+        // One read transaction: the count and the rows come from the same snapshot.
+        let mut tx = self.pool.begin().await?;
         let total: i64 = sqlx::query_scalar("SELECT count(*) FROM topologies WHERE ($1 IS NULL OR status = $1)")
             .bind(status)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "{} WHERE ($1 IS NULL OR status = $1) ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
@@ -275,8 +277,9 @@ impl Store for SqliteStore {
         .bind(status)
         .bind(filter.limit.unwrap_or(i64::MAX))
         .bind(filter.offset.max(0))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         let items = rows.iter().map(rows::header).collect::<Result<_, _>>()?;
         Ok(Page { total, items })
     }
