@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod cache;
+mod decky_services;
 mod design;
 mod error;
 pub mod events;

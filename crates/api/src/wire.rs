@@ -671,6 +671,39 @@ pub struct ReapReport {
     pub reaped: Vec<Uuid>,
 }
 
+/// A decky's services after a change (`POST`/`DELETE .../services`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeckyServices {
+    /// The decky.
+    pub decky_name: String,
+    /// Its topology.
+    pub topology_id: Uuid,
+    /// Its services after the change.
+    pub services: Vec<String>,
+    /// The queued mutation, when the topology is deployed (ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutation_id: Option<i64>,
+}
+
+/// A service's config after a change (`PUT .../config`, `POST .../apply`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceConfigChange {
+    /// The decky.
+    pub decky_name: String,
+    /// The service.
+    pub service_name: String,
+    /// Its topology.
+    pub topology_id: Uuid,
+    /// The config now designed.
+    #[schema(value_type = Object)]
+    pub config: Map<String, Value>,
+    /// Whether the running service is recreated with it (deployed topologies).
+    pub recreated: bool,
+    /// The queued mutation, when the topology is deployed (ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutation_id: Option<i64>,
+}
+
 /// A login's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Token {

@@ -371,3 +371,51 @@ async fn sse_frames_and_single_use_tickets() {
     assert_eq!(status.data["topic"], format!("topology.{id}.status"));
     assert_eq!(status.data["payload"]["state"], "tearing_down");
 }
+
+#[tokio::test]
+async fn per_decky_service_routes_edit_pending_and_queue_deployed() {
+    let (_dir, engine, server) = common::app().await;
+    call(&server, "POST", "/api/v1/topologies/blank", json!({ "name": "svc" })).await;
+    let base = "/api/v1/topologies/svc/deckies/dmz-gateway/services";
+    let add = json!({ "name": "http", "config": { "server_header": "nginx/1.18.0" } });
+    let (status, body) = call(&server, "POST", base, add.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    shape(&body, &[("decky_name", "s"), ("topology_id", "s"), ("services", "a")]);
+    assert_eq!(body["services"], json!(["http", "ssh"]));
+    assert_eq!(call(&server, "POST", base, add).await.0, StatusCode::CONFLICT, "already present");
+    assert_eq!(call(&server, "POST", base, json!({ "name": "gopher" })).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(call(&server, "POST", base, json!({ "name": "sniffer" })).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = call(&server, "POST", base, json!({ "name": "ftp", "config": { "colour": "red" } })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a config key the service does not have: {body}");
+    let (status, _) =
+        call(&server, "POST", "/api/v1/topologies/svc/deckies/ghost/services", json!({ "name": "ftp" })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let config = json!({ "config": { "server_header": "Apache/2.4.59 (Debian)" } });
+    let (status, saved) = call(&server, "PUT", &format!("{base}/http/config"), config.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    shape(
+        &saved,
+        &[("decky_name", "s"), ("service_name", "s"), ("topology_id", "s"), ("config", "o"), ("recreated", "b")],
+    );
+    assert_eq!(saved["recreated"], false, "nothing runs while pending");
+    let (status, applied) = call(&server, "POST", &format!("{base}/http/apply"), config).await;
+    assert_eq!(status, StatusCode::CREATED, "{applied}");
+    let (_, detail) = send(&server, "GET", "/api/v1/topologies/svc", None).await;
+    assert_eq!(detail["deckies"][0]["service_config"]["http"]["server_header"], "Apache/2.4.59 (Debian)");
+    let (status, removed) = send(&server, "DELETE", &format!("{base}/http"), None).await;
+    assert_eq!((status, removed["services"].clone()), (StatusCode::OK, json!(["ssh"])), "{removed}");
+    assert_eq!(send(&server, "DELETE", &format!("{base}/http"), None).await.0, StatusCode::CONFLICT, "not present");
+
+    // Deployed, the same route queues the change for the reconciler.
+    let id = detail["topology"]["id"].as_str().unwrap();
+    engine.deploy(decnet_domain::TopologyId(id.parse().unwrap())).await.unwrap();
+    let (status, queued) = call(&server, "POST", base, json!({ "name": "redis" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{queued}");
+    assert!(queued["mutation_id"].is_i64(), "{queued}");
+    engine.run_until_idle().await.unwrap();
+    let (_, detail) = send(&server, "GET", "/api/v1/topologies/svc", None).await;
+    assert_eq!(detail["deckies"][0]["services"], json!(["redis", "ssh"]));
+    let (status, saved) = call(&server, "PUT", &format!("{base}/redis/config"), json!({ "config": {} })).await;
+    assert_eq!((status, saved["recreated"].as_bool()), (StatusCode::OK, Some(true)), "{saved}");
+}

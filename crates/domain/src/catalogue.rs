@@ -163,6 +163,24 @@ impl Service {
     pub fn key(&self, key: &str) -> Option<&ConfigKey> {
         self.keys.iter().find(|k| k.key == key)
     }
+
+    /// What is wrong with `config` for this service: (key, problem) for each unknown key
+    /// or value of the wrong type.
+    pub fn config_problems<'a>(
+        &self,
+        config: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> Vec<(&'a str, String)> {
+        config
+            .iter()
+            .filter_map(|(key, value)| {
+                let problem = match self.key(key) {
+                    None => Some(format!("unknown key {key:?}")),
+                    Some(k) => k.ty.check(value).err().map(|why| format!("key {key:?}: {why}")),
+                };
+                problem.map(|p| (key.as_str(), p))
+            })
+            .collect()
+    }
 }
 
 /// The service called `name`.

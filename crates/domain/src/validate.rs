@@ -387,21 +387,15 @@ fn check_services(decky: &Decky, issues: &mut Vec<Issue>) {
         let Some(service) = catalogue::decky_service(slug) else {
             continue;
         };
-        for (key, value) in config {
-            let problem = match service.key(key) {
-                None => Some(format!("unknown key {key:?}")),
-                Some(k) => k.ty.check(value).err().map(|why| format!("key {key:?}: {why}")),
-            };
-            if let Some(problem) = problem {
-                issues.push(Issue::error(
-                    Code::ServiceCfgInvalid,
-                    Target {
-                        field: Some(format!("service_config.{slug}.{key}")),
-                        ..Target::service(decky.name.as_str(), slug.as_str())
-                    },
-                    format!("decky {} service {slug}: {problem}", decky.name),
-                ));
-            }
+        for (key, problem) in service.config_problems(config) {
+            issues.push(Issue::error(
+                Code::ServiceCfgInvalid,
+                Target {
+                    field: Some(format!("service_config.{slug}.{key}")),
+                    ..Target::service(decky.name.as_str(), slug.as_str())
+                },
+                format!("decky {} service {slug}: {problem}", decky.name),
+            ));
         }
     }
     if let Some(slug) = &decky.archetype
