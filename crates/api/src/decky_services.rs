@@ -24,6 +24,20 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/{id}/deckies/{decky}/services/{service}", axum::routing::delete(remove_service))
         .route("/{id}/deckies/{decky}/services/{service}/config", put(save_config))
         .route("/{id}/deckies/{decky}/services/{service}/apply", post(apply_config))
+        .route("/{id}/deckies/{decky}/tarpit", post(tarpit).get(tarpit).delete(tarpit))
+}
+
+/// The original's tarpit (traffic shaping of a decky with `tc` on the host): not offered;
+/// 501 says so instead of a bare 404.
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/deckies/{decky}/tarpit", tag = "design",
+    params(("id" = String, Path, description = "Topology id or name"), ("decky" = String, Path)),
+    responses((status = 501, description = "Not offered", body = wire::ErrorBody)))]
+pub(crate) async fn tarpit() -> ApiError {
+    ApiError::new(
+        ErrorKind::NotImplemented,
+        "not_implemented",
+        "tarpits are not offered: the original shaped a decky's traffic with tc on the host (see docs/api-compat.md)",
+    )
 }
 
 /// A service to add.

@@ -14,6 +14,7 @@ mod design;
 mod error;
 pub mod events;
 pub mod openapi;
+mod personas;
 mod topologies;
 mod users;
 pub mod wire;

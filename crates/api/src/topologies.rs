@@ -23,6 +23,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/archetypes", get(archetypes))
         .merge(crate::design::routes())
         .merge(crate::decky_services::routes())
+        .merge(crate::personas::routes())
         .route("/import", post(import))
         .route("/{id}", get(show).delete(delete))
         .route("/{id}/validate", get(validate))

@@ -704,6 +704,20 @@ pub struct ServiceConfigChange {
     pub mutation_id: Option<i64>,
 }
 
+/// A topology's mail personas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PersonaList {
+    /// The topology.
+    pub topology_id: Uuid,
+    /// Its name.
+    pub topology_name: String,
+    /// ISO-639-1 fallback language.
+    pub language_default: String,
+    /// The personas, each an object with at least an `email`.
+    #[schema(value_type = Vec<Object>)]
+    pub personas: Vec<Value>,
+}
+
 /// A login's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Token {

@@ -419,3 +419,43 @@ async fn per_decky_service_routes_edit_pending_and_queue_deployed() {
     let (status, saved) = call(&server, "PUT", &format!("{base}/redis/config"), json!({ "config": {} })).await;
     assert_eq!((status, saved["recreated"].as_bool()), (StatusCode::OK, Some(true)), "{saved}");
 }
+
+#[tokio::test]
+async fn personas_are_replaced_whole_and_invalid_entries_dropped() {
+    let (_dir, _engine, server) = common::app().await;
+    call(&server, "POST", "/api/v1/topologies/blank", json!({ "name": "mail" })).await;
+    let uri = "/api/v1/topologies/mail/personas";
+    let (status, empty) = send(&server, "GET", uri, None).await;
+    assert_eq!(status, StatusCode::OK);
+    shape(&empty, &[("topology_id", "s"), ("topology_name", "s"), ("language_default", "s"), ("personas", "a")]);
+    assert_eq!((empty["language_default"].as_str(), empty["personas"].clone()), (Some("en"), json!([])));
+
+    let personas = json!({ "personas": [
+        { "name": "Ana Reis", "email": "ana@example.test", "role": "finance" },
+        { "name": "no address" },
+        "not an object",
+    ] });
+    let (status, kept) = call(&server, "PUT", uri, personas).await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+    assert_eq!(kept["personas"], json!([{ "name": "Ana Reis", "email": "ana@example.test", "role": "finance" }]));
+    assert_eq!(send(&server, "GET", uri, None).await.1, kept, "stored");
+    let (status, _) = call(&server, "PUT", uri, json!({ "personas": { "email": "a@b" } })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "not a list");
+    let (status, _) = call(&server, "PUT", uri, json!({ "personas": [{ "email": "nobody" }] })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "all invalid");
+    assert_eq!(send(&server, "GET", uri, None).await.1, kept, "a refused write changes nothing");
+    assert_eq!(send(&server, "GET", "/api/v1/topologies/nowhere/personas", None).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_tarpit_routes_say_they_are_not_offered() {
+    let (_dir, _engine, server) = common::app().await;
+    call(&server, "POST", "/api/v1/topologies/blank", json!({ "name": "slow" })).await;
+    let uri = "/api/v1/topologies/slow/deckies/dmz-gateway/tarpit";
+    for method in ["POST", "GET", "DELETE"] {
+        let body = if method == "POST" { json!({ "ports": [22], "delay_ms": 500 }) } else { Value::Null };
+        let (status, error) = call(&server, method, uri, body).await;
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{method}");
+        assert!(error["detail"].as_str().unwrap().contains("tarpit"), "{error}");
+    }
+}

@@ -37,7 +37,7 @@ pub fn for_kind(kind: ErrorKind) -> u8 {
         ErrorKind::Conflict => CONFLICT,
         ErrorKind::NotFound => NOT_FOUND,
         ErrorKind::Unauthenticated | ErrorKind::Forbidden => DENIED,
-        ErrorKind::RateLimited | ErrorKind::Unavailable | ErrorKind::Internal => INTERNAL,
+        ErrorKind::RateLimited | ErrorKind::Unavailable | ErrorKind::NotImplemented | ErrorKind::Internal => INTERNAL,
     }
 }
 

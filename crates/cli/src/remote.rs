@@ -43,6 +43,7 @@ fn kind_of_status(status: u16) -> ErrorKind {
         415 => ErrorKind::UnsupportedMediaType,
         422 => ErrorKind::Refused,
         429 => ErrorKind::RateLimited,
+        501 => ErrorKind::NotImplemented,
         503 => ErrorKind::Unavailable,
         _ => ErrorKind::Internal,
     }

@@ -31,13 +31,15 @@ pub enum ErrorKind {
     RateLimited,
     /// The container runtime failed or cannot be reached.
     Unavailable,
+    /// A route of the original API this system does not offer.
+    NotImplemented,
     /// A fault of ours.
     Internal,
 }
 
 impl ErrorKind {
     /// Every kind.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::BadRequest,
         ErrorKind::InvalidBody,
         ErrorKind::UnsupportedMediaType,
@@ -49,6 +51,7 @@ impl ErrorKind {
         ErrorKind::Refused,
         ErrorKind::RateLimited,
         ErrorKind::Unavailable,
+        ErrorKind::NotImplemented,
         ErrorKind::Internal,
     ];
 
@@ -66,6 +69,7 @@ impl ErrorKind {
             ErrorKind::Refused => "refused",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Unavailable => "unavailable",
+            ErrorKind::NotImplemented => "not_implemented",
             ErrorKind::Internal => "internal",
         }
     }

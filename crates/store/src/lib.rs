@@ -53,6 +53,21 @@ pub struct NewTopology {
     pub now: DateTime<Utc>,
 }
 
+/// A topology's mail personas, as the original keeps them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Personas {
+    /// ISO-639-1 fallback language.
+    pub language_default: String,
+    /// The personas (JSON objects, checked by the caller).
+    pub personas: Vec<Value>,
+}
+
+impl Default for Personas {
+    fn default() -> Self {
+        Self { language_default: "en".into(), personas: Vec::new() }
+    }
+}
+
 /// A page of topologies.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
@@ -207,6 +222,12 @@ pub trait Store: Accounts + Events + Queue + Send + Sync {
         edit: DesignEdit,
         now: DateTime<Utc>,
     ) -> Result<(TopologyHeader, Arc<Design>), StoreError>;
+
+    /// A topology's mail personas and default language (`en`, no personas, when never set).
+    async fn personas(&self, id: TopologyId) -> Result<Personas, StoreError>;
+
+    /// Replaces a topology's mail personas (last write wins; not a design write).
+    async fn set_personas(&self, id: TopologyId, personas: &Personas) -> Result<(), StoreError>;
 
     /// Records the observed state of a decky (not a design write).
     async fn set_decky_status(

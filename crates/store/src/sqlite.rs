@@ -29,7 +29,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
 use crate::events::{NewEvent, kinds};
-use crate::{DesignBuilder, DesignEdit, ListFilter, NewTopology, Page, StatusEvent, Store, StoreError};
+use crate::{DesignBuilder, DesignEdit, ListFilter, NewTopology, Page, Personas, StatusEvent, Store, StoreError};
 use rows::ts;
 
 /// How many statuses of a deployed topology make its gateways hold host ports.
@@ -364,6 +364,42 @@ impl Store for SqliteStore {
         events::record(&mut tx, &[NewEvent::topology(id, kinds::TOPOLOGY_DELETED, Utc::now(), deleted)]).await?;
         tx.commit().await?;
         self.forget_design(id);
+        Ok(())
+    }
+
+    async fn personas(&self, id: TopologyId) -> Result<Personas, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        header_in(&mut tx, id).await?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT language_default, personas FROM topology_personas WHERE topology_id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        match row {
+            None => Ok(Personas::default()),
+            Some((language_default, personas)) => Ok(Personas {
+                language_default,
+                personas: serde_json::from_str(&personas).map_err(|e| StoreError::corrupt("personas", e))?,
+            }),
+        }
+    }
+
+    async fn set_personas(&self, id: TopologyId, personas: &Personas) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        header_in(&mut tx, id).await?;
+        let text = serde_json::to_string(&personas.personas).map_err(|e| StoreError::corrupt("personas", e))?;
+        sqlx::query(
+            "INSERT INTO topology_personas (topology_id, language_default, personas) VALUES ($1, $2, $3) \
+             ON CONFLICT (topology_id) DO UPDATE SET language_default = excluded.language_default, personas = excluded.personas",
+        )
+        .bind(id.to_string())
+        .bind(&personas.language_default)
+        .bind(text)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
