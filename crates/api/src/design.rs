@@ -103,10 +103,10 @@ async fn edit(
 }
 
 /// The answer to an edit that made or changed a LAN.
-fn lan_answer(id: TopologyId, design: &Design, lan: &Name, version: i64, status: StatusCode) -> Response {
+fn lan_answer(design: &Design, lan: &Name, version: i64, status: StatusCode) -> Response {
     match design.lans.get(lan) {
         Some(found) => {
-            let row = wire::LanRow { topology_version: Some(version), ..wire::LanRow::new(id, found) };
+            let row = wire::LanRow { topology_version: Some(version), ..wire::LanRow::new(found) };
             (status, Json(row)).into_response()
         }
         None => StatusCode::NO_CONTENT.into_response(),
@@ -114,12 +114,12 @@ fn lan_answer(id: TopologyId, design: &Design, lan: &Name, version: i64, status:
 }
 
 /// The answer to an edit that made or changed a decky.
-fn decky_answer(id: TopologyId, design: &Design, decky: &Name, version: i64, status: StatusCode) -> Response {
+fn decky_answer(design: &Design, decky: &Name, version: i64, status: StatusCode) -> Response {
     match design.deckies.get(decky) {
         Some(found) => {
             let row = wire::DeckyRow {
                 topology_version: Some(version),
-                ..wire::DeckyRow::new(id, design, found, &Default::default())
+                ..wire::DeckyRow::new(design, found, &Default::default())
             };
             (status, Json(row)).into_response()
         }
@@ -182,7 +182,7 @@ pub(crate) async fn add_lan(
     put(&mut payload, "y", body.y);
     let (version, design) = edit(&state, id, vec![("add_lan", Value::Object(payload))], body.expected_version).await?;
     let name = Name::parse(&body.name).map_err(|e| bad_request(format!("name: {e}")))?;
-    Ok(lan_answer(id, &design, &name, version, StatusCode::CREATED))
+    Ok(lan_answer(&design, &name, version, StatusCode::CREATED))
 }
 
 /// Changes to a LAN (the original's `PATCH lans/{lan_id}` body).
@@ -231,7 +231,7 @@ pub(crate) async fn update_lan(
     let (version, design) = edit(&state, id, vec![("update_lan", payload)], body.expected_version).await?;
     // The id survives a rename: answer with the LAN it names now.
     let name = design.lan_by_id(lan_id).map(|l| l.name.clone()).ok_or_else(|| not_found("LAN", &lan))?;
-    Ok(lan_answer(id, &design, &name, version, StatusCode::OK))
+    Ok(lan_answer(&design, &name, version, StatusCode::OK))
 }
 
 /// Removes a LAN of a pending topology.
@@ -342,7 +342,7 @@ pub(crate) async fn add_decky(
     }
     let (version, design) = edit(&state, id, ops, body.expected_version).await?;
     let name = Name::parse(&body.name).map_err(|e| bad_request(format!("name: {e}")))?;
-    Ok(decky_answer(id, &design, &name, version, StatusCode::CREATED))
+    Ok(decky_answer(&design, &name, version, StatusCode::CREATED))
 }
 
 /// Changes to a decky: the original's body (`services`, `decky_config`, `x`, `y`) or ours
@@ -437,7 +437,7 @@ pub(crate) async fn update_decky(
     ops.push(("update_decky", Value::Object(update)));
     ops.extend(detach);
     let (version, design) = edit(&state, id, ops, body.expected_version).await?;
-    Ok(decky_answer(id, &design, &name, version, StatusCode::OK))
+    Ok(decky_answer(&design, &name, version, StatusCode::OK))
 }
 
 /// Removes a decky of a pending topology.
@@ -513,9 +513,9 @@ pub(crate) async fn add_edge(
     let (version, design) =
         edit(&state, id, vec![("attach_decky", Value::Object(attach))], body.expected_version).await?;
     let edge_id = ItemId::edge(decky_id, lan_id);
-    let row = wire::edges(id, &design)
+    let (row, _, _) = wire::edges(&design)
         .into_iter()
-        .find(|e| e.id == edge_id)
+        .find(|(e, _, _)| e.id == edge_id)
         .ok_or_else(|| ApiError::internal("the attached edge is missing"))?;
     Ok((StatusCode::CREATED, Json(wire::EdgeRow { topology_version: Some(version), ..row })).into_response())
 }
@@ -531,9 +531,9 @@ pub(crate) async fn remove_edge(
 ) -> Result<StatusCode, ApiError> {
     let (id, design) = current(&state, &key).await?;
     let wanted = edge.parse::<uuid::Uuid>().map_err(|_| not_found("edge", &edge))?;
-    let found =
-        wire::edges(id, &design).into_iter().find(|e| e.id == wanted).ok_or_else(|| not_found("edge", &edge))?;
-    let payload = json!({ "decky": found.decky, "lan": found.lan });
+    let (_, decky, lan) =
+        wire::edges(&design).into_iter().find(|(e, _, _)| e.id == wanted).ok_or_else(|| not_found("edge", &edge))?;
+    let payload = json!({ "decky": decky.name, "lan": lan.name });
     edit(&state, id, vec![("detach_decky", payload)], q.expected_version).await?;
     Ok(StatusCode::NO_CONTENT)
 }

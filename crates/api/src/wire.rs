@@ -6,8 +6,6 @@
 //! its clients work unchanged; our own fields stand beside them (additive only).
 //! `docs/api-compat.md` lists every deliberate difference.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use decnet_domain::catalogue::{self, ARCHETYPES, SERVICES};
 use decnet_domain::model::TopologyHeader;
@@ -134,8 +132,6 @@ pub struct TopologyPage {
 pub struct LanRow {
     /// Stable id (kept across renames).
     pub id: Uuid,
-    /// Its topology.
-    pub topology_id: Uuid,
     /// Unique within the topology.
     pub name: String,
     /// IPv4 CIDR.
@@ -155,10 +151,9 @@ pub struct LanRow {
 
 impl LanRow {
     /// The row of `lan` in `topology`.
-    pub fn new(topology: TopologyId, lan: &Lan) -> Self {
+    pub fn new(lan: &Lan) -> Self {
         Self {
             id: lan.id.0,
-            topology_id: topology.0,
             name: lan.name.to_string(),
             subnet: lan.subnet.to_string(),
             is_dmz: lan.is_dmz,
@@ -190,8 +185,8 @@ pub struct DeckyConfig {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub service_config: Option<Map<String, Value>>,
-    /// The decky's services (a copy of the row's, as the original's generator writes it).
-    #[serde(default)]
+    /// The decky's services (accepted in requests; rows carry them once, beside the blob).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<String>>,
 }
 
@@ -200,8 +195,6 @@ pub struct DeckyConfig {
 pub struct DeckyRow {
     /// Stable id.
     pub uuid: Uuid,
-    /// Its topology.
-    pub topology_id: Uuid,
     /// Unique within the topology.
     pub name: String,
     /// Decoy services.
@@ -218,19 +211,10 @@ pub struct DeckyRow {
     pub x: Option<f64>,
     /// Canvas position.
     pub y: Option<f64>,
-    /// Its home LAN (ours).
+    /// Its home LAN (ours; also the first key of `decky_config.ips_by_lan`).
     pub home_lan: String,
-    /// Every LAN with its IP there (ours).
-    pub ips: BTreeMap<String, String>,
-    /// Whether it routes (ours).
-    pub forwards_l3: bool,
     /// Whether it is the DMZ gateway that publishes ports (ours).
     pub is_gateway: bool,
-    /// Archetype slug (ours).
-    pub archetype: Option<String>,
-    /// Service configuration (ours).
-    #[schema(value_type = Object)]
-    pub service_config: Map<String, Value>,
     /// In answers to pending edits: the topology's version after the edit (ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topology_version: Option<i64>,
@@ -238,7 +222,7 @@ pub struct DeckyRow {
 
 impl DeckyRow {
     /// The row of `decky` in `design` of `topology`.
-    pub fn new(topology: TopologyId, design: &Design, decky: &Decky, status: &DeckyStatus) -> Self {
+    pub fn new(design: &Design, decky: &Decky, status: &DeckyStatus) -> Self {
         let mut ips_by_lan = Map::new();
         if let Some(ip) = decky.ips.get(&decky.home_lan) {
             ips_by_lan.insert(decky.home_lan.to_string(), Value::from(ip.to_string()));
@@ -250,7 +234,6 @@ impl DeckyRow {
             decky.service_config.iter().map(|(k, v)| (k.clone(), Value::Object(v.clone()))).collect();
         Self {
             uuid: decky.id.0,
-            topology_id: topology.0,
             name: decky.name.to_string(),
             services: decky.services.clone(),
             decky_config: DeckyConfig {
@@ -258,8 +241,8 @@ impl DeckyRow {
                 ips_by_lan,
                 forwards_l3: Some(decky.forwards_l3),
                 archetype: decky.archetype.clone(),
-                service_config: Some(service_config.clone()),
-                services: Some(decky.services.clone()),
+                service_config: Some(service_config),
+                services: None,
             },
             ip: decky.ips.get(&decky.home_lan).map(ToString::to_string),
             state: status.state.as_str().to_owned(),
@@ -267,11 +250,7 @@ impl DeckyRow {
             x: decky.x,
             y: decky.y,
             home_lan: decky.home_lan.to_string(),
-            ips: decky.ips.iter().map(|(l, ip)| (l.to_string(), ip.to_string())).collect(),
-            forwards_l3: decky.forwards_l3,
             is_gateway: design.is_gateway(decky),
-            archetype: decky.archetype.clone(),
-            service_config,
             topology_version: None,
         }
     }
@@ -282,8 +261,6 @@ impl DeckyRow {
 pub struct EdgeRow {
     /// Stable while the membership exists (derived from both ends).
     pub id: Uuid,
-    /// Its topology.
-    pub topology_id: Uuid,
     /// The decky's uuid.
     pub decky_uuid: Uuid,
     /// The LAN's id.
@@ -292,40 +269,27 @@ pub struct EdgeRow {
     pub is_bridge: bool,
     /// Whether the decky routes.
     pub forwards_l3: bool,
-    /// The decky's name (ours).
-    pub decky: String,
-    /// The LAN's name (ours).
-    pub lan: String,
-    /// The decky's IP on the LAN (ours).
-    pub ip: String,
-    /// Whether this is the decky's home LAN (ours).
-    pub is_home: bool,
     /// In answers to pending edits: the topology's version after the edit (ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topology_version: Option<i64>,
 }
 
-/// Every edge of `design`, ordered by decky then LAN.
-pub fn edges(topology: TopologyId, design: &Design) -> Vec<EdgeRow> {
+/// Every edge of `design`, ordered by decky then LAN, with the decky's and LAN's names.
+pub fn edges(design: &Design) -> Vec<(EdgeRow, &Decky, &Lan)> {
     design
         .deckies
         .values()
         .flat_map(|decky| {
-            decky.ips.iter().map(move |(lan, ip)| {
-                let lan_id = design.lans.get(lan).map(|l| l.id).unwrap_or_default();
-                EdgeRow {
-                    id: ItemId::edge(decky.id, lan_id),
-                    topology_id: topology.0,
+            decky.ips.keys().filter_map(move |lan| design.lans.get(lan)).map(move |lan| {
+                let row = EdgeRow {
+                    id: ItemId::edge(decky.id, lan.id),
                     decky_uuid: decky.id.0,
-                    lan_id: lan_id.0,
+                    lan_id: lan.id.0,
                     is_bridge: decky.is_bridge(),
                     forwards_l3: decky.forwards_l3,
-                    decky: decky.name.to_string(),
-                    lan: lan.to_string(),
-                    ip: ip.to_string(),
-                    is_home: *lan == decky.home_lan,
                     topology_version: None,
-                }
+                };
+                (row, &**decky, lan)
             })
         })
         .collect()
@@ -346,17 +310,16 @@ pub struct TopologyDetail {
 
 impl From<&Topology> for TopologyDetail {
     fn from(t: &Topology) -> Self {
-        let id = t.header.id;
         let design = &t.design;
         Self {
             topology: TopologySummary::from(&t.header),
-            lans: design.lans.values().map(|l| LanRow::new(id, l)).collect(),
+            lans: design.lans.values().map(LanRow::new).collect(),
             deckies: design
                 .deckies
                 .values()
-                .map(|d| DeckyRow::new(id, design, d, &t.decky_status.get(&d.name).cloned().unwrap_or_default()))
+                .map(|d| DeckyRow::new(design, d, &t.decky_status.get(&d.name).cloned().unwrap_or_default()))
                 .collect(),
-            edges: edges(id, design),
+            edges: edges(design).into_iter().map(|(row, _, _)| row).collect(),
         }
     }
 }

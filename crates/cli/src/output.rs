@@ -106,7 +106,8 @@ pub fn topology(detail: &TopologyDetail, json: bool) {
     println!("{} {}  status {}  version {}  mode {}", h.id, h.name, h.status, h.version, h.mode);
     let mut table = table(&["LAN", "subnet", "decky", "ip", "services", "tags", "state"]);
     for lan in &detail.lans {
-        let members: Vec<_> = detail.deckies.iter().filter(|d| d.ips.contains_key(&lan.name)).collect();
+        let members: Vec<_> =
+            detail.deckies.iter().filter(|d| d.decky_config.ips_by_lan.contains_key(&lan.name)).collect();
         let lan_label = if lan.is_dmz { format!("{} (DMZ)", lan.name) } else { lan.name.clone() };
         if members.is_empty() {
             table.add_row(vec![lan_label.clone(), lan.subnet.clone(), "-".into()]);
@@ -116,19 +117,19 @@ pub fn topology(detail: &TopologyDetail, json: bool) {
             if d.home_lan == lan.name {
                 tags.push("home");
             }
-            if d.ips.len() >= 2 {
+            if d.decky_config.ips_by_lan.len() >= 2 {
                 tags.push("bridge");
             }
             if d.is_gateway {
                 tags.push("gateway");
-            } else if d.forwards_l3 {
+            } else if d.decky_config.forwards_l3 == Some(true) {
                 tags.push("routes");
             }
             table.add_row(vec![
                 if i == 0 { lan_label.clone() } else { String::new() },
                 if i == 0 { lan.subnet.clone() } else { String::new() },
                 d.name.clone(),
-                d.ips.get(&lan.name).cloned().unwrap_or_default(),
+                d.decky_config.ips_by_lan.get(&lan.name).and_then(|ip| ip.as_str()).unwrap_or_default().to_owned(),
                 d.services.join(","),
                 tags.join(","),
                 d.state.clone(),
