@@ -142,16 +142,19 @@ pub(crate) struct VersionQuery {
     expected_version: Option<i64>,
 }
 
-/// A new LAN (the original's `POST lans` body).
+/// A LAN's fields: the original's `POST lans` body (`name` required) and `PATCH
+/// lans/{lan_id}` body (each field optional; a new `name` renames).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct LanCreate {
-    /// Unique within the topology.
-    name: String,
-    /// IPv4 CIDR; the next free /24 when absent.
+pub(crate) struct LanBody {
+    /// The name (unique within the topology).
+    #[serde(default)]
+    name: Option<String>,
+    /// IPv4 CIDR: the next free /24 when a new LAN has none; a new subnet gives every
+    /// member a fresh address in it.
     #[serde(default)]
     subnet: Option<String>,
-    /// Whether it is the DMZ (false).
+    /// Whether it is the DMZ (false for a new LAN).
     #[serde(default)]
     is_dmz: Option<bool>,
     /// Canvas position.
@@ -163,71 +166,53 @@ pub(crate) struct LanCreate {
     /// Refuse (409) unless the topology is at this version.
     #[serde(default)]
     expected_version: Option<i64>,
+}
+
+impl LanBody {
+    /// The LAN fields given, as an op payload or patch.
+    fn fields(&self) -> Map<String, Value> {
+        let mut fields = Map::new();
+        put(&mut fields, "name", self.name.clone());
+        put(&mut fields, "subnet", self.subnet.clone());
+        put(&mut fields, "is_dmz", self.is_dmz);
+        put(&mut fields, "x", self.x);
+        put(&mut fields, "y", self.y);
+        fields
+    }
 }
 
 /// Adds a LAN to a pending topology.
 #[utoipa::path(post, path = "/api/v1/topologies/{id}/lans", tag = "design", params(("id" = String, Path, description = "Topology id or name")),
-    request_body = LanCreate, responses((status = 201, body = wire::LanRow)))]
+    request_body = LanBody, responses((status = 201, body = wire::LanRow)))]
 pub(crate) async fn add_lan(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    ApiJson(body): ApiJson<LanCreate>,
+    ApiJson(body): ApiJson<LanBody>,
 ) -> Result<Response, ApiError> {
+    let given = body
+        .name
+        .as_deref()
+        .ok_or_else(|| ApiError::new(ErrorKind::InvalidBody, "invalid_body", "name: field required"))?;
+    let name = Name::parse(given).map_err(|e| bad_request(format!("name: {e}")))?;
     let id = state.engine.store().resolve(&key).await?;
-    let mut payload = Map::new();
-    payload.insert("name".into(), Value::from(body.name.clone()));
-    put(&mut payload, "subnet", body.subnet);
-    put(&mut payload, "is_dmz", body.is_dmz);
-    put(&mut payload, "x", body.x);
-    put(&mut payload, "y", body.y);
-    let (version, design) = edit(&state, id, vec![("add_lan", Value::Object(payload))], body.expected_version).await?;
-    let name = Name::parse(&body.name).map_err(|e| bad_request(format!("name: {e}")))?;
+    let (version, design) =
+        edit(&state, id, vec![("add_lan", Value::Object(body.fields()))], body.expected_version).await?;
     Ok(lan_answer(&design, &name, version, StatusCode::CREATED))
-}
-
-/// Changes to a LAN (the original's `PATCH lans/{lan_id}` body).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct LanPatch {
-    /// New name.
-    #[serde(default)]
-    name: Option<String>,
-    /// New subnet (every member gets a fresh address in it).
-    #[serde(default)]
-    subnet: Option<String>,
-    /// New DMZ flag.
-    #[serde(default)]
-    is_dmz: Option<bool>,
-    /// Canvas position.
-    #[serde(default)]
-    x: Option<f64>,
-    /// Canvas position.
-    #[serde(default)]
-    y: Option<f64>,
-    /// Refuse (409) unless the topology is at this version.
-    #[serde(default)]
-    expected_version: Option<i64>,
 }
 
 /// Renames, re-addresses, moves or flips the DMZ flag of a LAN of a pending topology.
 #[utoipa::path(patch, path = "/api/v1/topologies/{id}/lans/{lan}", tag = "design",
     params(("id" = String, Path, description = "Topology id or name"), ("lan" = String, Path, description = "LAN id or name")),
-    request_body = LanPatch, responses((status = 200, body = wire::LanRow)))]
+    request_body = LanBody, responses((status = 200, body = wire::LanRow)))]
 pub(crate) async fn update_lan(
     State(state): State<AppState>,
     Path((key, lan)): Path<(String, String)>,
-    ApiJson(body): ApiJson<LanPatch>,
+    ApiJson(body): ApiJson<LanBody>,
 ) -> Result<Response, ApiError> {
     let (id, design) = current(&state, &key).await?;
     let found = find_lan(&design, &lan).ok_or_else(|| not_found("LAN", &lan))?;
     let lan_id = found.id;
-    let mut patch = Map::new();
-    put(&mut patch, "name", body.name);
-    put(&mut patch, "subnet", body.subnet);
-    put(&mut patch, "is_dmz", body.is_dmz);
-    put(&mut patch, "x", body.x);
-    put(&mut patch, "y", body.y);
-    let payload = json!({ "name": found.name, "patch": patch });
+    let payload = json!({ "name": found.name, "patch": body.fields() });
     let (version, design) = edit(&state, id, vec![("update_lan", payload)], body.expected_version).await?;
     // The id survives a rename: answer with the LAN it names now.
     let name = design.lan_by_id(lan_id).map(|l| l.name.clone()).ok_or_else(|| not_found("LAN", &lan))?;

@@ -178,13 +178,7 @@ pub(crate) async fn enqueue(
     let id = state.engine.store().resolve(&key).await?;
     // An unknown op or a payload that does not parse is refused as 422, before queueing.
     let (mutation, version) = state.engine.enqueue(id, &request.op, &request.payload, request.expected_version).await?;
-    let body = wire::Enqueued {
-        mutation_id: mutation.id,
-        state: mutation.state.as_str().to_owned(),
-        op: mutation.op.clone(),
-        version,
-    };
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    Ok((StatusCode::ACCEPTED, Json(wire::Enqueued::new(&mutation, version))).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -226,18 +220,8 @@ pub(crate) async fn plan(
 ) -> Result<Json<wire::PlanResult>, ApiError> {
     let id = state.engine.store().resolve(&key).await?;
     match state.engine.plan_dry_run(id, &request.op, &request.payload).await {
-        Ok(plan) => Ok(Json(wire::PlanResult {
-            accepted: true,
-            actions: plan.actions.iter().filter_map(|a| serde_json::to_value(a).ok()).collect(),
-            codes: Vec::new(),
-            issues: Vec::new(),
-        })),
-        Err(decnet_engine::EngineError::Refused(refusal)) => Ok(Json(wire::PlanResult {
-            accepted: false,
-            actions: Vec::new(),
-            codes: refusal.codes().iter().map(|c| (*c).to_owned()).collect(),
-            issues: wire::issues(&refusal.issues),
-        })),
+        Ok(plan) => Ok(Json(wire::PlanResult::new(Ok(&plan)))),
+        Err(decnet_engine::EngineError::Refused(refusal)) => Ok(Json(wire::PlanResult::new(Err(&refusal)))),
         Err(other) => Err(other.into()),
     }
 }
@@ -395,9 +379,7 @@ pub(crate) async fn validate(
     Path(key): Path<String>,
 ) -> Result<Json<wire::ValidationReport>, ApiError> {
     let id = state.engine.store().resolve(&key).await?;
-    let issues = state.engine.validate(id).await?;
-    let valid = !issues.iter().any(decnet_domain::Issue::is_error);
-    Ok(Json(wire::ValidationReport { valid, issues: wire::issues(&issues) }))
+    Ok(Json(wire::ValidationReport::new(&state.engine.validate(id).await?)))
 }
 
 /// The topology as a document (names, subnets, IPs, memberships, services), which

@@ -414,6 +414,13 @@ pub struct Enqueued {
     pub version: i64,
 }
 
+impl Enqueued {
+    /// The answer for `mutation`, queued at topology `version`.
+    pub fn new(mutation: &decnet_store::Mutation, version: i64) -> Self {
+        Self { mutation_id: mutation.id, state: mutation.state.as_str().to_owned(), op: mutation.op.clone(), version }
+    }
+}
+
 /// A dry run: what a mutation would do, or why it would be refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PlanResult {
@@ -428,6 +435,26 @@ pub struct PlanResult {
     pub issues: Vec<IssueBody>,
 }
 
+impl PlanResult {
+    /// The dry run's outcome: the plan's actions, or the refusal's codes and issues.
+    pub fn new(outcome: Result<&decnet_domain::Plan, &decnet_domain::Refusal>) -> Self {
+        match outcome {
+            Ok(plan) => Self {
+                accepted: true,
+                actions: plan.actions.iter().filter_map(|a| serde_json::to_value(a).ok()).collect(),
+                codes: Vec::new(),
+                issues: Vec::new(),
+            },
+            Err(refusal) => Self {
+                accepted: false,
+                actions: Vec::new(),
+                codes: refusal.codes().iter().map(|c| (*c).to_owned()).collect(),
+                issues: issues(&refusal.issues),
+            },
+        }
+    }
+}
+
 /// A validation report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ValidationReport {
@@ -435,6 +462,13 @@ pub struct ValidationReport {
     pub valid: bool,
     /// Every issue found.
     pub issues: Vec<IssueBody>,
+}
+
+impl ValidationReport {
+    /// The report of `found`: valid when no issue is an error.
+    pub fn new(found: &[Issue]) -> Self {
+        Self { valid: !found.iter().any(Issue::is_error), issues: issues(found) }
+    }
 }
 
 /// A topology document (the `export` format, which `import` takes back).

@@ -199,9 +199,7 @@ impl Backend for Local {
 
     async fn validate(&self, key: &str) -> anyhow::Result<ValidationReport> {
         let id = self.resolve(key).await?;
-        let issues = self.engine(false).await?.validate(id).await?;
-        let valid = !issues.iter().any(decnet_domain::Issue::is_error);
-        Ok(ValidationReport { valid, issues: decnet_api::wire::issues(&issues) })
+        Ok(ValidationReport::new(&self.engine(false).await?.validate(id).await?))
     }
 
     async fn export(&self, key: &str) -> anyhow::Result<TopologyDocument> {
@@ -238,24 +236,14 @@ impl Backend for Local {
     ) -> anyhow::Result<Enqueued> {
         let id = self.resolve(key).await?;
         let (mutation, version) = self.engine(false).await?.enqueue(id, op, payload, expected_version).await?;
-        Ok(Enqueued { mutation_id: mutation.id, state: mutation.state.as_str().to_owned(), op: mutation.op, version })
+        Ok(Enqueued::new(&mutation, version))
     }
 
     async fn plan(&self, key: &str, op: &str, payload: &Value) -> anyhow::Result<PlanResult> {
         let id = self.resolve(key).await?;
         match self.engine(false).await?.plan_dry_run(id, op, payload).await {
-            Ok(plan) => Ok(PlanResult {
-                accepted: true,
-                actions: plan.actions.iter().filter_map(|a| serde_json::to_value(a).ok()).collect(),
-                codes: Vec::new(),
-                issues: Vec::new(),
-            }),
-            Err(EngineError::Refused(refusal)) => Ok(PlanResult {
-                accepted: false,
-                actions: Vec::new(),
-                codes: refusal.codes().iter().map(|c| (*c).to_owned()).collect(),
-                issues: decnet_api::wire::issues(&refusal.issues),
-            }),
+            Ok(plan) => Ok(PlanResult::new(Ok(&plan))),
+            Err(EngineError::Refused(refusal)) => Ok(PlanResult::new(Err(&refusal))),
             Err(other) => Err(other.into()),
         }
     }
