@@ -78,14 +78,14 @@ fn labelled(id: &str) -> (usize, usize) {
     (count(&["ps", "-aq", "--filter", &label]), count(&["network", "ls", "-q", "--filter", &label]))
 }
 
-#[test]
-fn the_plain_build_deploys_a_running_decky_with_the_decoy_it_carries() {
-    let cli = Cli { dir: tempfile::tempdir().unwrap() };
-    let created = cli.json(&[
+/// A small topology (a DMZ and one LAN, a decky each, ssh, no host ports) in its own
+/// subnet base; its id.
+fn generate(cli: &Cli, name: &str, base: &str) -> String {
+    let args = [
         "topology",
         "generate",
         "--name",
-        "first",
+        name,
         "--depth",
         "1",
         "--branching",
@@ -97,10 +97,16 @@ fn the_plain_build_deploys_a_running_decky_with_the_decoy_it_carries() {
         "--seed",
         "7",
         "--subnet-base",
-        "10.224.0.0/16",
+        base,
         "--no-gateway",
-    ]);
-    let id = created["id"].as_str().unwrap().to_owned();
+    ];
+    cli.json(&args)["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_plain_build_deploys_a_running_decky_with_the_decoy_it_carries() {
+    let cli = Cli { dir: tempfile::tempdir().unwrap() };
+    let id = generate(&cli, "first", "10.224.0.0/16");
     let _cleanup = Cleanup(id.clone());
     cli.ok(&["topology", "validate", "first"]);
     cli.ok(&["topology", "deploy", "first"]);
@@ -121,26 +127,7 @@ fn the_plain_build_deploys_a_running_decky_with_the_decoy_it_carries() {
 #[test]
 fn a_dynamically_linked_decoy_is_refused_before_anything_is_created() {
     let cli = Cli { dir: tempfile::tempdir().unwrap() };
-    let created = cli.json(&[
-        "topology",
-        "generate",
-        "--name",
-        "dynamic",
-        "--depth",
-        "1",
-        "--branching",
-        "1",
-        "--deckies-per-lan",
-        "1-1",
-        "--services",
-        "ssh",
-        "--seed",
-        "7",
-        "--subnet-base",
-        "10.225.0.0/16",
-        "--no-gateway",
-    ]);
-    let id = created["id"].as_str().unwrap().to_owned();
+    let id = generate(&cli, "dynamic", "10.225.0.0/16");
     let _cleanup = Cleanup(id.clone());
     // This test's own executable is linked the way a plain `cargo build` links the decoy.
     let dynamic = std::env::current_exe().unwrap();
