@@ -85,6 +85,7 @@ async fn run_engine(
     poll: Duration,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    let stop = shutdown_signal();
     if once {
         engine.heal().await?;
         let report = engine.run_until_idle().await?;
@@ -102,7 +103,7 @@ async fn run_engine(
         EngineConfig { tick, poll, ..engine.config().clone() },
     );
     tracing::info!(runtime = engine.runtime().kind(), "engine running; Ctrl-C or SIGTERM stops it");
-    engine.run(shutdown_signal()).await?;
+    engine.run(stop).await?;
     tracing::info!("engine stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -110,6 +111,7 @@ async fn run_engine(
 /// `decnet serve`: the API and the engine until SIGINT/SIGTERM, then a graceful stop
 /// (requests in flight finish; the engine stops between steps).
 async fn serve(engine: Engine, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let stop = shutdown_signal();
     let store = engine.store().clone();
     let password = std::env::var("DECNET_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
     match decnet_api::auth::ensure_first_admin(store.as_ref(), password).await? {
@@ -158,7 +160,7 @@ async fn serve(engine: Engine, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     eprintln!("decnet serving http://{address} (runtime {}); Ctrl-C or SIGTERM stops it", engine.runtime().kind());
     // Whichever ends first (a signal, or a task failing), both tasks are stopped and awaited.
     let (api_result, engine_result) = tokio::select! {
-        () = shutdown_signal() => {
+        () = stop => {
             eprintln!("stopping: finishing requests in flight");
             let _ = stop_tx.send(true);
             (joined(api.await), joined(reconciler.await))
@@ -197,24 +199,36 @@ fn joined<E: Into<anyhow::Error>>(outcome: Result<Result<(), E>, tokio::task::Jo
     outcome?.map_err(Into::into)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves when `signal` arrives (never when it could not be registered).
+#[cfg(unix)]
+async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
         }
-    };
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Resolves at SIGINT or SIGTERM. The handlers are registered when this is called, not
+/// when the future is first polled, so a signal that arrives while the caller is still
+/// starting up stops it gracefully instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
+        let mut terminate = signal(SignalKind::terminate()).ok();
+        async move {
+            tokio::select! {
+                () = received(interrupt.as_mut()) => {}
+                () = received(terminate.as_mut()) => {}
+            }
+        }
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
