@@ -15,6 +15,7 @@ pub mod issue;
 pub mod model;
 pub mod mutation;
 pub mod name;
+pub mod routing;
 pub mod status;
 pub mod validate;
 
