@@ -111,8 +111,12 @@ mod tests {
         Name::parse(text).unwrap()
     }
 
-    /// LANs a..e as 10.0.N.0/24 and deckies given as (name, forwards, [(lan, host)]).
-    fn design(deckies: &[(&str, bool, &[(&str, u8)])]) -> Design {
+    /// A decky in a test design: name, whether it forwards, and its (LAN, host number)s,
+    /// home first.
+    type Spec<'a> = (&'a str, bool, &'a [(&'a str, u8)]);
+
+    /// LANs a..e as 10.0.N.0/24 and the deckies given.
+    fn design(deckies: &[Spec<'_>]) -> Design {
         let mut design = Design::default();
         for (i, lan) in ["a", "b", "c", "d", "e"].iter().enumerate() {
             let subnet = format!("10.0.{i}.0/24").parse().unwrap();
