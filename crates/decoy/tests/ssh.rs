@@ -138,12 +138,18 @@ fn a_legacy_client_completes_key_exchange() {
 }
 
 #[test]
-fn exec_and_port_forwarding_are_refused_and_recorded() {
+fn exec_runs_through_the_fake_shell_and_port_forwarding_is_refused_and_recorded() {
     let mut decoy = Decoy::start("ssh", &format!("{}:0", loopback()), None, &[]);
-    let (code, _) = ssh(&decoy, "root", "admin", &[], &["cat /etc/shadow"], None);
-    assert_ne!(code, Some(0), "exec is refused");
+    // Bots run commands without a shell: the output and exit status come back as from sshd.
+    let (code, said) = ssh(&decoy, "root", "admin", &[], &["uname -a"], None);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("Linux decky-007 "), "{said}");
     let exec = decoy.wait_kind("command", |e| e["details"]["exec"] == true);
-    assert_eq!((exec["command"].as_str(), exec["details"]["refused"].as_bool()), (Some("cat /etc/shadow"), Some(true)));
+    assert_eq!((exec["command"].as_str(), exec["details"]["status"].as_u64()), (Some("uname -a"), Some(0)));
+    let (code, said) = ssh(&decoy, "root", "admin", &[], &["frobnicate --now"], None);
+    assert_eq!(code, Some(127), "as bash exits for an unknown command: {said}");
+    assert!(said.contains("frobnicate: command not found"), "{said}");
+    decoy.wait_kind("command", |e| e["command"] == "frobnicate --now" && e["details"]["status"] == 127);
     let (code, said) = ssh(&decoy, "root", "admin", &["-W", "10.20.30.40:3389"], &[], None);
     assert_ne!(code, Some(0), "{said}");
     let forward = decoy.wait_kind("request", |e| e["details"]["forward"] == "direct-tcpip");

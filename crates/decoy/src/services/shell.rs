@@ -21,6 +21,9 @@ pub struct Outcome {
     pub exit: bool,
     /// URLs the user tried to fetch.
     pub fetches: Vec<String>,
+    /// The exit status of the last command, as bash reports it (127 for a command that
+    /// does not exist).
+    pub status: u32,
 }
 
 /// One shell session.
@@ -207,6 +210,7 @@ impl Shell {
         for statement in line.split([';', '\n']).flat_map(|s| s.split("&&")).flat_map(|s| s.split("||")) {
             let mut stages = statement.split('|').map(str::trim).filter(|s| !s.is_empty());
             let Some(first) = stages.next() else { continue };
+            outcome.status = 0;
             let mut text = self.command(first, &mut outcome);
             for filter in stages {
                 text = pipe(filter, &text);
@@ -270,11 +274,13 @@ impl Shell {
             "cd" => {
                 let target = self.resolve(args.first().copied().unwrap_or("~"));
                 if target.starts_with("/root") && self.uid != 0 {
+                    outcome.status = 1;
                     format!("-bash: cd: {}: Permission denied\n", args.first().copied().unwrap_or(""))
                 } else if self.is_dir(&target) {
                     self.cwd = target;
                     String::new()
                 } else {
+                    outcome.status = 1;
                     format!("-bash: cd: {}: No such file or directory\n", args.first().copied().unwrap_or(""))
                 }
             }
@@ -304,11 +310,15 @@ impl Shell {
                         }
                     }
                     None if target.starts_with("/root") && self.uid != 0 => {
+                        outcome.status = 2;
                         format!("ls: cannot open directory '{target}': Permission denied\n")
                     }
                     None => match self.file(&target) {
                         Ok(_) => format!("{}\n", args.iter().find(|a| !a.starts_with('-')).copied().unwrap_or("")),
-                        Err(_) => format!("ls: cannot access '{target}': No such file or directory\n"),
+                        Err(_) => {
+                            outcome.status = 2;
+                            format!("ls: cannot access '{target}': No such file or directory\n")
+                        }
                     },
                 }
             }
@@ -317,7 +327,10 @@ impl Shell {
                 for arg in args.iter().filter(|a| !a.starts_with('-')) {
                     match self.file(&self.resolve(arg)) {
                         Ok(content) => out.push_str(&content),
-                        Err(why) => out.push_str(&format!("{name}: {arg}: {why}\n")),
+                        Err(why) => {
+                            outcome.status = 1;
+                            out.push_str(&format!("{name}: {arg}: {why}\n"));
+                        }
                     }
                 }
                 out
@@ -405,7 +418,10 @@ impl Shell {
             "apt" | "apt-get" | "yum" | "dnf" => {
                 if self.uid == 0 { "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1432 (unattended-upgr)\n".to_owned() } else { "E: Could not open lock file /var/lib/dpkg/lock-frontend - open (13: Permission denied)\n".to_owned() }
             }
-            other => format!("-bash: {other}: command not found\n"),
+            other => {
+                outcome.status = 127;
+                format!("-bash: {other}: command not found\n")
+            }
         }
     }
 
@@ -513,6 +529,22 @@ mod tests {
     fn shell() -> Shell {
         let persona = Persona::new("t", "web-01", None, None, Some("ubuntu22"));
         Shell::new(&persona, "ubuntu", "10.1.2.3".parse().unwrap(), "203.0.113.9".parse().unwrap())
+    }
+
+    #[test]
+    fn exit_statuses_are_the_ones_bash_and_coreutils_give() {
+        let mut sh = shell();
+        for (line, status) in [
+            ("id", 0),
+            ("frobnicate", 127),
+            ("cat /nonexistent", 1),
+            ("ls /nonexistent", 2),
+            ("cd /nonexistent", 1),
+            ("frobnicate; id", 0),
+            ("id; frobnicate", 127),
+        ] {
+            assert_eq!(sh.run(line).status, status, "{line}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The russh handler of one SSH connection: records every authentication attempt, runs
-//! the fake shell on interactive channels, refuses exec, subsystems, X11 and forwarding.
+//! the fake shell on interactive channels and for exec requests (`ssh host 'uname -a'`,
+//! as bots do), refuses subsystems, X11 and forwarding.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -217,13 +218,26 @@ impl russh::server::Handler for Handler {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let fields = Fields::default()
+        // The command runs through the same emulated shell as a typed line: its output,
+        // then its exit status, as sshd does for `ssh host command`.
+        let command = String::from_utf8_lossy(data).into_owned();
+        let mut shell = Shell::new(&self.persona, &self.user, self.log.local().ip(), self.log.peer().ip());
+        let outcome = shell.run(&command);
+        let mut fields = Fields::default()
             .command(data)
             .detail("exec", true)
-            .detail("refused", true)
-            .detail("user", self.user.as_str());
+            .detail("user", self.user.as_str())
+            .detail("status", outcome.status);
+        if !outcome.fetches.is_empty() {
+            fields = fields.detail("fetch", outcome.fetches.clone());
+        }
         self.log.record(Kind::Command, fields).await;
-        session.channel_failure(channel)?;
+        session.channel_success(channel)?;
+        if !outcome.output.is_empty() {
+            session.data(channel, outcome.output.into_bytes())?;
+        }
+        session.exit_status_request(channel, outcome.status)?;
+        session.eof(channel)?;
         session.close(channel)
     }
 
