@@ -211,6 +211,8 @@ pub struct DeckyRow {
     pub x: Option<f64>,
     /// Canvas position.
     pub y: Option<f64>,
+    /// The host name its persona answers with (ours; never the label).
+    pub hostname: Option<String>,
     /// Its home LAN (ours; also the first key of `decky_config.ips_by_lan`).
     pub home_lan: String,
     /// Whether it is the DMZ gateway that publishes ports (ours).
@@ -249,6 +251,7 @@ impl DeckyRow {
             last_error: status.last_error.clone(),
             x: decky.x,
             y: decky.y,
+            hostname: decky.hostname.as_ref().map(ToString::to_string),
             home_lan: decky.home_lan.to_string(),
             is_gateway: design.is_gateway(decky),
             topology_version: None,

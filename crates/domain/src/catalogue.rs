@@ -183,6 +183,41 @@ impl Service {
     }
 }
 
+/// The prefix of a host name for a decky of this archetype or with these services, as
+/// admins name machines by role (`web`, `db`, `fs`, `dc`, ...).
+pub fn hostname_prefix(archetype: Option<&str>, services: &[String]) -> &'static str {
+    let by_archetype = match archetype {
+        Some("web-server") => Some("web"),
+        Some("database-server") => Some("db"),
+        Some("mail-server") => Some("mail"),
+        Some("file-server") => Some("fs"),
+        Some("domain-controller") => Some("dc"),
+        Some("windows-workstation") => Some("ws"),
+        Some("windows-server") => Some("win-srv"),
+        Some("printer") => Some("prn"),
+        Some("voip-server") => Some("pbx"),
+        Some("iot-device") => Some("cam"),
+        Some("industrial-control") => Some("plc"),
+        Some("monitoring-node") => Some("mon"),
+        Some("devops-host") => Some("ci"),
+        _ => None,
+    };
+    let has = |names: &[&str]| services.iter().any(|s| names.contains(&s.as_str()));
+    by_archetype.unwrap_or(if has(&["http", "https"]) {
+        "web"
+    } else if has(&["mysql", "postgres", "mssql", "mongodb", "redis", "elasticsearch"]) {
+        "db"
+    } else if has(&["smtp", "imap", "pop3"]) {
+        "mail"
+    } else if has(&["smb", "ftp", "tftp"]) {
+        "fs"
+    } else if has(&["rdp", "vnc"]) {
+        "ws"
+    } else {
+        "srv"
+    })
+}
+
 /// The service called `name`.
 pub fn service(name: &str) -> Option<&'static Service> {
     // Byte-array patterns compile to a decision tree over the length and the bytes: this

@@ -73,6 +73,9 @@ pub struct LanDocument {
 pub struct DeckyDocument {
     /// Decky name.
     pub name: String,
+    /// The host name its persona answers with (assigned when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
     /// The LAN it lives in; must be one of `networks`.
     pub home_lan: String,
     /// Every LAN it is on (the decky ↔ LAN edges), with its IP there.
@@ -131,6 +134,7 @@ pub fn from_design(name: &Name, mode: Mode, target_host: Option<&str>, design: &
             .values()
             .map(|d| DeckyDocument {
                 name: d.name.to_string(),
+                hostname: d.hostname.as_ref().map(ToString::to_string),
                 home_lan: d.home_lan.to_string(),
                 networks: d
                     .ips
@@ -256,6 +260,9 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
             ));
             continue;
         }
+        let hostname = d.hostname.as_deref().and_then(|text| {
+            Name::parse(text).map_err(|e| issues.push(name_issue(format!("deckies[{i}].hostname"), text)(e))).ok()
+        });
         let Ok(home_lan) = Name::parse(&d.home_lan)
             .map_err(|e| issues.push(name_issue(format!("deckies[{i}].home_lan"), &d.home_lan)(e)))
         else {
@@ -302,6 +309,7 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
             Arc::new(Decky {
                 id: ItemId::default(),
                 name: decky_name,
+                hostname: hostname.clone(),
                 home_lan,
                 ips,
                 services,

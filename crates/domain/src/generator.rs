@@ -239,6 +239,7 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
             deckies.push(Decky {
                 id: ItemId::default(),
                 name: decky_name(deckies.len() + 1)?,
+                hostname: None,
                 home_lan: lan.name.clone(),
                 ips: BTreeMap::from([(lan.name.clone(), ip)]),
                 services,

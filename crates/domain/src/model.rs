@@ -129,8 +129,11 @@ pub type ServiceConfig = BTreeMap<String, Map<String, Value>>;
 pub struct Decky {
     /// Stable id (nil until stored).
     pub id: ItemId,
-    /// Unique within the topology.
+    /// Unique within the topology: the operator's label, never shown to an attacker.
     pub name: Name,
+    /// The host name its persona answers with (`web01`, `fs02`, ...): given, or assigned
+    /// once when the decky is first stored ([`Design::assign_hostnames`]) and kept.
+    pub hostname: Option<Name>,
     /// The LAN the decky lives in; always a key of `ips`.
     pub home_lan: Name,
     /// Every LAN the decky is on, with its fixed IP there.
@@ -217,6 +220,22 @@ impl Design {
         }
     }
 
+    /// Gives every decky without a host name one that fits its role: the archetype's (or
+    /// its services') prefix and the smallest two-digit number no decky uses yet. Names
+    /// already given never change, so adding a decky renames nobody.
+    pub fn assign_hostnames(&mut self) {
+        let mut used: std::collections::BTreeSet<String> =
+            self.deckies.values().filter_map(|d| d.hostname.as_ref().map(ToString::to_string)).collect();
+        for decky in self.deckies.values_mut().filter(|d| d.hostname.is_none()) {
+            let prefix = crate::catalogue::hostname_prefix(decky.archetype.as_deref(), &decky.services);
+            let hostname = (1..).map(|n| format!("{prefix}{n:02}")).find(|h| !used.contains(h)).and_then(|h| {
+                used.insert(h.clone());
+                Name::parse(&h).ok()
+            });
+            Arc::make_mut(decky).hostname = hostname;
+        }
+    }
+
     /// The LAN with this id.
     pub fn lan_by_id(&self, id: ItemId) -> Option<&Lan> {
         self.lans.values().find(|l| l.id == id)
@@ -289,4 +308,41 @@ pub struct TopologyHeader {
     pub status_changed_at: DateTime<Utc>,
     /// How it was made: the generator parameters (with the seed), or the import source.
     pub config_snapshot: Value,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::generator::{GeneratorConfig, generate};
+
+    #[test]
+    fn host_names_fit_the_role_are_unique_and_never_change() {
+        let config = GeneratorConfig { seed: 11, depth: 3, branching: 2, ..GeneratorConfig::default() };
+        let mut design = generate(&config, &[]).unwrap();
+        design.assign_hostnames();
+        let names: Vec<String> = design.deckies.values().map(|d| d.hostname.clone().unwrap().to_string()).collect();
+        let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        for decky in design.deckies.values() {
+            let hostname = decky.hostname.as_ref().unwrap().as_str();
+            let prefix = crate::catalogue::hostname_prefix(decky.archetype.as_deref(), &decky.services);
+            assert!(hostname.starts_with(prefix) && hostname[prefix.len()..].len() == 2, "{hostname}");
+            assert!(!hostname.contains("decky"), "the label never shows: {hostname}");
+        }
+        // A new decky takes a free name; nobody else is renamed.
+        let before = design.clone();
+        let mut web = (**design.deckies.values().next().unwrap()).clone();
+        web.name = Name::parse("extra").unwrap();
+        web.hostname = None;
+        web.archetype = Some("web-server".into());
+        design.deckies.insert(web.name.clone(), Arc::new(web));
+        design.assign_hostnames();
+        for (name, decky) in &before.deckies {
+            assert_eq!(design.deckies[name].hostname, decky.hostname);
+        }
+        let extra = design.deckies["extra"].hostname.clone().unwrap();
+        assert!(extra.as_str().starts_with("web") && !names.contains(&extra.to_string()), "{extra}");
+    }
 }

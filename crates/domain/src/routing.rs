@@ -134,6 +134,7 @@ mod tests {
             let decky = Decky {
                 id: ItemId::default(),
                 name: name(decky),
+                hostname: None,
                 home_lan: name(memberships[0].0),
                 ips,
                 services: vec![],

@@ -116,7 +116,9 @@ async fn a_deployed_topology_is_exactly_what_docker_reports() {
         let base =
             client.inspect_container(&spec::base_name(id, &decky.name), None::<InspectContainerOptions>).await.unwrap();
         let config = base.config.unwrap();
-        assert_eq!(config.hostname.as_deref(), Some(decky.name.as_str()));
+        let hostname = decky.hostname.as_ref().expect("a stored decky has a host name");
+        assert_eq!(config.hostname.as_deref(), Some(hostname.as_str()));
+        assert_ne!(hostname, &decky.name, "the label is not the host name");
         let labels = config.labels.unwrap();
         assert_eq!(labels.get("decnet.topology.role").map(String::as_str), Some("base"));
         assert_eq!(labels.get("decnet.topology.decky").map(String::as_str), Some(decky.name.as_str()));

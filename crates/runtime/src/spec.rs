@@ -166,11 +166,18 @@ fn with_hash(mut spec: ContainerSpec) -> ContainerSpec {
 
 /// What the decoys read about their decky: identity (events), archetype (persona) and
 /// home LAN.
+/// The host name a decky answers with: its persona's, never the operator's label (the
+/// label only until the store has assigned one).
+fn hostname(decky: &Decky) -> String {
+    decky.hostname.as_ref().unwrap_or(&decky.name).to_string()
+}
+
 fn decoy_env(topology: TopologyId, decky: &Decky) -> BTreeMap<String, String> {
     let mut env = BTreeMap::from([
         ("DECNET_TOPOLOGY".to_owned(), topology.to_string()),
         ("DECNET_DECKY".to_owned(), decky.name.to_string()),
         ("DECNET_LAN".to_owned(), decky.home_lan.to_string()),
+        ("DECNET_HOSTNAME".to_owned(), hostname(decky)),
     ]);
     if let Some(archetype) = &decky.archetype {
         env.insert("DECNET_ARCHETYPE".to_owned(), archetype.clone());
@@ -203,7 +210,7 @@ pub fn base(topology: TopologyId, design: &Design, decky: &Decky, image: &str) -
     with_hash(ContainerSpec {
         name: base_name(topology, &decky.name),
         image: image.to_owned(),
-        hostname: decky.name.to_string(),
+        hostname: hostname(decky),
         role: Role::Base {
             networks: decky.ips.iter().map(|(lan, ip)| (network_name(topology, lan), *ip)).collect(),
             published,
@@ -228,7 +235,7 @@ pub fn service(topology: TopologyId, decky: &Decky, service: &str, image: &str) 
     with_hash(ContainerSpec {
         name: service_name(topology, &decky.name, service),
         image: image.to_owned(),
-        hostname: decky.name.to_string(),
+        hostname: hostname(decky),
         role: Role::Service {
             service: service.to_owned(),
             base: base_name(topology, &decky.name),

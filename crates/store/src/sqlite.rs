@@ -181,7 +181,7 @@ impl Store for SqliteStore {
         }
         let claimed = claims_in(&mut tx, None).await?.foreign_subnets;
         let mut design = build(&claimed).map_err(StoreError::Refused)?;
-        design.assign_ids(uuid::Uuid::new_v4);
+        rows::complete(&mut design);
         let id = TopologyId(uuid::Uuid::new_v4());
         let header = TopologyHeader {
             id,
@@ -426,7 +426,7 @@ impl Store for SqliteStore {
         let original = self.design(&mut tx, id, header.generation).await?;
         let ctx = claims_in(&mut tx, Some(id)).await?;
         let mut design = edit(&header, &original, &ctx).map_err(StoreError::Refused)?;
-        design.assign_ids(uuid::Uuid::new_v4);
+        rows::complete(&mut design);
         let design = Arc::new(design);
         let changes = diff(&original, &design);
         if changes.is_empty() {

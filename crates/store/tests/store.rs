@@ -90,14 +90,17 @@ async fn apply1(store: &SqliteStore, m: &Mutation, owner: &str, now: DateTime<Ut
     outcomes.remove(0)
 }
 
-/// The design with every LAN and decky id cleared, to compare with a design never stored.
+/// The design with every LAN and decky id and host name cleared, to compare with a design
+/// never stored.
 fn without_ids(design: &Design) -> Design {
     let mut design = design.clone();
     for lan in design.lans.values_mut() {
         lan.id = decnet_domain::ItemId::default();
     }
     for decky in design.deckies.values_mut() {
-        std::sync::Arc::make_mut(decky).id = decnet_domain::ItemId::default();
+        let decky = std::sync::Arc::make_mut(decky);
+        decky.id = decnet_domain::ItemId::default();
+        decky.hostname = None;
     }
     design
 }

@@ -184,6 +184,7 @@ fn plan_add_decky(current: &Design, op: &AddDecky) -> Result<Plan, Refusal> {
         Arc::new(Decky {
             id: ItemId::default(),
             name: op.name.clone(),
+            hostname: None,
             home_lan: op.lan.clone(),
             ips: [(op.lan.clone(), ip)].into(),
             services,

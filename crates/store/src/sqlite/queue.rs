@@ -190,7 +190,7 @@ impl Queue for SqliteStore {
             match planner(mutation, &header, &design, &ctx) {
                 Ok(plan) => {
                     let mut planned = plan.design;
-                    planned.assign_ids(uuid::Uuid::new_v4);
+                    rows::complete(&mut planned);
                     design = Arc::new(planned);
                     steps.push((mutation.id, Ok((plan.actions, design.clone()))));
                 }

@@ -120,6 +120,13 @@ pub(super) fn status_event(row: &SqliteRow) -> Result<StatusEvent, StoreError> {
     })
 }
 
+/// Gives the items of a design about to be stored what only storing gives them: an id
+/// for every new LAN and decky, a host name for every new decky.
+pub(super) fn complete(design: &mut Design) {
+    design.assign_ids(uuid::Uuid::new_v4);
+    design.assign_hostnames();
+}
+
 pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> Result<Design, StoreError> {
     let id = id.to_string();
     let mut design = Design::default();
@@ -144,7 +151,8 @@ pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> 
     }
     let mut deckies_by_name: BTreeMap<Name, Decky> = BTreeMap::new();
     let deckies = sqlx::query(
-        "SELECT name, services, service_config, forwards_l3, archetype, x, y, uuid FROM deckies WHERE topology_id = $1",
+        "SELECT name, services, service_config, forwards_l3, archetype, x, y, uuid, hostname FROM deckies \
+         WHERE topology_id = $1",
     )
     .bind(&id)
     .fetch_all(&mut *conn)
@@ -157,6 +165,7 @@ pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> 
             decky_name.clone(),
             Decky {
                 id: item_id("decky uuid", &row.try_get::<String, _>(7)?)?,
+                hostname: row.try_get::<Option<String>, _>(8)?.map(|h| name("decky hostname", &h)).transpose()?,
                 home_lan: decky_name.clone(),
                 name: decky_name,
                 ips: BTreeMap::new(),
@@ -234,7 +243,7 @@ pub(super) async fn insert_deckies(
     let id_text = id.to_string();
     for chunk in deckies.chunks(BATCH) {
         let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO deckies (topology_id, name, services, service_config, forwards_l3, archetype, x, y, state, uuid) ",
+            "INSERT INTO deckies (topology_id, name, services, service_config, forwards_l3, archetype, x, y, state, uuid, hostname) ",
         );
         query.push_values(chunk, |mut row, decky| {
             row.push_bind(id_text.clone())
@@ -246,7 +255,8 @@ pub(super) async fn insert_deckies(
                 .push_bind(decky.x)
                 .push_bind(decky.y)
                 .push_bind(DeckyState::Pending.as_str())
-                .push_bind(decky.id.to_string());
+                .push_bind(decky.id.to_string())
+                .push_bind(decky.hostname.as_ref().map(ToString::to_string));
         });
         query.build().execute(&mut *conn).await?;
     }
@@ -320,8 +330,8 @@ pub(super) async fn write_diff(
     }
     for (_, decky) in &changes.deckies_changed {
         sqlx::query(
-            "UPDATE deckies SET services = $1, service_config = $2, forwards_l3 = $3, archetype = $4, x = $5, y = $6 \
-             WHERE topology_id = $7 AND name = $8",
+            "UPDATE deckies SET services = $1, service_config = $2, forwards_l3 = $3, archetype = $4, x = $5, y = $6, \
+             hostname = $7 WHERE topology_id = $8 AND name = $9",
         )
         .bind(serde_json::Value::from(decky.services.clone()).to_string())
         .bind(config_json(decky))
@@ -329,6 +339,7 @@ pub(super) async fn write_diff(
         .bind(decky.archetype.as_deref())
         .bind(decky.x)
         .bind(decky.y)
+        .bind(decky.hostname.as_ref().map(ToString::to_string))
         .bind(&id_text)
         .bind(decky.name.as_str())
         .execute(&mut *conn)
