@@ -1,6 +1,6 @@
-//! Design-time routes under `/api/v1/topologies`: blank topologies, pending-only CRUD of
-//! LANs, deckies and edges (each edit atomic and guarded by `expected_version`), address
-//! suggestions, and the orphan reaper.
+//! Design-time routes under `/api/v1/topologies`: pending-only CRUD of LANs, deckies and
+//! edges (each edit atomic and guarded by `expected_version`) and a LAN's next free
+//! address. Blank topologies, subnet suggestions and the reaper are in `design_tools`.
 //!
 //! Items are addressed as the original API addresses them (`lans/{lan_id}`,
 //! `deckies/{uuid}`, `edges/{edge_id}`) or by name, and take the original's bodies as
@@ -23,9 +23,6 @@ use decnet_domain::ErrorKind;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/blank", post(blank))
-        .route("/next-subnet", get(next_subnet))
-        .route("/reap-orphans", post(reap_orphans))
         .route("/{id}/lans", post(add_lan))
         .route("/{id}/lans/{lan}", patch(update_lan).delete(remove_lan))
         .route("/{id}/lans/{lan}/next-ip", get(next_ip))
@@ -38,7 +35,7 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// An edit's failure: unknown LAN or decky 404, a name already used 409, a malformed
 /// body 422, any other broken guard 400 (with its issues), as the original maps them.
-fn edit_error(err: EngineError) -> ApiError {
+pub(crate) fn edit_error(err: EngineError) -> ApiError {
     let refusal = match err {
         EngineError::Refused(refusal) | EngineError::Store(decnet_store::StoreError::Refused(refusal)) => refusal,
         other => return other.into(),
@@ -59,7 +56,7 @@ fn edit_error(err: EngineError) -> ApiError {
     ApiError::new(kind, error, refusal.to_string()).with_issues(refusal.issues)
 }
 
-fn bad_request(detail: impl Into<String>) -> ApiError {
+pub(crate) fn bad_request(detail: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::BadRequest, "invalid_parameter", detail)
 }
 
@@ -537,73 +534,6 @@ pub(crate) async fn remove_edge_by_names(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A blank topology (the original's body; `target_host` is our older name).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct BlankRequest {
-    /// Unique name.
-    name: String,
-    /// `unihost` (default) or `agent`.
-    #[serde(default)]
-    mode: Option<String>,
-    /// The host an agent-mode topology is pinned to.
-    #[serde(default, alias = "target_host")]
-    target_host_uuid: Option<String>,
-}
-
-/// `POST /blank`: a pending topology with a DMZ (`dmz`, the next free /24) and its
-/// gateway (`dmz-gateway`, ssh, routing on) to start drawing from.
-#[utoipa::path(post, path = "/api/v1/topologies/blank", tag = "design", request_body = BlankRequest,
-    responses((status = 201, body = wire::TopologySummary)))]
-pub(crate) async fn blank(
-    State(state): State<AppState>,
-    ApiJson(request): ApiJson<BlankRequest>,
-) -> Result<Response, ApiError> {
-    let (mode, target) = crate::topologies::placement(request.mode.as_deref(), request.target_host_uuid)?;
-    let document = json!({
-        "name": request.name,
-        "mode": mode,
-        "target_host": target,
-        "lans": [{ "name": "dmz", "is_dmz": true, "x": 40.0, "y": 40.0 }],
-        "deckies": [{
-            "name": "dmz-gateway", "home_lan": "dmz", "networks": [{ "lan": "dmz" }], "services": ["ssh"],
-            "archetype": "deaddeck", "forwards_l3": true, "x": 20.0, "y": 60.0,
-        }],
-    });
-    let document = serde_json::from_value(document)
-        .map_err(|e| ApiError::new(ErrorKind::InvalidBody, "invalid_body", e.to_string()))?;
-    let topology = state.engine.create(document, "blank").await.map_err(|err| match err {
-        EngineError::Refused(refusal) => {
-            ApiError::new(ErrorKind::BadRequest, "invalid_parameter", refusal.to_string()).with_issues(refusal.issues)
-        }
-        other => other.into(),
-    })?;
-    Ok((StatusCode::CREATED, Json(wire::TopologySummary::from(&topology.header))).into_response())
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct NextSubnetQuery {
-    /// A CIDR of /24 or wider (172.16.0.0/12).
-    base: Option<String>,
-}
-
-/// The first /24 under `base` that no topology holds.
-#[utoipa::path(get, path = "/api/v1/topologies/next-subnet", tag = "design", params(NextSubnetQuery),
-    responses((status = 200, body = wire::NextSubnet)))]
-pub(crate) async fn next_subnet(
-    State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<NextSubnetQuery>,
-) -> Result<Json<wire::NextSubnet>, ApiError> {
-    let base = match q.base {
-        Some(text) => text.parse().map_err(|_| bad_request("base: not an IPv4 CIDR"))?,
-        None => decnet_domain::alloc::default_subnet_base(),
-    };
-    let subnet = state.engine.next_subnet(base).await.map_err(edit_error)?;
-    Ok(Json(wire::NextSubnet { subnet: subnet.to_string() }))
-}
-
 /// A LAN's subnet and its first free address (nothing is reserved).
 #[utoipa::path(get, path = "/api/v1/topologies/{id}/lans/{lan}/next-ip", tag = "design",
     params(("id" = String, Path, description = "Topology id or name"), ("lan" = String, Path, description = "LAN id or name")),
@@ -616,23 +546,4 @@ pub(crate) async fn next_ip(
     let found = find_lan(&design, &lan).ok_or_else(|| not_found("LAN", &lan))?;
     let (subnet, ip) = state.engine.next_ip(id, &found.name).await.map_err(edit_error)?;
     Ok(Json(wire::NextIp { subnet: subnet.to_string(), ip: ip.to_string() }))
-}
-
-/// Removes labelled containers and networks of topologies the store does not know.
-#[utoipa::path(post, path = "/api/v1/topologies/reap-orphans", tag = "design", responses((status = 200, body = wire::ReapReport)))]
-pub(crate) async fn reap_orphans(State(state): State<AppState>) -> Result<Json<wire::ReapReport>, ApiError> {
-    Ok(Json(reap_report(&state.engine.reap_orphans(None).await?)))
-}
-
-/// The original's report of a reap.
-pub fn reap_report(reaped: &decnet_engine::Reaped) -> wire::ReapReport {
-    let prefix = |id: &TopologyId| id.simple().chars().take(8).collect::<String>();
-    wire::ReapReport {
-        live_prefixes: reaped.live.iter().map(prefix).collect(),
-        orphan_prefixes: reaped.reaped.iter().map(prefix).collect(),
-        containers_removed: reaped.containers.clone(),
-        networks_removed: reaped.networks.clone(),
-        errors: reaped.errors.clone(),
-        reaped: reaped.reaped.iter().map(|id| id.0).collect(),
-    }
 }

@@ -11,6 +11,7 @@ pub mod auth;
 mod cache;
 mod decky_services;
 mod design;
+mod design_tools;
 mod error;
 pub mod events;
 pub mod openapi;
@@ -29,7 +30,7 @@ use axum::routing::{get, post};
 use decnet_engine::Engine;
 
 pub use auth::{Auth, AuthConfig, FirstAdmin};
-pub use design::reap_report;
+pub use design_tools::reap_report;
 pub use error::{ApiError, ApiJson, ApiQuery, http_status};
 
 /// Largest request body accepted (413 beyond): a whole imported topology fits easily.

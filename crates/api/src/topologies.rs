@@ -22,6 +22,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/services/{service}/schema", get(service_schema))
         .route("/archetypes", get(archetypes))
         .merge(crate::design::routes())
+        .merge(crate::design_tools::routes())
         .merge(crate::decky_services::routes())
         .merge(crate::personas::routes())
         .route("/import", post(import))

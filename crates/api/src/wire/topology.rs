@@ -1,0 +1,310 @@
+//! Topologies as the original API shows them: summaries, pages, LAN, decky and edge rows,
+//! the hydrated detail, status transitions and the document body.
+
+use chrono::{DateTime, Utc};
+use decnet_domain::model::TopologyHeader;
+use decnet_domain::{Decky, DeckyStatus, Design, ItemId, Lan, Topology, TopologyId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A topology's summary (`TopologySummary`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TopologySummary {
+    /// Unique id.
+    pub id: Uuid,
+    /// Unique name.
+    pub name: String,
+    /// `unihost` or `agent`.
+    pub mode: String,
+    /// The host an agent-mode topology is pinned to (the original's name).
+    pub target_host_uuid: Option<String>,
+    /// `pending`, `deploying`, `active`, `degraded`, `failed`, `tearing_down` or `torn_down`.
+    pub status: String,
+    /// When the status last changed.
+    pub status_changed_at: DateTime<Utc>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// Counts accepted intents (pending edits, enqueued mutations): the
+    /// `expected_version` of the next one.
+    pub version: i64,
+    /// Always false: no agent push exists to fall out of sync (the original's field).
+    pub needs_resync: bool,
+    /// How it was made (generator parameters with the seed, or the import source).
+    #[schema(value_type = Object)]
+    pub config_snapshot: Value,
+    /// Bumped by every design change (ours).
+    pub generation: i64,
+    /// Bumped by every recorded change of a decky's observed state (ours).
+    pub observed: i64,
+}
+
+impl From<&TopologyHeader> for TopologySummary {
+    fn from(h: &TopologyHeader) -> Self {
+        Self {
+            id: h.id.0,
+            name: h.name.to_string(),
+            mode: h.mode.as_str().to_owned(),
+            target_host_uuid: h.target_host.clone(),
+            status: h.status.as_str().to_owned(),
+            status_changed_at: h.status_changed_at,
+            created_at: h.created_at,
+            version: h.version,
+            needs_resync: false,
+            config_snapshot: h.config_snapshot.clone(),
+            generation: h.generation,
+            observed: h.observed,
+        }
+    }
+}
+
+/// A page of topologies, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TopologyPage {
+    /// Matching topologies in total.
+    pub total: i64,
+    /// Page size.
+    pub limit: i64,
+    /// Rows skipped.
+    pub offset: i64,
+    /// This page.
+    pub data: Vec<TopologySummary>,
+}
+
+/// A LAN (`LANRow`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LanRow {
+    /// Stable id (kept across renames).
+    pub id: Uuid,
+    /// Unique within the topology.
+    pub name: String,
+    /// IPv4 CIDR.
+    pub subnet: String,
+    /// Whether it is the DMZ.
+    pub is_dmz: bool,
+    /// Always null: networks are named from the topology id (the original's field).
+    pub docker_network_id: Option<String>,
+    /// Canvas position.
+    pub x: Option<f64>,
+    /// Canvas position.
+    pub y: Option<f64>,
+    /// In answers to pending edits: the topology's version after the edit (ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology_version: Option<i64>,
+}
+
+impl LanRow {
+    /// The row of `lan` in `topology`.
+    pub fn new(lan: &Lan) -> Self {
+        Self {
+            id: lan.id.0,
+            name: lan.name.to_string(),
+            subnet: lan.subnet.to_string(),
+            is_dmz: lan.is_dmz,
+            docker_network_id: None,
+            x: lan.x,
+            y: lan.y,
+            topology_version: None,
+        }
+    }
+}
+
+/// A decky's configuration blob, as the original keeps it (`decky_config`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct DeckyConfig {
+    /// The decky's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// LAN name → IPv4, the home LAN first.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub ips_by_lan: Map<String, Value>,
+    /// Whether it routes between its LANs.
+    #[serde(default)]
+    pub forwards_l3: Option<bool>,
+    /// Archetype slug.
+    #[serde(default)]
+    pub archetype: Option<String>,
+    /// Service → key → value.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub service_config: Option<Map<String, Value>>,
+    /// The decky's services (accepted in requests; rows carry them once, beside the blob).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<String>>,
+}
+
+/// A decky (`DeckyRow`) with its observed state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeckyRow {
+    /// Stable id.
+    pub uuid: Uuid,
+    /// Unique within the topology.
+    pub name: String,
+    /// Decoy services.
+    pub services: Vec<String>,
+    /// The original's configuration blob.
+    pub decky_config: DeckyConfig,
+    /// The IP on its home LAN.
+    pub ip: Option<String>,
+    /// Observed state: `pending`, `running`, `failed`, `degraded`, `torn_down`, ...
+    pub state: String,
+    /// The last runtime error, when the last attempt failed.
+    pub last_error: Option<String>,
+    /// Canvas position.
+    pub x: Option<f64>,
+    /// Canvas position.
+    pub y: Option<f64>,
+    /// The host name its persona answers with (ours; never the label).
+    pub hostname: Option<String>,
+    /// Its home LAN (ours; also the first key of `decky_config.ips_by_lan`).
+    pub home_lan: String,
+    /// Whether it is the DMZ gateway that publishes ports (ours).
+    pub is_gateway: bool,
+    /// In answers to pending edits: the topology's version after the edit (ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology_version: Option<i64>,
+}
+
+impl DeckyRow {
+    /// The row of `decky` in `design` of `topology`.
+    pub fn new(design: &Design, decky: &Decky, status: &DeckyStatus) -> Self {
+        let mut ips_by_lan = Map::new();
+        if let Some(ip) = decky.ips.get(&decky.home_lan) {
+            ips_by_lan.insert(decky.home_lan.to_string(), Value::from(ip.to_string()));
+        }
+        for (lan, ip) in decky.ips.iter().filter(|(lan, _)| **lan != decky.home_lan) {
+            ips_by_lan.insert(lan.to_string(), Value::from(ip.to_string()));
+        }
+        let service_config: Map<String, Value> =
+            decky.service_config.iter().map(|(k, v)| (k.clone(), Value::Object(v.clone()))).collect();
+        Self {
+            uuid: decky.id.0,
+            name: decky.name.to_string(),
+            services: decky.services.clone(),
+            decky_config: DeckyConfig {
+                name: Some(decky.name.to_string()),
+                ips_by_lan,
+                forwards_l3: Some(decky.forwards_l3),
+                archetype: decky.archetype.clone(),
+                service_config: Some(service_config),
+                services: None,
+            },
+            ip: decky.ips.get(&decky.home_lan).map(ToString::to_string),
+            state: status.state.as_str().to_owned(),
+            last_error: status.last_error.clone(),
+            x: decky.x,
+            y: decky.y,
+            hostname: decky.hostname.as_ref().map(ToString::to_string),
+            home_lan: decky.home_lan.to_string(),
+            is_gateway: design.is_gateway(decky),
+            topology_version: None,
+        }
+    }
+}
+
+/// A decky ↔ LAN membership (`EdgeRow`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EdgeRow {
+    /// Stable while the membership exists (derived from both ends).
+    pub id: Uuid,
+    /// The decky's uuid.
+    pub decky_uuid: Uuid,
+    /// The LAN's id.
+    pub lan_id: Uuid,
+    /// Whether the decky is on two or more LANs.
+    pub is_bridge: bool,
+    /// Whether the decky routes.
+    pub forwards_l3: bool,
+    /// In answers to pending edits: the topology's version after the edit (ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology_version: Option<i64>,
+}
+
+/// Every edge of `design`, ordered by decky then LAN, with the decky's and LAN's names.
+pub fn edges(design: &Design) -> Vec<(EdgeRow, &Decky, &Lan)> {
+    design
+        .deckies
+        .values()
+        .flat_map(|decky| {
+            decky.ips.keys().filter_map(move |lan| design.lans.get(lan)).map(move |lan| {
+                let row = EdgeRow {
+                    id: ItemId::edge(decky.id, lan.id),
+                    decky_uuid: decky.id.0,
+                    lan_id: lan.id.0,
+                    is_bridge: decky.is_bridge(),
+                    forwards_l3: decky.forwards_l3,
+                    topology_version: None,
+                };
+                (row, &**decky, lan)
+            })
+        })
+        .collect()
+}
+
+/// A whole topology (`TopologyDetail`): LANs and deckies sorted by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TopologyDetail {
+    /// The summary.
+    pub topology: TopologySummary,
+    /// LANs.
+    pub lans: Vec<LanRow>,
+    /// Deckies with their observed state.
+    pub deckies: Vec<DeckyRow>,
+    /// Decky ↔ LAN memberships.
+    pub edges: Vec<EdgeRow>,
+}
+
+impl From<&Topology> for TopologyDetail {
+    fn from(t: &Topology) -> Self {
+        let design = &t.design;
+        Self {
+            topology: TopologySummary::from(&t.header),
+            lans: design.lans.values().map(LanRow::new).collect(),
+            deckies: design
+                .deckies
+                .values()
+                .map(|d| DeckyRow::new(design, d, &t.decky_status.get(&d.name).cloned().unwrap_or_default()))
+                .collect(),
+            edges: edges(design).into_iter().map(|(row, _, _)| row).collect(),
+        }
+    }
+}
+
+/// A recorded status transition (`TopologyStatusEventRow`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StatusEventRow {
+    /// Sequence number.
+    pub id: i64,
+    /// Its topology.
+    pub topology_id: Uuid,
+    /// Status before.
+    pub from_status: String,
+    /// Status after.
+    pub to_status: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why.
+    pub reason: String,
+}
+
+impl StatusEventRow {
+    /// The row of `event` of `topology`.
+    pub fn new(topology: TopologyId, event: &decnet_store::StatusEvent) -> Self {
+        Self {
+            id: event.id,
+            topology_id: topology.0,
+            from_status: event.from.as_str().to_owned(),
+            to_status: event.to.as_str().to_owned(),
+            at: event.at,
+            reason: event.reason.clone(),
+        }
+    }
+}
+
+/// A topology document (the `export` format, which `import` takes back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct TopologyDocumentBody(pub decnet_domain::document::TopologyDocument);
