@@ -7,5 +7,6 @@
 pub mod config;
 pub mod event;
 pub mod persona;
+pub mod routes;
 pub mod server;
 pub mod services;

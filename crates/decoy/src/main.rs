@@ -43,6 +43,12 @@ enum Role {
         #[arg(long, default_value_t = Limits::default().max_per_source, value_parser = at_least_one)]
         max_per_source: usize,
     },
+    /// Show or set this decky's managed routes (run by the runtime inside a base).
+    Routes {
+        /// What to do.
+        #[command(subcommand)]
+        action: RoutesAction,
+    },
     /// Try one TCP connection and exit 0 if it was accepted, 3 if not (a diagnostic for
     /// checking what a decky can reach from inside its namespace).
     Probe {
@@ -51,6 +57,18 @@ enum Role {
         /// Give up after this many milliseconds.
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RoutesAction {
+    /// Print the managed routes the kernel holds (JSON).
+    Show,
+    /// Make ROUTES (a JSON list of {destination, gateway}) this base's routes: kept for
+    /// the base to re-apply, and applied now; prints what changed (JSON).
+    Set {
+        /// The routes.
+        routes: String,
     },
 }
 
@@ -91,6 +109,82 @@ async fn probe(target: std::net::SocketAddr, timeout_ms: u64) -> ExitCode {
         Err(_) => {
             println!("cannot reach {target}: timed out");
             ExitCode::from(3)
+        }
+    }
+}
+
+/// Holds the namespace and keeps its routes as desired, re-applying them every second
+/// (a route deleted by hand is back within that), until a signal.
+async fn base(shutdown: impl std::future::Future<Output = ()>) -> ExitCode {
+    use decnet_decoy::routes;
+    eprintln!("decnet-decoy: base ready");
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_error = None;
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return ExitCode::SUCCESS,
+            _ = tick.tick() => {}
+        }
+        let outcome = match routes::desired() {
+            Ok(desired) => routes::sync(&desired).await,
+            Err(err) => Err(err),
+        };
+        match outcome {
+            Ok(report) => {
+                for route in &report.added {
+                    eprintln!("decnet-decoy: route {} via {} installed", route.destination, route.gateway);
+                }
+                for route in &report.removed {
+                    eprintln!("decnet-decoy: route {} via {} removed", route.destination, route.gateway);
+                }
+                last_error = None;
+            }
+            Err(err) => {
+                // Said once, not every second.
+                let text = err.to_string();
+                if last_error.as_ref() != Some(&text) {
+                    eprintln!("decnet-decoy: routes: {text}");
+                    last_error = Some(text);
+                }
+            }
+        }
+    }
+}
+
+async fn routes(action: RoutesAction) -> ExitCode {
+    use decnet_decoy::routes;
+    let outcome = match action {
+        RoutesAction::Show => routes::current().await.map(|r| serde_json::to_string(&r)),
+        // Changing a host's routing table by mistake would cut it off: only in a decky.
+        RoutesAction::Set { .. } if std::env::var_os("DECNET_TOPOLOGY").is_none() => {
+            Err(routes::RoutesError::Invalid("routes are set only inside a decky's base (DECNET_TOPOLOGY)".into()))
+        }
+        RoutesAction::Set { routes: text } => match routes::parse(&text) {
+            Ok(desired) => match routes::keep(&desired, std::path::Path::new(routes::DESIRED_FILE)) {
+                Ok(()) => routes::sync(&desired).await.map(|r| serde_json::to_string(&r)),
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(err),
+        },
+    };
+    match outcome {
+        Ok(Ok(json)) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(err)) => {
+            eprintln!("decnet-decoy: {err}");
+            ExitCode::from(1)
+        }
+        Err(err @ routes::RoutesError::Invalid(_)) => {
+            eprintln!("decnet-decoy: {err}");
+            ExitCode::from(2)
+        }
+        Err(err) => {
+            eprintln!("decnet-decoy: {err}");
+            ExitCode::from(1)
         }
     }
 }
@@ -168,11 +262,8 @@ fn main() -> ExitCode {
         };
         match cli.role {
             Role::Probe { target, timeout_ms } => probe(target, timeout_ms).await,
-            Role::Base => {
-                eprintln!("decnet-decoy: base ready");
-                shutdown.await;
-                ExitCode::SUCCESS
-            }
+            Role::Base => base(shutdown).await,
+            Role::Routes { action } => routes(action).await,
             Role::Serve { service, listen, config, max_connections, max_per_source } => {
                 let limits = Limits { max_connections, max_per_source, ..Default::default() };
                 serve(&service, &listen, config, limits, shutdown).await

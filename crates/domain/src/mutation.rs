@@ -382,6 +382,12 @@ pub enum RuntimeAction {
         /// Decky.
         decky: Name,
     },
+    /// Give the running base its routes as the new design computes them
+    /// (`routing::routes_of`): the op changed which LANs it reaches or through whom.
+    SetRoutes {
+        /// Decky.
+        decky: Name,
+    },
 }
 
 impl RuntimeAction {
@@ -396,7 +402,8 @@ impl RuntimeAction {
             | Self::AddService { decky, .. }
             | Self::RemoveService { decky, .. }
             | Self::RecreateService { decky, .. }
-            | Self::RecreateBase { decky } => Some(decky),
+            | Self::RecreateBase { decky }
+            | Self::SetRoutes { decky } => Some(decky),
         }
     }
 }

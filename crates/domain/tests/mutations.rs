@@ -246,7 +246,14 @@ fn attach_decky_refusals() {
 #[test]
 fn detach_decky_disconnects() {
     let plan = ok("detach_decky", json!({"decky": "tiny", "lan": "lan-a"}));
-    assert_eq!(plan.actions, [RuntimeAction::Disconnect { decky: name("tiny"), lan: name("lan-a") }]);
+    // Off lan-a, tiny reaches it through a forwarder now: its routes change in place.
+    assert_eq!(
+        plan.actions,
+        [
+            RuntimeAction::Disconnect { decky: name("tiny"), lan: name("lan-a") },
+            RuntimeAction::SetRoutes { decky: name("tiny") }
+        ]
+    );
 }
 
 #[test]
@@ -389,5 +396,13 @@ fn defect_18_gateway_checks_apply_to_add_and_attach_too() {
     assert_refused("add_decky", json!({"name": "x", "lan": "lan-a", "forwards_l3": true}), "GATEWAY_NOT_IN_DMZ");
     assert_refused("attach_decky", json!({"decky": "db", "lan": "lan-b", "forwards_l3": true}), "FORCE_REQUIRED");
     let forced = ok("attach_decky", json!({"decky": "db", "lan": "lan-b", "forwards_l3": true, "force": true}));
-    assert_eq!(forced.actions, [RuntimeAction::RecreateBase { decky: name("db") }]);
+    // db forwarding between lan-a and lan-b gives the others a route through it.
+    assert_eq!(
+        forced.actions,
+        [
+            RuntimeAction::RecreateBase { decky: name("db") },
+            RuntimeAction::SetRoutes { decky: name("bridge") },
+            RuntimeAction::SetRoutes { decky: name("gw") }
+        ]
+    );
 }

@@ -1,14 +1,19 @@
 //! Property tests of route computation over generated topologies: a decky reaches exactly
 //! the closure of its LANs over forwarders, every route's next hop is a forwarder on the
-//! decky's own LAN, and reachability is symmetric (every reply has a way back).
+//! decky's own LAN, and reachability is symmetric (every reply has a way back); and the
+//! routes the bases hold after any sequence of live ops, following the plans' actions,
+//! are the routes computed from scratch.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
-use std::collections::BTreeSet;
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use decnet_domain::generator::{GeneratorConfig, generate};
-use decnet_domain::routing::{forwards, routes};
-use decnet_domain::{Design, Name};
+use decnet_domain::routing::{Route, forwards, routes, routes_of};
+use decnet_domain::validate::Context;
+use decnet_domain::{Design, Name, RuntimeAction, plan};
 use proptest::prelude::*;
 
 /// The LANs `decky` reaches, by a fixpoint independent of the route search: its own, then
@@ -85,6 +90,48 @@ proptest! {
                     prop_assert!(reach[&b.name].contains(&route.lan), "{a} reaches {} but no answer comes back: {route:?}", b.name);
                 }
             }
+        }
+    }
+}
+
+/// The routes each running base holds after performing `actions` of a plan whose design
+/// is `next`: a started or recreated base comes up with its routes, `SetRoutes` replaces
+/// them, a removed decky holds none; the others keep what they had.
+fn perform(installed: &mut BTreeMap<Name, Vec<Route>>, next: &Design, actions: &[RuntimeAction]) {
+    for action in actions {
+        match action {
+            RuntimeAction::StartDecky { decky }
+            | RuntimeAction::RecreateBase { decky }
+            | RuntimeAction::SetRoutes { decky } => {
+                installed.insert(decky.clone(), routes_of(next, &next.deckies[decky]));
+            }
+            RuntimeAction::RemoveDecky { decky, .. } => {
+                installed.remove(decky);
+            }
+            _ => {}
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn routes_after_every_live_op_equal_routes_computed_from_scratch(
+        seed in any::<u64>(),
+        depth in 1u32..=3,
+        steps in prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()), 1..40),
+    ) {
+        let config = GeneratorConfig { seed, depth, branching: 3, cross_edge_p: 0.3, bridge_forward_p: 0.5, ..GeneratorConfig::default() };
+        let mut design = generate(&config, &[]).unwrap();
+        let mut installed = routes(&design);
+        let header = common::header();
+        for (kind, a, b, c) in steps {
+            let Some(op) = common::op(&design, kind, a, b, c) else { continue };
+            let Ok(plan) = plan(&header, &design, &op, &Context::default()) else { continue };
+            perform(&mut installed, &plan.design, &plan.actions);
+            prop_assert_eq!(&installed, &routes(&plan.design), "after {:?}", op);
+            design = plan.design;
         }
     }
 }

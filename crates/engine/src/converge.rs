@@ -180,7 +180,10 @@ impl Engine {
             .filter(|decky| !waiting.contains_key(&decky.name))
             .map(|decky| {
                 let observed = &observed;
-                async move { (decky, self.converge_decky(id, design, decky, observed).await) }
+                // A decky that failed may have missed a route change (`SetRoutes`).
+                let refresh_routes =
+                    topology.decky_status.get(&decky.name).is_some_and(|s| s.state == DeckyState::Failed);
+                async move { (decky, self.converge_decky(id, design, decky, observed, refresh_routes).await) }
             })
             .collect();
         let mut pending = futures_util::stream::iter(jobs).buffer_unordered(self.config.concurrency.max(1) * 2);
@@ -225,11 +228,15 @@ impl Engine {
         design: &Design,
         decky: &decnet_domain::Decky,
         observed: &Observed,
+        refresh_routes: bool,
     ) -> Result<usize, RuntimeError> {
         let base = spec::base(id, design, decky, self.runtime.image());
         let mut changes = 0;
         let base_recreated = if hash_matches(observed, &base) {
             changes += self.reattach(id, &base, observed).await?;
+            if let (true, Role::Base { routes, .. }) = (refresh_routes, &base.role) {
+                self.runtime.set_routes(&base.name, routes).await?;
+            }
             false
         } else {
             if observed.containers.contains_key(&base.name) {
@@ -408,6 +415,11 @@ impl Engine {
             }
             RuntimeAction::RemoveService { decky, service } => {
                 rt.remove_container(&spec::service_name(id, decky, service)).await
+            }
+            RuntimeAction::SetRoutes { decky } => {
+                let decky = design.deckies.get(decky).ok_or_else(|| missing("decky", decky))?;
+                let routes = decnet_domain::routing::routes_of(design, decky);
+                rt.set_routes(&spec::base_name(id, &decky.name), &routes).await
             }
             RuntimeAction::RecreateBase { decky } => {
                 let decky = design.deckies.get(decky).ok_or_else(|| missing("decky", decky))?;

@@ -34,6 +34,7 @@ fn container(spec: &ContainerSpec, base_key: &str) -> Value {
         Role::Base { networks, published, .. } => {
             fields.insert("hostname".into(), json!(spec.hostname));
             fields.insert("sysctls".into(), json!(spec.sysctls));
+            fields.insert("tmpfs".into(), json!(["/run:size=64k,mode=0700"]));
             let nets: Map<String, Value> =
                 networks.iter().map(|(net, ip)| (net.clone(), json!({ "ipv4_address": ip.to_string() }))).collect();
             fields.insert("networks".into(), Value::Object(nets));

@@ -11,10 +11,12 @@ use std::net::Ipv4Addr;
 
 use async_trait::async_trait;
 use bollard::Docker;
+use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
+use bollard::exec::StartExecResults;
 use bollard::models::{
     ContainerCreateBody, ContainerSummaryStateEnum, EndpointIpamConfig, EndpointSettings, EventMessage,
-    EventMessageTypeEnum, HostConfig, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
+    EventMessageTypeEnum, ExecConfig, HostConfig, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
     NetworkDisconnectRequest, NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::{
@@ -22,6 +24,7 @@ use bollard::query_parameters::{
     ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
 };
 use decnet_domain::TopologyId;
+use decnet_domain::routing::Route;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
@@ -167,6 +170,10 @@ impl DockerRuntime {
             init: Some(false),
             ..Default::default()
         };
+        if matches!(spec.role, Role::Base { .. }) {
+            // Where `routes set` keeps the desired routes (the root is read-only).
+            host.tmpfs = Some(HashMap::from([("/run".to_owned(), "rw,size=64k,mode=0700".to_owned())]));
+        }
         let mut networking = None;
         let mut later: Vec<(&String, Ipv4Addr)> = Vec::new();
         match &spec.role {
@@ -423,6 +430,41 @@ impl Runtime for DockerRuntime {
                 Err(RuntimeError::Missing { kind: "network or container", name: format!("{network}/{container}") })
             }
             Err(e) => Err(failed("connect", container, &e)),
+        }
+    }
+
+    async fn set_routes(&self, container: &str, routes: &[Route]) -> Result<(), RuntimeError> {
+        let command = vec!["/decnet-decoy".to_owned(), "routes".into(), "set".into(), crate::spec::routes_json(routes)];
+        let config = ExecConfig {
+            cmd: Some(command),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let created = self.docker.create_exec(container, config).await.map_err(|e| match status(&e) {
+            Some(404) | Some(409) => RuntimeError::Missing { kind: "running container", name: container.to_owned() },
+            _ => failed("set routes", container, &e),
+        })?;
+        let mut said = String::new();
+        if let StartExecResults::Attached { mut output, .. } =
+            self.docker.start_exec(&created.id, None).await.map_err(|e| failed("set routes", container, &e))?
+        {
+            while let Some(chunk) = output.next().await {
+                match chunk {
+                    Ok(LogOutput::StdErr { message }) => said.push_str(&String::from_utf8_lossy(&message)),
+                    Ok(_) => {}
+                    Err(e) => return Err(failed("set routes", container, &e)),
+                }
+            }
+        }
+        let done = self.docker.inspect_exec(&created.id).await.map_err(|e| failed("set routes", container, &e))?;
+        match done.exit_code {
+            Some(0) => Ok(()),
+            code => Err(RuntimeError::Failed {
+                operation: "set routes",
+                name: container.to_owned(),
+                message: format!("exit {}: {}", code.unwrap_or(-1), said.trim()),
+            }),
         }
     }
 

@@ -117,6 +117,10 @@ pub trait Runtime: Send + Sync {
     /// Disconnects a container from a network.
     async fn disconnect(&self, network: &str, container: &str) -> Result<(), RuntimeError>;
 
+    /// Makes `routes` the routes of the running base `container`, in place (no restart);
+    /// the base keeps them from then on.
+    async fn set_routes(&self, container: &str, routes: &[decnet_domain::routing::Route]) -> Result<(), RuntimeError>;
+
     /// Follows what `container` writes on stdout, from after `since` (a timestamp this
     /// runtime gave on an earlier line; from the start when `None`), one line per message,
     /// until the container stops or the receiver is dropped. `None` when the runtime keeps

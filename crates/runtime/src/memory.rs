@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use decnet_domain::TopologyId;
+use decnet_domain::routing::Route;
 
 use crate::spec::{ContainerSpec, NetworkSpec, Observed, ObservedContainer, Role};
 use crate::{Runtime, RuntimeError, labels};
@@ -30,6 +31,8 @@ pub enum Call {
     Connect(String, String, Ipv4Addr),
     /// `disconnect(network, container)`.
     Disconnect(String, String),
+    /// `set_routes(container)`.
+    SetRoutes(String),
 }
 
 impl Call {
@@ -38,6 +41,7 @@ impl Call {
         match self {
             Call::EnsureNetwork(n) | Call::RemoveNetwork(n) | Call::CreateContainer(n) | Call::RemoveContainer(n) => n,
             Call::Connect(_, c, _) | Call::Disconnect(_, c) => c,
+            Call::SetRoutes(c) => c,
         }
     }
 }
@@ -49,6 +53,8 @@ struct World {
     calls: Vec<Call>,
     /// Substrings of resource names whose next operations fail.
     failing: Vec<String>,
+    /// The routes each base holds.
+    routes: BTreeMap<String, Vec<Route>>,
     /// Lines written by containers, and who follows them.
     logs: BTreeMap<String, (Vec<crate::LogLine>, Vec<tokio::sync::mpsc::Sender<crate::LogLine>>)>,
 }
@@ -68,6 +74,11 @@ impl MemoryRuntime {
     fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> Result<T, RuntimeError> {
         let mut world = self.world.lock().map_err(|_| RuntimeError::Unavailable("memory runtime poisoned".into()))?;
         Ok(f(&mut world))
+    }
+
+    /// The routes the base `container` holds (`None` when it does not run).
+    pub fn routes(&self, container: &str) -> Option<Vec<Route>> {
+        self.with(|w| w.routes.get(container).cloned()).ok().flatten()
     }
 
     /// Makes `container` write `line` on stdout (what a decoy would), for whoever follows.
@@ -227,10 +238,11 @@ impl Runtime for MemoryRuntime {
                 return Ok(());
             }
             let networks = match &spec.role {
-                Role::Base { networks, .. } => {
+                Role::Base { networks, routes, .. } => {
                     if let Some(missing) = networks.keys().find(|n| !w.networks.contains_key(*n)) {
                         return Err(RuntimeError::Missing { kind: "network", name: missing.clone() });
                     }
+                    w.routes.insert(spec.name.clone(), routes.clone());
                     networks.clone()
                 }
                 Role::Service { base, .. } => {
@@ -251,6 +263,7 @@ impl Runtime for MemoryRuntime {
             check(w, "remove container", name)?;
             w.calls.push(Call::RemoveContainer(name.to_owned()));
             w.containers.remove(name);
+            w.routes.remove(name);
             Ok(())
         })?
     }
@@ -277,6 +290,18 @@ impl Runtime for MemoryRuntime {
                 nets.remove(network);
             }
             w.calls.push(Call::Disconnect(network.to_owned(), container.to_owned()));
+            Ok(())
+        })?
+    }
+
+    async fn set_routes(&self, container: &str, routes: &[Route]) -> Result<(), RuntimeError> {
+        self.with(|w| {
+            check(w, "set routes", container)?;
+            if !w.containers.get(container).is_some_and(|c| c.2) {
+                return Err(RuntimeError::Missing { kind: "running container", name: container.to_owned() });
+            }
+            w.routes.insert(container.to_owned(), routes.to_vec());
+            w.calls.push(Call::SetRoutes(container.to_owned()));
             Ok(())
         })?
     }

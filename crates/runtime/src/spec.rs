@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use decnet_domain::catalogue::{self, Proto};
+use decnet_domain::routing::Route;
 use decnet_domain::{Decky, Design, Lan, Name, TopologyId};
 use ipnet::Ipv4Net;
 use serde::Serialize;
@@ -51,8 +52,11 @@ pub enum Role {
         networks: BTreeMap<String, Ipv4Addr>,
         /// Host ports to publish (gateways only).
         published: Vec<(u16, Proto)>,
-        /// Whether it routes (`ip_forward`, NET_ADMIN).
+        /// Whether it routes (`ip_forward`).
         forwards: bool,
+        /// Its routes to LANs behind forwarders (installed by the base itself, which
+        /// holds NET_ADMIN; changed live through [`crate::Runtime::set_routes`]).
+        routes: Vec<Route>,
     },
     /// Runs one decoy service in the base's namespace.
     Service {
@@ -152,16 +156,28 @@ pub fn network(topology: TopologyId, lan: &Lan) -> NetworkSpec {
 }
 
 fn with_hash(mut spec: ContainerSpec) -> ContainerSpec {
-    // The hash covers everything but the hash itself and the networks joined at runtime
-    // (attach/detach connect and disconnect a running base instead of recreating it).
+    // The hash covers everything but the hash itself, the networks joined at runtime
+    // (attach/detach connect and disconnect a running base instead of recreating it) and
+    // the routes (changed in the running base).
     let mut hashed = spec.clone();
-    if let Role::Base { networks, .. } = &mut hashed.role {
+    if let Role::Base { networks, routes, .. } = &mut hashed.role {
         networks.clear();
+        routes.clear();
     }
+    hashed.env.remove(ROUTES_ENV);
     let digest = Sha256::digest(serde_json::to_vec(&hashed).unwrap_or_default());
     let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     spec.labels.insert(labels::SPEC_HASH.to_owned(), hash);
     spec
+}
+
+/// The variable a base reads its routes from when it starts (the decoy's
+/// `routes::ROUTES_ENV`).
+pub const ROUTES_ENV: &str = "DECNET_ROUTES";
+
+/// The routes of `decky` as the base's `DECNET_ROUTES` and `routes set` take them.
+pub fn routes_json(routes: &[Route]) -> String {
+    serde_json::to_string(routes).unwrap_or_else(|_| "[]".into())
 }
 
 /// What the decoys read about their decky: identity (events), archetype (persona) and
@@ -207,6 +223,9 @@ pub fn base(topology: TopologyId, design: &Design, decky: &Decky, image: &str) -
     let mut labels = common_labels(topology);
     labels.insert(labels::DECKY.to_owned(), decky.name.to_string());
     labels.insert(labels::ROLE.to_owned(), "base".into());
+    let routes = decnet_domain::routing::routes_of(design, decky);
+    let mut env = decoy_env(topology, decky);
+    env.insert(ROUTES_ENV.to_owned(), routes_json(&routes));
     with_hash(ContainerSpec {
         name: base_name(topology, &decky.name),
         image: image.to_owned(),
@@ -215,12 +234,14 @@ pub fn base(topology: TopologyId, design: &Design, decky: &Decky, image: &str) -
             networks: decky.ips.iter().map(|(lan, ip)| (network_name(topology, lan), *ip)).collect(),
             published,
             forwards: decky.forwards_l3,
+            routes,
         },
         command: vec!["base".into()],
-        env: decoy_env(topology, decky),
+        env,
         user: None,
-        // Routing needs NET_ADMIN; holding the namespace needs nothing.
-        cap_add: if decky.forwards_l3 { vec!["NET_ADMIN".into()] } else { Vec::new() },
+        // The base keeps its namespace's routes; no other capability. Services, which
+        // face attackers, run unprivileged and without it.
+        cap_add: vec!["NET_ADMIN".into()],
         sysctls,
         labels,
     })

@@ -25,10 +25,36 @@ use crate::validate::{Context, validate_change};
 /// post-apply invariants on the planned design. `ctx` carries other topologies' claims
 /// (needed when [`MutationOp::needs_claims`] is true; an empty context is fine otherwise).
 pub fn plan(header: &TopologyHeader, current: &Design, op: &MutationOp, ctx: &Context) -> Result<Plan, Refusal> {
-    let plan = draft(header, current, op, ctx)?;
+    let mut plan = draft(header, current, op, ctx)?;
     let issues = validate_change(current, &plan.design, ctx);
     let blocking: Vec<_> = errors(&issues).cloned().collect();
-    if blocking.is_empty() { Ok(plan) } else { Err(Refusal { issues: blocking }) }
+    if !blocking.is_empty() {
+        return Err(Refusal { issues: blocking });
+    }
+    let reroutes = route_changes(current, &plan);
+    plan.actions.extend(reroutes);
+    Ok(plan)
+}
+
+/// `SetRoutes` for every running decky whose routes the op changes: a decky the plan
+/// starts or recreates gets its routes with its new base, and one it removes needs none.
+fn route_changes(current: &Design, plan: &Plan) -> Vec<RuntimeAction> {
+    let fresh: std::collections::BTreeSet<&Name> = plan
+        .actions
+        .iter()
+        .filter_map(|action| match action {
+            RuntimeAction::StartDecky { decky }
+            | RuntimeAction::RecreateBase { decky }
+            | RuntimeAction::RemoveDecky { decky, .. } => Some(decky),
+            _ => None,
+        })
+        .collect();
+    let before = crate::routing::routes(current);
+    crate::routing::routes(&plan.design)
+        .into_iter()
+        .filter(|(decky, routes)| !fresh.contains(decky) && before.get(decky).is_some_and(|old| old != routes))
+        .map(|(decky, _)| RuntimeAction::SetRoutes { decky })
+        .collect()
 }
 
 /// The op's own guards and its planned design, before the post-apply invariants: what
