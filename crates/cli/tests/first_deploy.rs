@@ -45,12 +45,17 @@ impl Cli {
     }
 }
 
-/// Removes every container and network labelled with the topology, even when the test
+/// Removes every container and network labelled with the topology, and its firewall, even when the test
 /// failed half way (the CLI's own teardown is what the test checks; this is the net).
 struct Cleanup(String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        if let Ok(id) = self.0.parse() {
+            for step in decnet_runtime::firewall::removal(id) {
+                let _ = Command::new("iptables").arg("-w").args(&step).output();
+            }
+        }
         let label = format!("label=decnet.topology.id={}", self.0);
         for (list, remove) in [(["ps", "-aq"], vec!["rm", "-f"]), (["network", "ls"], vec!["network", "rm"])] {
             let mut args: Vec<&str> = list.to_vec();

@@ -150,6 +150,11 @@ impl Engine {
                 }
             }
         }
+        // Cheap enough to load every pass (one iptables-restore), and it heals rules
+        // removed by hand or by a Docker restart.
+        if let Err(err) = self.runtime.ensure_firewall(&decnet_runtime::firewall::spec(id, design)).await {
+            report.network_errors.push(err.to_string());
+        }
         let mut wanted_containers = HashSet::new();
         for decky in design.deckies.values() {
             wanted_containers
@@ -317,6 +322,9 @@ impl Engine {
                 first_error.get_or_insert(err);
             }
         }
+        if let Err(err) = self.runtime.remove_firewall(id).await {
+            first_error.get_or_insert(err);
+        }
         match first_error {
             Some(err) => Err(err.into()),
             None => Ok(()),
@@ -359,6 +367,15 @@ impl Engine {
                     }
                 },
             }
+        }
+        // A LAN came or went: the firewall names every LAN's bridge and subnet.
+        let lans_changed = actions
+            .iter()
+            .any(|a| matches!(a, RuntimeAction::CreateNetwork { .. } | RuntimeAction::RemoveNetwork { .. }));
+        if lans_changed
+            && let Err(err) = self.runtime.ensure_firewall(&decnet_runtime::firewall::spec(id, design)).await
+        {
+            other_errors.push(err.to_string());
         }
         let mut failures = other_errors;
         for (decky, error) in touched {

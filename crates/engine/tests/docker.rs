@@ -6,86 +6,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::Arc;
 
 use bollard::query_parameters::InspectContainerOptions;
 use decnet_domain::generator::GeneratorConfig;
-use decnet_domain::{Name, Topology, TopologyId, TopologyStatus};
+use decnet_domain::{Name, TopologyId, TopologyStatus};
 use decnet_engine::{Bus, Engine, EngineConfig};
-use decnet_runtime::{DecoyBinary, DockerRuntime, Runtime, spec};
-use decnet_store::{SqliteStore, Store};
+use decnet_runtime::{Runtime, spec};
+use decnet_store::Store;
 use serde_json::json;
-
-fn decoy_bin() -> DecoyBinary {
-    let path = std::env::var("DECNET_DECOY_BIN")
-        .expect("DECNET_DECOY_BIN is not set: run ./scripts/test.sh, which builds the static decoy binary and sets it");
-    DecoyBinary::read(path.as_ref()).unwrap()
-}
-
-/// Removes every container and network labelled with the topology, however the test ends.
-struct Cleanup(TopologyId);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let filter = format!("label=decnet.topology.id={}", self.0);
-        for (kind, list) in [("rm", vec!["ps", "-aq"]), ("network", vec!["network", "ls", "-q"])] {
-            let out = Command::new("docker").args(&list).args(["--filter", &filter]).output();
-            let ids: Vec<String> = out
-                .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect())
-                .unwrap_or_default();
-            if ids.is_empty() {
-                continue;
-            }
-            let mut cmd = Command::new("docker");
-            if kind == "rm" {
-                cmd.args(["rm", "-f"]);
-            } else {
-                cmd.args(["network", "rm"]);
-            }
-            let _ = cmd.args(&ids).output();
-        }
-    }
-}
-
-struct Lab {
-    _dir: tempfile::TempDir,
-    engine: Engine,
-    docker: Arc<DockerRuntime>,
-    store: Arc<SqliteStore>,
-}
-
-async fn lab() -> Lab {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("docker.db")).await.unwrap());
-    let docker = Arc::new(DockerRuntime::connect(&decoy_bin()).await.expect("the Docker daemon must answer"));
-    let engine = Engine::new(store.clone(), docker.clone(), Bus::default(), EngineConfig::default());
-    Lab { _dir: dir, engine, docker, store }
-}
-
-fn config(base: &str, gateway: bool, services: &[&str]) -> GeneratorConfig {
-    GeneratorConfig {
-        depth: 2,
-        branching: 1,
-        deckies_per_lan_min: 3,
-        deckies_per_lan_max: 3,
-        services: Some(services.iter().map(|s| (*s).to_owned()).collect()),
-        subnet_base: base.parse().unwrap(),
-        gateway,
-        seed: 11,
-        ..GeneratorConfig::default()
-    }
-}
-
-/// Generates a topology in `base` with `services` on every decky, registers its cleanup,
-/// and deploys it (asserting the deploy went through, not that it is active).
-async fn deployed(lab: &Lab, name: &str, base: &str, services: &[&str]) -> (Arc<Topology>, Cleanup) {
-    let topology = lab.engine.generate(Name::parse(name).unwrap(), config(base, false, services)).await.unwrap();
-    let cleanup = Cleanup(topology.header.id);
-    lab.engine.deploy(topology.header.id).await.unwrap();
-    (topology, cleanup)
-}
+use support::{Cleanup, Lab, config, deployed, lab, lab_on, probe_from};
 
 #[tokio::test]
 async fn a_deployed_topology_is_exactly_what_docker_reports() {
@@ -125,8 +58,8 @@ async fn a_deployed_topology_is_exactly_what_docker_reports() {
         let host = base.host_config.unwrap();
         assert_eq!(host.readonly_rootfs, Some(true));
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
-        let expected_caps: Vec<String> = if decky.forwards_l3 { vec!["NET_ADMIN".into()] } else { vec![] };
-        assert_eq!(host.cap_add.unwrap_or_default(), expected_caps);
+        // Every base keeps its own routes; nothing else is added back.
+        assert_eq!(host.cap_add.unwrap_or_default(), vec!["NET_ADMIN".to_owned()]);
         let sysctls: BTreeMap<String, String> = host.sysctls.unwrap().into_iter().collect();
         let wanted = spec::base(id, design, decky, lab.docker.image());
         assert_eq!(sysctls, wanted.sysctls, "{}", decky.name);
@@ -300,7 +233,7 @@ async fn lan_ops_config_changes_and_routing_flips_touch_only_what_they_name() {
             _ => {}
         }
     }
-    // The flipped router no longer routes: no NET_ADMIN, no ip_forward.
+    // The flipped router no longer routes: no ip_forward (NET_ADMIN stays: its routes).
     let base = lab
         .docker
         .client()
@@ -308,7 +241,6 @@ async fn lan_ops_config_changes_and_routing_flips_touch_only_what_they_name() {
         .await
         .unwrap();
     let host = base.host_config.unwrap();
-    assert!(host.cap_add.unwrap_or_default().is_empty());
     assert!(!host.sysctls.unwrap_or_default().contains_key("net.ipv4.ip_forward"));
     assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Active);
     lab.engine.teardown(id).await.unwrap();
@@ -401,27 +333,6 @@ async fn a_deploy_cut_short_is_finished_by_the_next_engine_without_duplicates() 
     assert!(observed.containers.values().all(|c| c.running));
     assert_eq!(observed.networks.len(), topology.design.lans.len());
     lab.engine.teardown(id).await.unwrap();
-}
-
-async fn lab_on(store: Arc<SqliteStore>, lease: std::time::Duration) -> Lab {
-    let docker = Arc::new(DockerRuntime::connect(&decoy_bin()).await.unwrap());
-    let engine =
-        Engine::new(store.clone(), docker.clone(), Bus::default(), EngineConfig { lease, ..EngineConfig::default() });
-    Lab { _dir: tempfile::tempdir().unwrap(), engine, docker, store }
-}
-
-/// Runs the decoy binary's probe inside `base`'s network namespace; true if it connected.
-fn probe_from(image: &str, base: &str, target: &str) -> bool {
-    let out = Command::new("docker")
-        .args(["run", "--rm", "--network", &format!("container:{base}"), "--read-only", "--cap-drop", "ALL"])
-        .args(["--user", spec::SERVICE_USER, image, "probe", target, "--timeout-ms", "1500"])
-        .output()
-        .unwrap();
-    match out.status.code() {
-        Some(0) => true,
-        Some(3) => false,
-        other => panic!("probe failed to run ({other:?}): {}", String::from_utf8_lossy(&out.stderr)),
-    }
 }
 
 #[tokio::test]

@@ -118,6 +118,39 @@ async fn ensure_image(docker: &Docker, binary: &[u8]) -> Result<String, RuntimeE
 /// our containers dying or going away, or one of our networks going away or losing a
 /// member. Containers carry the topology label; networks are recognised by their name,
 /// `decnet-<32 hex digits of the id>-<lan>`.
+/// Runs `iptables ARGS` (waiting for the xtables lock rather than failing on it).
+async fn iptables(args: &[&str]) -> Result<(), RuntimeError> {
+    let out =
+        tokio::process::Command::new("iptables").arg("-w").args(args).output().await.map_err(|e| {
+            RuntimeError::Failed { operation: "firewall", name: "iptables".into(), message: e.to_string() }
+        })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let message = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        Err(RuntimeError::Failed { operation: "firewall", name: args.join(" "), message })
+    }
+}
+
+/// Loads `rules` with `iptables-restore --noflush` (one atomic change of the table).
+async fn iptables_restore(rules: &str) -> Result<(), RuntimeError> {
+    use tokio::io::AsyncWriteExt;
+    let failed =
+        |message: String| RuntimeError::Failed { operation: "firewall", name: "iptables-restore".into(), message };
+    let mut child = tokio::process::Command::new("iptables-restore")
+        .args(["-w", "--noflush"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(rules.as_bytes()).await.map_err(|e| failed(e.to_string()))?;
+    }
+    let out = child.wait_with_output().await.map_err(|e| failed(e.to_string()))?;
+    if out.status.success() { Ok(()) } else { Err(failed(String::from_utf8_lossy(&out.stderr).trim().to_owned())) }
+}
+
 fn changed_topology(event: &EventMessage) -> Option<TopologyId> {
     let action = event.action.as_deref()?;
     let attributes = event.actor.as_ref()?.attributes.as_ref()?;
@@ -375,6 +408,11 @@ impl Runtime for DockerRuntime {
                 ..Default::default()
             }),
             labels: Some(spec.labels.clone().into_iter().collect()),
+            // Named so the topology's firewall can name it (`firewall::bridge_name`).
+            options: Some(HashMap::from([(
+                "com.docker.network.bridge.name".to_owned(),
+                crate::firewall::bridge_name(&spec.name),
+            )])),
             ..Default::default()
         };
         match self.docker.create_network(request).await {
@@ -431,6 +469,34 @@ impl Runtime for DockerRuntime {
             }
             Err(e) => Err(failed("connect", container, &e)),
         }
+    }
+
+    async fn ensure_firewall(&self, spec: &crate::firewall::FirewallSpec) -> Result<(), RuntimeError> {
+        iptables_restore(&crate::firewall::rules(spec)).await?;
+        for (builtin, chain) in crate::firewall::jumps(spec.topology) {
+            if iptables(&["-C", builtin, "-j", &chain]).await.is_err() {
+                iptables(&["-I", builtin, "-j", &chain]).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_firewall(&self, topology: TopologyId) -> Result<(), RuntimeError> {
+        for step in crate::firewall::removal(topology) {
+            let args: Vec<&str> = step.iter().map(String::as_str).collect();
+            // Already gone is fine; what is left is checked below.
+            let _ = iptables(&args).await;
+        }
+        for chain in crate::firewall::chains(topology) {
+            if iptables(&["-S", &chain]).await.is_ok() {
+                return Err(RuntimeError::Failed {
+                    operation: "firewall",
+                    name: chain,
+                    message: "the chain is still there after removal".into(),
+                });
+            }
+        }
+        Ok(())
     }
 
     async fn set_routes(&self, container: &str, routes: &[Route]) -> Result<(), RuntimeError> {

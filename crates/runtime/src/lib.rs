@@ -10,6 +10,7 @@
 pub mod compose;
 mod decoy;
 mod docker;
+pub mod firewall;
 mod memory;
 pub mod spec;
 
@@ -116,6 +117,12 @@ pub trait Runtime: Send + Sync {
 
     /// Disconnects a container from a network.
     async fn disconnect(&self, network: &str, container: &str) -> Result<(), RuntimeError>;
+
+    /// Makes the host firewall of a topology what `spec` says (created or replaced whole).
+    async fn ensure_firewall(&self, spec: &firewall::FirewallSpec) -> Result<(), RuntimeError>;
+
+    /// Removes the host firewall of `topology`; nothing to remove is a success.
+    async fn remove_firewall(&self, topology: TopologyId) -> Result<(), RuntimeError>;
 
     /// Makes `routes` the routes of the running base `container`, in place (no restart);
     /// the base keeps them from then on.

@@ -33,6 +33,10 @@ pub enum Call {
     Disconnect(String, String),
     /// `set_routes(container)`.
     SetRoutes(String),
+    /// `ensure_firewall(topology)`.
+    EnsureFirewall(TopologyId),
+    /// `remove_firewall(topology)`.
+    RemoveFirewall(TopologyId),
 }
 
 impl Call {
@@ -42,6 +46,7 @@ impl Call {
             Call::EnsureNetwork(n) | Call::RemoveNetwork(n) | Call::CreateContainer(n) | Call::RemoveContainer(n) => n,
             Call::Connect(_, c, _) | Call::Disconnect(_, c) => c,
             Call::SetRoutes(c) => c,
+            Call::EnsureFirewall(_) | Call::RemoveFirewall(_) => "firewall",
         }
     }
 }
@@ -53,6 +58,8 @@ struct World {
     calls: Vec<Call>,
     /// Substrings of resource names whose next operations fail.
     failing: Vec<String>,
+    /// The firewall of each topology.
+    firewalls: BTreeMap<TopologyId, crate::firewall::FirewallSpec>,
     /// The routes each base holds.
     routes: BTreeMap<String, Vec<Route>>,
     /// Lines written by containers, and who follows them.
@@ -74,6 +81,11 @@ impl MemoryRuntime {
     fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> Result<T, RuntimeError> {
         let mut world = self.world.lock().map_err(|_| RuntimeError::Unavailable("memory runtime poisoned".into()))?;
         Ok(f(&mut world))
+    }
+
+    /// The firewall of `topology`, if it has one.
+    pub fn firewall(&self, topology: TopologyId) -> Option<crate::firewall::FirewallSpec> {
+        self.with(|w| w.firewalls.get(&topology).cloned()).ok().flatten()
     }
 
     /// The routes the base `container` holds (`None` when it does not run).
@@ -292,6 +304,25 @@ impl Runtime for MemoryRuntime {
             w.calls.push(Call::Disconnect(network.to_owned(), container.to_owned()));
             Ok(())
         })?
+    }
+
+    async fn ensure_firewall(&self, spec: &crate::firewall::FirewallSpec) -> Result<(), RuntimeError> {
+        self.with(|w| {
+            check(w, "firewall", "firewall")?;
+            if w.firewalls.get(&spec.topology) != Some(spec) {
+                w.firewalls.insert(spec.topology, spec.clone());
+                w.calls.push(Call::EnsureFirewall(spec.topology));
+            }
+            Ok(())
+        })?
+    }
+
+    async fn remove_firewall(&self, topology: TopologyId) -> Result<(), RuntimeError> {
+        self.with(|w| {
+            if w.firewalls.remove(&topology).is_some() {
+                w.calls.push(Call::RemoveFirewall(topology));
+            }
+        })
     }
 
     async fn set_routes(&self, container: &str, routes: &[Route]) -> Result<(), RuntimeError> {
