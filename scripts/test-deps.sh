@@ -18,6 +18,10 @@ need ssh openssh-client
 need nmap nmap
 need curl curl
 need nc netcat-openbsd
+# The Docker tests: the topology firewall and a route deleted "by hand" in a namespace.
+need iptables iptables
+need nsenter util-linux
+need ip iproute2
 
 if [[ ${#needed[@]} -eq 0 ]]; then
   exit 0

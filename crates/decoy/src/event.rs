@@ -47,6 +47,8 @@ pub enum Kind {
     FileDownload,
     /// A client tried to store a file.
     FileUpload,
+    /// A tunnel through this decky (ssh `direct-tcpip`) opened, was refused, or closed.
+    Tunnel,
     /// The client broke the protocol (the input is recorded, the decoy goes on).
     ProtocolError,
     /// The connection ended.

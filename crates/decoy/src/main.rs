@@ -42,6 +42,11 @@ enum Role {
         /// Most connections served at once from one source address.
         #[arg(long, default_value_t = Limits::default().max_per_source, value_parser = at_least_one)]
         max_per_source: usize,
+        /// Where tunnels and hops may lead: `maze` (what this namespace routes, never
+        /// the default route or the host), `none`, or subnets (`127.0.0.0/8,10.1.0.0/24`).
+        /// Default: `maze` inside a decky, `none` elsewhere.
+        #[arg(long, value_parser = parse_reach)]
+        reach: Option<decnet_decoy::routes::Reach>,
     },
     /// Show or set this decky's managed routes (run by the runtime inside a base).
     Routes {
@@ -70,6 +75,19 @@ enum RoutesAction {
         /// The routes.
         routes: String,
     },
+}
+
+fn parse_reach(value: &str) -> Result<decnet_decoy::routes::Reach, String> {
+    use decnet_decoy::routes::Reach;
+    match value {
+        "maze" => Ok(Reach::Maze),
+        "none" => Ok(Reach::Nowhere),
+        list => list
+            .split(',')
+            .map(|net| net.trim().parse().map_err(|e| format!("{net}: {e} (expected maze, none or CIDR,...)")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Reach::Only),
+    }
 }
 
 /// A connection cap: a decoy that serves no one is a mistake, not a setting.
@@ -264,8 +282,11 @@ fn main() -> ExitCode {
             Role::Probe { target, timeout_ms } => probe(target, timeout_ms).await,
             Role::Base => base(shutdown).await,
             Role::Routes { action } => routes(action).await,
-            Role::Serve { service, listen, config, max_connections, max_per_source } => {
-                let limits = Limits { max_connections, max_per_source, ..Default::default() };
+            Role::Serve { service, listen, config, max_connections, max_per_source, reach } => {
+                let mut limits = Limits { max_connections, max_per_source, ..Default::default() };
+                if let Some(reach) = reach {
+                    limits.reach = reach;
+                }
                 serve(&service, &listen, config, limits, shutdown).await
             }
         }

@@ -45,6 +45,8 @@ pub struct Limits {
     pub max_frame: usize,
     /// On shutdown, how long sessions may take to finish.
     pub grace: Duration,
+    /// Where a decoy may open connections (tunnels, hops, fetches): the maze in a decky.
+    pub reach: crate::routes::Reach,
 }
 
 impl Default for Limits {
@@ -59,6 +61,7 @@ impl Default for Limits {
             session: Duration::from_secs(3600),
             max_frame: 64 * 1024,
             grace: Duration::from_secs(2),
+            reach: crate::routes::Reach::from_env(),
         }
     }
 }

@@ -4,40 +4,8 @@
 
 mod common;
 
-use common::{Decoy, assert_schema, client, loopback, text};
+use common::{Decoy, QUIET, assert_schema, client, loopback, ssh, text};
 use serde_json::json;
-
-const QUIET: &[&str] = &[
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "LogLevel=ERROR",
-    "-o",
-    "ConnectTimeout=10",
-];
-
-/// `sshpass -p <password> ssh <options> -p <port> <user>@<ip> <command...>`.
-fn ssh(
-    decoy: &Decoy,
-    user: &str,
-    password: &str,
-    options: &[&str],
-    command: &[&str],
-    stdin: Option<&str>,
-) -> (Option<i32>, String) {
-    let port = decoy.addr.port().to_string();
-    let target = format!("{user}@{}", decoy.addr.ip());
-    let mut args = vec!["-p", password, "ssh"];
-    args.extend_from_slice(QUIET);
-    args.extend_from_slice(&["-o", "PreferredAuthentications=password", "-p", &port]);
-    args.extend_from_slice(options);
-    args.push(&target);
-    args.extend_from_slice(command);
-    let out = client("sshpass", &args, stdin);
-    (out.status.code(), text(&out))
-}
 
 #[test]
 fn a_password_login_reaches_the_fake_shell_and_every_command_is_recorded() {
@@ -138,7 +106,7 @@ fn a_legacy_client_completes_key_exchange() {
 }
 
 #[test]
-fn exec_runs_through_the_fake_shell_and_port_forwarding_is_refused_and_recorded() {
+fn exec_runs_through_the_fake_shell_and_a_tunnel_out_of_the_maze_is_refused_and_recorded() {
     let mut decoy = Decoy::start("ssh", &format!("{}:0", loopback()), None, &[]);
     // Bots run commands without a shell: the output and exit status come back as from sshd.
     let (code, said) = ssh(&decoy, "root", "admin", &[], &["uname -a"], None);
@@ -152,7 +120,8 @@ fn exec_runs_through_the_fake_shell_and_port_forwarding_is_refused_and_recorded(
     decoy.wait_kind("command", |e| e["command"] == "frobnicate --now" && e["details"]["status"] == 127);
     let (code, said) = ssh(&decoy, "root", "admin", &["-W", "10.20.30.40:3389"], &[], None);
     assert_ne!(code, Some(0), "{said}");
-    let forward = decoy.wait_kind("request", |e| e["details"]["forward"] == "direct-tcpip");
+    // Outside the maze (`--reach` is loopback here): refused before any packet is sent.
+    let forward = decoy.wait_kind("tunnel", |e| e["details"]["outcome"] == "refused");
     assert_eq!(
         (forward["details"]["host"].as_str(), forward["details"]["port"].as_u64()),
         (Some("10.20.30.40"), Some(3389))

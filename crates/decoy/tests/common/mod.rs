@@ -52,6 +52,10 @@ impl Decoy {
         });
         let mut command = Command::new(env!("CARGO_BIN_EXE_decnet-decoy"));
         command.args(["serve", service, "--listen", listen]).args(args);
+        if !args.contains(&"--reach") {
+            // Tunnels and hops may lead to loopback only, wherever the test runs.
+            command.args(["--reach", "127.0.0.0/8"]);
+        }
         if let Some(file) = &config_file {
             command.arg("--config").arg(file.path());
         }
@@ -191,5 +195,38 @@ pub fn drive(steps: Value, program: &str, args: &[&str]) -> (Option<i32>, String
     let mut all = vec![script, file.path().to_str().unwrap(), program];
     all.extend_from_slice(args);
     let out = client("python3", &all, None);
+    (out.status.code(), text(&out))
+}
+
+/// OpenSSH client options for a throwaway host: no host key checks, quiet, bounded.
+pub const QUIET: &[&str] = &[
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ConnectTimeout=10",
+];
+
+/// `sshpass -p <password> ssh <options> -p <port> <user>@<ip> <command...>`.
+pub fn ssh(
+    decoy: &Decoy,
+    user: &str,
+    password: &str,
+    options: &[&str],
+    command: &[&str],
+    stdin: Option<&str>,
+) -> (Option<i32>, String) {
+    let port = decoy.addr.port().to_string();
+    let target = format!("{user}@{}", decoy.addr.ip());
+    let mut args = vec!["-p", password, "ssh"];
+    args.extend_from_slice(QUIET);
+    args.extend_from_slice(&["-o", "PreferredAuthentications=password", "-p", &port]);
+    args.extend_from_slice(options);
+    args.push(&target);
+    args.extend_from_slice(command);
+    let out = client("sshpass", &args, stdin);
     (out.status.code(), text(&out))
 }

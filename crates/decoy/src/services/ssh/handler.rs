@@ -1,6 +1,7 @@
 //! The russh handler of one SSH connection: records every authentication attempt, runs
 //! the fake shell on interactive channels and for exec requests (`ssh host 'uname -a'`,
-//! as bots do), refuses subsystems, X11 and forwarding.
+//! as bots do), opens tunnels into the maze (`direct-tcpip`, see [`super::tunnel`]),
+//! refuses subsystems, X11 and remote forwarding.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use russh::keys::HashAlg;
 use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
 
+use super::tunnel::{Admission, Tunnels};
 use crate::event::{Fields, Kind, Secret, SecretKind, SessionLog};
 use crate::persona::Persona;
 use crate::services::shell::Shell;
@@ -30,6 +32,7 @@ pub(super) struct Handler {
     pub(super) authenticated: Arc<AtomicBool>,
     pub(super) channels: HashMap<ChannelId, ChannelState>,
     pub(super) user: String,
+    pub(super) tunnels: Tunnels,
 }
 
 fn keep_trying() -> Auth {
@@ -132,23 +135,36 @@ impl russh::server::Handler for Handler {
 
     async fn channel_open_direct_tcpip(
         &mut self,
-        _channel: Channel<Msg>,
+        channel: Channel<Msg>,
         host: &str,
         port: u32,
         originator: &str,
         originator_port: u32,
         reply: russh::server::ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let fields = Fields::default()
+        let request = Fields::default()
             .command(format!("direct-tcpip {host}:{port}"))
-            .detail("forward", "direct-tcpip")
+            .detail("tunnel", "open")
             .detail("host", host)
             .detail("port", port)
-            .detail("originator", format!("{originator}:{originator_port}"))
-            .detail("refused", true);
-        self.log.record(Kind::Request, fields).await;
-        reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+            .detail("user", self.user.as_str())
+            .detail("originator", format!("{originator}:{originator_port}"));
+        match self.tunnels.admit(host, port).await {
+            Admission::Connect(destination) => {
+                self.tunnels.start(channel, reply, destination, request, self.log.clone());
+            }
+            Admission::Refuse(reason) => {
+                self.log.record(Kind::Tunnel, request.detail("outcome", "refused").detail("reason", reason)).await;
+                reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+            }
+            Admission::Cut(reason) => {
+                let fields = request.detail("outcome", "refused").detail("reason", reason.as_str()).detail("cut", true);
+                self.log.record(Kind::Tunnel, fields).await;
+                reply.reject(ChannelOpenFailure::ResourceShortage).await;
+                session.disconnect(russh::Disconnect::ByApplication, &reason, "en")?;
+            }
+        }
         Ok(())
     }
 

@@ -7,11 +7,14 @@
 //! restarts and differ between deckies. Every password and every offered public key
 //! (its SHA-256 fingerprint) is an `auth_attempt`; a failed password keeps password
 //! authentication on offer, so brute-forcers keep going. The configured root or user
-//! password opens the fake shell; every line is a `command`. `exec`, subsystems (sftp),
-//! X11 and port forwarding are refused and recorded.
+//! password opens the fake shell; every line is a `command`, and exec requests run
+//! through it. Local forwarding (`-L`, `-J`, `-W`, `-D`) opens real, bounded tunnels to
+//! destinations inside the maze; subsystems (sftp), X11 and remote forwarding are refused
+//! and recorded.
 
 mod handler;
 mod keys;
+mod tunnel;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -75,6 +78,7 @@ pub struct Ssh {
     persona: Persona,
     accounts: Arc<Vec<(String, String)>>,
     accept_any: bool,
+    reach: crate::routes::Reach,
 }
 
 impl Ssh {
@@ -124,6 +128,7 @@ impl Ssh {
             persona,
             accounts: Arc::new(accounts),
             accept_any: config.bool("accept_any").unwrap_or(false),
+            reach: limits.reach.clone(),
         })
     }
 }
@@ -211,6 +216,7 @@ impl Decoy for Ssh {
             authenticated: authenticated.clone(),
             channels: HashMap::new(),
             user: String::new(),
+            tunnels: tunnel::Tunnels::new(self.reach.clone()),
         };
         let log = conn.log.clone();
         let end = match russh::server::run_stream(self.config.clone(), counted, handler).await {
