@@ -123,3 +123,60 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Asks the SOCKS5 proxy at `proxy` (ssh -D) to connect to `target`; the open stream
+/// once the proxy answered, or why not.
+fn socks_connect(proxy: &str, target: std::net::SocketAddrV4) -> std::io::Result<std::net::TcpStream> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(proxy)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(&[5, 1, 0])?;
+    let mut method = [0u8; 2];
+    stream.read_exact(&mut method)?;
+    let mut request = vec![5, 1, 0, 1];
+    request.extend_from_slice(&target.ip().octets());
+    request.extend_from_slice(&target.port().to_be_bytes());
+    stream.write_all(&request)?;
+    let mut reply = [0u8; 10];
+    stream.read_exact(&mut reply)?;
+    if reply[1] == 0 { Ok(stream) } else { Err(std::io::Error::other(format!("SOCKS reply {}", reply[1]))) }
+}
+
+#[test]
+fn a_session_opening_more_tunnels_than_its_limit_is_cut_and_recorded() {
+    // A destination in the maze that accepts and holds every connection.
+    let holder = std::net::TcpListener::bind(format!("{}:0", loopback())).unwrap();
+    let std::net::SocketAddr::V4(target) = holder.local_addr().unwrap() else { unreachable!() };
+    let reach = format!("{}/32", target.ip());
+    let mut gate = Decoy::start_with_args("ssh", &format!("{}:0", loopback()), None, &[], &["--reach", &reach]);
+    let socks = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let forward = format!("127.0.0.1:{socks}");
+    let mut args: Vec<String> = ["-p", "admin", "ssh"].map(String::from).to_vec();
+    args.extend(QUIET.iter().map(|s| (*s).to_owned()));
+    args.extend(["-N", "-D", &forward, "-p", &gate.addr.port().to_string()].map(String::from));
+    args.push(format!("root@{}", gate.addr.ip()));
+    let mut proxy = KillOnDrop(Command::new("sshpass").args(&args).stdin(Stdio::null()).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&forward).is_err() {
+        assert!(proxy.0.try_wait().unwrap().is_none(), "ssh -D exited");
+        assert!(Instant::now() < deadline, "ssh -D never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Up to the limit, every tunnel opens and stays open.
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        held.push(socks_connect(&forward, target).expect("a tunnel within the limit opens"));
+        held.push(holder.accept().unwrap().0);
+    }
+    // One more: refused, and the session is cut (the client exits).
+    assert!(socks_connect(&forward, target).is_err(), "a tunnel past the limit opened");
+    let cut = gate.wait_kind("tunnel", |e| e["details"]["cut"] == true);
+    assert!(cut["details"]["reason"].as_str().unwrap().contains("at once"), "{cut}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proxy.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the session was not cut");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Every tunnel of the cut session is closed and recorded as ended with it.
+    gate.wait_kind("tunnel", |e| e["details"]["tunnel"] == "close");
+}
