@@ -7,6 +7,7 @@
 //! working. Every route but login, `/healthz` and `/readyz` needs a bearer token
 //! ([`auth`]); a topology's event stream also takes a single-use `?ticket=`.
 
+mod attackers;
 pub mod auth;
 mod cache;
 mod decky_services;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1/topologies", topologies::routes())
         .merge(users::routes())
         .merge(events::routes())
+        .merge(attackers::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/healthz", get(topologies::healthz))

@@ -103,6 +103,8 @@ impl Modify for Conventions {
         crate::decky_services::tarpit,
         crate::personas::show,
         crate::personas::replace,
+        crate::attackers::list,
+        crate::attackers::show,
     ),
     components(schemas(crate::wire::ErrorBody, crate::wire::StreamSnapshot, crate::wire::StreamEvent)),
     modifiers(&Conventions),
@@ -111,6 +113,7 @@ impl Modify for Conventions {
         (name = "topologies", description = "Topologies, their lifecycle and the mutation queue"),
         (name = "design", description = "Editing pending topologies"),
         (name = "events", description = "The event log and live stream"),
+        (name = "attackers", description = "Each attacker's path through the mazes"),
         (name = "health", description = "Probes"),
     )
 )]

@@ -73,6 +73,29 @@ pub enum Command {
     ReapOrphans,
     /// Show recorded events (what attackers did, and the engine's own), oldest first.
     Events(EventsArgs),
+    /// List the attackers seen in the mazes, or show one's path (`attackers show ID`).
+    Attackers(AttackersArgs),
+}
+
+/// `decnet attackers`.
+#[derive(Debug, Args)]
+pub struct AttackersArgs {
+    /// Only this topology's (id or name).
+    #[arg(long, global = true)]
+    pub topology: Option<String>,
+    /// Show one attacker instead of listing them.
+    #[command(subcommand)]
+    pub action: Option<AttackersAction>,
+}
+
+/// `decnet attackers show`.
+#[derive(Debug, Subcommand)]
+pub enum AttackersAction {
+    /// One attacker's path, hop by hop, drawn as text.
+    Show {
+        /// The attacker's id: its outside source address.
+        id: String,
+    },
 }
 
 /// `decnet events`.

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use decnet_api::wire::{
-    ArchetypeList, Enqueued, EventRow, MutationRow, PlanResult, ReapReport, ServiceList, StatusEventRow,
-    TopologyDetail, TopologyPage, TopologySummary, ValidationReport,
+    ArchetypeList, AttackerDetail, AttackerList, AttackerSummary, Enqueued, EventRow, MutationRow, PlanResult,
+    ReapReport, ServiceList, StatusEventRow, TopologyDetail, TopologyPage, TopologySummary, ValidationReport,
 };
 use decnet_domain::document::{TopologyDocument, from_design};
 use decnet_domain::generator::GeneratorConfig;
@@ -70,6 +70,10 @@ pub trait Backend: Send + Sync {
     async fn reap_orphans(&self) -> anyhow::Result<ReapReport>;
     /// Events after `after` (oldest first), at most `limit`.
     async fn events(&self, args: &EventsArgs, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<EventRow>>;
+    /// The attackers of one topology (id or name) or of all, most recently seen first.
+    async fn attackers(&self, topology: Option<&str>) -> anyhow::Result<AttackerList>;
+    /// One attacker (by source address) with its path.
+    async fn attacker(&self, id: &str, topology: Option<&str>) -> anyhow::Result<AttackerDetail>;
 }
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -138,6 +142,17 @@ impl Local {
 
     async fn resolve(&self, key: &str) -> anyhow::Result<decnet_domain::TopologyId> {
         Ok(self.store.resolve(key).await?)
+    }
+
+    async fn local_attackers(
+        &self,
+        topology: Option<&str>,
+    ) -> anyhow::Result<Vec<(decnet_domain::TopologyId, decnet_engine::attackers::Attacker)>> {
+        let id = match topology {
+            Some(key) => Some(self.resolve(key).await?),
+            None => None,
+        };
+        Ok(self.engine(false).await?.attackers_of(id).await?)
     }
 }
 
@@ -289,6 +304,19 @@ impl Backend for Local {
         Ok(decnet_api::reap_report(&reaped))
     }
 
+    async fn attackers(&self, topology: Option<&str>) -> anyhow::Result<AttackerList> {
+        let found = self.local_attackers(topology).await?;
+        Ok(AttackerList { attackers: found.iter().map(|(t, a)| AttackerSummary::new(*t, a)).collect() })
+    }
+
+    async fn attacker(&self, id: &str, topology: Option<&str>) -> anyhow::Result<AttackerDetail> {
+        let found = self.local_attackers(topology).await?;
+        match found.iter().find(|(_, a)| a.id == id) {
+            Some((t, a)) => Ok(AttackerDetail::new(*t, a)),
+            None => Err(decnet_store::StoreError::NotFound { what: "attacker", key: id.to_owned() }.into()),
+        }
+    }
+
     async fn events(&self, args: &EventsArgs, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<EventRow>> {
         let topology_id = match &args.topology {
             Some(key) => Some(self.resolve(key).await?),
@@ -309,6 +337,14 @@ impl Backend for Local {
 }
 
 const TOPOLOGIES: &str = "/api/v1/topologies";
+
+/// The path of the attackers (`suffix`: `/ID` for one), scoped to a topology if given.
+fn attackers_path(suffix: &str, topology: Option<&str>) -> String {
+    match topology {
+        Some(key) => format!("/api/v1/attackers{suffix}?topology={}", encode(key)),
+        None => format!("/api/v1/attackers{suffix}"),
+    }
+}
 
 /// The path of one topology.
 fn topology_path(key: &str) -> String {
@@ -409,6 +445,14 @@ impl Backend for Remote {
 
     async fn reap_orphans(&self) -> anyhow::Result<ReapReport> {
         self.send_as(reqwest::Method::POST, &format!("{TOPOLOGIES}/reap-orphans"), None).await
+    }
+
+    async fn attackers(&self, topology: Option<&str>) -> anyhow::Result<AttackerList> {
+        self.get_as(&attackers_path("", topology)).await
+    }
+
+    async fn attacker(&self, id: &str, topology: Option<&str>) -> anyhow::Result<AttackerDetail> {
+        self.get_as(&attackers_path(&format!("/{}", encode(id)), topology)).await
     }
 
     async fn events(&self, args: &EventsArgs, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<EventRow>> {

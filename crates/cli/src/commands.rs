@@ -70,6 +70,7 @@ async fn command(
         Command::Archetypes => output::archetypes(&backend.archetypes().await?, json),
         Command::ReapOrphans => output::reaped(&backend.reap_orphans().await?, json),
         Command::Events(args) => return crate::events::run(backend, args, json).await,
+        Command::Attackers(args) => return crate::attackers::run(backend, args, json).await,
         Command::Topology(command) => return topology(backend, command, json, decoy_bin).await,
         Command::Login(_) | Command::Serve(_) | Command::Engine(_) => {
             return Err(usage("this command is not run against a backend"));

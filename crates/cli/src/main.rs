@@ -4,6 +4,7 @@
 //! [`ErrorKind`] ([`classify`]), and [`exit::for_kind`] gives the documented exit code.
 
 mod args;
+mod attackers;
 mod backend;
 mod commands;
 mod events;

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod event;
+pub mod netview;
 pub mod persona;
 pub mod routes;
 pub mod server;

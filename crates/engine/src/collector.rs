@@ -1,6 +1,7 @@
 //! Decoy event collection: the engine follows every running decoy service container's
 //! stdout through the runtime, turns each line into a stored event and announces it on
-//! the bus as `attacker.observed`.
+//! the bus as `attacker.observed`; a session that arrived through another decky's tunnel
+//! is also stored and announced as `attacker.hop` (see [`crate::attackers::HopWatch`]).
 //!
 //! The topology, decky and service of an event come from the container's labels (set by
 //! the engine), never from the line itself, so a decoy cannot speak for another. A line
@@ -155,7 +156,17 @@ impl Engine {
                 }
             }
         }
+        let mut hops = Vec::new();
         for event in batch.drain(..) {
+            let hop = match (event.topology_id, event.decky.as_deref()) {
+                (Some(topology), Some(decky)) => self.hops.lock().unwrap_or_else(|p| p.into_inner()).observe(
+                    topology,
+                    decky,
+                    &event.kind,
+                    &event.payload,
+                ),
+                _ => None,
+            };
             self.bus.publish(
                 "attacker.observed".into(),
                 json!({
@@ -163,6 +174,28 @@ impl Engine {
                     "event": event.kind, "src_ip": event.source_ip,
                 }),
             );
+            if let Some(hop) = hop {
+                let payload = json!({
+                    "from": hop.from, "via_session": hop.via, "to": hop.to, "session": hop.session,
+                    "source": hop.source,
+                });
+                self.bus.publish("attacker.hop".into(), json!({ "topology_id": hop.topology, "hop": payload }));
+                hops.push(NewEvent {
+                    at: event.at,
+                    topology_id: Some(hop.topology),
+                    kind: "attacker.hop".into(),
+                    decky: Some(hop.to.clone()),
+                    service: event.service.clone(),
+                    source_ip: hop.source.rsplit_once(':').map(|(ip, _)| ip.to_owned()),
+                    payload,
+                });
+            }
+        }
+        // Stored, so the topology's event stream (SSE) and log carry each hop too.
+        if !hops.is_empty()
+            && let Err(err) = self.store.record_events(&hops).await
+        {
+            tracing::warn!(error = %err, "storing attacker hops failed");
         }
     }
 

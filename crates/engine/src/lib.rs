@@ -6,6 +6,7 @@
 //! ([`Engine::converge`]), which compares the stored design with what the runtime reports
 //! and repairs the difference.
 
+pub mod attackers;
 pub mod bus;
 mod collector;
 mod converge;
@@ -96,6 +97,8 @@ pub struct Engine {
     recorded: Arc<Mutex<HashMap<(TopologyId, Name), DeckyStatus>>>,
     /// Decoy containers whose logs are being followed.
     followed: collector::Followed,
+    /// Tunnels and arrivals waiting for their other side (`attacker.hop`).
+    hops: Arc<std::sync::Mutex<attackers::HopWatch>>,
 }
 
 impl Engine {
@@ -112,6 +115,7 @@ impl Engine {
             backoff: Arc::default(),
             recorded: Arc::default(),
             followed: Arc::default(),
+            hops: Arc::default(),
         }
     }
 

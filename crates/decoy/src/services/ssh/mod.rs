@@ -13,6 +13,7 @@
 //! and recorded.
 
 mod handler;
+mod hop;
 mod keys;
 mod tunnel;
 
@@ -217,6 +218,7 @@ impl Decoy for Ssh {
             channels: HashMap::new(),
             user: String::new(),
             tunnels: tunnel::Tunnels::new(self.reach.clone()),
+            reach: self.reach.clone(),
         };
         let log = conn.log.clone();
         let end = match russh::server::run_stream(self.config.clone(), counted, handler).await {

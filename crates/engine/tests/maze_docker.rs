@@ -1,0 +1,220 @@
+//! The maze walked from outside, on the real Docker Engine, with the real OpenSSH client
+//! run from an attacker host (a network namespace this test makes, with its own address,
+//! reaching the gateway's published port as a machine on the network would):
+//!
+//! - `ssh -J` through the gateway logs into a decky two LANs deep, behind a forwarder;
+//! - `ssh -D` and curl's SOCKS client fetch that decky's web page;
+//! - a tunnel to the host's side of the DMZ bridge is refused, recorded, and the host
+//!   never sees a packet;
+//! - the gateway's events record the attacker's own address, and the tunnel's record names
+//!   the address the next decky saw.
+//!
+//! Subnet base 10.227.0.0/16; the attacker link is 10.232.0.0/30. Needs `ip`, `ssh`,
+//! `curl` (scripts/test-deps.sh) and host port 22 free (no sshd on the test machine).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use decnet_domain::document::TopologyDocument;
+use decnet_domain::{Name, TopologyStatus};
+use decnet_runtime::spec;
+use decnet_store::Store;
+use serde_json::{Value, json};
+use support::{Cleanup, lab};
+
+/// The attacker host: a namespace with one veth link to this machine.
+struct Attacker {
+    ns: String,
+}
+
+const HOST_SIDE: &str = "10.232.0.1";
+const ATTACKER: &str = "10.232.0.2";
+
+impl Attacker {
+    fn new() -> Attacker {
+        let ns = format!("dn-attacker-{}", std::process::id());
+        let attacker = Attacker { ns: ns.clone() };
+        let host_if = format!("dnh{}", std::process::id() % 100_000);
+        for args in [
+            vec!["netns", "add", &ns],
+            vec!["link", "add", &host_if, "type", "veth", "peer", "name", "eth0", "netns", &ns],
+            vec!["addr", "add", "10.232.0.1/30", "dev", &host_if],
+            vec!["link", "set", &host_if, "up"],
+            vec!["-n", &ns, "addr", "add", "10.232.0.2/30", "dev", "eth0"],
+            vec!["-n", &ns, "link", "set", "eth0", "up"],
+            vec!["-n", &ns, "link", "set", "lo", "up"],
+        ] {
+            let out = Command::new("ip").args(&args).output().unwrap();
+            assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        attacker
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.ns, "timeout", "30", program]);
+        command
+    }
+}
+
+impl Drop for Attacker {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its end of the veth pair, and so the pair.
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+    }
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An ssh client configuration for throwaway hosts, and an askpass that types `password`
+/// (ssh -J asks twice; ssh hands `-F` and the environment on to the jump's own ssh).
+fn client_files(dir: &Path, password: &str) -> (String, String) {
+    let askpass = dir.join("askpass");
+    std::fs::write(&askpass, format!("#!/bin/sh\necho '{password}'\n")).unwrap();
+    std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = dir.join("config");
+    let text = "Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  \
+                ConnectTimeout 10\n  PreferredAuthentications password\n";
+    std::fs::write(&config, text).unwrap();
+    (config.to_str().unwrap().to_owned(), askpass.to_str().unwrap().to_owned())
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Every event a container wrote so far.
+fn events(container: &str) -> Vec<Value> {
+    let out = Command::new("docker").args(["logs", container]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// Waits (bounded) until an event of `container` matches.
+fn wait_event(container: &str, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(found) = events(container).into_iter().find(|e| matches(e)) {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "no {what} event in {container}: {:#?}", events(container));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test]
+async fn an_attacker_walks_the_maze_through_the_gateway_and_cannot_leave_it() {
+    let lab = lab().await;
+    // DMZ → lan-a → lan-b: the gateway forwards DMZ↔lan-a, fw forwards lan-a↔lan-b, db is
+    // two LANs deep with ssh and a web server.
+    let doc: TopologyDocument = serde_json::from_value(json!({
+        "name": "walk",
+        "lans": [
+            {"name": "dmz", "subnet": "10.227.0.0/24", "is_dmz": true},
+            {"name": "lan-a", "subnet": "10.227.1.0/24"},
+            {"name": "lan-b", "subnet": "10.227.2.0/24"}
+        ],
+        "deckies": [
+            {"name": "gw", "home_lan": "dmz", "networks": [{"lan": "dmz"}, {"lan": "lan-a"}],
+             "services": ["ssh"], "forwards_l3": true},
+            {"name": "fw", "home_lan": "lan-a", "networks": [{"lan": "lan-a"}, {"lan": "lan-b"}],
+             "services": ["ssh"], "forwards_l3": true},
+            {"name": "db", "home_lan": "lan-b", "networks": [{"lan": "lan-b"}], "services": ["ssh", "http"]}
+        ]
+    }))
+    .unwrap();
+    let id = lab.engine.create(doc, "test").await.unwrap().header.id;
+    let _cleanup = Cleanup(id);
+    assert_eq!(lab.engine.deploy(id).await.unwrap().status, TopologyStatus::Active);
+    let topology = lab.store.topology(id).await.unwrap();
+    let design = &topology.design;
+    let name = |n: &str| Name::parse(n).unwrap();
+    let db = &design.deckies[&name("db")];
+    let db_ip = db.ips[&name("lan-b")].to_string();
+    let gw_lan_a = design.deckies[&name("gw")].ips[&name("lan-a")].to_string();
+    let gw_ssh = spec::service_name(id, &name("gw"), "ssh");
+
+    let attacker = Attacker::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, askpass) = client_files(dir.path(), "admin");
+    // The gateway's published port answers the attacker (bounded wait for the decoy).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !attacker.command("nc").args(["-z", "-w", "1", HOST_SIDE, "22"]).status().unwrap().success() {
+        assert!(Instant::now() < deadline, "the gateway's ssh never answered the attacker");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // ssh -J through the gateway into db's own shell, two LANs deep.
+    let out = attacker
+        .command("ssh")
+        .args(["-F", &config, "-J", &format!("root@{HOST_SIDE}"), &format!("root@{db_ip}"), "hostname"])
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(text(&out).trim(), db.hostname.as_ref().unwrap().as_str());
+    // The gateway recorded the attacker's own address, and the tunnel left from its lan-a side.
+    let login = wait_event(&gw_ssh, "login", |e| e["event"] == "auth_attempt" && e["details"]["outcome"] == "success");
+    assert_eq!(login["src_ip"], ATTACKER, "{login}");
+    let tunnel = wait_event(&gw_ssh, "tunnel", |e| {
+        e["details"]["tunnel"] == "close" && e["details"]["destination"] == format!("{db_ip}:22")
+    });
+    assert!(tunnel["details"]["from"].as_str().unwrap().starts_with(&format!("{gw_lan_a}:")), "{tunnel}");
+
+    // ssh -D, then curl through the SOCKS proxy to db's web page.
+    let mut proxy = attacker.command("ssh");
+    proxy
+        .args(["-F", &config, "-N", "-D", "127.0.0.1:1080", &format!("root@{HOST_SIDE}")])
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .stdin(Stdio::null());
+    let mut proxy = KillOnDrop(proxy.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !attacker.command("nc").args(["-z", "-w", "1", "127.0.0.1", "1080"]).status().unwrap().success() {
+        assert!(proxy.0.try_wait().unwrap().is_none(), "ssh -D exited");
+        assert!(Instant::now() < deadline, "ssh -D never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let page = attacker
+        .command("curl")
+        .args(["-sS", "-i", "--max-time", "10", "--socks5-hostname", "127.0.0.1:1080", &format!("http://{db_ip}/")])
+        .output()
+        .unwrap();
+    assert!(page.status.success() && text(&page).starts_with("HTTP/1.1 200"), "{}", text(&page));
+    drop(proxy);
+
+    // The host's side of the DMZ bridge is outside the maze: refused, recorded, untouched.
+    let host = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    host.set_nonblocking(true).unwrap();
+    let outside = format!(
+        "{}:{}",
+        decnet_domain::alloc::gateway(design.lans[&name("dmz")].subnet),
+        host.local_addr().unwrap().port()
+    );
+    let out = attacker
+        .command("ssh")
+        .args(["-F", &config, "-W", &outside, &format!("root@{HOST_SIDE}")])
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let refused = wait_event(&gw_ssh, "refused tunnel", |e| e["details"]["outcome"] == "refused");
+    assert!(refused["details"]["reason"].as_str().unwrap().contains("outside the maze"), "{refused}");
+    assert!(host.accept().is_err(), "the host saw a connection from the maze");
+    lab.engine.teardown(id).await.unwrap();
+}
