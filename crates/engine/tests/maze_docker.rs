@@ -7,7 +7,11 @@
 //! - a tunnel to the host's side of the DMZ bridge is refused, recorded, and the host
 //!   never sees a packet;
 //! - the gateway's events record the attacker's own address, and the tunnel's record names
-//!   the address the next decky saw.
+//!   the address the next decky saw;
+//! - at the keyboard, the gateway's shell fetches db's page with curl, `ssh` hops on to fw
+//!   and from fw's shell to db, and `exit` comes back hop by hop;
+//! - the engine links it all into one attacker whose path is gateway → fw → db, with the
+//!   LANs and the credentials of each hop.
 //!
 //! Subnet base 10.227.0.0/16; the attacker link is 10.232.0.0/30. Needs `ip`, `ssh`,
 //! `curl` (scripts/test-deps.sh) and host port 22 free (no sshd on the test machine).
@@ -216,5 +220,61 @@ async fn an_attacker_walks_the_maze_through_the_gateway_and_cannot_leave_it() {
     let refused = wait_event(&gw_ssh, "refused tunnel", |e| e["details"]["outcome"] == "refused");
     assert!(refused["details"]["reason"].as_str().unwrap().contains("outside the maze"), "{refused}");
     assert!(host.accept().is_err(), "the host saw a connection from the maze");
+
+    // At the keyboard: log in to the gateway, fetch db's page with curl, then ssh on to fw
+    // and from fw's own shell to db, and exit back out hop by hop.
+    let prompt = |decky: &str| format!("root@{}:~# ", design.deckies[&name(decky)].hostname.as_ref().unwrap());
+    let fw_ip = design.deckies[&name("fw")].ips[&name("lan-a")].to_string();
+    let steps = json!([
+        ["password: ", "admin\r"],
+        [prompt("gw"), format!("curl http://{db_ip}/\r")],
+        [prompt("gw"), format!("ssh root@{fw_ip}\r")],
+        ["password: ", "admin\r"],
+        [prompt("fw"), format!("ssh root@{db_ip}\r")],
+        ["password: ", "admin\r"],
+        [prompt("db"), "hostname\r"],
+        [prompt("db"), "exit\r"],
+        [prompt("fw"), "exit\r"],
+        [prompt("gw"), "exit\r"]
+    ]);
+    let steps_file = dir.path().join("steps.json");
+    std::fs::write(&steps_file, steps.to_string()).unwrap();
+    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/../decoy/tests/pty_drive.py");
+    let out = attacker
+        .command("python3")
+        .args([driver, steps_file.to_str().unwrap(), "ssh", "-F", &config, &format!("root@{HOST_SIDE}")])
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "every prompt came: {said}");
+    assert!(said.contains("<html") || said.contains("<!DOCTYPE"), "curl printed db's page: {said}");
+    assert!(
+        said.contains(&format!("Connection to {db_ip} closed."))
+            && said.contains(&format!("Connection to {fw_ip} closed."))
+    );
+
+    // The engine links it all into one attacker: gateway → fw → db, with LANs and logins.
+    assert!(lab.engine.collect().await.unwrap() >= 3, "the decoys' logs are followed");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let attacker = loop {
+        let found = lab.engine.attackers_of(Some(id)).await.unwrap();
+        if let Some((_, a)) = found.into_iter().find(|(_, a)| a.id == ATTACKER && a.deepest() >= 2) {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "the path through fw to db was never linked");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let hop = |session: &str| attacker.hops.iter().find(|h| h.session == session).unwrap();
+    let deep = attacker.hops.iter().find(|h| h.decky == "db" && h.depth == 2).unwrap();
+    let middle = hop(deep.via.as_deref().unwrap());
+    let first = hop(middle.via.as_deref().unwrap());
+    assert_eq!((first.decky.as_str(), middle.decky.as_str()), ("gw", "fw"));
+    assert_eq!(
+        (first.lan.as_deref(), middle.lan.as_deref(), deep.lan.as_deref()),
+        (Some("dmz"), Some("lan-a"), Some("lan-b"))
+    );
+    assert!(middle.credentials.iter().any(|c| c.user == "root" && c.secret == "admin" && c.accepted));
+    assert!(deep.commands.iter().any(|c| c == "hostname"));
+    assert_eq!(attacker.lans(), ["dmz", "lan-a", "lan-b"].into_iter().collect());
     lab.engine.teardown(id).await.unwrap();
 }
