@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use decnet_domain::ErrorKind;
 use decnet_domain::TopologyId;
 use decnet_engine::attackers::Attacker;
 use serde::Deserialize;
@@ -53,9 +52,10 @@ pub(crate) async fn show(
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<AttackerQuery>,
 ) -> Result<Json<wire::AttackerDetail>, ApiError> {
-    let found = attackers(&state, &query).await?;
-    let Some((topology, attacker)) = found.iter().find(|(_, a)| a.id == id) else {
-        return Err(ApiError::new(ErrorKind::NotFound, "not_found", format!("no attacker {id}")));
+    let topology = match &query.topology {
+        Some(key) => Some(state.engine.store().resolve(key).await?),
+        None => None,
     };
-    Ok(Json(wire::AttackerDetail::new(*topology, attacker)))
+    let (topology, attacker) = state.engine.attacker(&id, topology).await.map_err(|e| ApiError::from_engine(&e))?;
+    Ok(Json(wire::AttackerDetail::new(topology, &attacker)))
 }

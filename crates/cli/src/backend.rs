@@ -310,11 +310,12 @@ impl Backend for Local {
     }
 
     async fn attacker(&self, id: &str, topology: Option<&str>) -> anyhow::Result<AttackerDetail> {
-        let found = self.local_attackers(topology).await?;
-        match found.iter().find(|(_, a)| a.id == id) {
-            Some((t, a)) => Ok(AttackerDetail::new(*t, a)),
-            None => Err(decnet_store::StoreError::NotFound { what: "attacker", key: id.to_owned() }.into()),
-        }
+        let topology = match topology {
+            Some(key) => Some(self.resolve(key).await?),
+            None => None,
+        };
+        let (topology, attacker) = self.engine(false).await?.attacker(id, topology).await?;
+        Ok(AttackerDetail::new(topology, &attacker))
     }
 
     async fn events(&self, args: &EventsArgs, after: Option<i64>, limit: i64) -> anyhow::Result<Vec<EventRow>> {

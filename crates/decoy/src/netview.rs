@@ -61,6 +61,25 @@ pub struct NetView {
     pub routes: Vec<RouteLine>,
     /// Neighbours.
     pub neighbours: Vec<Neighbour>,
+    /// TCP ports something listens on in this namespace (every service of the decky).
+    pub listening: Vec<u16>,
+}
+
+/// The listening TCP ports in `/proc/net/tcp` text (state `0A`).
+fn listening_ports(table: &str) -> Vec<u16> {
+    let mut ports: Vec<u16> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local = fields.get(1)?;
+            (fields.get(3) == Some(&"0A")).then_some(())?;
+            u16::from_str_radix(local.rsplit(':').next()?, 16).ok()
+        })
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }
 
 fn mac_text(bytes: &[u8]) -> String {
@@ -145,7 +164,8 @@ impl NetView {
         }
         neighbours.sort_by_key(|n| n.ip);
         interfaces.sort_by_key(|i| (i.name != "lo", i.index));
-        Ok(NetView { interfaces, routes, neighbours })
+        let listening = std::fs::read_to_string("/proc/net/tcp").map(|t| listening_ports(&t)).unwrap_or_default();
+        Ok(NetView { interfaces, routes, neighbours, listening })
     }
 
     /// One `eth0` with `local` on a /24 and the default route through its `.1`: the network
@@ -168,6 +188,7 @@ impl NetView {
                 RouteLine { destination: net, gateway: None, dev: "eth0".into(), src: Some(local) },
             ],
             neighbours: Vec::new(),
+            listening: vec![22],
         }
     }
 
@@ -274,6 +295,12 @@ impl NetView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listening_ports_are_read_from_the_kernels_table() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n                        0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n                        1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1\n                        2: 0100007F:D431 0100007F:0016 01 00000000:00000000 00:00000000 00000000     0        0 3 1\n";
+        assert_eq!(listening_ports(table), [22, 8080]);
+    }
 
     #[test]
     fn a_view_around_one_address_tells_one_consistent_story() {

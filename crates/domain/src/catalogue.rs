@@ -371,6 +371,14 @@ mod tests {
     fn tables_are_sorted_for_binary_search() {
         assert!(SERVICES.windows(2).all(|w| w[0].name < w[1].name));
         assert!(ARCHETYPES.windows(2).all(|w| w[0].slug < w[1].slug));
+        // Every archetype is a valid decky: known services, no port bound twice.
+        for archetype in ARCHETYPES {
+            let mut ports = std::collections::HashSet::new();
+            for name in archetype.services {
+                let service = decky_service(name).unwrap_or_else(|| panic!("{}: unknown {name}", archetype.slug));
+                assert!(service.ports().all(|p| ports.insert(p)), "{}: {name} binds a taken port", archetype.slug);
+            }
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::alloc::{IpCursor, SubnetAllocator, default_subnet_base};
-use crate::catalogue::{self, Proto};
+use crate::catalogue;
 use crate::model::{Decky, Design, ItemId, Lan};
 use crate::name::{FieldError, Name};
 
@@ -35,7 +35,8 @@ pub struct GeneratorConfig {
     pub bridge_forward_p: f64,
     /// Probability that a LAN gets an extra cross edge (0-1).
     pub cross_edge_p: f64,
-    /// Services for every decky; `None` draws 1-3 random services per decky.
+    /// Services for every decky; `None` gives each decky an archetype and its services
+    /// (the DMZ's: a Linux server with ssh and http, the entry attackers try first).
     pub services: Option<Vec<String>>,
     /// The RNG seed.
     pub seed: u64,
@@ -127,31 +128,19 @@ impl GeneratorConfig {
     }
 }
 
-/// Draws 1-3 services from the catalogue, dropping any whose ports clash with one drawn
-/// before it, so every generated decky is valid.
-fn random_services(rng: &mut ChaCha8Rng, pool: &[&'static str]) -> Vec<String> {
-    let count = rng.random_range(1..=pool.len().min(3));
-    let mut picked: Vec<usize> = Vec::with_capacity(count);
-    while picked.len() < count {
-        let i = rng.random_range(0..pool.len());
-        if !picked.contains(&i) {
-            picked.push(i);
-        }
+/// The archetype of a generated decky: the DMZ's decky is always an entry an attacker can
+/// use (a Linux server with ssh and a web application); the others are drawn from the
+/// catalogue's archetypes.
+fn draw_archetype(rng: &mut ChaCha8Rng, in_dmz: bool) -> &'static catalogue::Archetype {
+    let entry = catalogue::archetype(ENTRY_ARCHETYPE);
+    match entry {
+        Some(entry) if in_dmz => entry,
+        _ => &catalogue::ARCHETYPES[rng.random_range(0..catalogue::ARCHETYPES.len())],
     }
-    let mut ports: HashSet<(u16, Proto)> = HashSet::new();
-    let mut services: Vec<String> = Vec::with_capacity(count);
-    for i in picked {
-        let Some(service) = catalogue::decky_service(pool[i]) else {
-            continue;
-        };
-        if service.ports().all(|p| !ports.contains(&p)) {
-            ports.extend(service.ports());
-            services.push(service.name.to_owned());
-        }
-    }
-    services.sort();
-    services
 }
+
+/// The DMZ decky's archetype: ssh and http, what attackers try first.
+const ENTRY_ARCHETYPE: &str = "linux-server";
 
 fn lan_name(index: usize) -> Result<Name, GenerateError> {
     Name::parse(&format!("lan-{index:02}")).map_err(|e| field("lans", e.to_string()))
@@ -202,11 +191,9 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
     }
 
     // 2. Deckies: one in the DMZ, min..=max (at least one) elsewhere.
-    let pool = catalogue::decky_service_names();
     let mut cursors: Vec<IpCursor> = lans.iter().map(|l| IpCursor::new(l.subnet, [])).collect();
     let mut deckies: Vec<Decky> = Vec::new();
     let mut homes: Vec<Vec<usize>> = vec![Vec::new(); lans.len()];
-    let mut used_sets: HashSet<Vec<String>> = HashSet::new();
     for (lan_index, lan) in lans.iter().enumerate() {
         let count = if lan.is_dmz {
             1
@@ -214,22 +201,17 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
             rng.random_range(config.deckies_per_lan_min..=config.deckies_per_lan_max).max(1)
         };
         for _ in 0..count {
-            let services = match &config.services {
+            let (services, archetype) = match &config.services {
                 Some(explicit) => {
                     let mut s = explicit.clone();
                     s.sort();
-                    s
+                    (s, None)
                 }
                 None => {
-                    let mut attempt = 0;
-                    loop {
-                        let drawn = random_services(&mut rng, &pool);
-                        attempt += 1;
-                        if attempt > 20 || !used_sets.contains(&drawn) {
-                            used_sets.insert(drawn.clone());
-                            break drawn;
-                        }
-                    }
+                    let drawn = draw_archetype(&mut rng, lan.is_dmz);
+                    let mut s: Vec<String> = drawn.services.iter().map(|s| (*s).to_owned()).collect();
+                    s.sort();
+                    (s, Some(drawn.slug.to_owned()))
                 }
             };
             let ip = cursors[lan_index]
@@ -244,7 +226,7 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
                 ips: BTreeMap::from([(lan.name.clone(), ip)]),
                 services,
                 forwards_l3: lan.is_dmz && config.gateway,
-                archetype: None,
+                archetype,
                 service_config: BTreeMap::new(),
                 x: None,
                 y: None,
@@ -343,6 +325,23 @@ mod tests {
         assert_eq!(gateways, ["decky-001"]);
         assert!(design.deckies.values().any(|d| d.forwards_l3 && d.is_bridge() && !design.is_gateway(d)));
         assert_eq!(design.dmz().map(|l| l.name.as_str()), Some("lan-00"));
+    }
+
+    #[test]
+    fn every_generated_decky_has_an_archetype_and_the_gateway_an_entry() {
+        for seed in 0..30 {
+            let config = GeneratorConfig { seed, depth: 3, branching: 2, ..GeneratorConfig::default() };
+            let design = generate(&config, &[]).unwrap();
+            for decky in design.deckies.values() {
+                let slug = decky.archetype.as_deref().unwrap_or_else(|| panic!("seed {seed}: {} has none", decky.name));
+                let archetype = catalogue::archetype(slug).unwrap();
+                let mut wanted: Vec<&str> = archetype.services.to_vec();
+                wanted.sort_unstable();
+                assert_eq!(decky.services, wanted, "seed {seed}: {}", decky.name);
+            }
+            let gateway = design.gateways().next().unwrap();
+            assert!(["ssh", "http"].iter().all(|s| gateway.services.iter().any(|g| g == s)), "seed {seed}");
+        }
     }
 
     #[test]

@@ -288,6 +288,17 @@ impl Engine {
         all.sort_by_key(|(_, a)| std::cmp::Reverse(a.last_seen));
         Ok(all)
     }
+
+    /// The attacker `id` (its source address), the most recently seen when it walked
+    /// several topologies; not found is the store's `NotFound`.
+    pub async fn attacker(
+        &self,
+        id: &str,
+        topology: Option<TopologyId>,
+    ) -> Result<(TopologyId, Attacker), EngineError> {
+        let found = self.attackers_of(topology).await?.into_iter().find(|(_, a)| a.id == id);
+        found.ok_or_else(|| decnet_store::StoreError::NotFound { what: "attacker", key: id.to_owned() }.into())
+    }
 }
 
 #[cfg(test)]

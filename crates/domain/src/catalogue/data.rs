@@ -235,7 +235,8 @@ pub static ARCHETYPES: &[Archetype] = &[
         "industrial-control",
         "Industrial control",
         "PLC and SCADA gear",
-        &["conpot", "snmp"],
+        // conpot answers SNMP itself: a second SNMP service would bind the same port.
+        &["conpot"],
         &["debian"],
         OsFamily::Embedded,
     ),

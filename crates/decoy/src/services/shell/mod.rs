@@ -11,6 +11,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
+mod sys;
+
 use super::shell_net::{self, HopRequest, Net};
 use crate::netview::NetView;
 use crate::persona::Persona;
@@ -129,6 +131,9 @@ impl Shell {
 
     /// The content of a file of the fake tree, `Err` with bash's complaint otherwise.
     fn file(&self, path: &str) -> Result<String, &'static str> {
+        if let Some(content) = self.system_file(path) {
+            return Ok(content);
+        }
         let p = &self.persona;
         let user = &self.user;
         Ok(match path {
@@ -268,6 +273,9 @@ impl Shell {
         let words = split_words(statement);
         let Some(name) = words.first().map(String::as_str) else { return String::new() };
         let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        if let Some(text) = self.system(name, &args, outcome) {
+            return text;
+        }
         let p = self.persona.clone();
         match name {
             "exit" | "logout" => {
@@ -279,7 +287,10 @@ impl Shell {
                 if self.uid == 0 {
                     "uid=0(root) gid=0(root) groups=0(root)\n".to_owned()
                 } else {
-                    format!("uid=1000({u}) gid=1000({u}) groups=1000({u}),4(adm),24(cdrom),27(sudo),30(dip),46(plugdev),110(lxd)\n", u = self.user)
+                    format!(
+                        "uid=1000({u}) gid=1000({u}) groups=1000({u}),4(adm),24(cdrom),27(sudo),30(dip),46(plugdev),110(lxd)\n",
+                        u = self.user
+                    )
                 }
             }
             "hostname" => format!("{}\n", p.hostname),
@@ -311,7 +322,10 @@ impl Shell {
                     format!("{}\n", parts.join(" "))
                 }
             }
-            "echo" => format!("{}\n", args.join(" ").replace("$USER", &self.user).replace("$HOME", &self.home).replace("$SHELL", "/bin/bash")),
+            "echo" => format!(
+                "{}\n",
+                args.join(" ").replace("$USER", &self.user).replace("$HOME", &self.home).replace("$SHELL", "/bin/bash")
+            ),
             "cd" => {
                 let target = self.resolve(args.first().copied().unwrap_or("~"));
                 if target.starts_with("/root") && self.uid != 0 {
@@ -328,7 +342,8 @@ impl Shell {
             "ls" | "ll" | "dir" => {
                 let long = name == "ll" || args.iter().any(|a| a.starts_with('-') && a.contains('l'));
                 let all = name == "ll" || args.iter().any(|a| a.starts_with('-') && a.contains('a'));
-                let target = args.iter().find(|a| !a.starts_with('-')).map_or_else(|| self.cwd.clone(), |a| self.resolve(a));
+                let target =
+                    args.iter().find(|a| !a.starts_with('-')).map_or_else(|| self.cwd.clone(), |a| self.resolve(a));
                 match self.entries(&target) {
                     Some(entries) => {
                         let shown: Vec<&str> = entries.into_iter().filter(|e| all || !e.starts_with('.')).collect();
@@ -377,7 +392,11 @@ impl Shell {
                 out
             }
             "ps" => {
-                let web = if p.http_server.starts_with("nginx") { "nginx: master process /usr/sbin/nginx -g daemon on; master_process on;" } else { "/usr/sbin/apache2 -k start" };
+                let web = if p.http_server.starts_with("nginx") {
+                    "nginx: master process /usr/sbin/nginx -g daemon on; master_process on;"
+                } else {
+                    "/usr/sbin/apache2 -k start"
+                };
                 format!(
                     "USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND\n\
                      root           1  0.0  0.1 167620 11776 ?        Ss   Nov19   0:09 /sbin/init\n\
@@ -403,9 +422,6 @@ impl Shell {
             ),
             "who" => format!("{:<8} pts/0        2026-11-22 08:14 ({})\n", self.user, self.peer),
             "history" => self.history.iter().enumerate().map(|(i, h)| format!("{:>5}  {h}\n", i + 1)).collect(),
-            "free" => "               total        used        free      shared  buff/cache   available\nMem:         4013220     1204112      611540       12044     2197568     2530232\nSwap:        2097148        4096     2093052\n".to_owned(),
-            "df" => "Filesystem     1K-blocks    Used Available Use% Mounted on\n/dev/sda1       40581564 9318200  29175896  25% /\ntmpfs            2006608       0   2006608   0% /dev/shm\n".to_owned(),
-            "nproc" => "2\n".to_owned(),
             "date" => format!("{}\n", chrono::Utc::now().format("%a %b %e %H:%M:%S UTC %Y")),
             "env" | "printenv" => format!(
                 "SHELL=/bin/bash\nPWD={}\nLOGNAME={u}\nHOME={}\nLANG=C.UTF-8\nTERM=xterm-256color\nUSER={u}\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
@@ -413,15 +429,36 @@ impl Shell {
                 self.home,
                 u = self.user
             ),
-            "which" => args.iter().map(|a| if matches!(*a, "bash" | "sh" | "python3" | "perl" | "wget" | "curl" | "ls" | "cat") { format!("/usr/bin/{a}\n") } else { String::new() }).collect(),
-            "sudo" if self.uid != 0 => format!("[sudo] password for {}: \nSorry, try again.\nsudo: 1 incorrect password attempt\n", self.user),
+            "which" => args
+                .iter()
+                .map(|a| {
+                    if matches!(*a, "bash" | "sh" | "python3" | "perl" | "wget" | "curl" | "ls" | "cat") {
+                        format!("/usr/bin/{a}\n")
+                    } else {
+                        String::new()
+                    }
+                })
+                .collect(),
+            "sudo" if self.uid != 0 => {
+                format!("[sudo] password for {}: \nSorry, try again.\nsudo: 1 incorrect password attempt\n", self.user)
+            }
             "sudo" => self.command(&args.join(" "), outcome),
             "su" => "Password: \nsu: Authentication failure\n".to_owned(),
             "crontab" => format!("no crontab for {}\n", self.user),
-            "last" => format!("{:<8} pts/0        10.0.1.23        Thu Nov 19 08:14 - 08:51  (00:37)\nreboot   system boot  {:<16} Wed Nov 18 22:03   still running\n\nwtmp begins Sun Nov  1 00:00:01 2026\n", self.user, p.kernel_release),
-            "mkdir" | "touch" | "rm" | "chmod" | "chown" | "mv" | "cp" | "export" | "unset" | "clear" | "true" | "cd.." | "set" | "alias" | "kill" | "nohup" => String::new(),
+            "last" => format!(
+                "{:<8} pts/0        10.0.1.23        Thu Nov 19 08:14 - 08:51  (00:37)\nreboot   system boot  {:<16} Wed Nov 18 22:03   still running\n\nwtmp begins Sun Nov  1 00:00:01 2026\n",
+                self.user, p.kernel_release
+            ),
+            "mkdir" | "touch" | "rm" | "chmod" | "chown" | "mv" | "cp" | "export" | "unset" | "clear" | "true"
+            | "cd.." | "set" | "alias" | "kill" | "nohup" => String::new(),
             "apt" | "apt-get" | "yum" | "dnf" => {
-                if self.uid == 0 { "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1432 (unattended-upgr)\n".to_owned() } else { "E: Could not open lock file /var/lib/dpkg/lock-frontend - open (13: Permission denied)\n".to_owned() }
+                if self.uid == 0 {
+                    "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1432 (unattended-upgr)\n"
+                        .to_owned()
+                } else {
+                    "E: Could not open lock file /var/lib/dpkg/lock-frontend - open (13: Permission denied)\n"
+                        .to_owned()
+                }
             }
             other => {
                 outcome.status = 127;
