@@ -23,8 +23,9 @@ use crate::routes::Reach;
 
 /// Tunnels open at once in one session (OpenSSH's `-D` opens one per proxied request).
 pub const MAX_OPEN: usize = 16;
-/// Tunnels opened in all in one session.
-pub const MAX_OPENED: usize = 256;
+/// Tunnels opened in all in one session (a scan through `-D` opens one per port tried;
+/// each is two events).
+pub const MAX_OPENED: usize = 4096;
 /// Bytes one tunnel carries, both ways together.
 pub const CHANNEL_BYTES: u64 = 64 * 1024 * 1024;
 /// Bytes all tunnels of one session carry.
