@@ -1,5 +1,6 @@
 //! `GET /api/v1/attackers` and `/api/v1/attackers/{id}`: each attacker's path through the
-//! mazes, linked by the engine from the decoys' events (`decnet_engine::attackers`).
+//! mazes, linked by the engine from the decoys' events (`decnet_engine::attackers`); and
+//! `GET /api/v1/topologies/{id}/lures`, the breadcrumbs that lead them deeper.
 
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -11,7 +12,24 @@ use serde::Deserialize;
 use crate::{ApiError, ApiQuery, AppState, wire};
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/attackers", get(list)).route("/api/v1/attackers/{id}", get(show))
+    Router::new()
+        .route("/api/v1/attackers", get(list))
+        .route("/api/v1/attackers/{id}", get(show))
+        .route("/api/v1/topologies/{id}/lures", get(lures))
+}
+
+/// A topology's lures: the breadcrumbs on its deckies, where each leads and the login it
+/// carries (which the target accepts).
+#[utoipa::path(get, path = "/api/v1/topologies/{id}/lures", tag = "attackers",
+    params(("id" = String, Path, description = "Topology id or name")),
+    responses((status = 200, body = wire::LureList), (status = 404, body = wire::ErrorBody)))]
+pub(crate) async fn lures(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<wire::LureList>, ApiError> {
+    let id = state.engine.store().resolve(&key).await?;
+    let topology = state.engine.store().topology(id).await?;
+    Ok(Json(wire::LureList::new(id, &topology.design, decnet_domain::lures::Density::default())))
 }
 
 /// Which topology's attackers.

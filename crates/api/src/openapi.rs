@@ -105,6 +105,7 @@ impl Modify for Conventions {
         crate::personas::replace,
         crate::attackers::list,
         crate::attackers::show,
+        crate::attackers::lures,
     ),
     components(schemas(crate::wire::ErrorBody, crate::wire::StreamSnapshot, crate::wire::StreamEvent)),
     modifiers(&Conventions),

@@ -252,6 +252,12 @@ pub enum TopologyCommand {
         #[arg(long)]
         state: Option<String>,
     },
+    /// Show a topology's lures: the breadcrumbs on its deckies, where each leads and the
+    /// login it carries.
+    Lures {
+        /// Topology id or name.
+        topology: String,
+    },
     /// Show a topology's status changes, newest first.
     History {
         /// Topology id or name.

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use decnet_api::wire::{
-    ArchetypeList, AttackerDetail, AttackerList, AttackerSummary, Enqueued, EventRow, MutationRow, PlanResult,
-    ReapReport, ServiceList, StatusEventRow, TopologyDetail, TopologyPage, TopologySummary, ValidationReport,
+    ArchetypeList, AttackerDetail, AttackerList, AttackerSummary, Enqueued, EventRow, LureList, MutationRow,
+    PlanResult, ReapReport, ServiceList, StatusEventRow, TopologyDetail, TopologyPage, TopologySummary,
+    ValidationReport,
 };
 use decnet_domain::document::{TopologyDocument, from_design};
 use decnet_domain::generator::GeneratorConfig;
@@ -52,6 +53,8 @@ pub trait Backend: Send + Sync {
     async fn mutations(&self, key: &str, state: Option<&str>) -> anyhow::Result<Vec<MutationRow>>;
     /// Status transitions, newest first.
     async fn history(&self, key: &str, limit: i64) -> anyhow::Result<Vec<StatusEventRow>>;
+    /// A topology's lures.
+    async fn lures(&self, key: &str) -> anyhow::Result<LureList>;
     /// Queues a mutation.
     async fn enqueue(
         &self,
@@ -236,6 +239,12 @@ impl Backend for Local {
         Ok(self.store.mutations(id, state).await?.iter().map(MutationRow::from).collect())
     }
 
+    async fn lures(&self, key: &str) -> anyhow::Result<LureList> {
+        let id = self.resolve(key).await?;
+        let topology = self.store.topology(id).await?;
+        Ok(LureList::new(id, &topology.design, decnet_domain::lures::Density::default()))
+    }
+
     async fn history(&self, key: &str, limit: i64) -> anyhow::Result<Vec<StatusEventRow>> {
         let id = self.resolve(key).await?;
         let events = self.store.status_events(id, limit).await?;
@@ -414,6 +423,10 @@ impl Backend for Remote {
     async fn mutations(&self, key: &str, state: Option<&str>) -> anyhow::Result<Vec<MutationRow>> {
         let query = state.map(|s| format!("?state={}", encode(s))).unwrap_or_default();
         self.get_as(&format!("{}/mutations{query}", topology_path(key))).await
+    }
+
+    async fn lures(&self, key: &str) -> anyhow::Result<LureList> {
+        self.get_as(&format!("{}/lures", topology_path(key))).await
     }
 
     async fn history(&self, key: &str, limit: i64) -> anyhow::Result<Vec<StatusEventRow>> {

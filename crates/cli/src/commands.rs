@@ -331,6 +331,9 @@ async fn topology(
         TopologyCommand::Mutations { topology, state } => {
             output::mutations(&backend.mutations(topology, state.as_deref()).await?, json);
         }
+        TopologyCommand::Lures { topology } => {
+            output::lures(&backend.lures(topology).await?, json);
+        }
         TopologyCommand::History { topology, limit } => {
             output::history(&backend.history(topology, *limit).await?, json);
         }

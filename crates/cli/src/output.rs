@@ -209,6 +209,25 @@ pub fn history(events: &[StatusEventRow], json: bool) {
     println!("{t}");
 }
 
+pub fn lures(list: &decnet_api::wire::LureList, json: bool) {
+    if json {
+        return print_json(list);
+    }
+    let mut t = table(&["on", "leads to", "address", "service", "login", "files"]);
+    for l in &list.lures {
+        t.add_row(vec![
+            l.decky.clone(),
+            format!("{} ({})", l.target, l.target_hostname),
+            l.target_ip.clone(),
+            l.service.clone(),
+            format!("{} / {}", l.user, l.password),
+            l.files.join(" "),
+        ]);
+    }
+    println!("lures ({}): {}", list.density, list.lures.len());
+    println!("{t}");
+}
+
 pub fn deleted(id: uuid::Uuid, json: bool) {
     if json {
         return print_json(&serde_json::json!({ "deleted": id }));

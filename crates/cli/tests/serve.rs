@@ -297,6 +297,8 @@ fn every_read_command_prints_the_same_over_the_server_as_on_the_database() {
         &["topology", "mutations", "done", "--state", "failed"],
         &["topology", "history", "done"],
         &["events", "--topology", "done"],
+        &["topology", "lures", "draft"],
+        &["topology", "lures", "nowhere"],
         &["attackers"],
         &["attackers", "--topology", "done"],
         &["attackers", "show", "203.0.113.9"],

@@ -12,6 +12,7 @@ pub mod document;
 pub mod error_kind;
 pub mod generator;
 pub mod issue;
+pub mod lures;
 pub mod model;
 pub mod mutation;
 pub mod name;

@@ -252,7 +252,7 @@ impl Engine {
             true
         };
         for service in &decky.services {
-            let spec = spec::service(id, decky, service, self.runtime.image());
+            let spec = spec::service(id, design, decky, service, self.runtime.image());
             if !base_recreated && hash_matches(observed, &spec) {
                 continue;
             }
@@ -424,7 +424,7 @@ impl Engine {
             }
             RuntimeAction::AddService { decky, service } | RuntimeAction::RecreateService { decky, service } => {
                 let decky = design.deckies.get(decky).ok_or_else(|| missing("decky", decky))?;
-                let container = spec::service(id, decky, service, self.runtime.image());
+                let container = spec::service(id, design, decky, service, self.runtime.image());
                 if matches!(action, RuntimeAction::RecreateService { .. }) {
                     rt.remove_container(&container.name).await?;
                 }

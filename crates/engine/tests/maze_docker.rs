@@ -227,6 +227,7 @@ async fn an_attacker_walks_the_maze_through_the_gateway_and_cannot_leave_it() {
     let fw_ip = design.deckies[&name("fw")].ips[&name("lan-a")].to_string();
     let steps = json!([
         ["password: ", "admin\r"],
+        [prompt("gw"), "cat ~/notes.txt\r"],
         [prompt("gw"), format!("curl http://{db_ip}/\r")],
         [prompt("gw"), format!("ssh root@{fw_ip}\r")],
         ["password: ", "admin\r"],

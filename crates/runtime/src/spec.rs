@@ -165,6 +165,7 @@ fn with_hash(mut spec: ContainerSpec) -> ContainerSpec {
         routes.clear();
     }
     hashed.env.remove(ROUTES_ENV);
+    hashed.env.remove(LURES_ENV);
     let digest = Sha256::digest(serde_json::to_vec(&hashed).unwrap_or_default());
     let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     spec.labels.insert(labels::SPEC_HASH.to_owned(), hash);
@@ -247,8 +248,35 @@ pub fn base(topology: TopologyId, design: &Design, decky: &Decky, image: &str) -
     })
 }
 
-/// The container of one service of `decky`, running `image`.
-pub fn service(topology: TopologyId, decky: &Decky, service: &str, image: &str) -> ContainerSpec {
+/// The variable a shell-bearing service reads its lure files from (the decoy's
+/// `DECNET_LURES`): outside the spec hash, since lures follow the design while the decoy
+/// runs, and a service is not recreated for a new breadcrumb.
+pub const LURES_ENV: &str = "DECNET_LURES";
+
+/// The variable the ssh decoy reads its lure accounts from: the decky's own, which depends
+/// on the topology and the decky's name only (`lures::account`), so it never changes.
+pub const ACCOUNTS_ENV: &str = "DECNET_ACCOUNTS";
+
+/// The lure environment of `service` on `decky`: its lure files (a shell-bearing service)
+/// and the account its lures elsewhere name (ssh).
+fn lure_env(topology: TopologyId, design: &Design, decky: &Decky, service: &str, env: &mut BTreeMap<String, String>) {
+    use decnet_domain::lures;
+    let seed = lures::seed_of(topology);
+    if service == "ssh" {
+        let account = vec![lures::account(seed, &decky.name)];
+        env.insert(ACCOUNTS_ENV.to_owned(), serde_json::to_string(&account).unwrap_or_default());
+    }
+    if matches!(service, "ssh" | "telnet") {
+        let found = lures::lures_of(design, seed, lures::Density::default(), decky);
+        let files = lures::files(&found);
+        if !files.is_empty() {
+            env.insert(LURES_ENV.to_owned(), serde_json::to_string(&files).unwrap_or_default());
+        }
+    }
+}
+
+/// The container of one service of `decky` in `design`, running `image`.
+pub fn service(topology: TopologyId, design: &Design, decky: &Decky, service: &str, image: &str) -> ContainerSpec {
     let mut labels = common_labels(topology);
     labels.insert(labels::DECKY.to_owned(), decky.name.to_string());
     labels.insert(labels::ROLE.to_owned(), "service".into());
@@ -268,6 +296,7 @@ pub fn service(topology: TopologyId, decky: &Decky, service: &str, image: &str) 
             if let Some(config) = decky.service_config.get(service).filter(|c| !c.is_empty()) {
                 env.insert("DECNET_SERVICE_CONFIG".to_owned(), serde_json::Value::Object(config.clone()).to_string());
             }
+            lure_env(topology, design, decky, service, &mut env);
             env
         },
         user: Some(SERVICE_USER.into()),
@@ -280,7 +309,7 @@ pub fn service(topology: TopologyId, decky: &Decky, service: &str, image: &str) 
 /// Every container of `decky`, base first.
 pub fn decky_containers(topology: TopologyId, design: &Design, decky: &Decky, image: &str) -> Vec<ContainerSpec> {
     std::iter::once(base(topology, design, decky, image))
-        .chain(decky.services.iter().map(|s| service(topology, decky, s, image)))
+        .chain(decky.services.iter().map(|s| service(topology, design, decky, s, image)))
         .collect()
 }
 

@@ -146,3 +146,59 @@ impl AttackerDetail {
         }
     }
 }
+
+/// One breadcrumb of a topology: where it lies, where it leads, the login it carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LureRow {
+    /// The decky it lies on.
+    pub decky: String,
+    /// The decky it leads to.
+    pub target: String,
+    /// The target's host name as the lure names it.
+    pub target_hostname: String,
+    /// The target's address it names.
+    pub target_ip: String,
+    /// The service its login opens.
+    pub service: String,
+    /// User name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// The files that carry it.
+    pub files: Vec<String>,
+}
+
+/// A topology's lures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LureList {
+    /// The topology.
+    pub topology_id: Uuid,
+    /// How many lures it gets (`none`, `sparse`, `rich`).
+    pub density: String,
+    /// The lures, by decky.
+    pub lures: Vec<LureRow>,
+}
+
+impl LureList {
+    /// The lures of `design` (topology `topology`) at `density`.
+    pub fn new(topology: TopologyId, design: &decnet_domain::Design, density: decnet_domain::lures::Density) -> Self {
+        let seed = decnet_domain::lures::seed_of(topology);
+        let lures = decnet_domain::lures::lures(design, seed, density)
+            .into_values()
+            .flatten()
+            .map(|l| LureRow {
+                decky: l.decky.to_string(),
+                target: l.target.to_string(),
+                target_hostname: l.target_hostname,
+                target_ip: l.target_ip.to_string(),
+                service: l.service,
+                user: l.account.user,
+                password: l.account.password,
+                files: l.files,
+            })
+            .collect();
+        let density =
+            serde_json::to_value(density).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        LureList { topology_id: topology.0, density, lures }
+    }
+}

@@ -14,7 +14,7 @@ mod queue;
 mod topology;
 
 pub use accounts::{Me, SseTicket, Token, UserRow};
-pub use attackers::{AttackerDetail, AttackerList, AttackerSummary, CredentialRow, HopRow};
+pub use attackers::{AttackerDetail, AttackerList, AttackerSummary, CredentialRow, HopRow, LureList, LureRow};
 pub use catalogue::{
     Archetype, ArchetypeList, DeckyServices, NextIp, NextSubnet, PersonaList, ReapReport, ServiceConfigChange,
     ServiceField, ServiceList, ServiceSchema,

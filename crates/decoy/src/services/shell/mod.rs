@@ -46,6 +46,8 @@ pub struct Shell {
     history: Vec<String>,
     started: Instant,
     net: Net,
+    /// Breadcrumbs into the maze (`DECNET_LURES`): paths (`~/` for the home) and contents.
+    lures: Vec<decnet_domain::lures::LureFile>,
 }
 
 impl Shell {
@@ -67,6 +69,10 @@ impl Shell {
             history: Vec::new(),
             started: Instant::now(),
             net,
+            lures: std::env::var("DECNET_LURES")
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_default(),
         }
     }
 
@@ -134,6 +140,11 @@ impl Shell {
         if let Some(content) = self.system_file(path) {
             return Ok(content);
         }
+        if path != "/etc/hosts"
+            && let Some(lure) = self.lures.iter().find(|l| self.resolve(&l.path) == path)
+        {
+            return Ok(lure.content.clone());
+        }
         let p = &self.persona;
         let user = &self.user;
         Ok(match path {
@@ -157,22 +168,33 @@ impl Shell {
             "/etc/issue" => format!("{} \\n \\l\n\n", p.distro.issue),
             "/etc/hosts" => {
                 let own: String = self.net.view.addresses().iter().map(|ip| format!("{ip}\t{}\n", p.hostname)).collect();
-                format!("127.0.0.1\tlocalhost\n{own}::1\tlocalhost ip6-localhost ip6-loopback\n")
+                let named: String =
+                    self.lures.iter().filter(|l| l.path == "/etc/hosts").map(|l| l.content.as_str()).collect();
+                format!("127.0.0.1\tlocalhost\n{own}{named}::1\tlocalhost ip6-localhost ip6-loopback\n")
             }
             "/proc/version" => format!("Linux version {} (buildd@lcy02-amd64-001) (gcc (GCC) 11.4.0) {}\n", p.kernel_release, p.kernel_version),
             "/proc/cpuinfo" => "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Gold 6230R CPU @ 2.10GHz\ncpu MHz\t\t: 2095.078\ncache size\t: 36608 KB\n\n\
                  processor\t: 1\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Gold 6230R CPU @ 2.10GHz\ncpu MHz\t\t: 2095.078\ncache size\t: 36608 KB\n"
                 .to_owned(),
             "/var/www/html/config.php" => format!(
-                "<?php\n// database\ndefine('DB_HOST', '10.0.3.12');\ndefine('DB_USER', 'app');\ndefine('DB_PASSWORD', 'Wint3r-{:04}!');\ndefine('DB_NAME', 'app');\n",
+                "<?php\n// database\ndefine('DB_HOST', 'localhost');\ndefine('DB_USER', 'app');\ndefine('DB_PASSWORD', 'Wint3r-{:04}!');\ndefine('DB_NAME', 'app');\n",
                 p.derive("ftp notes") % 10_000
             ),
             path if path == format!("{}/.bash_history", self.home) => {
-                "ls -la\nsudo systemctl restart nginx\nmysql -u app -p app\ncd /var/www/html\nvim config.php\nscp backup.tar.gz backup@10.0.3.20:/srv/backup/\nexit\n"
+                "ls -la\nsudo systemctl restart nginx\nmysql -u app -p app\ncd /var/www/html\nvim config.php\nexit\n"
                     .to_owned()
             }
+            path if path == format!("{}/.bashrc", self.home) => {
+                "# ~/.bashrc: executed by bash(1) for non-login shells.\ncase $- in\n    *i*) ;;\n      *) return;;\nesac\nHISTCONTROL=ignoreboth\nshopt -s histappend\nHISTSIZE=1000\nHISTFILESIZE=2000\nalias ll='ls -alF'\nalias la='ls -A'\n"
+                    .to_owned()
+            }
+            path if path == format!("{}/.profile", self.home) => {
+                "# ~/.profile: executed by the command interpreter for login shells.\nif [ -n \"$BASH_VERSION\" ]; then\n    if [ -f \"$HOME/.bashrc\" ]; then\n\t. \"$HOME/.bashrc\"\n    fi\nfi\n"
+                    .to_owned()
+            }
+            path if path == format!("{}/.ssh/authorized_keys", self.home) => String::new(),
             path if path == format!("{}/notes.txt", self.home) => {
-                "- vpn: ops / see vault\n- rotate the db password after the migration\n- backup box is 10.0.3.20 (user backup)\n".to_owned()
+                "- vpn: ops / see vault\n- rotate the db password after the migration\n".to_owned()
             }
             path if path.starts_with("/root") && self.uid != 0 => return Err("Permission denied"),
             path if self.is_dir(path) => return Err("Is a directory"),
@@ -197,6 +219,7 @@ impl Shell {
                 | "/opt"
                 | "/srv"
         ) || path == self.home
+            || path == format!("{}/.ssh", self.home)
     }
 
     fn entries(&self, dir: &str) -> Option<Vec<&'static str>> {
@@ -227,6 +250,13 @@ impl Shell {
             "/var/www/html" => vec!["config.php", "index.html"],
             "/tmp" | "/opt" | "/srv" => vec![],
             d if d == home => vec![".bash_history", ".bashrc", ".profile", ".ssh", "notes.txt"],
+            d if d == format!("{home}/.ssh") => {
+                let mut names: Vec<&'static str> = vec!["authorized_keys"];
+                if self.lures.iter().any(|l| l.path == "~/.ssh/config") {
+                    names.push("config");
+                }
+                names
+            }
             _ => return None,
         })
     }
