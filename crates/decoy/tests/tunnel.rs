@@ -60,20 +60,7 @@ fn a_tunnel_out_of_the_maze_is_refused_recorded_and_sends_nothing() {
 #[test]
 fn ssh_d_serves_socks_into_the_maze_for_curl() {
     let (web, mut gate) = maze();
-    let socks = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let forward = format!("127.0.0.1:{socks}");
-    let mut args: Vec<String> = ["-p", "admin", "ssh"].map(String::from).to_vec();
-    args.extend(QUIET.iter().map(|s| (*s).to_owned()));
-    args.extend(["-N", "-D", &forward, "-p", &gate.addr.port().to_string()].map(String::from));
-    args.push(format!("root@{}", gate.addr.ip()));
-    let mut proxy = KillOnDrop(Command::new("sshpass").args(&args).stdin(Stdio::null()).spawn().unwrap());
-    // Wait (bounded) until the client's SOCKS listener accepts.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&forward).is_err() {
-        assert!(proxy.0.try_wait().unwrap().is_none(), "ssh -D exited");
-        assert!(Instant::now() < deadline, "ssh -D never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (_proxy, forward) = socks_proxy(&gate);
     let url = format!("http://{}/", web.addr);
     let out = client("curl", &["-sS", "-i", "--max-time", "10", "--socks5-hostname", &forward, &url], None);
     let page = text(&out);
@@ -115,6 +102,25 @@ fn ssh_j_logs_into_the_next_decky_through_this_one() {
     gate.wait_kind("tunnel", |e| e["details"]["outcome"] == "open" && e["details"]["port"] == inner.addr.port());
 }
 
+/// `ssh -N -D` to `gate`, once its SOCKS listener accepts (bounded wait); the client and
+/// the listener's address.
+fn socks_proxy(gate: &Decoy) -> (KillOnDrop, String) {
+    let socks = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let forward = format!("127.0.0.1:{socks}");
+    let mut args: Vec<String> = ["-p", "admin", "ssh"].map(String::from).to_vec();
+    args.extend(QUIET.iter().map(|s| (*s).to_owned()));
+    args.extend(["-N", "-D", &forward, "-p", &gate.addr.port().to_string()].map(String::from));
+    args.push(format!("root@{}", gate.addr.ip()));
+    let mut proxy = KillOnDrop(Command::new("sshpass").args(&args).stdin(Stdio::null()).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&forward).is_err() {
+        assert!(proxy.0.try_wait().unwrap().is_none(), "ssh -D exited");
+        assert!(Instant::now() < deadline, "ssh -D never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (proxy, forward)
+}
+
 struct KillOnDrop(std::process::Child);
 
 impl Drop for KillOnDrop {
@@ -149,19 +155,7 @@ fn a_session_opening_more_tunnels_than_its_limit_is_cut_and_recorded() {
     let std::net::SocketAddr::V4(target) = holder.local_addr().unwrap() else { unreachable!() };
     let reach = format!("{}/32", target.ip());
     let mut gate = Decoy::start_with_args("ssh", &format!("{}:0", loopback()), None, &[], &["--reach", &reach]);
-    let socks = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let forward = format!("127.0.0.1:{socks}");
-    let mut args: Vec<String> = ["-p", "admin", "ssh"].map(String::from).to_vec();
-    args.extend(QUIET.iter().map(|s| (*s).to_owned()));
-    args.extend(["-N", "-D", &forward, "-p", &gate.addr.port().to_string()].map(String::from));
-    args.push(format!("root@{}", gate.addr.ip()));
-    let mut proxy = KillOnDrop(Command::new("sshpass").args(&args).stdin(Stdio::null()).spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&forward).is_err() {
-        assert!(proxy.0.try_wait().unwrap().is_none(), "ssh -D exited");
-        assert!(Instant::now() < deadline, "ssh -D never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut proxy, forward) = socks_proxy(&gate);
     // Up to the limit, every tunnel opens and stays open.
     let mut held = Vec::new();
     for _ in 0..16 {
