@@ -29,7 +29,8 @@ pub(crate) async fn lures(
 ) -> Result<Json<wire::LureList>, ApiError> {
     let id = state.engine.store().resolve(&key).await?;
     let topology = state.engine.store().topology(id).await?;
-    Ok(Json(wire::LureList::new(id, &topology.design, decnet_domain::lures::Density::default())))
+    let density = decnet_domain::lures::density_of(&topology.header.config_snapshot);
+    Ok(Json(wire::LureList::new(id, &topology.design, density)))
 }
 
 /// Which topology's attackers.

@@ -261,6 +261,9 @@ pub(crate) struct GenerateRequest {
     subnet_base: Option<String>,
     /// Whether the DMZ decky is the gateway that publishes its ports (ours; true).
     gateway: Option<bool>,
+    /// How many lures the deckies get: `none`, `sparse` (default) or `rich` (ours).
+    #[schema(value_type = Option<String>)]
+    lures: Option<decnet_domain::lures::Density>,
 }
 
 fn invalid(detail: impl Into<String>) -> ApiError {
@@ -330,6 +333,7 @@ impl GenerateRequest {
         let config = decnet_domain::generator::GeneratorConfig {
             subnet_base,
             gateway: self.gateway.unwrap_or(true),
+            lures: self.lures.unwrap_or_default(),
             depth,
             branching,
             deckies_per_lan_min: min,

@@ -92,3 +92,29 @@ async fn an_attackers_path_is_linked_across_deckies_with_its_lans_and_credential
     let (status, _) = send(&server, "GET", "/api/v1/attackers?topology=nowhere", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_topologys_lures_follow_its_density_and_lead_to_deckies_that_accept_them() {
+    let (_dir, _engine, server) = app().await;
+    for (name, density) in [("rich-maze", "rich"), ("bare-maze", "none"), ("plain-maze", "sparse")] {
+        let body = json!({"name": name, "depth": 3, "seed": 21, "lures": density});
+        let (status, created) = send(&server, "POST", "/api/v1/topologies", Some(body.to_string())).await;
+        assert!(status.is_success(), "{created}");
+        let (status, list) = send(&server, "GET", &format!("/api/v1/topologies/{name}/lures"), None).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        assert_eq!(list["density"], density);
+        let lures = list["lures"].as_array().unwrap();
+        match density {
+            "none" => assert!(lures.is_empty()),
+            _ => {
+                assert!(!lures.is_empty(), "{list}");
+                let rich = lures.iter().any(|l| l["files"].as_array().unwrap().iter().any(|f| f == "~/.ssh/config"));
+                assert_eq!(rich, density == "rich");
+                assert!(lures.iter().all(|l| l["service"] == "ssh" && !l["password"].as_str().unwrap().is_empty()));
+            }
+        }
+    }
+    let (status, body) =
+        send(&server, "POST", "/api/v1/topologies", Some(json!({"name": "x", "lures": "lots"}).to_string())).await;
+    assert!(status.is_client_error(), "{body}");
+}

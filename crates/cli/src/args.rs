@@ -328,4 +328,7 @@ pub struct GenerateArgs {
     /// Do not make the DMZ decky a gateway (no host ports published).
     #[arg(long)]
     pub no_gateway: bool,
+    /// How many lures (breadcrumbs into the maze) the deckies get: none, sparse or rich.
+    #[arg(long, default_value = "sparse")]
+    pub lures: decnet_domain::lures::Density,
 }

@@ -173,6 +173,7 @@ pub fn generator_config(args: &GenerateArgs) -> GeneratorConfig {
         seed: args.seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0),
         subnet_base: args.subnet_base,
         gateway: !args.no_gateway,
+        lures: args.lures,
     }
 }
 
@@ -242,7 +243,8 @@ impl Backend for Local {
     async fn lures(&self, key: &str) -> anyhow::Result<LureList> {
         let id = self.resolve(key).await?;
         let topology = self.store.topology(id).await?;
-        Ok(LureList::new(id, &topology.design, decnet_domain::lures::Density::default()))
+        let density = decnet_domain::lures::density_of(&topology.header.config_snapshot);
+        Ok(LureList::new(id, &topology.design, density))
     }
 
     async fn history(&self, key: &str, limit: i64) -> anyhow::Result<Vec<StatusEventRow>> {
@@ -397,6 +399,7 @@ impl Backend for Remote {
             "seed": config.seed,
             "subnet_base": config.subnet_base.to_string(),
             "gateway": config.gateway,
+            "lures": config.lures,
         });
         self.send_as(reqwest::Method::POST, TOPOLOGIES, Some(body)).await
     }

@@ -162,6 +162,8 @@ fn a_session_opening_more_tunnels_than_its_limit_is_cut_and_recorded() {
         held.push(socks_connect(&forward, target).expect("a tunnel within the limit opens"));
         held.push(holder.accept().unwrap().0);
     }
+    // Sixteen open tunnels cost the decoy little: far under its container's memory cap.
+    assert!(gate.rss_kib() < 32 * 1024, "rss {} KiB", gate.rss_kib());
     // One more: refused, and the session is cut (the client exits).
     assert!(socks_connect(&forward, target).is_err(), "a tunnel past the limit opened");
     let cut = gate.wait_kind("tunnel", |e| e["details"]["cut"] == true);

@@ -44,6 +44,9 @@ pub struct GeneratorConfig {
     pub subnet_base: Ipv4Net,
     /// Whether the DMZ decky is the gateway that publishes its ports on the host.
     pub gateway: bool,
+    /// How many lures the deckies get.
+    #[serde(default)]
+    pub lures: crate::lures::Density,
 }
 
 impl Default for GeneratorConfig {
@@ -59,6 +62,7 @@ impl Default for GeneratorConfig {
             seed: 0,
             subnet_base: default_subnet_base(),
             gateway: true,
+            lures: crate::lures::Density::default(),
         }
     }
 }

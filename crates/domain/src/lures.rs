@@ -45,6 +45,12 @@ impl std::str::FromStr for Density {
     }
 }
 
+/// The lure density a topology was created with (its configuration snapshot's `lures`;
+/// sparse when it names none).
+pub fn density_of(snapshot: &serde_json::Value) -> Density {
+    snapshot.get("lures").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+}
+
 /// A login a decky's ssh decoy accepts.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Account {

@@ -138,6 +138,7 @@ impl Engine {
         let topology = self.store.topology(id).await?;
         let observed = self.runtime.observe(id).await?;
         let design = &topology.design;
+        let lures = decnet_domain::lures::density_of(&topology.header.config_snapshot);
         let mut report = ConvergeReport::default();
         let mut wanted_networks = HashSet::new();
         for lan in design.lans.values() {
@@ -157,8 +158,9 @@ impl Engine {
         }
         let mut wanted_containers = HashSet::new();
         for decky in design.deckies.values() {
-            wanted_containers
-                .extend(spec::decky_containers(id, design, decky, self.runtime.image()).into_iter().map(|c| c.name));
+            wanted_containers.extend(
+                spec::decky_containers(id, design, decky, self.runtime.image(), lures).into_iter().map(|c| c.name),
+            );
         }
         // Deckies are independent of each other: converge several at once. Their states
         // are recorded (and published, which is the progress a deploy reports) as each
@@ -188,7 +190,7 @@ impl Engine {
                 // A decky that failed may have missed a route change (`SetRoutes`).
                 let refresh_routes =
                     topology.decky_status.get(&decky.name).is_some_and(|s| s.state == DeckyState::Failed);
-                async move { (decky, self.converge_decky(id, design, decky, observed, refresh_routes).await) }
+                async move { (decky, self.converge_decky(id, design, decky, observed, refresh_routes, lures).await) }
             })
             .collect();
         let mut pending = futures_util::stream::iter(jobs).buffer_unordered(self.config.concurrency.max(1) * 2);
@@ -234,6 +236,7 @@ impl Engine {
         decky: &decnet_domain::Decky,
         observed: &Observed,
         refresh_routes: bool,
+        lures: decnet_domain::lures::Density,
     ) -> Result<usize, RuntimeError> {
         let base = spec::base(id, design, decky, self.runtime.image());
         let mut changes = 0;
@@ -252,7 +255,7 @@ impl Engine {
             true
         };
         for service in &decky.services {
-            let spec = spec::service(id, design, decky, service, self.runtime.image());
+            let spec = spec::service(id, design, decky, service, self.runtime.image(), lures);
             if !base_recreated && hash_matches(observed, &spec) {
                 continue;
             }
@@ -341,11 +344,12 @@ impl Engine {
         design: &Design,
         actions: &[RuntimeAction],
         status: TopologyStatus,
+        lures: decnet_domain::lures::Density,
     ) -> Result<(), EngineError> {
         let mut touched: BTreeMap<Name, Option<String>> = BTreeMap::new();
         let mut other_errors = Vec::new();
         for action in actions {
-            let result = self.perform(id, design, action).await;
+            let result = self.perform(id, design, action, lures).await;
             match (action, result) {
                 (RuntimeAction::RemoveDecky { decky, .. }, Ok(())) => {
                     touched.remove(decky);
@@ -394,7 +398,13 @@ impl Engine {
         Ok(())
     }
 
-    async fn perform(&self, id: TopologyId, design: &Design, action: &RuntimeAction) -> Result<(), RuntimeError> {
+    async fn perform(
+        &self,
+        id: TopologyId,
+        design: &Design,
+        action: &RuntimeAction,
+        lures: decnet_domain::lures::Density,
+    ) -> Result<(), RuntimeError> {
         let rt = &self.runtime;
         let missing = |kind: &'static str, name: &Name| RuntimeError::Missing { kind, name: name.to_string() };
         match action {
@@ -405,7 +415,7 @@ impl Engine {
             RuntimeAction::RemoveNetwork { lan } => rt.remove_network(&spec::network_name(id, lan)).await,
             RuntimeAction::StartDecky { decky } => {
                 let decky = design.deckies.get(decky).ok_or_else(|| missing("decky", decky))?;
-                for container in spec::decky_containers(id, design, decky, self.runtime.image()) {
+                for container in spec::decky_containers(id, design, decky, self.runtime.image(), lures) {
                     rt.ensure_container(&container).await?;
                 }
                 Ok(())
@@ -424,7 +434,7 @@ impl Engine {
             }
             RuntimeAction::AddService { decky, service } | RuntimeAction::RecreateService { decky, service } => {
                 let decky = design.deckies.get(decky).ok_or_else(|| missing("decky", decky))?;
-                let container = spec::service(id, design, decky, service, self.runtime.image());
+                let container = spec::service(id, design, decky, service, self.runtime.image(), lures);
                 if matches!(action, RuntimeAction::RecreateService { .. }) {
                     rt.remove_container(&container.name).await?;
                 }
@@ -444,7 +454,7 @@ impl Engine {
                     rt.remove_container(&spec::service_name(id, &decky.name, service)).await?;
                 }
                 rt.remove_container(&spec::base_name(id, &decky.name)).await?;
-                for container in spec::decky_containers(id, design, decky, self.runtime.image()) {
+                for container in spec::decky_containers(id, design, decky, self.runtime.image(), lures) {
                     rt.ensure_container(&container).await?;
                 }
                 Ok(())

@@ -79,7 +79,8 @@ impl Engine {
                     ApplyOutcome::Committed { actions, design, mutation, header } => {
                         report.applied += 1;
                         self.publish_mutation(&mutation, json!({ "version": header.version, "actions": actions }));
-                        self.materialise(id, &design, &actions, header.status).await?;
+                        let lures = decnet_domain::lures::density_of(&header.config_snapshot);
+                        self.materialise(id, &design, &actions, header.status, lures).await?;
                     }
                     ApplyOutcome::Refused { refusal, mutation } => {
                         report.refused += 1;

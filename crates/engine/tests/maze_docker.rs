@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use decnet_domain::document::TopologyDocument;
 use decnet_domain::{Name, TopologyStatus};
 use decnet_runtime::spec;
-use decnet_store::Store;
+use decnet_store::{Events, Store};
 use serde_json::{Value, json};
 use support::{Cleanup, lab};
 
@@ -277,5 +277,14 @@ async fn an_attacker_walks_the_maze_through_the_gateway_and_cannot_leave_it() {
     assert!(middle.credentials.iter().any(|c| c.user == "root" && c.secret == "admin" && c.accepted));
     assert!(deep.commands.iter().any(|c| c == "hostname"));
     assert_eq!(attacker.lans(), ["dmz", "lan-a", "lan-b"].into_iter().collect());
+    // Each hop was also stored (and streamed) as it was seen.
+    let filter = decnet_store::EventFilter {
+        topology_id: Some(id),
+        kind: Some("attacker.hop".into()),
+        limit: 100,
+        ..decnet_store::EventFilter::default()
+    };
+    let hops = lab.store.events(&filter).await.unwrap();
+    assert!(hops.iter().any(|e| e.payload["from"] == "fw" && e.payload["to"] == "db"), "{hops:?}");
     lab.engine.teardown(id).await.unwrap();
 }

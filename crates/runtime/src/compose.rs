@@ -57,7 +57,7 @@ pub fn render(id: TopologyId, design: &Design, image: &str) -> Value {
     let mut services = Map::new();
     for decky in design.deckies.values() {
         let base_key = decky.name.to_string();
-        for spec in spec::decky_containers(id, design, decky, image) {
+        for spec in spec::decky_containers(id, design, decky, image, decnet_domain::lures::Density::default()) {
             let key = match &spec.role {
                 Role::Base { .. } => base_key.clone(),
                 Role::Service { service, .. } => format!("{base_key}_{service}"),

@@ -259,7 +259,14 @@ pub const ACCOUNTS_ENV: &str = "DECNET_ACCOUNTS";
 
 /// The lure environment of `service` on `decky`: its lure files (a shell-bearing service)
 /// and the account its lures elsewhere name (ssh).
-fn lure_env(topology: TopologyId, design: &Design, decky: &Decky, service: &str, env: &mut BTreeMap<String, String>) {
+fn lure_env(
+    topology: TopologyId,
+    design: &Design,
+    decky: &Decky,
+    service: &str,
+    density: decnet_domain::lures::Density,
+    env: &mut BTreeMap<String, String>,
+) {
     use decnet_domain::lures;
     let seed = lures::seed_of(topology);
     if service == "ssh" {
@@ -267,7 +274,7 @@ fn lure_env(topology: TopologyId, design: &Design, decky: &Decky, service: &str,
         env.insert(ACCOUNTS_ENV.to_owned(), serde_json::to_string(&account).unwrap_or_default());
     }
     if matches!(service, "ssh" | "telnet") {
-        let found = lures::lures_of(design, seed, lures::Density::default(), decky);
+        let found = lures::lures_of(design, seed, density, decky);
         let files = lures::files(&found);
         if !files.is_empty() {
             env.insert(LURES_ENV.to_owned(), serde_json::to_string(&files).unwrap_or_default());
@@ -275,8 +282,16 @@ fn lure_env(topology: TopologyId, design: &Design, decky: &Decky, service: &str,
     }
 }
 
-/// The container of one service of `decky` in `design`, running `image`.
-pub fn service(topology: TopologyId, design: &Design, decky: &Decky, service: &str, image: &str) -> ContainerSpec {
+/// The container of one service of `decky` in `design`, running `image`, with lures at
+/// `density`.
+pub fn service(
+    topology: TopologyId,
+    design: &Design,
+    decky: &Decky,
+    service: &str,
+    image: &str,
+    density: decnet_domain::lures::Density,
+) -> ContainerSpec {
     let mut labels = common_labels(topology);
     labels.insert(labels::DECKY.to_owned(), decky.name.to_string());
     labels.insert(labels::ROLE.to_owned(), "service".into());
@@ -296,7 +311,7 @@ pub fn service(topology: TopologyId, design: &Design, decky: &Decky, service: &s
             if let Some(config) = decky.service_config.get(service).filter(|c| !c.is_empty()) {
                 env.insert("DECNET_SERVICE_CONFIG".to_owned(), serde_json::Value::Object(config.clone()).to_string());
             }
-            lure_env(topology, design, decky, service, &mut env);
+            lure_env(topology, design, decky, service, density, &mut env);
             env
         },
         user: Some(SERVICE_USER.into()),
@@ -306,10 +321,16 @@ pub fn service(topology: TopologyId, design: &Design, decky: &Decky, service: &s
     })
 }
 
-/// Every container of `decky`, base first.
-pub fn decky_containers(topology: TopologyId, design: &Design, decky: &Decky, image: &str) -> Vec<ContainerSpec> {
+/// Every container of `decky`, base first, with lures at `density`.
+pub fn decky_containers(
+    topology: TopologyId,
+    design: &Design,
+    decky: &Decky,
+    image: &str,
+    density: decnet_domain::lures::Density,
+) -> Vec<ContainerSpec> {
     std::iter::once(base(topology, design, decky, image))
-        .chain(decky.services.iter().map(|s| service(topology, design, decky, s, image)))
+        .chain(decky.services.iter().map(|s| service(topology, design, decky, s, image, density)))
         .collect()
 }
 
