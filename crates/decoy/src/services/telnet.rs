@@ -298,7 +298,14 @@ impl Telnet {
             if text.trim().is_empty() {
                 continue;
             }
-            let outcome = shell.run(&text).await;
+            let mut outcome = shell.run(&text).await;
+            if let Some(request) = outcome.hop.take() {
+                // Hops are made from the ssh decoy's shell; here the login fails as a key-only host's would.
+                outcome
+                    .output
+                    .push_str(&format!("{}@{}: Permission denied (publickey).\n", request.user, request.host));
+                outcome.status = 255;
+            }
             let mut fields = Fields::default().command(&line).detail("user", user.as_str());
             if !outcome.fetches.is_empty() {
                 fields = fields.detail("fetch", outcome.fetches.clone());
