@@ -13,8 +13,10 @@
 //! - the engine links it all into one attacker whose path is gateway → fw → db, with the
 //!   LANs and the credentials of each hop.
 //!
+//! The maze is generated, four LANs in a chain (depth 3), ssh and http on every decky.
 //! Subnet base 10.227.0.0/16; the attacker link is 10.232.0.0/30. Needs `ip`, `ssh`,
-//! `curl` (scripts/test-deps.sh) and host port 22 free (no sshd on the test machine).
+//! `curl` (scripts/test-deps.sh) and host ports 22 and 80 free (no sshd or web server on
+//! the test machine).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
@@ -24,7 +26,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use decnet_domain::document::TopologyDocument;
+use decnet_domain::generator::GeneratorConfig;
 use decnet_domain::{Name, TopologyStatus};
 use decnet_runtime::spec;
 use decnet_store::{Events, Store};
@@ -120,34 +122,54 @@ fn wait_event(container: &str, what: &str, matches: impl Fn(&Value) -> bool) -> 
 #[tokio::test]
 async fn an_attacker_walks_the_maze_through_the_gateway_and_cannot_leave_it() {
     let lab = lab().await;
-    // DMZ → lan-a → lan-b: the gateway forwards DMZ↔lan-a, fw forwards lan-a↔lan-b, db is
-    // two LANs deep with ssh and a web server.
-    let doc: TopologyDocument = serde_json::from_value(json!({
-        "name": "walk",
-        "lans": [
-            {"name": "dmz", "subnet": "10.227.0.0/24", "is_dmz": true},
-            {"name": "lan-a", "subnet": "10.227.1.0/24"},
-            {"name": "lan-b", "subnet": "10.227.2.0/24"}
-        ],
-        "deckies": [
-            {"name": "gw", "home_lan": "dmz", "networks": [{"lan": "dmz"}, {"lan": "lan-a"}],
-             "services": ["ssh"], "forwards_l3": true},
-            {"name": "fw", "home_lan": "lan-a", "networks": [{"lan": "lan-a"}, {"lan": "lan-b"}],
-             "services": ["ssh"], "forwards_l3": true},
-            {"name": "db", "home_lan": "lan-b", "networks": [{"lan": "lan-b"}], "services": ["ssh", "http"]}
-        ]
-    }))
-    .unwrap();
-    let id = lab.engine.create(doc, "test").await.unwrap().header.id;
+    // A generated maze four LANs deep in a chain (DMZ → lan-01 → lan-02 → lan-03), every
+    // bridge forwarding, ssh and http on every decky. The walk: the gateway (in the DMZ),
+    // fw (the forwarder between lan-01 and lan-02) and db, two LANs in from the DMZ, each
+    // reached through forwarders.
+    let config = GeneratorConfig {
+        depth: 3,
+        branching: 1,
+        deckies_per_lan_min: 2,
+        deckies_per_lan_max: 2,
+        services: Some(vec!["ssh".into(), "http".into()]),
+        subnet_base: "10.227.0.0/16".parse().unwrap(),
+        bridge_forward_p: 1.0,
+        seed: 9,
+        ..GeneratorConfig::default()
+    };
+    let id = lab.engine.generate(Name::parse("walk").unwrap(), config).await.unwrap().header.id;
     let _cleanup = Cleanup(id);
     assert_eq!(lab.engine.deploy(id).await.unwrap().status, TopologyStatus::Active);
     let topology = lab.store.topology(id).await.unwrap();
     let design = &topology.design;
+    assert!(design.lans.len() >= 4, "depth 3 below the DMZ");
     let name = |n: &str| Name::parse(n).unwrap();
-    let db = &design.deckies[&name("db")];
-    let db_ip = db.ips[&name("lan-b")].to_string();
-    let gw_lan_a = design.deckies[&name("gw")].ips[&name("lan-a")].to_string();
-    let gw_ssh = spec::service_name(id, &name("gw"), "ssh");
+    let gateway = design.gateways().next().expect("a gateway");
+    let (gw, dmz) = (gateway.name.to_string(), gateway.home_lan.to_string());
+    // The generator bridges each LAN into its parent from the child's side: the DMZ's
+    // bridge leads to lan-a, lan-a's next bridge (fw) to lan-b, where db lives.
+    let bridge = |on: &str, not_on: Option<&str>| {
+        design
+            .deckies
+            .values()
+            .find(|d| {
+                d.name != gateway.name
+                    && d.forwards_l3
+                    && d.ips.len() == 2
+                    && d.ips.contains_key(&name(on))
+                    && not_on.is_none_or(|l| !d.ips.contains_key(&name(l)))
+            })
+            .unwrap_or_else(|| panic!("a forwarder on {on}"))
+    };
+    let lan_a = bridge(&dmz, None).home_lan.to_string();
+    let forwarder = bridge(&lan_a, Some(&dmz));
+    let fw = forwarder.name.to_string();
+    let lan_b = forwarder.ips.keys().find(|l| l.as_str() != lan_a).unwrap().to_string();
+    let db_decky = design.deckies.values().find(|d| d.ips.len() == 1 && d.home_lan.as_str() == lan_b).unwrap();
+    let db = db_decky.name.to_string();
+    let db_ip = db_decky.ips[&name(&lan_b)].to_string();
+    let gw_dmz = gateway.ips[&name(&dmz)].to_string();
+    let gw_ssh = spec::service_name(id, &name(&gw), "ssh");
 
     let attacker = Attacker::new();
     let dir = tempfile::tempdir().unwrap();
@@ -169,14 +191,14 @@ async fn an_attacker_walks_the_maze_through_the_gateway_and_cannot_leave_it() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(text(&out).trim(), db.hostname.as_ref().unwrap().as_str());
-    // The gateway recorded the attacker's own address, and the tunnel left from its lan-a side.
+    assert_eq!(text(&out).trim(), db_decky.hostname.as_ref().unwrap().as_str());
+    // The gateway recorded the attacker's own address, and the tunnel left from its address.
     let login = wait_event(&gw_ssh, "login", |e| e["event"] == "auth_attempt" && e["details"]["outcome"] == "success");
     assert_eq!(login["src_ip"], ATTACKER, "{login}");
     let tunnel = wait_event(&gw_ssh, "tunnel", |e| {
         e["details"]["tunnel"] == "close" && e["details"]["destination"] == format!("{db_ip}:22")
     });
-    assert!(tunnel["details"]["from"].as_str().unwrap().starts_with(&format!("{gw_lan_a}:")), "{tunnel}");
+    assert!(tunnel["details"]["from"].as_str().unwrap().starts_with(&format!("{gw_dmz}:")), "{tunnel}");
 
     // ssh -D, then curl through the SOCKS proxy to db's web page.
     let mut proxy = attacker.command("ssh");
@@ -205,7 +227,7 @@ async fn an_attacker_walks_the_maze_through_the_gateway_and_cannot_leave_it() {
     host.set_nonblocking(true).unwrap();
     let outside = format!(
         "{}:{}",
-        decnet_domain::alloc::gateway(design.lans[&name("dmz")].subnet),
+        decnet_domain::alloc::gateway(design.lans[&name(&dmz)].subnet),
         host.local_addr().unwrap().port()
     );
     let out = attacker
@@ -224,19 +246,19 @@ async fn an_attacker_walks_the_maze_through_the_gateway_and_cannot_leave_it() {
     // At the keyboard: log in to the gateway, fetch db's page with curl, then ssh on to fw
     // and from fw's own shell to db, and exit back out hop by hop.
     let prompt = |decky: &str| format!("root@{}:~# ", design.deckies[&name(decky)].hostname.as_ref().unwrap());
-    let fw_ip = design.deckies[&name("fw")].ips[&name("lan-a")].to_string();
+    let fw_ip = forwarder.ips[&name(&lan_a)].to_string();
     let steps = json!([
         ["password: ", "admin\r"],
-        [prompt("gw"), "cat ~/notes.txt\r"],
-        [prompt("gw"), format!("curl http://{db_ip}/\r")],
-        [prompt("gw"), format!("ssh root@{fw_ip}\r")],
+        [prompt(&gw), "cat ~/notes.txt\r"],
+        [prompt(&gw), format!("curl http://{db_ip}/\r")],
+        [prompt(&gw), format!("ssh root@{fw_ip}\r")],
         ["password: ", "admin\r"],
-        [prompt("fw"), format!("ssh root@{db_ip}\r")],
+        [prompt(&fw), format!("ssh root@{db_ip}\r")],
         ["password: ", "admin\r"],
-        [prompt("db"), "hostname\r"],
-        [prompt("db"), "exit\r"],
-        [prompt("fw"), "exit\r"],
-        [prompt("gw"), "exit\r"]
+        [prompt(&db), "hostname\r"],
+        [prompt(&db), "exit\r"],
+        [prompt(&fw), "exit\r"],
+        [prompt(&gw), "exit\r"]
     ]);
     let steps_file = dir.path().join("steps.json");
     std::fs::write(&steps_file, steps.to_string()).unwrap();
@@ -266,17 +288,17 @@ async fn an_attacker_walks_the_maze_through_the_gateway_and_cannot_leave_it() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let hop = |session: &str| attacker.hops.iter().find(|h| h.session == session).unwrap();
-    let deep = attacker.hops.iter().find(|h| h.decky == "db" && h.depth == 2).unwrap();
+    let deep = attacker.hops.iter().find(|h| h.decky == db && h.depth == 2).unwrap();
     let middle = hop(deep.via.as_deref().unwrap());
     let first = hop(middle.via.as_deref().unwrap());
-    assert_eq!((first.decky.as_str(), middle.decky.as_str()), ("gw", "fw"));
+    assert_eq!((first.decky.as_str(), middle.decky.as_str()), (gw.as_str(), fw.as_str()));
     assert_eq!(
         (first.lan.as_deref(), middle.lan.as_deref(), deep.lan.as_deref()),
-        (Some("dmz"), Some("lan-a"), Some("lan-b"))
+        (Some(dmz.as_str()), Some(lan_a.as_str()), Some(lan_b.as_str()))
     );
     assert!(middle.credentials.iter().any(|c| c.user == "root" && c.secret == "admin" && c.accepted));
     assert!(deep.commands.iter().any(|c| c == "hostname"));
-    assert_eq!(attacker.lans(), ["dmz", "lan-a", "lan-b"].into_iter().collect());
+    assert_eq!(attacker.lans(), [dmz.as_str(), lan_a.as_str(), lan_b.as_str()].into_iter().collect());
     // Each hop was also stored (and streamed) as it was seen.
     let filter = decnet_store::EventFilter {
         topology_id: Some(id),
@@ -285,6 +307,6 @@ async fn an_attacker_walks_the_maze_through_the_gateway_and_cannot_leave_it() {
         ..decnet_store::EventFilter::default()
     };
     let hops = lab.store.events(&filter).await.unwrap();
-    assert!(hops.iter().any(|e| e.payload["from"] == "fw" && e.payload["to"] == "db"), "{hops:?}");
+    assert!(hops.iter().any(|e| e.payload["from"] == fw.as_str() && e.payload["to"] == db.as_str()), "{hops:?}");
     lab.engine.teardown(id).await.unwrap();
 }
