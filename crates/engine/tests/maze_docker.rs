@@ -275,6 +275,67 @@ async fn an_attacker_walks_the_maze_through_the_gateway_and_cannot_leave_it() {
         said.contains(&format!("Connection to {db_ip} closed."))
             && said.contains(&format!("Connection to {fw_ip} closed."))
     );
+    // The gateway's notes name its lure: a deeper decky, the login it accepts.
+    let seed = decnet_domain::lures::seed_of(id);
+    let density = decnet_domain::lures::Density::default();
+    let gw_lures = decnet_domain::lures::lures_of(design, seed, density, gateway);
+    assert!(!gw_lures.is_empty(), "the gateway has a lure");
+    for lure in &gw_lures {
+        let line = format!("({}) {} / {}", lure.target_ip, lure.account.user, lure.account.password);
+        assert!(said.contains(&line), "notes.txt names {line}: {said}");
+    }
+    // Every lure of the maze works: its login opens its target's shell (through the gateway).
+    let every = decnet_domain::lures::lures(design, seed, density);
+    assert!(every.len() >= 3, "lures on the deckies: {every:?}");
+    for lure in every.values().flatten() {
+        let askpass = dir.path().join("lure-askpass");
+        let password = &lure.account.password;
+        let script = format!("#!/bin/sh\ncase \"$1\" in root@*) echo admin ;; *) echo '{password}' ;; esac\n");
+        std::fs::write(&askpass, script).unwrap();
+        std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let target = format!("{}@{}", lure.account.user, lure.target_ip);
+        let out = attacker
+            .command("ssh")
+            .args(["-F", &config, "-J", &format!("root@{HOST_SIDE}"), &target, "hostname"])
+            .env("SSH_ASKPASS", &askpass)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{lure:?}: {}", text(&out));
+        assert_eq!(text(&out).trim(), lure.target_hostname, "{lure:?}");
+    }
+
+    // At the keyboard again: the gateway's lure, read and used from its shell, lands in its
+    // target's shell, and `exit` comes back; an ssh to the host's side of the DMZ goes
+    // nowhere and the host's listener never sees it.
+    let lure = &gw_lures[0];
+    let outside = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    outside.set_nonblocking(true).unwrap();
+    let outside_port = outside.local_addr().unwrap().port().to_string();
+    let host_side = decnet_domain::alloc::gateway(design.lans[&name(&dmz)].subnet).to_string();
+    let far = format!("{}@{}:~$ ", lure.account.user, lure.target_hostname);
+    let steps = json!([
+        ["password: ", "admin\r"],
+        [prompt(&gw), "cat ~/notes.txt\r"],
+        [prompt(&gw), format!("ssh {}@{}\r", lure.account.user, lure.target_ip)],
+        ["password: ", format!("{}\r", lure.account.password)],
+        [far, "hostname\r"],
+        [far, "exit\r"],
+        [prompt(&gw), format!("ssh -p {outside_port} root@{host_side}\r")],
+        [prompt(&gw), "exit\r"]
+    ]);
+    std::fs::write(&steps_file, steps.to_string()).unwrap();
+    let out = attacker
+        .command("python3")
+        .args([driver, steps_file.to_str().unwrap(), "ssh", "-F", &config, &format!("root@{HOST_SIDE}")])
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "every prompt came: {said}");
+    assert!(said.contains(&format!("Connection to {} closed.", lure.target_ip)), "{said}");
+    assert!(said.contains(&format!("connect to host {host_side} port {outside_port}: Connection timed out")), "{said}");
+    assert!(outside.accept().is_err(), "the host saw a hop from the maze");
 
     // The engine links it all into one attacker: gateway → fw → db, with LANs and logins.
     assert!(lab.engine.collect().await.unwrap() >= 3, "the decoys' logs are followed");
@@ -298,7 +359,8 @@ async fn an_attacker_walks_the_maze_through_the_gateway_and_cannot_leave_it() {
     );
     assert!(middle.credentials.iter().any(|c| c.user == "root" && c.secret == "admin" && c.accepted));
     assert!(deep.commands.iter().any(|c| c == "hostname"));
-    assert_eq!(attacker.lans(), [dmz.as_str(), lan_a.as_str(), lan_b.as_str()].into_iter().collect());
+    // (The lures it used took it further still.)
+    assert!([dmz.as_str(), lan_a.as_str(), lan_b.as_str()].iter().all(|l| attacker.lans().contains(l)));
     // Each hop was also stored (and streamed) as it was seen.
     let filter = decnet_store::EventFilter {
         topology_id: Some(id),
