@@ -52,6 +52,17 @@ fn container(spec: &ContainerSpec, base_key: &str) -> Value {
     service
 }
 
+/// Compose interpolates `$VAR` in every string of the file, so a literal `$` (lure
+/// passwords have them) must be written `$$` or Compose rejects or rewrites the value.
+fn escape_interpolation(value: &mut Value) {
+    match value {
+        Value::String(text) if text.contains('$') => *text = text.replace('$', "$$"),
+        Value::Array(items) => items.iter_mut().for_each(escape_interpolation),
+        Value::Object(fields) => fields.values_mut().for_each(escape_interpolation),
+        _ => {}
+    }
+}
+
 /// The compose document of `design` (topology `id`), running `image`.
 pub fn render(id: TopologyId, design: &Design, image: &str) -> Value {
     let mut services = Map::new();
@@ -80,5 +91,19 @@ pub fn render(id: TopologyId, design: &Design, image: &str) -> Value {
             (net.name, body)
         })
         .collect();
-    json!({ "services": services, "networks": networks })
+    let mut document = json!({ "services": services, "networks": networks });
+    escape_interpolation(&mut document);
+    document
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollars_are_doubled_in_every_string_and_nothing_else_changes() {
+        let mut doc = json!({"a": ["x$y", 3, {"b": "$$", "c": "plain"}], "d": true});
+        escape_interpolation(&mut doc);
+        assert_eq!(doc, json!({"a": ["x$$y", 3, {"b": "$$$$", "c": "plain"}], "d": true}));
+    }
 }
