@@ -99,3 +99,63 @@ fn nmap_identifies_postgresql() {
     let line = common::nmap_version(decoy.addr);
     assert!(line.contains("PostgreSQL DB"), "{line}");
 }
+
+const LURE_ACCOUNT: &str = r#"[{"user":"wordpress","password":"Falcon2291$"}]"#;
+
+#[test]
+fn the_lure_account_opens_a_mysql_session_whose_statements_are_recorded_and_answered() {
+    let env = [("DECNET_ACCOUNTS", LURE_ACCOUNT), ("DECNET_HOSTNAME", "db01")];
+    let mut decoy = Decoy::start("mysql", &format!("{}:0", loopback()), Some(json!({ "version": "8.0.36" })), &env);
+    let (host, port) = (decoy.addr.ip().to_string(), decoy.addr.port().to_string());
+    let login = ["-h", &host, "-P", &port, "-u", "wordpress", "-pFalcon2291$", "wordpress"];
+    let queries = "select user(); select @@hostname; show tables; select user_pass from wp_users;";
+    let out = client("mysql", &[&login[..], &["--batch", "-e", queries]].concat(), None);
+    let said = text(&out);
+    assert!(said.contains("user()\nwordpress@127."), "{said}");
+    assert!(said.contains("@@hostname\ndb01\n"), "{said}");
+    assert!(said.contains("Tables_in_wordpress\nwp_commentmeta\n"), "{said}");
+    assert!(
+        said.contains("ERROR 1142 (42000) at line 1: SELECT command denied to user 'wordpress'@'"),
+        "data stays out of reach: {said}"
+    );
+    let attempt = decoy.wait_kind("auth_attempt", |_| true);
+    assert_eq!(
+        (attempt["principal"].as_str(), attempt["details"]["outcome"].as_str()),
+        (Some("wordpress"), Some("success"))
+    );
+    let denied = decoy.wait_kind("command", |e| e["command"] == "select user_pass from wp_users");
+    assert_schema(&denied, "mysql");
+    // The same user with another password is denied as before.
+    let wrong = client("mysql", &["-h", &host, "-P", &port, "-u", "wordpress", "-pFalcon2291", "-e", "select 1"], None);
+    assert!(text(&wrong).contains("ERROR 1045 (28000)"), "{}", text(&wrong));
+    let failed = decoy.wait_kind("auth_attempt", |e| e["details"]["outcome"] == "failure");
+    assert_eq!(failed["principal"], "wordpress");
+}
+
+#[test]
+fn the_lure_account_opens_a_psql_session_whose_queries_are_recorded_and_answered() {
+    let env = [("DECNET_ACCOUNTS", LURE_ACCOUNT)];
+    let mut decoy = Decoy::start("postgres", &format!("{}:0", loopback()), None, &env);
+    let (host, port) = (decoy.addr.ip().to_string(), decoy.addr.port().to_string());
+    let psql = |password: &str, queries: &[&str]| {
+        let mut args = vec!["30", "psql", "-h", &host, "-p", &port, "-U", "wordpress", "-d", "wordpress", "-At"];
+        for query in queries {
+            args.extend(["-c", query]);
+        }
+        std::process::Command::new("timeout")
+            .args(&args)
+            .env("PGPASSWORD", password)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .unwrap()
+    };
+    let out = psql("Falcon2291$", &["select current_user", "select tablename from pg_tables", "drop table wp_users"]);
+    let said = text(&out);
+    assert!(said.contains("wordpress\nwp_commentmeta\n"), "{said}");
+    assert!(said.contains("ERROR:  permission denied for table wp_users"), "{said}");
+    let attempt = decoy.wait_kind("auth_attempt", |_| true);
+    assert_eq!(attempt["details"]["outcome"], "success");
+    decoy.wait_kind("command", |e| e["command"] == "drop table wp_users");
+    let wrong = psql("Falcon2291", &["select 1"]);
+    assert!(text(&wrong).contains("password authentication failed for user \"wordpress\""), "{}", text(&wrong));
+}

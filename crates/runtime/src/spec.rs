@@ -166,6 +166,7 @@ fn with_hash(mut spec: ContainerSpec) -> ContainerSpec {
     }
     hashed.env.remove(ROUTES_ENV);
     hashed.env.remove(LURES_ENV);
+    hashed.env.remove(KNOWN_HOSTS_ENV);
     let digest = Sha256::digest(serde_json::to_vec(&hashed).unwrap_or_default());
     let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     spec.labels.insert(labels::SPEC_HASH.to_owned(), hash);
@@ -253,12 +254,17 @@ pub fn base(topology: TopologyId, design: &Design, decky: &Decky, image: &str) -
 /// runs, and a service is not recreated for a new breadcrumb.
 pub const LURES_ENV: &str = "DECNET_LURES";
 
-/// The variable the ssh decoy reads its lure accounts from: the decky's own, which depends
-/// on the topology and the decky's name only (`lures::account`), so it never changes.
+/// The variable a shell-bearing service reads its `known_hosts` entries from (the
+/// decoy derives each target's host key); outside the spec hash like the lure files.
+pub const KNOWN_HOSTS_ENV: &str = "DECNET_KNOWN_HOSTS";
+
+/// The variable the ssh, mysql and postgres decoys read their lure accounts from: the
+/// decky's own for that service, which depends on the topology, the decky's name and the
+/// service only (`lures::account_for`), so it never changes.
 pub const ACCOUNTS_ENV: &str = "DECNET_ACCOUNTS";
 
-/// The lure environment of `service` on `decky`: its lure files (a shell-bearing service)
-/// and the account its lures elsewhere name (ssh).
+/// The lure environment of `service` on `decky`: its lure files and known hosts (a
+/// shell-bearing service) and the account its lures elsewhere name (ssh, databases).
 fn lure_env(
     topology: TopologyId,
     design: &Design,
@@ -269,8 +275,8 @@ fn lure_env(
 ) {
     use decnet_domain::lures;
     let seed = lures::seed_of(topology);
-    if service == "ssh" {
-        let account = vec![lures::account(seed, &decky.name)];
+    if service == "ssh" || lures::DATABASE_SERVICES.contains(&service) {
+        let account = vec![lures::account_for(seed, &decky.name, service)];
         env.insert(ACCOUNTS_ENV.to_owned(), serde_json::to_string(&account).unwrap_or_default());
     }
     if matches!(service, "ssh" | "telnet") {
@@ -278,6 +284,10 @@ fn lure_env(
         let files = lures::files(&found);
         if !files.is_empty() {
             env.insert(LURES_ENV.to_owned(), serde_json::to_string(&files).unwrap_or_default());
+        }
+        let known = lures::known_hosts(&found);
+        if !known.is_empty() {
+            env.insert(KNOWN_HOSTS_ENV.to_owned(), serde_json::to_string(&known).unwrap_or_default());
         }
     }
 }

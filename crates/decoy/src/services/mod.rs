@@ -14,6 +14,7 @@ pub mod redis;
 pub mod shell;
 pub mod shell_net;
 pub mod smtp;
+pub mod sql;
 pub mod ssh;
 pub mod telnet;
 
@@ -36,6 +37,14 @@ pub struct Sockets {
     pub tcp: Vec<TcpListener>,
     /// UDP sockets (recorded by the placeholder for now).
     pub udp: Vec<UdpSocket>,
+}
+
+/// The logins breadcrumbs on other deckies name for this service (`DECNET_ACCOUNTS`, set
+/// by the engine per service): user and password pairs this decoy accepts.
+pub fn lure_accounts() -> Vec<(String, String)> {
+    let accounts: Vec<decnet_domain::lures::Account> =
+        std::env::var("DECNET_ACCOUNTS").ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
+    accounts.into_iter().map(|a| (a.user, a.password)).collect()
 }
 
 /// Serves `service` on `sockets` until `stop` turns true.

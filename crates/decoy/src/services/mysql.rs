@@ -1,18 +1,24 @@
-//! `mysql`: the MySQL/MariaDB handshake, a captured login, then "access denied".
+//! `mysql`: the MySQL/MariaDB handshake, a captured login, then "access denied" — or,
+//! for the decky's lure account, a session.
 //!
 //! The server greets with protocol 10, the configured (or persona) version, a connection
 //! id and a fresh 20-byte salt for `mysql_native_password`. A client that starts with
 //! another plugin (`caching_sha2_password`) is switched to `mysql_native_password` with a
 //! new salt. The response, recorded with its salt, is
 //! `SHA1(password) XOR SHA1(salt + SHA1(SHA1(password)))`, which is crackable offline
-//! (hashcat mode 11200 takes `salt:response`). The answer is always ERR 1045.
+//! (hashcat mode 11200 takes `salt:response`). The answer is ERR 1045, unless the response
+//! matches the lure account (`DECNET_ACCOUNTS`) that breadcrumbs elsewhere in the maze
+//! name: then the client gets a low-privilege session whose statements are recorded and
+//! answered by [`super::sql`] (nothing is executed).
 
 use rand::{RngCore, SeedableRng};
+use sha1::{Digest, Sha1};
 
 use crate::config::Config;
 use crate::event::{Fields, Kind, Secret, SecretKind, hex};
 use crate::persona::Persona;
 use crate::server::{Conn, Decoy, End, Parse};
+use crate::services::sql;
 
 const NATIVE: &str = "mysql_native_password";
 
@@ -40,11 +46,19 @@ const CAPABILITIES: u32 = 0x0000_0001 // LONG_PASSWORD
     | 0x0080_0000 // SESSION_TRACK
     | 0x0100_0000; // DEPRECATE_EOF
 
+const DEPRECATE_EOF: u32 = 0x0100_0000;
+
+/// Statements one session may send before it is closed.
+const MAX_STATEMENTS: usize = 1_000;
+
 /// The mysql decoy.
 #[derive(Debug)]
 pub struct Mysql {
     version: String,
+    hostname: String,
     next_connection: std::sync::atomic::AtomicU32,
+    /// Logins that open a session (the lure account).
+    accounts: Vec<(String, String)>,
 }
 
 /// One MySQL packet: sequence number and payload.
@@ -182,8 +196,15 @@ impl Mysql {
         let first = 8 + (persona.derive("mysql connection id") % 5000) as u32;
         Self {
             version: config.string("version").unwrap_or(persona.mysql_version).to_owned(),
+            hostname: persona.hostname.clone(),
             next_connection: std::sync::atomic::AtomicU32::new(first),
+            accounts: super::lure_accounts(),
         }
+    }
+
+    /// Whether `response` to `salt` is `user`'s account password.
+    fn accepts(&self, user: &str, salt: &[u8], response: &[u8]) -> bool {
+        self.accounts.iter().any(|(name, password)| name == user && response == native_scramble(password, salt))
     }
 
     fn greeting(&self, connection: u32, salt: &[u8; 20]) -> Vec<u8> {
@@ -205,6 +226,80 @@ impl Mysql {
         g.push(0);
         g
     }
+}
+
+/// `SHA1(password) XOR SHA1(salt + SHA1(SHA1(password)))`: what a client answers.
+pub fn native_scramble(password: &str, salt: &[u8]) -> Vec<u8> {
+    let stage1 = Sha1::digest(password.as_bytes());
+    let stage2 = Sha1::digest(stage1);
+    let mix = Sha1::new().chain_update(salt).chain_update(stage2).finalize();
+    stage1.iter().zip(mix.iter()).map(|(a, b)| a ^ b).collect()
+}
+
+fn ok_packet(seq: u8, header: u8) -> Vec<u8> {
+    packet(seq, &[header, 0, 0, 0x02, 0, 0, 0])
+}
+
+fn error_packet(seq: u8, code: u16, state: &str, message: &str) -> Vec<u8> {
+    let mut payload = vec![0xff];
+    payload.extend_from_slice(&code.to_le_bytes());
+    payload.push(b'#');
+    payload.extend_from_slice(state.as_bytes());
+    payload.extend_from_slice(message.as_bytes());
+    packet(seq, &payload)
+}
+
+fn lenenc_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = bytes.len();
+    if len < 0xfb {
+        out.push(len as u8);
+    } else {
+        out.push(0xfc);
+        out.extend_from_slice(&(len.min(0xffff) as u16).to_le_bytes());
+    }
+    out.extend_from_slice(&bytes[..len.min(0xffff)]);
+}
+
+/// The packets of a text result set, from sequence id 1.
+fn result_set(columns: &[String], rows: &[Vec<String>], deprecate_eof: bool) -> Vec<u8> {
+    let mut seq = 1u8;
+    let mut next = || {
+        let current = seq;
+        seq = seq.wrapping_add(1);
+        current
+    };
+    let mut out = packet(next(), &[columns.len().min(250) as u8]);
+    for name in columns.iter().take(250) {
+        let mut def = Vec::new();
+        for field in ["def", "", "", ""] {
+            lenenc_bytes(&mut def, field.as_bytes());
+        }
+        lenenc_bytes(&mut def, name.as_bytes());
+        lenenc_bytes(&mut def, name.as_bytes());
+        def.push(0x0c);
+        def.extend_from_slice(&33u16.to_le_bytes()); // utf8mb3_general_ci
+        def.extend_from_slice(&1024u32.to_le_bytes());
+        def.push(0xfd); // VAR_STRING
+        def.extend_from_slice(&[0, 0, 0x1f, 0, 0]); // flags, decimals, filler
+        out.extend(packet(next(), &def));
+    }
+    if !deprecate_eof {
+        out.extend(packet(next(), &[0xfe, 0, 0, 0x02, 0]));
+    }
+    for row in rows {
+        let mut data = Vec::new();
+        for value in row {
+            lenenc_bytes(&mut data, value.as_bytes());
+        }
+        out.extend(packet(next(), &data));
+    }
+    let end = next();
+    if deprecate_eof {
+        out.extend(ok_packet(end, 0xfe))
+    } else {
+        out.extend(packet(end, &[0xfe, 0, 0, 0x02, 0]))
+    }
+    out
 }
 
 fn access_denied(seq: u8, user: &str, host: &str, with_password: bool) -> Vec<u8> {
@@ -282,9 +377,64 @@ impl Decoy for Mysql {
                 login.attributes.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))).collect();
             fields = fields.detail("client_attributes", attributes);
         }
+        let accepted = self.accepts(&user, &salt, &response);
+        fields = fields.detail("outcome", if accepted { "success" } else { "failure" });
         conn.log.record(Kind::AuthAttempt, fields).await;
         let host = conn.log.peer().ip().to_string();
-        let _ = conn.write(&access_denied(seq, &user, &host, !response.is_empty())).await;
+        if !accepted {
+            let _ = conn.write(&access_denied(seq, &user, &host, !response.is_empty())).await;
+            return End::Done;
+        }
+        if conn.write(&ok_packet(seq, 0)).await.is_err() {
+            return End::Io;
+        }
+        let mut session = sql::Session {
+            dialect: sql::Dialect::Mysql,
+            version: self.version.clone(),
+            user,
+            client_host: host,
+            database: login.database.as_deref().map(|d| String::from_utf8_lossy(d).into_owned()).unwrap_or_default(),
+            hostname: self.hostname.clone(),
+        };
+        self.session(conn, &mut session, login.capabilities & CAPABILITIES & DEPRECATE_EOF != 0).await
+    }
+}
+
+impl Mysql {
+    /// The command phase of an accepted login: every statement recorded and answered.
+    async fn session(&self, conn: &mut Conn, session: &mut sql::Session, deprecate_eof: bool) -> End {
+        for _ in 0..MAX_STATEMENTS {
+            let command = match conn.frame(parse).await {
+                Ok(command) => command,
+                Err(end) => return end,
+            };
+            let (&code, body) = command.payload.split_first().unwrap_or((&0, &[]));
+            let reply = match code {
+                0x01 => return End::Done, // COM_QUIT
+                0x02 => {
+                    // COM_INIT_DB (`use db`)
+                    session.database = String::from_utf8_lossy(body).chars().take(64).collect();
+                    conn.log
+                        .record(Kind::Command, Fields::default().command(format!("use {}", session.database)))
+                        .await;
+                    ok_packet(1, 0)
+                }
+                0x0e => ok_packet(1, 0), // COM_PING
+                0x03 => {
+                    let statement = String::from_utf8_lossy(body);
+                    conn.log.record(Kind::Command, Fields::default().command(statement.as_bytes())).await;
+                    match sql::answer(&statement, session) {
+                        sql::Answer::Rows { columns, rows } => result_set(&columns, &rows, deprecate_eof),
+                        sql::Answer::Done(_) => ok_packet(1, 0),
+                        sql::Answer::Error { code, state, message } => error_packet(1, code, state, &message),
+                    }
+                }
+                _ => error_packet(1, 1047, "08S01", "Unknown command"),
+            };
+            if conn.write(&reply).await.is_err() {
+                return End::Io;
+            }
+        }
         End::Done
     }
 }

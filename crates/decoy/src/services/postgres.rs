@@ -4,15 +4,20 @@
 //! database and application name, and the server asks for `md5` (with a fresh 4-byte
 //! salt, recorded with the response `md5` + hex(md5(hex(md5(password + user)) + salt)),
 //! hashcat mode 11100) or for the clear-text password, as `auth_method` says. The answer
-//! is always FATAL 28P01, worded as the real server words it. Unsupported protocol
-//! versions get the real server's error, which is also what nmap identifies it by.
+//! is FATAL 28P01, worded as the real server words it, unless the password is the lure
+//! account's (`DECNET_ACCOUNTS`) that breadcrumbs elsewhere in the maze name: then the
+//! client gets a low-privilege session whose simple queries are recorded and answered by
+//! [`super::sql`] (nothing is executed). Unsupported protocol versions get the real
+//! server's error, which is also what nmap identifies it by.
 
+use md5::{Digest, Md5};
 use rand::{RngCore, SeedableRng};
 
 use crate::config::Config;
 use crate::event::{Fields, Kind, Secret, SecretKind, hex, printable};
 use crate::persona::Persona;
 use crate::server::{Conn, Decoy, End, Parse};
+use crate::services::sql;
 
 const SSL_REQUEST: u32 = 80_877_103;
 const GSS_REQUEST: u32 = 80_877_104;
@@ -23,7 +28,14 @@ const PROTOCOL_3: u32 = 196_608;
 #[derive(Debug)]
 pub struct Postgres {
     md5: bool,
+    version: String,
+    hostname: String,
+    /// Logins that open a session (the lure account).
+    accounts: Vec<(String, String)>,
 }
+
+/// Queries one session may send before it is closed.
+const MAX_QUERIES: usize = 1_000;
 
 /// A frontend message before authentication.
 #[derive(Debug, PartialEq, Eq)]
@@ -94,11 +106,99 @@ fn error(severity: &str, code: &str, message: &str, file: &str, line: &str, rout
 }
 
 impl Postgres {
-    /// The decoy with `config` (the persona's version is what a logged-in client would
-    /// see; no client gets that far).
-    pub fn new(_persona: &Persona, config: &Config) -> Self {
-        Self { md5: config.string("auth_method") != Some("password") }
+    /// The decoy for `persona` with `config`.
+    pub fn new(persona: &Persona, config: &Config) -> Self {
+        Self {
+            md5: config.string("auth_method") != Some("password"),
+            version: persona.postgres_version.to_owned(),
+            hostname: persona.hostname.clone(),
+            accounts: super::lure_accounts(),
+        }
     }
+
+    /// Whether `answer` (to `salt`, when md5) is `user`'s account password.
+    fn accepts(&self, user: &[u8], salt: &[u8; 4], answer: &[u8]) -> bool {
+        self.accounts.iter().any(|(name, password)| {
+            name.as_bytes() == user
+                && if self.md5 {
+                    answer == md5_answer(password, name, salt).as_bytes()
+                } else {
+                    answer == password.as_bytes()
+                }
+        })
+    }
+}
+
+/// `md5` + hex(md5(hex(md5(password + user)) + salt)): what a client answers to md5.
+pub fn md5_answer(password: &str, user: &str, salt: &[u8; 4]) -> String {
+    let inner = hex(&Md5::new().chain_update(password).chain_update(user).finalize());
+    format!("md5{}", hex(&Md5::new().chain_update(inner).chain_update(salt).finalize()))
+}
+
+fn message(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![kind];
+    out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+fn ready() -> Vec<u8> {
+    message(b'Z', b"I")
+}
+
+/// What the server sends after a successful login, up to ReadyForQuery.
+fn welcome(version: &str, user: &str, application: &str) -> Vec<u8> {
+    let mut out = message(b'R', &0u32.to_be_bytes());
+    for (key, value) in [
+        ("application_name", application),
+        ("client_encoding", "UTF8"),
+        ("DateStyle", "ISO, MDY"),
+        ("integer_datetimes", "on"),
+        ("IntervalStyle", "postgres"),
+        ("is_superuser", "off"),
+        ("server_encoding", "UTF8"),
+        ("server_version", version),
+        ("session_authorization", user),
+        ("standard_conforming_strings", "on"),
+        ("TimeZone", "Etc/UTC"),
+    ] {
+        let mut body = key.as_bytes().to_vec();
+        body.push(0);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+        out.extend(message(b'S', &body));
+    }
+    let mut key = [0u8; 8];
+    rand::rngs::StdRng::from_os_rng().fill_bytes(&mut key);
+    out.extend(message(b'K', &key));
+    out.extend(ready());
+    out
+}
+
+/// RowDescription, DataRows and CommandComplete of a text result.
+fn rows(columns: &[String], rows: &[Vec<String>]) -> Vec<u8> {
+    let mut description = (columns.len() as u16).to_be_bytes().to_vec();
+    for name in columns {
+        description.extend_from_slice(name.as_bytes());
+        description.push(0);
+        description.extend_from_slice(&0u32.to_be_bytes()); // table oid
+        description.extend_from_slice(&0u16.to_be_bytes()); // column number
+        description.extend_from_slice(&25u32.to_be_bytes()); // text
+        description.extend_from_slice(&(-1i16).to_be_bytes());
+        description.extend_from_slice(&(-1i32).to_be_bytes());
+        description.extend_from_slice(&0u16.to_be_bytes()); // text format
+    }
+    let mut out = message(b'T', &description);
+    for row in rows {
+        let mut data = (row.len() as u16).to_be_bytes().to_vec();
+        for value in row {
+            data.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            data.extend_from_slice(value.as_bytes());
+        }
+        out.extend(message(b'D', &data));
+    }
+    out.extend(message(b'C', format!("SELECT {}\0", rows.len()).as_bytes()));
+    out
 }
 
 impl Decoy for Postgres {
@@ -181,9 +281,82 @@ impl Decoy for Postgres {
                 fields = fields.detail(key, printable(&value));
             }
         }
+        let accepted = self.accepts(&user, &salt, password);
+        fields = fields.detail("outcome", if accepted { "success" } else { "failure" });
         conn.log.record(Kind::AuthAttempt, fields).await;
-        let message = format!("password authentication failed for user \"{}\"", printable(&user));
-        let _ = conn.write(&error("FATAL", "28P01", &message, "auth.c", "323", "auth_failed")).await;
+        if !accepted {
+            let message = format!("password authentication failed for user \"{}\"", printable(&user));
+            let _ = conn.write(&error("FATAL", "28P01", &message, "auth.c", "323", "auth_failed")).await;
+            return End::Done;
+        }
+        let user = String::from_utf8_lossy(&user).into_owned();
+        let application = param("application_name").map(|a| printable(&a)).unwrap_or_default();
+        if conn.write(&welcome(&self.version, &user, &application)).await.is_err() {
+            return End::Io;
+        }
+        let session = sql::Session {
+            dialect: sql::Dialect::Postgres,
+            version: self.version.clone(),
+            database: param("database").map_or_else(|| user.clone(), |d| String::from_utf8_lossy(&d).into_owned()),
+            user,
+            client_host: conn.log.peer().ip().to_string(),
+            hostname: self.hostname.clone(),
+        };
+        self.session(conn, &session).await
+    }
+}
+
+impl Postgres {
+    /// The query phase of an accepted login: every simple query recorded and answered;
+    /// the extended protocol is declined as a pooler that allows only simple queries does.
+    async fn session(&self, conn: &mut Conn, session: &sql::Session) -> End {
+        let mut declined = false;
+        for _ in 0..MAX_QUERIES {
+            let (kind, body) = match conn.frame(parse_typed).await {
+                Ok(message) => message,
+                Err(end) => return end,
+            };
+            let reply = match kind {
+                b'X' => return End::Done,
+                b'Q' => {
+                    let text = body.strip_suffix(&[0]).unwrap_or(&body);
+                    let statement = String::from_utf8_lossy(text);
+                    conn.log.record(Kind::Command, Fields::default().command(text)).await;
+                    let mut out = match sql::answer(&statement, session) {
+                        sql::Answer::Rows { columns, rows: values } => rows(&columns, &values),
+                        sql::Answer::Done("EMPTY") => message(b'I', b""),
+                        sql::Answer::Done(tag) => message(b'C', format!("{tag}\0").as_bytes()),
+                        sql::Answer::Error { state, message: text, .. } => {
+                            error("ERROR", state, &text, "aclchk.c", "2806", "aclcheck_error")
+                        }
+                    };
+                    out.extend(ready());
+                    out
+                }
+                // Sync ends an extended-protocol exchange: ready again.
+                b'S' => {
+                    declined = false;
+                    ready()
+                }
+                b'H' => Vec::new(),
+                // The extended protocol is declined once; the rest up to Sync is ignored.
+                _ if declined => Vec::new(),
+                _ => {
+                    declined = true;
+                    error(
+                        "ERROR",
+                        "0A000",
+                        "extended query protocol not supported",
+                        "postgres.c",
+                        "4567",
+                        "PostgresMain",
+                    )
+                }
+            };
+            if conn.write(&reply).await.is_err() {
+                return End::Io;
+            }
+        }
         End::Done
     }
 }

@@ -50,6 +50,26 @@ pub struct Shell {
     lures: Vec<decnet_domain::lures::LureFile>,
 }
 
+/// The decky's breadcrumbs: `DECNET_LURES`, plus `~/.ssh/known_hosts` made from
+/// `DECNET_KNOWN_HOSTS` with each target's real host key.
+fn lure_files() -> Vec<decnet_domain::lures::LureFile> {
+    fn from_env<T: serde::de::DeserializeOwned + Default>(name: &str) -> T {
+        std::env::var(name).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default()
+    }
+    let mut files: Vec<decnet_domain::lures::LureFile> = from_env("DECNET_LURES");
+    let known: Vec<decnet_domain::lures::KnownHost> = from_env("DECNET_KNOWN_HOSTS");
+    let topology = std::env::var("DECNET_TOPOLOGY").unwrap_or_default();
+    let lines: String = known
+        .iter()
+        .filter_map(|k| crate::services::ssh::keys::known_host_line(&topology, k.decky.as_str(), &k.host.to_string()))
+        .map(|line| line + "\n")
+        .collect();
+    if !lines.is_empty() {
+        files.push(decnet_domain::lures::LureFile { path: "~/.ssh/known_hosts".into(), content: lines });
+    }
+    files
+}
+
 impl Shell {
     /// A session of `user` logged in from `peer` to the decky at `local`.
     pub fn new(persona: &Persona, user: &str, local: IpAddr, peer: IpAddr) -> Self {
@@ -69,10 +89,7 @@ impl Shell {
             history: Vec::new(),
             started: Instant::now(),
             net,
-            lures: std::env::var("DECNET_LURES")
-                .ok()
-                .and_then(|text| serde_json::from_str(&text).ok())
-                .unwrap_or_default(),
+            lures: lure_files(),
         }
     }
 
@@ -202,6 +219,11 @@ impl Shell {
         })
     }
 
+    /// Whether a lure file lies at `path` (as the lures name it).
+    fn has_lure(&self, path: &str) -> bool {
+        self.lures.iter().any(|l| l.path == path)
+    }
+
     fn is_dir(&self, path: &str) -> bool {
         matches!(
             path,
@@ -247,14 +269,23 @@ impl Shell {
             "/home" => vec![if self.uid == 0 { "ubuntu" } else { "" }].into_iter().filter(|s| !s.is_empty()).collect(),
             "/var" => vec!["backups", "cache", "lib", "log", "mail", "tmp", "www"],
             "/var/www" => vec!["html"],
-            "/var/www/html" => vec!["config.php", "index.html"],
+            "/var/www/html" => {
+                let mut names = vec!["config.php", "index.html"];
+                if self.has_lure(decnet_domain::lures::WP_CONFIG) {
+                    names.push("wp-config.php");
+                }
+                names
+            }
             "/tmp" | "/opt" | "/srv" => vec![],
-            d if d == home => vec![".bash_history", ".bashrc", ".profile", ".ssh", "notes.txt"],
+            d if d == home => {
+                let mut names = vec![".bash_history", ".bashrc"];
+                names.extend([".my.cnf", ".pgpass"].into_iter().filter(|f| self.has_lure(&format!("~/{f}"))));
+                names.extend([".profile", ".ssh", "notes.txt"]);
+                names
+            }
             d if d == format!("{home}/.ssh") => {
                 let mut names: Vec<&'static str> = vec!["authorized_keys"];
-                if self.lures.iter().any(|l| l.path == "~/.ssh/config") {
-                    names.push("config");
-                }
+                names.extend(["config", "known_hosts"].into_iter().filter(|f| self.has_lure(&format!("~/.ssh/{f}"))));
                 names
             }
             _ => return None,

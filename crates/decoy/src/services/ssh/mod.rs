@@ -14,7 +14,7 @@
 
 mod handler;
 mod hop;
-mod keys;
+pub(crate) mod keys;
 mod tunnel;
 
 use std::collections::HashMap;
@@ -98,9 +98,7 @@ impl Ssh {
             accounts.push((user.to_owned(), password.to_owned()));
         }
         // The decky's lure account (what breadcrumbs on other deckies name).
-        let lure_accounts: Vec<decnet_domain::lures::Account> =
-            std::env::var("DECNET_ACCOUNTS").ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
-        accounts.extend(lure_accounts.into_iter().map(|a| (a.user, a.password)));
+        accounts.extend(super::lure_accounts());
         let server = russh::server::Config {
             server_id: SshId::Standard(format!("SSH-2.0-{version}").into()),
             methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..]),
