@@ -403,6 +403,7 @@ pub(crate) async fn export(
         &header.name,
         header.mode,
         header.target_host.as_deref(),
+        decnet_domain::lures::density_of(&header.config_snapshot),
         &topology.design,
     );
     Ok(Json(wire::TopologyDocumentBody(document)))

@@ -89,19 +89,22 @@ async fn deploying_an_invalid_topology_answers_422_with_every_issue() {
 #[tokio::test]
 async fn export_and_import_round_trip() {
     let (_dir, _engine, app) = common::app().await;
-    let generate = json!({"name": "orig", "depth": 2, "seed": 5}).to_string();
+    let generate = json!({"name": "orig", "depth": 2, "seed": 5, "lures": "rich"}).to_string();
     assert_eq!(send(&app, "POST", "/api/v1/topologies", Some(generate)).await.0, StatusCode::CREATED);
     let (status, report) = send(&app, "GET", "/api/v1/topologies/orig/validate", None).await;
     assert_eq!((status, report["valid"].as_bool()), (StatusCode::OK, Some(true)), "{report}");
     let (status, document) = send(&app, "GET", "/api/v1/topologies/orig/export", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(document["name"], "orig");
+    assert_eq!(document["lures"], "rich", "the lure density travels with the design");
     // The subnets are held by the original, so it goes first.
     assert_eq!(send(&app, "DELETE", "/api/v1/topologies/orig", None).await.0, StatusCode::NO_CONTENT);
     let (status, created) = send(&app, "POST", "/api/v1/topologies/import", Some(document.to_string())).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let (_, again) = send(&app, "GET", "/api/v1/topologies/orig/export", None).await;
-    assert_eq!(again, document, "the same design, names, subnets and IPs");
+    assert_eq!(again, document, "the same design, names, subnets, IPs and lure density");
+    let (_, lures) = send(&app, "GET", "/api/v1/topologies/orig/lures", None).await;
+    assert_eq!(lures["density"], "rich", "{lures}");
     let (status, body) = send(&app, "POST", "/api/v1/topologies/import", Some(document.to_string())).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let bad = json!({"name": "bad", "lans": [{"name": "a", "subnet": "not-a-subnet"}]}).to_string();

@@ -225,7 +225,8 @@ impl Backend for Local {
         let id = self.resolve(key).await?;
         let topology = self.store.topology(id).await?;
         let header = &topology.header;
-        Ok(from_design(&header.name, header.mode, header.target_host.as_deref(), &topology.design))
+        let lures = decnet_domain::lures::density_of(&header.config_snapshot);
+        Ok(from_design(&header.name, header.mode, header.target_host.as_deref(), lures, &topology.design))
     }
 
     async fn delete(&self, key: &str) -> anyhow::Result<uuid::Uuid> {

@@ -303,7 +303,7 @@ async fn topology(
                     let id = backend.show(topology).await?.topology.id;
                     let design = to_design(&document, decnet_domain::alloc::default_subnet_base(), &[]).design;
                     let image = decnet_runtime::image_tag(decoy_binary(decoy_bin)?.bytes());
-                    let compose = decnet_runtime::compose::render(TopologyId(id), &design, &image);
+                    let compose = decnet_runtime::compose::render(TopologyId(id), &design, document.lures, &image);
                     let body = serde_saphyr::to_string(&compose).context("encoding the compose file")?;
                     format!(
                         "# {} ({id}): exported by `decnet topology export --format compose`.\n\

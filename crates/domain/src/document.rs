@@ -40,6 +40,9 @@ pub struct TopologyDocument {
     /// Target host for agent mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_host: Option<String>,
+    /// How many lures the engine lays (`none`, `sparse`, `rich`); sparse when absent.
+    #[serde(default)]
+    pub lures: crate::lures::Density,
     /// LANs, sorted by name on export.
     pub lans: Vec<LanDocument>,
     /// Deckies, sorted by name on export.
@@ -111,13 +114,20 @@ pub struct NetworkDocument {
     pub ip: Option<String>,
 }
 
-/// Exports `design` as a document named `name`.
-pub fn from_design(name: &Name, mode: Mode, target_host: Option<&str>, design: &Design) -> TopologyDocument {
+/// Exports `design` as a document named `name`, with lures at `lures`.
+pub fn from_design(
+    name: &Name,
+    mode: Mode,
+    target_host: Option<&str>,
+    lures: crate::lures::Density,
+    design: &Design,
+) -> TopologyDocument {
     TopologyDocument {
         format_version: FORMAT_VERSION,
         name: name.to_string(),
         mode,
         target_host: target_host.map(str::to_owned),
+        lures,
         lans: design
             .lans
             .values()

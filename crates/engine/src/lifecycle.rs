@@ -104,7 +104,7 @@ impl Engine {
             name,
             mode: doc.mode,
             target_host: doc.target_host.clone(),
-            config_snapshot: json!({ "source": source }),
+            config_snapshot: json!({ "source": source, "lures": doc.lures }),
             now: Utc::now(),
         };
         let base = decnet_domain::alloc::default_subnet_base();

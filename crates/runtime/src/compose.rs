@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
+use decnet_domain::lures::Density;
 use decnet_domain::{Design, TopologyId};
 
 use crate::spec::{self, ContainerSpec, MEMORY_LIMIT, PIDS_LIMIT, Role};
@@ -63,12 +64,12 @@ fn escape_interpolation(value: &mut Value) {
     }
 }
 
-/// The compose document of `design` (topology `id`), running `image`.
-pub fn render(id: TopologyId, design: &Design, image: &str) -> Value {
+/// The compose document of `design` (topology `id`, lures at `lures`), running `image`.
+pub fn render(id: TopologyId, design: &Design, lures: Density, image: &str) -> Value {
     let mut services = Map::new();
     for decky in design.deckies.values() {
         let base_key = decky.name.to_string();
-        for spec in spec::decky_containers(id, design, decky, image, decnet_domain::lures::Density::default()) {
+        for spec in spec::decky_containers(id, design, decky, image, lures) {
             let key = match &spec.role {
                 Role::Base { .. } => base_key.clone(),
                 Role::Service { service, .. } => format!("{base_key}_{service}"),
