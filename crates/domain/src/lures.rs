@@ -104,17 +104,23 @@ fn mix(seed: u64, text: &str) -> u64 {
     hash
 }
 
-/// The lure account of `decky` in a topology seeded `seed`.
-pub fn account(seed: u64, decky: &Name) -> Account {
-    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, decky.as_str()));
-    let user = USERS[rng.random_range(0..USERS.len())].to_owned();
+/// A login drawn from `users`, with a word, a number below `numbers.end` and a symbol as
+/// its password, seeded by `key`.
+fn derive_account(seed: u64, key: &str, users: &[&str], numbers: std::ops::Range<u32>) -> Account {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, key));
+    let user = users[rng.random_range(0..users.len())].to_owned();
     let password = format!(
-        "{}{:02}{}",
+        "{}{}{}",
         WORDS[rng.random_range(0..WORDS.len())],
-        rng.random_range(10..100),
+        rng.random_range(numbers),
         SYMBOLS[rng.random_range(0..SYMBOLS.len())]
     );
     Account { user, password }
+}
+
+/// The lure account of `decky` in a topology seeded `seed`.
+pub fn account(seed: u64, decky: &Name) -> Account {
+    derive_account(seed, decky.as_str(), USERS, 10..100)
 }
 
 /// Whether `decky` runs a decoy an attacker can read files from.
@@ -133,15 +139,7 @@ pub fn account_for(seed: u64, decky: &Name, service: &str) -> Account {
     if service == "ssh" {
         return account(seed, decky);
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, &format!("{decky}/{service}")));
-    let user = DATABASE_USERS[rng.random_range(0..DATABASE_USERS.len())].to_owned();
-    let password = format!(
-        "{}{}{}",
-        WORDS[rng.random_range(0..WORDS.len())],
-        rng.random_range(1000..10_000),
-        SYMBOLS[rng.random_range(0..SYMBOLS.len())]
-    );
-    Account { user, password }
+    derive_account(seed, &format!("{decky}/{service}"), DATABASE_USERS, 1000..10_000)
 }
 
 /// The service of `target` a lure of kind `database` opens: ssh, or its first database.
