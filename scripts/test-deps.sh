@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from Debian's packages, if missing: the real clients
 # the decoy tests talk to (redis-cli, the MariaDB mysql client, psql, ftp, telnet, swaks,
-# sshpass and OpenSSH's ssh) and nmap for the service-detection tests. Idempotent; quiet
+# sshpass and OpenSSH's ssh), nmap for the service-detection tests, and Chromium with
+# chromedriver for the console's browser tests. Idempotent; quiet
 # when everything is there. Needs root (or sudo) the first time.
 set -euo pipefail
 
@@ -22,6 +23,10 @@ need nc netcat-openbsd
 need iptables iptables
 need nsenter util-linux
 need ip iproute2
+# The console's browser tests: headless Chromium and its WebDriver.
+need chromium chromium
+need chromedriver chromium-driver
+need node nodejs
 
 if [[ ${#needed[@]} -eq 0 ]]; then
   exit 0

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite (unit, property, store, engine, API over HTTP, Docker-backed
-# and end-to-end CLI tests, then schemathesis against the served OpenAPI document) and
-# closes with one summary line. Needs a running Docker Engine and python3 (schemathesis is
-# installed from PyPI into target/).
+# and end-to-end CLI tests, then schemathesis against the served OpenAPI document, then the
+# web console's node and headless-Chromium tests) and closes with one summary line. Needs a
+# running Docker Engine, node and python3 (schemathesis and selenium are installed from
+# PyPI into target/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log="$(mktemp)"
@@ -21,7 +22,11 @@ failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
 ./scripts/schemathesis.sh
 schemathesis_status=$?
 [[ "$schemathesis_status" -eq 0 ]] && schemathesis_result=passed || schemathesis_result=FAILED
+./scripts/console-test.sh
+console_status=$?
+[[ "$console_status" -eq 0 ]] && console_result=passed || console_result=FAILED
 echo
-echo "tests: ${passed} passed, ${failed} failed; schemathesis: ${schemathesis_result}"
+echo "tests: ${passed} passed, ${failed} failed; schemathesis: ${schemathesis_result}; console: ${console_result}"
 [[ "$status" -eq 0 ]] || exit "$status"
-exit "$schemathesis_status"
+[[ "$schemathesis_status" -eq 0 ]] || exit "$schemathesis_status"
+exit "$console_status"

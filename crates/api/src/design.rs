@@ -23,6 +23,7 @@ use decnet_domain::ErrorKind;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/{id}/edits", post(apply_edit))
         .route("/{id}/lans", post(add_lan))
         .route("/{id}/lans/{lan}", patch(update_lan).delete(remove_lan))
         .route("/{id}/lans/{lan}/next-ip", get(next_ip))
@@ -176,6 +177,40 @@ impl LanBody {
         put(&mut fields, "y", self.y);
         fields
     }
+}
+
+/// One edit of a pending topology in the mutation vocabulary (what the console sends).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EditRequest {
+    /// add_lan, remove_lan, add_decky, attach_decky, detach_decky, remove_decky,
+    /// update_decky or update_lan.
+    op: String,
+    /// The op's fields.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    payload: Value,
+    /// Refuse (409) unless the topology is at this version.
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+/// Applies one op of the mutation vocabulary to a pending topology at once (a deployed
+/// one changes through `mutations`), with the same planning and guards as the queue.
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/edits", tag = "design", params(("id" = String, Path, description = "Topology id or name")),
+    request_body = EditRequest, responses((status = 200, body = wire::EditApplied)))]
+pub(crate) async fn apply_edit(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(request): ApiJson<EditRequest>,
+) -> Result<Json<wire::EditApplied>, ApiError> {
+    let id = state.engine.store().resolve(&key).await?;
+    let (version, _) = edit(&state, id, vec![(request.op.as_str(), request.payload)], request.expected_version).await?;
+    Ok(Json(wire::EditApplied { op: request.op, version }))
 }
 
 /// Adds a LAN to a pending topology.

@@ -5,16 +5,19 @@
 //! is a type of [`wire`], in the original API's shapes. Every error has one body shape,
 //! `{"detail", "error", "issues", "kind"}`, where `detail` keeps clients of the original
 //! working. Every route but login, `/healthz` and `/readyz` needs a bearer token
-//! ([`auth`]); a topology's event stream also takes a single-use `?ticket=`.
+//! ([`auth`]); a topology's event stream also takes a single-use `?ticket=`. The web
+//! console's static files are served at `/` ([`console`]).
 
 mod attackers;
 pub mod auth;
 mod cache;
+pub mod console;
 mod decky_services;
 mod design;
 mod design_tools;
 mod error;
 pub mod events;
+mod layout;
 pub mod openapi;
 mod personas;
 mod topologies;
@@ -68,6 +71,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(topologies::healthz))
         .route("/readyz", get(topologies::ready))
+        // The console's files carry no data, so they need no token (its API calls do).
+        .merge(console::routes())
         .route("/api/v1/auth/login", post(users::login))
         .merge(protected)
         // The document and its viewer carry no data, so they need no token.

@@ -161,3 +161,68 @@ async fn address_suggestions_and_the_reaper() {
     assert_eq!(body["orphan_prefixes"], json!([]), "{body}");
     assert_eq!(body["containers_removed"], json!([]), "{body}");
 }
+
+/// The `x`, `y` of the row named `name` in `rows` of a topology's detail.
+fn position(shown: &Value, rows: &str, name: &str) -> (Value, Value) {
+    let row = shown[rows].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap();
+    (row["x"].clone(), row["y"].clone())
+}
+
+#[tokio::test]
+async fn a_layout_moves_lans_and_deckies_in_any_status_without_a_version_bump() {
+    let (_dir, engine, server) = common::app().await;
+    call(&server, "POST", "/api/v1/topologies/blank", json!({ "name": "canvas" })).await;
+    let base = "/api/v1/topologies/canvas";
+    let layout = format!("{base}/layout");
+    let (_, before) = send(&server, "GET", base, None).await;
+    let (v0, g0) = (before["topology"]["version"].clone(), before["topology"]["generation"].as_i64().unwrap());
+
+    // Pending: saved and shown, the version untouched.
+    let moves =
+        json!({ "lans": { "dmz": { "x": 10.5, "y": -4.0 } }, "deckies": { "dmz-gateway": { "x": 200.0, "y": 80.0 } } });
+    let (status, body) = call(&server, "PUT", &layout, moves).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({ "generation": g0 + 1, "lans": 1, "deckies": 1 }));
+    let (_, shown) = send(&server, "GET", base, None).await;
+    assert_eq!(position(&shown, "lans", "dmz"), (json!(10.5), json!(-4.0)));
+    assert_eq!(position(&shown, "deckies", "dmz-gateway"), (json!(200.0), json!(80.0)));
+    assert_eq!(shown["topology"]["version"], v0);
+    assert_eq!(shown["topology"]["generation"], g0 + 1);
+
+    // An unknown decky refuses the whole layout; nothing moves.
+    let bad = json!({ "deckies": { "dmz-gateway": { "x": 1.0, "y": 1.0 }, "ghost": { "x": 2.0, "y": 2.0 } } });
+    let (status, body) = call(&server, "PUT", &layout, bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error(&body, "refused");
+    assert_eq!(body["issues"][0]["code"], "DECKY_NOT_FOUND");
+    // A name that breaks the naming rule, a far position, an unknown field: 422 as well.
+    let (status, body) = call(&server, "PUT", &layout, json!({ "lans": { "DMZ": { "x": 0.0, "y": 0.0 } } })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error(&body, "invalid_body");
+    assert_eq!(body["issues"][0]["code"], "NAME_INVALID");
+    let (status, body) = call(&server, "PUT", &layout, json!({ "lans": { "dmz": { "x": 1e8, "y": 0.0 } } })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["issues"][0]["code"], "PAYLOAD_INVALID");
+    assert_eq!(call(&server, "PUT", &layout, json!({ "edges": {} })).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, unchanged) = send(&server, "GET", base, None).await;
+    assert_eq!(unchanged, shown);
+    let nowhere = json!({ "lans": {} });
+    assert_eq!(call(&server, "PUT", "/api/v1/topologies/nowhere/layout", nowhere).await.0, StatusCode::NOT_FOUND);
+
+    // Deployed (memory runtime): saved the same way, by id as well as by name.
+    let mut events = engine.bus().subscribe();
+    assert_eq!(send(&server, "POST", &format!("{base}/deploy"), None).await.0, StatusCode::ACCEPTED);
+    while !(events.recv().await.unwrap().payload["status"] == "active") {}
+    let (_, deployed) = send(&server, "GET", base, None).await;
+    let id = deployed["topology"]["id"].as_str().unwrap().to_owned();
+    let moves = json!({ "deckies": { "dmz-gateway": { "x": -7.25, "y": 3.0 } } });
+    let (status, body) = call(&server, "PUT", &format!("/api/v1/topologies/{id}/layout"), moves).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["lans"].as_u64(), body["deckies"].as_u64()), (Some(0), Some(1)));
+    let (_, shown) = send(&server, "GET", base, None).await;
+    assert_eq!(shown["topology"]["status"], "active");
+    assert_eq!(position(&shown, "deckies", "dmz-gateway"), (json!(-7.25), json!(3.0)));
+    assert_eq!(position(&shown, "lans", "dmz"), (json!(10.5), json!(-4.0)));
+    assert_eq!(shown["topology"]["version"], deployed["topology"]["version"]);
+    assert_eq!(shown["topology"]["generation"], deployed["topology"]["generation"].as_i64().unwrap() + 1);
+}

@@ -12,6 +12,7 @@ pub mod document;
 pub mod error_kind;
 pub mod generator;
 pub mod issue;
+pub mod layout;
 pub mod lures;
 pub mod model;
 pub mod mutation;
@@ -22,6 +23,7 @@ pub mod validate;
 
 pub use error_kind::ErrorKind;
 pub use issue::{Code, Issue, Severity, Target};
+pub use layout::{Layout, Point, apply_layout};
 pub use model::{Decky, DeckyStatus, Design, ItemId, Lan, Mode, Topology, TopologyId};
 pub use mutation::{MutationOp, Plan, Refusal, RuntimeAction, draft, edit_pending, plan};
 pub use name::Name;

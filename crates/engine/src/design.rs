@@ -1,4 +1,4 @@
-//! Design-time helpers: edits of pending topologies and address suggestions.
+//! Design-time helpers: edits of pending topologies, canvas layouts and address suggestions.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use decnet_domain::alloc::{SubnetAllocator, next_free_ip};
 use decnet_domain::model::TopologyHeader;
-use decnet_domain::{Code, Design, MutationOp, Name, Refusal, Target, TopologyId, edit_pending};
+use decnet_domain::{Code, Design, Layout, MutationOp, Name, Refusal, Target, TopologyId, edit_pending};
 use ipnet::Ipv4Net;
 use serde_json::Value;
 
@@ -41,6 +41,12 @@ impl Engine {
             Ok(edited)
         });
         Ok(self.store.edit_pending(id, expected_version, edit, Utc::now()).await?)
+    }
+
+    /// Saves canvas positions of LANs and deckies, in any status: all or nothing, without
+    /// touching the runtime or the version (only `generation` moves).
+    pub async fn set_layout(&self, id: TopologyId, layout: &Layout) -> Result<TopologyHeader, EngineError> {
+        Ok(self.store.set_layout(id, layout, Utc::now()).await?)
     }
 
     /// The first /24 under `base` that no topology (other than torn-down ones) holds.

@@ -22,6 +22,8 @@ pub mod kinds {
     pub const TOPOLOGY_DELETED: &str = "topology.deleted";
     /// A pending topology's design was edited.
     pub const DESIGN_EDITED: &str = "topology.design_edited";
+    /// A topology's canvas layout was saved (positions only; no version bump).
+    pub const LAYOUT_SAVED: &str = "topology.layout_saved";
     /// A topology's status changed.
     pub const STATUS: &str = "topology.status";
     /// A mutation was queued.

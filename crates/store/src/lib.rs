@@ -17,7 +17,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use decnet_domain::model::TopologyHeader;
 use decnet_domain::validate::{Context, ForeignSubnet};
-use decnet_domain::{Design, MutationState, Name, Plan, Refusal, RuntimeAction, Topology, TopologyId, TopologyStatus};
+use decnet_domain::{
+    Design, Layout, MutationState, Name, Plan, Refusal, RuntimeAction, Topology, TopologyId, TopologyStatus,
+};
 use serde_json::Value;
 
 pub use accounts::{Accounts, Role, User, UserChange};
@@ -222,6 +224,17 @@ pub trait Store: Accounts + Events + Queue + Send + Sync {
         edit: DesignEdit,
         now: DateTime<Utc>,
     ) -> Result<(TopologyHeader, Arc<Design>), StoreError>;
+
+    /// Moves LANs and deckies of a topology's design on the canvas, in any status: all of
+    /// `layout` or nothing ([`StoreError::Refused`] for an unknown name or a bad position).
+    /// Bumps `generation` (not `version`: a layout is no design intent) when a position
+    /// changed, and records a `topology.layout_saved` event.
+    async fn set_layout(
+        &self,
+        id: TopologyId,
+        layout: &Layout,
+        now: DateTime<Utc>,
+    ) -> Result<TopologyHeader, StoreError>;
 
     /// A topology's mail personas and default language (`en`, no personas, when never set).
     async fn personas(&self, id: TopologyId) -> Result<Personas, StoreError>;

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use decnet_domain::diff::diff;
 use decnet_domain::model::TopologyHeader;
 use decnet_domain::validate::{Context, ForeignPort, ForeignSubnet};
-use decnet_domain::{DeckyStatus, Design, Name, Topology, TopologyId, TopologyStatus};
+use decnet_domain::{DeckyStatus, Design, Layout, Name, Topology, TopologyId, TopologyStatus, apply_layout};
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
@@ -444,6 +444,35 @@ impl Store for SqliteStore {
         tx.commit().await?;
         self.cache_design(id, header.generation, design.clone());
         Ok((header, design))
+    }
+
+    async fn set_layout(
+        &self,
+        id: TopologyId,
+        layout: &Layout,
+        now: DateTime<Utc>,
+    ) -> Result<TopologyHeader, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        let mut header = header_in(&mut tx, id).await?;
+        let original = self.design(&mut tx, id, header.generation).await?;
+        let design = Arc::new(apply_layout(&original, layout).map_err(StoreError::Refused)?);
+        let changes = diff(&original, &design);
+        if changes.is_empty() {
+            return Ok(header);
+        }
+        rows::write_diff(&mut tx, id, &changes).await?;
+        // Positions are no design intent: staged `expected_version`s stay valid.
+        sqlx::query("UPDATE topologies SET generation = generation + 1 WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        header.generation += 1;
+        let saved = json!({ "lans": layout.lans.len(), "deckies": layout.deckies.len() });
+        events::record(&mut tx, &[NewEvent::topology(id, kinds::LAYOUT_SAVED, now, saved)]).await?;
+        tx.commit().await?;
+        self.cache_design(id, header.generation, design);
+        Ok(header)
     }
 
     async fn set_decky_status(&self, id: TopologyId, decky: &Name, status: &DeckyStatus) -> Result<(), StoreError> {

@@ -320,6 +320,58 @@ async fn an_applied_mutation_bumps_generation_once_and_keeps_the_version() {
 }
 
 #[tokio::test]
+async fn a_layout_moves_items_of_a_deployed_topology_keeping_the_version() {
+    use decnet_domain::{Layout, Point};
+    use decnet_store::{EventFilter, Events};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let id = create(&store, "one", 0).await;
+    activate(&store, id).await;
+    let before = store.topology(id).await.unwrap();
+    let layout = Layout {
+        lans: [(Name::parse("dmz").unwrap(), Point { x: 10.5, y: -3.0 })].into(),
+        deckies: [(Name::parse("gw").unwrap(), Point { x: 120.0, y: 40.0 })].into(),
+    };
+    let header = store.set_layout(id, &layout, Utc::now()).await.unwrap();
+    assert_eq!((header.version, header.generation), (before.header.version, before.header.generation + 1));
+    assert_eq!(header.status, TopologyStatus::Active);
+    let kind = Some("topology.layout_saved".to_owned());
+    let saved =
+        store.events(&EventFilter { topology_id: Some(id), kind, limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].payload, json!({"lans": 1, "deckies": 1}));
+
+    // Written to disk, not only cached; nothing but the positions changed.
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    let after = reopened.topology(id).await.unwrap();
+    assert_eq!(after.header.generation, header.generation);
+    let (dmz, gw) = (&after.design.lans["dmz"], &after.design.deckies["gw"]);
+    assert_eq!((dmz.x, dmz.y, gw.x, gw.y), (Some(10.5), Some(-3.0), Some(120.0), Some(40.0)));
+    let mut expected = before.design.as_ref().clone();
+    let lan = expected.lans.get_mut("dmz").unwrap();
+    (lan.x, lan.y) = (Some(10.5), Some(-3.0));
+    let decky = Arc::make_mut(expected.deckies.get_mut("gw").unwrap());
+    (decky.x, decky.y) = (Some(120.0), Some(40.0));
+    assert_eq!(*after.design, expected);
+
+    // The same layout again changes nothing.
+    assert_eq!(store.set_layout(id, &layout, Utc::now()).await.unwrap(), header);
+
+    // An unknown name refuses the whole layout.
+    let mut bad = layout.clone();
+    bad.deckies.insert(Name::parse("gw").unwrap(), Point { x: 0.0, y: 0.0 });
+    bad.deckies.insert(Name::parse("ghost").unwrap(), Point { x: 1.0, y: 1.0 });
+    let refused = store.set_layout(id, &bad, Utc::now()).await;
+    let Err(StoreError::Refused(refusal)) = refused else { panic!("expected a refusal, got {refused:?}") };
+    assert_eq!(refusal.codes(), ["DECKY_NOT_FOUND"]);
+    assert_eq!(*store.topology(id).await.unwrap(), *after);
+
+    let missing = store.set_layout(TopologyId(uuid::Uuid::new_v4()), &layout, Utc::now()).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
+}
+
+#[tokio::test]
 async fn list_pages_newest_first_with_a_status_filter() {
     let (_dir, store) = open().await;
     let a = create(&store, "a", 0).await;

@@ -20,10 +20,10 @@ pub use catalogue::{
     ServiceField, ServiceList, ServiceSchema,
 };
 pub use events::{EventPage, EventRow, StreamEvent, StreamSnapshot};
-pub use queue::{Enqueued, MutationRow, PlanResult, ValidationReport};
+pub use queue::{EditApplied, Enqueued, MutationRow, PlanResult, ValidationReport};
 pub use topology::{
-    DeckyConfig, DeckyRow, EdgeRow, LanRow, StatusEventRow, TopologyDetail, TopologyDocumentBody, TopologyPage,
-    TopologySummary, edges,
+    DeckyConfig, DeckyRow, EdgeRow, LanRow, LayoutRequest, LayoutSaved, PointBody, StatusEventRow, TopologyDetail,
+    TopologyDocumentBody, TopologyPage, TopologySummary, edges,
 };
 
 use decnet_domain::Issue;

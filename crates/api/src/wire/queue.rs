@@ -75,6 +75,15 @@ impl Enqueued {
     }
 }
 
+/// An edit applied to a pending topology.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EditApplied {
+    /// The op applied.
+    pub op: String,
+    /// The topology's version after it.
+    pub version: i64,
+}
+
 /// A dry run: what a mutation would do, or why it would be refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PlanResult {

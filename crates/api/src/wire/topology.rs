@@ -1,6 +1,8 @@
 //! Topologies as the original API shows them: summaries, pages, LAN, decky and edge rows,
 //! the hydrated detail, status transitions and the document body.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use decnet_domain::model::TopologyHeader;
 use decnet_domain::{Decky, DeckyStatus, Design, ItemId, Lan, Topology, TopologyId};
@@ -308,3 +310,37 @@ impl StatusEventRow {
 #[serde(transparent)]
 #[schema(value_type = Object)]
 pub struct TopologyDocumentBody(pub decnet_domain::document::TopologyDocument);
+
+/// A canvas position.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointBody {
+    /// Horizontal position (finite, at most 1e7 either way).
+    pub x: f64,
+    /// Vertical position (finite, at most 1e7 either way).
+    pub y: f64,
+}
+
+/// New canvas positions of LANs and deckies, by name (ours): saved together in any status,
+/// without touching the runtime or the version.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutRequest {
+    /// LAN positions by LAN name.
+    #[serde(default)]
+    pub lans: BTreeMap<String, PointBody>,
+    /// Decky positions by decky name.
+    #[serde(default)]
+    pub deckies: BTreeMap<String, PointBody>,
+}
+
+/// The answer to a saved layout (ours).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LayoutSaved {
+    /// The topology's generation after the save (unchanged when nothing moved).
+    pub generation: i64,
+    /// LAN positions given.
+    pub lans: usize,
+    /// Decky positions given.
+    pub deckies: usize,
+}

@@ -1,0 +1,393 @@
+"""Browser tests of the web console: a real `decnet serve` (memory runtime, and Docker for
+the live feed of a real decoy) driven by headless Chromium through chromedriver.
+
+Run by scripts/console-test.sh (which installs selenium into a venv and builds decnet):
+    DECNET_BIN=target/debug/decnet python -m unittest crates/api/console/test/browser_test.py
+
+Screenshots go to $CONSOLE_SCREENSHOTS (default target/console-screenshots).
+Every wait has a deadline; every server, browser and topology is cleaned up.
+"""
+
+import json
+import os
+import re
+import secrets
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+DECNET = os.environ.get("DECNET_BIN", "target/debug/decnet")
+SHOTS = os.environ.get("CONSOLE_SCREENSHOTS", "target/console-screenshots")
+WAIT = 20  # seconds, the deadline of every wait in the browser
+HOSTILE_USER = "<script>alert('user')</script>"
+HOSTILE_SECRET = "<img src=x onerror=alert('secret')>"
+HOSTILE_COMMAND = "curl javascript:alert(document.cookie) <img src=x onerror=alert(1)>"
+
+
+class Server:
+    """A `decnet serve` on a free loopback port over a throwaway database."""
+
+    def __init__(self, runtime):
+        self.dir = tempfile.TemporaryDirectory(prefix="decnet-console-")
+        self.db = os.path.join(self.dir.name, "console.db")
+        self.password = "console-" + secrets.token_hex(8)
+        self.log = open(os.path.join(self.dir.name, "serve.log"), "w+")
+        env = dict(os.environ, DECNET_DB=self.db, DECNET_RUNTIME=runtime, DECNET_ADMIN_PASSWORD=self.password, DECNET_LOG="warn")
+        self.proc = subprocess.Popen([DECNET, "serve", "--listen", "127.0.0.1:0"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        self.base = None
+        while time.monotonic() < deadline and self.base is None:
+            self.log.seek(0)
+            found = re.search(r"http://127\.0\.0\.1:\d+", self.log.read())
+            if found:
+                self.base = found.group(0)
+            elif self.proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.1)
+        if self.base is None:
+            self.stop()
+            raise RuntimeError("decnet serve did not start")
+        self.token = self.request("POST", "/api/v1/auth/login", {"username": "admin", "password": self.password})["access_token"]
+
+    def request(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("content-type", "application/json")
+        if getattr(self, "token", None):
+            req.add_header("authorization", "Bearer " + self.token)
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            text = resp.read()
+            return json.loads(text) if text else None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        self.dir.cleanup()
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1000", "--disable-gpu"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+class ConsoleCase(unittest.TestCase):
+    runtime = "memory"
+
+    def setUp(self):
+        os.makedirs(SHOTS, exist_ok=True)
+        self.server = Server(self.runtime)
+        self.addCleanup(self.server.stop)
+        self.driver = browser()
+        self.addCleanup(self.driver.quit)
+        self.alerts = []
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def wait(self, condition, what, timeout=WAIT):
+        try:
+            return WebDriverWait(self.driver, timeout, ignored_exceptions=[StaleElementReferenceException]).until(lambda d: condition(d))
+        except TimeoutException:
+            # What the page said (toasts, banner) and how it looked, for the failure report.
+            self.shot(f"failed-{self.id().rsplit('.', 1)[-1]}.png")
+            said = " | ".join(e.text for e in self.driver.find_elements(By.CSS_SELECTOR, ".toast, #banner, .error"))
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}; the page said: {said!r}") from None
+
+    def find(self, css):
+        return self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, css)[0] if d.find_elements(By.CSS_SELECTOR, css) else None, css)
+
+    def text(self, css):
+        """The text of the element `css` names now (looked up afresh: views re-render)."""
+        return self.driver.find_element(By.CSS_SELECTOR, css).text
+
+    def sign_in(self):
+        self.driver.get(self.server.base + "/")
+        self.find("#login input[name=password]").send_keys(self.server.password)
+        self.find("#login button[type=submit]").click()
+        self.find("#topology-rows")
+
+    def drag(self, source, target, dx=0, dy=0):
+        """Presses on `source`, moves in steps and releases at `target`'s centre + (dx, dy)."""
+        chain = ActionChains(self.driver, duration=50)
+        chain.move_to_element(source).click_and_hold().move_by_offset(5, 5).move_by_offset(5, 5)
+        chain.move_to_element_with_offset(target, dx, dy).release().perform()
+
+    def canvas_point(self, world_x, world_y):
+        """Offset from the canvas's centre of a world point (the view's transform applied)."""
+        return self.driver.execute_script(
+            "const svg = document.getElementById('canvas');"
+            "const m = svg.querySelector('.viewport').getCTM(); const r = svg.getBoundingClientRect();"
+            "return [arguments[0] * m.a + m.e - r.width / 2, arguments[1] * m.d + m.f - r.height / 2];",
+            world_x, world_y)
+
+    def topology(self, name):
+        return self.server.request("GET", f"/api/v1/topologies/{name}")
+
+    def decky(self, name, decky):
+        return next(d for d in self.topology(name)["deckies"] if d["name"] == decky)
+
+    def remove_topology(self, name):
+        """Tears a topology down (its containers and networks) and deletes it."""
+        try:
+            self.server.request("POST", f"/api/v1/topologies/{name}/teardown", {})
+        except urllib.error.HTTPError as err:
+            if err.code != 409:  # 409: not deployed (any more)
+                raise
+        deadline = time.monotonic() + 120
+        while self.topology(name)["topology"]["status"] not in ("torn_down", "pending", "failed"):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} was not torn down in time")
+            time.sleep(0.2)
+        self.server.request("DELETE", f"/api/v1/topologies/{name}")
+
+    def assert_no_script_ran(self):
+        try:
+            alert = self.driver.switch_to.alert
+            self.fail(f"a dialog opened: {alert.text}")
+        except NoAlertPresentException:
+            pass
+        errors = [e for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+        self.assertEqual(errors, [], "console errors")
+
+    def shot(self, name):
+        self.driver.save_screenshot(os.path.join(SHOTS, name))
+
+
+class DesignAndLiveEdits(ConsoleCase):
+    def test_design_deploy_and_edit_live_in_the_browser(self):
+        driver = self.driver
+        self.sign_in()
+        self.assertTrue(driver.execute_script("return !!sessionStorage.getItem('decnet.token')"), "the token is in sessionStorage")
+        self.assertEqual(driver.execute_script("return localStorage.length"), 0, "nothing in localStorage")
+
+        # Create a blank topology: the editor opens on it with its DMZ and gateway.
+        form = self.find("#create-blank")
+        form.find_element(By.NAME, "name").send_keys("canvas")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        self.find('[data-lan="dmz"]')
+        self.find('[data-decky="dmz-gateway"]')
+        canvas = self.find("#canvas")
+
+        # A LAN dropped from the palette onto empty canvas, right of the DMZ.
+        dmz = self.topology("canvas")["lans"][0]
+        ox, oy = self.canvas_point(dmz["x"] + 360, dmz["y"])
+        self.drag(self.find('.palette-item[data-kind="lan"]'), canvas, ox, oy)
+        self.find('[data-lan="lan-1"]')
+        self.find("#fit").click()
+        lan = self.find('[data-lan="lan-1"] .lan-box')
+        self.assertTrue(any(l["name"] == "lan-1" for l in self.topology("canvas")["lans"]))
+
+        # An archetype dropped on that LAN makes a decky in it.
+        archetype = self.find('.palette-item[data-kind="archetype"]')
+        slug = archetype.get_attribute("data-value")
+        self.drag(archetype, lan, 0, 20)
+        card = self.find(f'[data-lan="lan-1"] [data-decky="{slug}-1"]')
+        self.assertEqual(self.decky("canvas", f"{slug}-1")["home_lan"], "lan-1")
+
+        # A bridge: the gateway's port dragged onto lan-1.
+        self.drag(self.find('[data-port="dmz-gateway"]'), self.find('[data-lan="lan-1"] .lan-box'), 0, 40)
+        self.find('line.edge[data-decky="dmz-gateway"][data-lan="lan-1"]')
+        self.assertIn("lan-1", self.decky("canvas", "dmz-gateway")["decky_config"]["ips_by_lan"])
+
+        # Move the new decky: its x/y are stored, and a reload draws it in the same place.
+        before = self.decky("canvas", f"{slug}-1")
+        before_version = self.topology("canvas")["topology"]["version"]
+        card = self.find(f'[data-decky="{slug}-1"] .card')
+        self.drag(card, card, 70, 45)
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline and self.decky("canvas", f"{slug}-1")["x"] == before["x"]:
+            time.sleep(0.1)
+        moved = self.decky("canvas", f"{slug}-1")
+        self.assertNotEqual((moved["x"], moved["y"]), (before["x"], before["y"]), "the drop saved the position")
+        self.assertEqual(self.topology("canvas")["topology"]["version"], before_version, "a move is not a design change")
+        driver.refresh()
+        card = self.find(f'[data-decky="{slug}-1"]')
+        self.assertEqual(card.get_attribute("transform"), f"translate({moved['x']:g} {moved['y']:g})")
+        self.shot("editor.png")
+
+        # Deploy: the status pill says active.
+        deploy = self.find("#deploy")
+        deploy.click()
+        deploy.click()
+        self.wait(lambda d: self.text("#status") == "active", "status active")
+
+        # Two live edits are staged, previewed, applied in order, and both land.
+        # (below the DMZ, on empty canvas)
+        self.drag(self.find('.palette-item[data-kind="lan"]'), self.find("#canvas"), -250, 180)
+        self.drag(self.find(f'.palette-item[data-kind="archetype"][data-value="{slug}"]'), self.find('[data-lan="lan-1"] .lan-box'), 0, 50)
+        self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".staged-edit.state-staged")) == 2, "two staged edits")
+        self.find(".ghost[data-lan]")  # drawn on the canvas before they exist
+        self.assertFalse(any(l["name"] == "lan-2" for l in self.topology("canvas")["lans"]), "staged, not applied")
+        self.find("#preview").click()
+        self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".staged-edit .plan.ok")) == 2, "both previews accepted")
+        self.find("#apply").click()
+        self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".staged-edit.state-applied")) == 2, "both applied (over SSE)")
+        topology = self.topology("canvas")
+        self.assertTrue(any(l["name"] == "lan-2" for l in topology["lans"]))
+        self.assertTrue(any(d["name"] == f"{slug}-2" for d in topology["deckies"]))
+        self.find('[data-lan="lan-2"]:not(.ghost)')
+
+        # An invalid edit (a second DMZ) shows its refusal codes on preview.
+        self.find("#discard")
+        self.find("#fit").click()
+        canvas = self.find("#canvas")
+        corner = (-canvas.size["width"] // 2 + 15, canvas.size["height"] // 2 - 15)  # empty after a fit
+        self.drag(self.find('.palette-item[data-kind="dmz"]'), canvas, *corner)
+        self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".staged-edit.state-staged")) == 1, "the staged DMZ")
+        self.find("#preview").click()
+        refused = self.find(".staged-edit.state-staged .plan.refused")
+        self.assertRegex(refused.text, r"✗ [A-Z_]{4,}")
+        self.shot("live-edits.png")
+        self.assert_no_script_ran()
+
+        # The list shows it active with its counts.
+        driver.get(self.server.base + "/#/")
+        row = self.find('tr[data-name="canvas"]')
+        self.wait(lambda d: "…" not in row.find_element(By.CSS_SELECTOR, ".deckies").text, "counts")
+        self.assertIn("active", row.text)
+        self.shot("list.png")
+
+
+def insert_events(db, topology_id, decky, events):
+    """Appends decoy events to the server's event log, as the collector stores them."""
+    with sqlite3.connect(db, timeout=30) as conn:
+        for kind, payload in events:
+            at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            conn.execute(
+                "INSERT INTO events (at, topology_id, kind, decky, service, source_ip, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (at, topology_id, kind, decky, payload.get("service", "ssh"), payload["src_ip"], json.dumps(payload)),
+            )
+
+
+class HostileData(ConsoleCase):
+    def test_attacker_strings_are_shown_as_text_and_no_script_runs(self):
+        self.server.request("POST", "/api/v1/topologies", {"name": "hostile", "depth": 1, "seed": 3, "services_explicit": ["ssh"]})
+        self.server.request("POST", "/api/v1/topologies/hostile/deploy", {})
+        topology = self.topology("hostile")
+        gateway = next(d for d in topology["deckies"] if d["is_gateway"])
+        dst = gateway["decky_config"]["ips_by_lan"][gateway["home_lan"]]
+        self.sign_in()
+        self.driver.get(self.server.base + "/#/t/hostile")
+        self.find('[data-lan]')
+        self.wait(lambda d: self.text("#live") == "LIVE", "the live stream")
+        session = uuid.uuid4().hex[:12]
+        base = {"session": session, "src_ip": "10.9.9.9", "src_port": 40000, "dst_ip": dst, "dst_port": 22, "service": "ssh"}
+        # Two more hops: the gateway's ssh tunnel to the bridge decky on the DMZ, then the
+        # bridge's tunnel to a decky of the inner LAN; each tunnel leaves from an address and
+        # port the next session sees as its source (how the engine links hops).
+        ips = lambda d: d["decky_config"]["ips_by_lan"]
+        bridge = next(d for d in topology["deckies"] if len(ips(d)) > 1 and gateway["home_lan"] in ips(d))
+        inner = bridge["home_lan"] if bridge["home_lan"] != gateway["home_lan"] else next(l for l in ips(bridge) if l != gateway["home_lan"])
+        target = next(d for d in topology["deckies"] if d["home_lan"] == inner and d["name"] != bridge["name"])
+        first_from = (ips(gateway)[gateway["home_lan"]], 41000)
+        second_from = (ips(bridge)[inner], 41001)
+        tunnel = lambda src, dst: dict(base, event="tunnel", details={"from": f"{src[0]}:{src[1]}", "to": f"{dst}:22"})
+        insert_events(self.server.db, topology["topology"]["id"], gateway["name"], [
+            ("connect", dict(base, event="connect")),
+            ("auth_attempt", dict(base, event="auth_attempt", principal=HOSTILE_USER, secret={"kind": "password", "value": HOSTILE_SECRET}, details={"outcome": "success"})),
+            ("command", dict(base, event="command", command=HOSTILE_COMMAND)),
+            ("tunnel", tunnel(first_from, ips(bridge)[gateway["home_lan"]])),
+        ])
+        via_bridge = {"session": uuid.uuid4().hex[:12], "src_ip": first_from[0], "src_port": first_from[1], "dst_ip": ips(bridge)[gateway["home_lan"]], "dst_port": 22, "service": "ssh"}
+        insert_events(self.server.db, topology["topology"]["id"], bridge["name"], [
+            ("connect", dict(via_bridge, event="connect")),
+            ("tunnel", dict(tunnel(second_from, ips(target)[inner]), session=via_bridge["session"])),
+        ])
+        on_target = {"session": uuid.uuid4().hex[:12], "src_ip": second_from[0], "src_port": second_from[1], "dst_ip": ips(target)[inner], "dst_port": 22, "service": "ssh"}
+        insert_events(self.server.db, topology["topology"]["id"], target["name"], [
+            ("connect", dict(on_target, event="connect")),
+            ("command", dict(on_target, event="command", command="cat /etc/shadow")),
+        ])
+        # The feed shows them verbatim (the stream picks up other writers within its poll).
+        self.wait(lambda d: HOSTILE_COMMAND in self.text("#feed-rows"), "the command in the feed")
+        feed = self.find("#feed-rows")
+        self.assertIn(HOSTILE_USER, feed.text)
+        self.assertIn(HOSTILE_SECRET, feed.text)
+        self.assertEqual(feed.find_elements(By.CSS_SELECTOR, "img, script, a"), [], "no element was made of attacker data")
+
+        # The attacker's path on the canvas, then its page with credentials and commands.
+        self.wait(lambda d: "3 hop(s), depth 2" in self.text("#attackers"), "the attacker with three hops")
+        self.find(".show-path").click()
+        self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".paths .hop")) == 3, "three hops drawn")
+        self.find(".paths polyline.attacker-path")  # across the LANs, gateway to the inner decky
+        self.shot("attacker-path.png")
+        self.find('#attackers a[href*="/attackers/"]').click()
+        self.wait(lambda d: HOSTILE_COMMAND in self.text("#attacker-path"), "the command on the attacker page")
+        path = self.find("#attacker-path")
+        self.assertIn(HOSTILE_USER, path.text)
+        self.assertEqual(path.find_elements(By.CSS_SELECTOR, "img, script, a"), [])
+        self.assert_no_script_ran()
+
+    def test_the_console_is_served_with_a_strict_policy(self):
+        with urllib.request.urlopen(self.server.base + "/", timeout=30) as resp:
+            policy = resp.headers["content-security-policy"]
+            page = resp.read().decode()
+        self.assertIn("script-src 'self'", policy)
+        self.assertNotIn("unsafe-inline", policy)
+        self.assertIn('<script type="module" src="/console/app.js">', page)
+        # An inline script injected into the page is refused by that policy.
+        self.sign_in()
+        ran = self.driver.execute_script(
+            "window.__ran = false; const s = document.createElement('script'); s.textContent = 'window.__ran = true';"
+            "document.body.append(s); return window.__ran;")
+        self.assertFalse(ran, "inline script is blocked by the CSP")
+
+
+class DockerFeed(ConsoleCase):
+    runtime = "docker"
+
+    def test_a_real_decoys_events_appear_in_the_feed(self):
+        name = "console-" + secrets.token_hex(3)
+        self.server.request("POST", "/api/v1/topologies", {"name": name, "depth": 1, "seed": 5, "gateway": False, "services_explicit": ["http"], "deckies_per_lan_min": 1, "deckies_per_lan_max": 1})
+        self.addCleanup(self.remove_topology, name)
+        self.server.request("POST", f"/api/v1/topologies/{name}/deploy", {})
+        topology = self.topology(name)
+        decky = next(d for d in topology["deckies"] if d["home_lan"] == "dmz" or any(l["is_dmz"] and l["name"] == d["home_lan"] for l in topology["lans"]))
+        ip = decky["decky_config"]["ips_by_lan"][decky["home_lan"]]
+        self.sign_in()
+        self.driver.get(self.server.base + f"/#/t/{name}")
+        self.wait(lambda d: self.text("#live") == "LIVE", "the live stream")
+        # A request to the decky's own address on the network this test's topology made.
+        agent = "<script>alert('ua')</script>"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                req = urllib.request.Request(f"http://{ip}/admin", headers={"user-agent": agent})
+                urllib.request.urlopen(req, timeout=5).read()
+                break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        self.wait(lambda d: decky["name"] in self.text("#feed-rows") and "/admin" in self.text("#feed-rows"), "the decoy's event in the feed", timeout=60)
+        self.assertIn(agent, self.text("#feed-rows"))
+        self.assert_no_script_ran()
+
+
+if __name__ == "__main__":
+    unittest.main()
