@@ -7,22 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SELENIUM_VERSION=4.27.1
-venv=target/console-venv
-
 echo "[console] node --test (pure modules)" >&2
 node --test crates/api/console/test/
 
-if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "import selenium, sys; sys.exit(selenium.__version__ != '$SELENIUM_VERSION')" 2>/dev/null; then
-  echo "[console] installing selenium $SELENIUM_VERSION from PyPI into $venv" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "selenium==$SELENIUM_VERSION"
-fi
-
+python="$(./scripts/console-venv.sh)"
 cargo build --locked --quiet -p decnet
 export DECNET_BIN="$PWD/target/debug/decnet"
 export CONSOLE_SCREENSHOTS="$PWD/target/console-screenshots"
 # Selenium must use Debian's chromedriver, never fetch a driver of its own.
 export SE_OFFLINE=true
 echo "[console] browser tests (headless Chromium)" >&2
-"$venv/bin/python" -m unittest -v crates/api/console/test/browser_test.py
+"$python" -m unittest -v crates/api/console/test/browser_test.py

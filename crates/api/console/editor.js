@@ -3,6 +3,9 @@
 // in one batched request per drop, a palette dropped onto the canvas, a LAN or a decky,
 // an inspector, live state over SSE, staged live edits and the attackers' paths.
 //
+// The inspector (`inspector.js`) and the bottom panels (`panels.js`: staged edits, feed,
+// attackers) are mixed into the editor class.
+//
 // Edits are ops of the mutation vocabulary. On a pending topology they are applied at once
 // (`POST /edits`); on a deployed one they are staged, previewed with `mutations:plan` and
 // enqueued in order with `expected_version`.
@@ -13,11 +16,11 @@ import * as g from './geometry.js';
 import { layout, lanSize, CARD, HEADER } from './layout.js';
 import { fromDetail, freshName } from './model.js';
 import { follow } from './sse.js';
-import { initial, reduce, filterFeed, openMutations } from './state.js';
+import { initial, reduce, openMutations } from './state.js';
 import * as staged from './staged.js';
-import { eventSummary } from './attackers.js';
+import { inspectorMethods } from './inspector.js';
+import { panelMethods } from './panels.js';
 
-const LIVE = new Set(['active', 'degraded']);
 const DRAG_THRESHOLD = 3;
 
 export async function openEditor(root, name, ctx) {
@@ -53,6 +56,7 @@ class Editor {
     this.detail = detail;
     this.summary = detail.topology;
     this.model = fromDetail(detail);
+    this.deckyByName = new Map(this.model.deckies.map((d) => [d.name, d]));
     this.live = { ...this.live, status: this.summary.status, version: this.summary.version };
     this.positions = layout(this.model);
   }
@@ -81,7 +85,11 @@ class Editor {
     this.buildCanvas();
     this.bindCanvas();
     this.renderAll();
-    requestAnimationFrame(() => this.fitView());
+    requestAnimationFrame(() => {
+      this.fitView();
+      // When the first drawing is on screen (the benchmark reads this mark).
+      requestAnimationFrame(() => performance.mark('decnet:first-render'));
+    });
     this.stream = follow(api.topo(this.name, '/events'), {
       token: api.token,
       onFrame: (frame) => this.onFrame(frame),
@@ -122,30 +130,71 @@ class Editor {
     this.banner.classList.toggle('offline', !this.connected);
   }
 
-  renderHead() {
-    const running = this.model.deckies.filter((d) => (this.live.deckies[d.name]?.state ?? d.state) === 'running').length;
-    const queue = openMutations(this.live).length;
-    const status = this.status;
+  /** The header: built once; `renderHead` only updates what changes, so a button armed
+   * for confirmation stays armed while events arrive. */
+  buildHead() {
     const act = (label, fn, attrs = {}) => h('button', { onclick: fn, ...attrs }, label);
+    this.headParts = {
+      status: h('span', { id: 'status' }),
+      version: h('span', { class: 'meta', id: 'version' }),
+      counts: h('span', { class: 'meta', id: 'counts' }),
+      queue: h('span', { class: 'meta', id: 'queue' }),
+      live: h('span', { id: 'live' }),
+      lifecycle: h('span', { class: 'lifecycle' }),
+    };
+    const p = this.headParts;
     replace(
       this.header,
       act('← Topologies', () => this.ctx.navigate('#/')),
       h('h1', { id: 'topology-name' }, this.name),
-      h('span', { class: `pill status-${status}`, id: 'status' }, status),
-      h('span', { class: 'meta', id: 'version' }, `v${this.live.version ?? this.summary.version}`),
-      h('span', { class: 'meta', id: 'counts' }, `${this.model.lans.length} LANs · ${running}/${this.model.deckies.length} deckies running`),
-      h('span', { class: 'meta', id: 'queue' }, `queue ${queue}`),
-      h('span', { class: `pill ${this.connected ? 'live' : 'connecting'}`, id: 'live' }, this.connected ? 'LIVE' : 'CONNECTING'),
+      p.status, p.version, p.counts, p.queue, p.live,
       h('span', { class: 'spacer' }),
       act('Fit', () => this.fitView(), { id: 'fit' }),
       act('−', () => this.zoomBy(1 / 1.25), { title: 'zoom out' }),
       act('+', () => this.zoomBy(1.25), { title: 'zoom in' }),
       act('Auto-layout', () => this.autoLayout(), { id: 'auto-layout', title: 'Lay everything out again by depth from the DMZ and save it' }),
       act('Export', () => this.exportDocument(), { id: 'export' }),
-      status === 'pending' || status === 'torn_down' || status === 'failed'
-        ? this.ctx.confirmButton('Deploy', () => this.lifecycle('deploy'), { id: 'deploy' })
-        : this.ctx.confirmButton('Teardown', () => this.lifecycle('teardown'), { id: 'teardown' }),
+      p.lifecycle,
     );
+  }
+
+  renderHead() {
+    if (!this.headParts) this.buildHead();
+    const p = this.headParts;
+    const running = this.model.deckies.filter((d) => (this.live.deckies[d.name]?.state ?? d.state) === 'running').length;
+    const status = this.status;
+    p.status.className = `pill status-${status}`;
+    p.status.textContent = status;
+    p.version.textContent = `v${this.live.version ?? this.summary.version}`;
+    p.counts.textContent = `${this.model.lans.length} LANs · ${running}/${this.model.deckies.length} deckies running`;
+    p.queue.textContent = `queue ${openMutations(this.live).length}`;
+    p.live.className = `pill ${this.connected ? 'live' : 'connecting'}`;
+    p.live.textContent = this.connected ? 'LIVE' : 'CONNECTING';
+    const deployable = status === 'pending' || status === 'torn_down' || status === 'failed';
+    const kind = deployable ? 'deploy' : 'teardown';
+    if (p.lifecycle.dataset.kind !== kind || p.lifecycle.querySelector('button:disabled')) {
+      p.lifecycle.dataset.kind = kind;
+      replace(
+        p.lifecycle,
+        deployable
+          ? this.ctx.confirmButton('Deploy', () => this.lifecycle('deploy'), { id: 'deploy' })
+          : this.ctx.confirmButton('Teardown', () => this.lifecycle('teardown'), { id: 'teardown' }),
+      );
+    }
+  }
+
+  /** Runs `fn` once on the next animation frame however often it is asked for under `key`
+   * (a burst of events costs one redraw per frame). */
+  coalesce(key, fn) {
+    if (!this.dirty) this.dirty = new Map();
+    const first = this.dirty.size === 0;
+    this.dirty.set(key, fn);
+    if (!first) return;
+    requestAnimationFrame(() => {
+      const jobs = [...this.dirty.values()];
+      this.dirty.clear();
+      for (const job of jobs) job();
+    });
   }
 
   // ---- Palette -------------------------------------------------------------------------
@@ -224,7 +273,7 @@ class Editor {
   /** One edit: applied now on a pending topology, staged on a live one. */
   async edit(op, payload) {
     const status = this.status;
-    if (LIVE.has(status)) {
+    if (staged.STAGED_STATUSES.has(status)) {
       this.staged = staged.stage(this.staged, op, payload);
       this.renderCanvas();
       this.renderBottom();
@@ -341,19 +390,18 @@ class Editor {
       this.ctx.navigate('#/');
       return;
     }
-    if (this.live.status !== before.status) this.renderAll();
-    else {
-      if (this.live.deckies !== before.deckies) this.updateDeckyStates();
-      this.renderHead();
-    }
+    if (this.live.status !== before.status) this.coalesce('all', () => this.renderAll());
+    if (this.live.deckies !== before.deckies) this.coalesce('states', () => this.updateDeckyStates());
+    this.coalesce('head', () => this.renderHead());
     if (this.live.mutations !== before.mutations) {
       this.staged = staged.follow(this.staged, this.live.mutations);
-      this.renderStaged();
-      this.renderBanner();
+      this.coalesce('staged', () => {
+        this.renderStaged();
+        this.renderBanner();
+      });
     }
     if (this.live.feed !== before.feed) {
-      this.renderFeed();
-      this.attackersDirty = true;
+      this.coalesce('feed', () => this.renderFeedRows());
       clearTimeout(this.attackerTimer);
       this.attackerTimer = setTimeout(() => this.refreshAttackers(), 1000);
     }
@@ -401,7 +449,7 @@ class Editor {
   }
 
   findDecky(name) {
-    return this.model.deckies.find((d) => d.name === name);
+    return this.deckyByName.get(name);
   }
 
   exists(key) {
@@ -576,6 +624,11 @@ class Editor {
     return { x: e.clientX - rect.left, y: e.clientY - rect.top };
   }
 
+  worldPoint(e) {
+    const p = this.screenPoint(e);
+    return g.toWorld(this.view, p.x, p.y);
+  }
+
   pointerDown(e) {
     if (e.button !== 0) return;
     const target = e.target;
@@ -592,13 +645,13 @@ class Editor {
       const line = s('line', { class: 'edge drafting', x1: from.x + from.w, y1: from.y + from.h / 2, x2: from.x + from.w, y2: from.y + from.h / 2 });
       this.overlay.append(line);
       onMove = (ev) => {
-        const w = g.toWorld(this.view, ...Object.values(this.screenPoint(ev)));
+        const w = this.worldPoint(ev);
         line.setAttribute('x2', w.x);
         line.setAttribute('y2', w.y);
       };
       onUp = (ev) => {
         line.remove();
-        const w = g.toWorld(this.view, ...Object.values(this.screenPoint(ev)));
+        const w = this.worldPoint(ev);
         const lan = this.lanAt(w);
         const d = this.findDecky(decky);
         if (!lan || !d) return;
@@ -669,7 +722,6 @@ class Editor {
       };
       onUp = () => {};
     }
-    this.svg.setPointerCapture?.(e.pointerId);
     const up = (ev) => {
       window.removeEventListener('pointermove', onMove);
       window.removeEventListener('pointerup', up);
@@ -740,7 +792,7 @@ class Editor {
 
   onKey(e) {
     if (e.target.closest?.('input, select, textarea')) return;
-    if ((e.key === 'Delete' || e.key === 'Backspace') && this.selection.size === 1) this.removeSelected();
+    if (e.key === 'Delete' && this.selection.size === 1) this.removeSelected();
     else if (e.key === 'f') this.fitView();
   }
 
@@ -749,217 +801,6 @@ class Editor {
     const [kind, name] = key.split(':');
     if (kind === 'lan') this.edit('remove_lan', { name });
     else this.edit('remove_decky', { decky: name });
-  }
-
-  // ---- Inspector -----------------------------------------------------------------------
-
-  renderInspector() {
-    if (!this.inspector) return;
-    const [key] = this.selection;
-    if (!key || this.selection.size > 1) {
-      replace(this.inspector, h('h2', {}, this.selection.size > 1 ? `${this.selection.size} selected` : 'Topology'), this.topologyFacts());
-      return;
-    }
-    const [kind, name] = key.split(':');
-    replace(this.inspector, kind === 'lan' ? this.lanInspector(name) : this.deckyInspector(name));
-  }
-
-  topologyFacts() {
-    const t = this.summary;
-    return h(
-      'div',
-      {},
-      h('dl', {}, fact('Name', t.name), fact('Status', this.status), fact('Version', this.live.version ?? t.version), fact('Mode', t.mode), fact('Created', t.created_at), fact('Lures', t.config_snapshot?.lures ?? 'sparse')),
-      this.issueList(this.issues),
-      h('p', { class: 'hint' }, 'Drag items from the palette. Drag a card to move it (shift-click to select several), drag its port (●) to another LAN to bridge, Delete removes the selection.'),
-    );
-  }
-
-  issueList(issues) {
-    if (!issues.length) return null;
-    return h('ul', { class: 'issues' }, issues.map((i) => h('li', { class: i.severity }, h('code', {}, i.code), ' ', i.message)));
-  }
-
-  lanInspector(name) {
-    const lan = this.model.lans.find((l) => l.name === name);
-    if (!lan) return h('p', {}, 'Staged LAN: ', name);
-    const members = this.model.deckies.filter((d) => d.lans.includes(name));
-    return h(
-      'div',
-      { id: 'lan-inspector' },
-      h('h2', {}, lan.is_dmz ? `DMZ ${name}` : `LAN ${name}`),
-      h('dl', {}, fact('Subnet', lan.subnet), fact('DMZ', lan.is_dmz ? 'yes' : 'no'), fact('Position', posText(this.positions.lans.get(name))), fact('Deckies', members.length)),
-      this.issueList(this.issuesFor('lan', name)),
-      h('h3', {}, 'Members'),
-      h('ul', {}, members.map((d) => h('li', {}, h('a', { href: '#', onclick: (e) => { e.preventDefault(); this.select(`decky:${d.name}`); } }, d.name), d.home_lan === name ? '' : ' (bridge)'))),
-      this.ctx.confirmButton('Remove LAN', () => this.edit('remove_lan', { name }), { class: 'danger' }),
-    );
-  }
-
-  deckyInspector(name) {
-    const d = this.findDecky(name);
-    if (!d) return h('p', {}, 'Staged decky: ', name);
-    const live = this.live.deckies[name] || {};
-    const otherLans = this.model.lans.filter((l) => !d.lans.includes(l.name));
-    const lanSelect = h('select', { id: 'attach-lan' }, otherLans.map((l) => h('option', { value: l.name }, l.name)));
-    const archetype = h('select', { id: 'archetype' }, h('option', { value: '' }, '(none)'), this.archetypes.map((a) => h('option', { value: a.slug, selected: a.slug === d.archetype }, a.display_name)));
-    const addService = h('select', { id: 'add-service' }, this.services.filter((sv) => !d.services.includes(sv.name)).map((sv) => h('option', { value: sv.name }, sv.name)));
-    return h(
-      'div',
-      { id: 'decky-inspector' },
-      h('h2', {}, d.name, d.is_gateway ? h('span', { class: 'pill gateway' }, 'gateway') : null, d.forwards_l3 ? h('span', { class: 'pill router' }, 'router') : null),
-      h(
-        'dl',
-        {},
-        fact('Hostname', d.hostname),
-        fact('State', live.state ?? d.state),
-        fact('Last error', live.last_error ?? d.last_error ?? '—'),
-        fact('Home LAN', d.home_lan),
-        fact('Addresses', Object.entries(d.ips).map(([lan, ip]) => `${lan}: ${ip}`).join(', ')),
-        fact('Position', posText(this.positions.deckies.get(name))),
-      ),
-      this.issueList(this.issuesFor('decky', name)),
-      h('label', {}, 'Archetype ', archetype, h('button', { onclick: () => this.edit('update_decky', { decky: name, patch: { archetype: archetype.value || null } }) }, 'Set')),
-      h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'forwards-l3', checked: d.forwards_l3, onchange: (e) => this.edit('update_decky', { decky: name, patch: { forwards_l3: e.target.checked }, force: true }) }), ' Routes between its LANs (forwards_l3)'),
-      h('h3', {}, 'LANs'),
-      h('ul', {}, d.lans.map((lan) => h('li', {}, lan, lan === d.home_lan ? ' (home)' : h('button', { class: 'small', onclick: () => this.edit('detach_decky', { decky: name, lan }) }, 'Detach')))),
-      otherLans.length ? h('div', { class: 'row' }, lanSelect, h('button', { id: 'attach', onclick: () => this.edit('attach_decky', { decky: name, lan: lanSelect.value }) }, 'Attach')) : null,
-      h('h3', {}, 'Services'),
-      h('ul', { class: 'services' }, d.services.map((sv) => h('li', {}, sv, ' ', h('button', { class: 'small', onclick: () => this.configure(d, sv) }, 'Configure'), h('button', { class: 'small', onclick: () => this.edit('update_decky', { decky: name, services: d.services.filter((x) => x !== sv) }) }, 'Remove')))),
-      h('div', { class: 'row' }, addService, h('button', { onclick: () => addService.value && this.edit('update_decky', { decky: name, services: [...d.services, addService.value] }) }, 'Add service')),
-      h('div', { id: 'service-form' }),
-      this.ctx.confirmButton('Remove decky', () => this.edit('remove_decky', { decky: name }), { class: 'danger' }),
-    );
-  }
-
-  /** A configuration form built from the service's schema. */
-  async configure(d, service) {
-    const holder = this.inspector.querySelector('#service-form');
-    let schema;
-    try {
-      schema = await api.get(`/api/v1/topologies/services/${encodeURIComponent(service)}/schema`);
-    } catch (err) {
-      return this.showError(err);
-    }
-    const current = d.service_config?.[service] || {};
-    const inputs = new Map();
-    const fields = schema.fields.map((f) => {
-      const value = current[f.key] ?? f.default ?? '';
-      let input;
-      if (f.choices) input = h('select', {}, f.choices.map((c) => h('option', { value: c, selected: c === value }, c)));
-      else if (f.kind === 'bool' || f.kind === 'boolean') input = h('input', { type: 'checkbox', checked: !!value });
-      else input = h('input', { type: f.secret ? 'password' : f.kind === 'int' || f.kind === 'integer' ? 'number' : 'text', value, placeholder: f.placeholder });
-      inputs.set(f.key, { f, input });
-      return h('label', { title: f.help }, f.label, ' ', input);
-    });
-    const save = () => {
-      const config = {};
-      for (const [key, { f, input }] of inputs) {
-        if (input.type === 'checkbox') config[key] = input.checked;
-        else if (input.type === 'number') config[key] = input.value === '' ? null : Number(input.value);
-        else config[key] = input.value;
-        if (config[key] === null || config[key] === '') delete config[key];
-        void f;
-      }
-      this.edit('update_decky', { decky: d.name, patch: { service_config: { ...d.service_config, [service]: config } } });
-    };
-    replace(holder, h('form', { class: 'service-form', onsubmit: (e) => { e.preventDefault(); save(); } }, h('h4', {}, `${service} (${schema.ports.join(', ')})`), h('p', { class: 'hint' }, schema.description), fields.length ? fields : h('p', {}, 'No settings.'), h('button', { type: 'submit' }, 'Save configuration')));
-  }
-
-  // ---- Bottom panels: staged edits, feed, attackers --------------------------------------
-
-  renderBottom() {
-    this.stagedPanel = h('div', { class: 'panel', id: 'staged' });
-    this.feedPanel = h('div', { class: 'panel', id: 'feed' });
-    this.attackerPanel = h('div', { class: 'panel', id: 'attackers' });
-    replace(this.bottom, this.stagedPanel, this.feedPanel, this.attackerPanel);
-    this.renderStaged();
-    this.renderFeed();
-    this.renderAttackers();
-  }
-
-  renderStaged() {
-    if (!this.stagedPanel) return;
-    const live = LIVE.has(this.status);
-    const unsent = staged.unsent(this.staged).length;
-    const rows = this.staged.map((e) =>
-      h(
-        'li',
-        { class: `staged-edit state-${e.state}`, dataset: { key: e.key } },
-        h('span', { class: 'what' }, staged.describe(e)),
-        h('span', { class: 'edit-state' }, e.state),
-        e.plan ? h('span', { class: `plan ${e.plan.accepted ? 'ok' : 'refused'}` }, e.plan.accepted ? `✓ ${e.plan.actions.length} action(s): ${e.plan.actions.map(actionName).join(', ')}` : `✗ ${e.plan.codes.join(', ')}`) : null,
-        e.codes?.length && !e.plan?.codes?.length ? h('span', { class: 'plan refused' }, `✗ ${e.codes.join(', ')}`) : null,
-        e.reason ? h('span', { class: 'reason' }, e.reason) : null,
-        e.state === 'staged' ? h('button', { class: 'small', onclick: () => { this.staged = staged.unstage(this.staged, e.key); this.renderCanvas(); this.renderStaged(); } }, 'Discard') : null,
-      ),
-    );
-    replace(
-      this.stagedPanel,
-      h('h3', {}, live ? `Staged edits (${unsent})` : 'Edits'),
-      live
-        ? h('div', { class: 'row' },
-            h('button', { id: 'preview', disabled: !unsent, onclick: () => this.preview() }, 'Preview'),
-            h('button', { id: 'apply', disabled: !unsent, onclick: () => this.applyStaged() }, `Update (${unsent})`),
-            h('button', { id: 'discard', disabled: !this.staged.length, onclick: () => { this.staged = []; this.renderCanvas(); this.renderStaged(); this.renderBanner(); } }, 'Discard all'),
-            h('button', { onclick: () => { this.staged = staged.clearDone(this.staged); this.renderStaged(); this.renderBanner(); } }, 'Clear finished'))
-        : h('p', { class: 'hint' }, this.status === 'pending' ? 'Pending: edits apply at once.' : `A ${this.status} topology cannot be edited.`),
-      h('ul', { class: 'staged-list' }, rows),
-    );
-  }
-
-  renderFeed() {
-    if (!this.feedPanel) return;
-    if (!this.feedList) {
-      const filter = (key, label) => h('input', { placeholder: label, value: this.feedFilter[key] || '', dataset: { filter: key }, oninput: (e) => { this.feedFilter[key] = e.target.value.trim(); this.renderFeedRows(); } });
-      this.feedList = h('tbody', { id: 'feed-rows' });
-      this.feedHead = h('div', { class: 'row filters' }, filter('decky', 'decky'), filter('service', 'service'), filter('kind', 'type'), filter('source', 'source'));
-    }
-    if (!this.feedPanel.contains(this.feedList)) {
-      replace(this.feedPanel, h('h3', {}, 'Live events'), this.feedHead, h('table', { class: 'feed' }, h('thead', {}, h('tr', {}, ['time', 'decky', 'service', 'type', 'source', 'what'].map((c) => h('th', {}, c)))), this.feedList));
-    }
-    this.renderFeedRows();
-  }
-
-  renderFeedRows() {
-    const rows = filterFeed(this.live.feed, this.feedFilter).slice(-100).reverse();
-    replace(this.feedList, rows.map((e) => h('tr', { class: 'feed-row' }, h('td', {}, (e.ts || '').slice(11, 19)), h('td', {}, e.decky), h('td', {}, e.service), h('td', {}, e.kind), h('td', {}, e.source_ip ?? ''), h('td', { class: 'attacker-text' }, clip(eventSummary(e), 300)))));
-  }
-
-  async refreshAttackers() {
-    try {
-      const list = await api.get(`/api/v1/attackers?topology=${encodeURIComponent(this.name)}`);
-      this.attackers = list.data ?? list.attackers ?? [];
-    } catch {
-      this.attackers = [];
-    }
-    this.renderAttackers();
-  }
-
-  renderAttackers() {
-    if (!this.attackerPanel) return;
-    const rows = (this.attackers || []).map((a) =>
-      h('li', { class: 'attacker' },
-        h('span', {}, a.id), ` · ${a.hops} hop(s), depth ${a.deepest_hop} · ${a.deckies.length} decky(ies) `,
-        h('button', { class: 'small show-path', dataset: { attacker: a.id }, onclick: () => this.showPath(a.id) }, this.path?.id === a.id ? 'Hide path' : 'Show path'),
-        h('a', { href: `#/t/${encodeURIComponent(this.name)}/attackers/${encodeURIComponent(a.id)}` }, 'Details')),
-    );
-    replace(this.attackerPanel, h('h3', {}, `Attackers (${rows.length})`), rows.length ? h('ul', {}, rows) : h('p', { class: 'hint' }, 'No attacker yet.'));
-  }
-
-  async showPath(id) {
-    if (this.path?.id === id) {
-      this.path = null;
-    } else {
-      try {
-        const detail = await api.get(`/api/v1/attackers/${encodeURIComponent(id)}?topology=${encodeURIComponent(this.name)}`);
-        this.path = { id, hops: detail.path };
-      } catch (err) {
-        return this.showError(err);
-      }
-    }
-    this.renderPath();
-    this.renderAttackers();
   }
 
   /** The selected attacker's path: a numbered line through the deckies it reached, in order. */
@@ -979,15 +820,4 @@ class Editor {
   }
 }
 
-function fact(label, value) {
-  return [h('dt', {}, label), h('dd', {}, value === undefined || value === null ? '—' : String(value))];
-}
-
-function posText(p) {
-  return p ? `${Math.round(p.x)}, ${Math.round(p.y)}` : '—';
-}
-
-function actionName(action) {
-  if (action && typeof action === 'object') return action.action || action.kind || Object.keys(action)[0] || '?';
-  return String(action);
-}
+Object.assign(Editor.prototype, inspectorMethods, panelMethods);

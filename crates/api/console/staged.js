@@ -3,6 +3,9 @@
 // list is a value; `stagedDiff` says what the staged edits would add and remove, so the
 // canvas can draw them as ghosts before they exist.
 
+/** Topology statuses whose edits are staged (a pending one is edited in place). */
+export const STAGED_STATUSES = new Set(['active', 'degraded']);
+
 /** States an edit moves through: staged → pending → applying → applied | failed. */
 export const DONE = new Set(['applied', 'failed', 'rejected']);
 

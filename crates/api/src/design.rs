@@ -18,6 +18,7 @@ use decnet_engine::EngineError;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::topologies::MutationRequest;
 use crate::{ApiError, ApiJson, ApiQuery, AppState, wire};
 use decnet_domain::ErrorKind;
 
@@ -179,34 +180,14 @@ impl LanBody {
     }
 }
 
-/// One edit of a pending topology in the mutation vocabulary (what the console sends).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EditRequest {
-    /// add_lan, remove_lan, add_decky, attach_decky, detach_decky, remove_decky,
-    /// update_decky or update_lan.
-    op: String,
-    /// The op's fields.
-    #[serde(default = "empty_object")]
-    #[schema(value_type = Object)]
-    payload: Value,
-    /// Refuse (409) unless the topology is at this version.
-    #[serde(default)]
-    expected_version: Option<i64>,
-}
-
-fn empty_object() -> Value {
-    Value::Object(Map::new())
-}
-
 /// Applies one op of the mutation vocabulary to a pending topology at once (a deployed
 /// one changes through `mutations`), with the same planning and guards as the queue.
 #[utoipa::path(post, path = "/api/v1/topologies/{id}/edits", tag = "design", params(("id" = String, Path, description = "Topology id or name")),
-    request_body = EditRequest, responses((status = 200, body = wire::EditApplied)))]
+    request_body = MutationRequest, responses((status = 200, body = wire::EditApplied)))]
 pub(crate) async fn apply_edit(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    ApiJson(request): ApiJson<EditRequest>,
+    ApiJson(request): ApiJson<MutationRequest>,
 ) -> Result<Json<wire::EditApplied>, ApiError> {
     let id = state.engine.store().resolve(&key).await?;
     let (version, _) = edit(&state, id, vec![(request.op.as_str(), request.payload)], request.expected_version).await?;

@@ -154,14 +154,14 @@ pub(crate) async fn service_schema(Path(service): Path<String>) -> Result<Json<w
 pub(crate) struct MutationRequest {
     /// add_lan, remove_lan, add_decky, attach_decky, detach_decky, remove_decky,
     /// update_decky or update_lan.
-    op: String,
+    pub(crate) op: String,
     /// The op's fields.
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
-    payload: serde_json::Value,
+    pub(crate) payload: serde_json::Value,
     /// Refuse (409) unless the topology is at this version.
     #[serde(default)]
-    expected_version: Option<i64>,
+    pub(crate) expected_version: Option<i64>,
 }
 
 fn empty_object() -> serde_json::Value {

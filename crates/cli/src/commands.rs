@@ -158,7 +158,10 @@ async fn serve(engine: Engine, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     });
     let state = decnet_api::AppState::new(engine.clone(), auth);
     let mut api = tokio::spawn(decnet_api::serve(listener, state, stopped()));
-    eprintln!("decnet serving http://{address} (runtime {}); Ctrl-C or SIGTERM stops it", engine.runtime().kind());
+    eprintln!(
+        "decnet serving http://{address} (runtime {}; web console at http://{address}/); Ctrl-C or SIGTERM stops it",
+        engine.runtime().kind()
+    );
     // Whichever ends first (a signal, or a task failing), both tasks are stopped and awaited.
     let (api_result, engine_result) = tokio::select! {
         () = stop => {

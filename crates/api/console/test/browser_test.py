@@ -43,10 +43,17 @@ class Server:
     def __init__(self, runtime):
         self.dir = tempfile.TemporaryDirectory(prefix="decnet-console-")
         self.db = os.path.join(self.dir.name, "console.db")
+        self.runtime = runtime
         self.password = "console-" + secrets.token_hex(8)
+        self.token = None
+        self.start("127.0.0.1:0")
+        self.token = self.request("POST", "/api/v1/auth/login", {"username": "admin", "password": self.password})["access_token"]
+
+    def start(self, listen):
+        """Starts the server on `listen` and waits (bounded) until it says where it listens."""
         self.log = open(os.path.join(self.dir.name, "serve.log"), "w+")
-        env = dict(os.environ, DECNET_DB=self.db, DECNET_RUNTIME=runtime, DECNET_ADMIN_PASSWORD=self.password, DECNET_LOG="warn")
-        self.proc = subprocess.Popen([DECNET, "serve", "--listen", "127.0.0.1:0"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        env = dict(os.environ, DECNET_DB=self.db, DECNET_RUNTIME=self.runtime, DECNET_ADMIN_PASSWORD=self.password, DECNET_LOG="warn")
+        self.proc = subprocess.Popen([DECNET, "serve", "--listen", listen], env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         self.base = None
         while time.monotonic() < deadline and self.base is None:
@@ -61,19 +68,19 @@ class Server:
         if self.base is None:
             self.stop()
             raise RuntimeError("decnet serve did not start")
-        self.token = self.request("POST", "/api/v1/auth/login", {"username": "admin", "password": self.password})["access_token"]
 
     def request(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method)
         req.add_header("content-type", "application/json")
-        if getattr(self, "token", None):
+        if self.token:
             req.add_header("authorization", "Bearer " + self.token)
         with urllib.request.urlopen(req, timeout=60) as resp:
             text = resp.read()
             return json.loads(text) if text else None
 
-    def stop(self):
+    def halt(self):
+        """Stops the process (SIGTERM, then SIGKILL after a minute)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -82,6 +89,9 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+    def stop(self):
+        self.halt()
         self.dir.cleanup()
 
 
@@ -163,13 +173,14 @@ class ConsoleCase(unittest.TestCase):
             time.sleep(0.2)
         self.server.request("DELETE", f"/api/v1/topologies/{name}")
 
-    def assert_no_script_ran(self):
+    def assert_no_script_ran(self, expected=()):
+        """No dialog opened and the browser logged no error but those matching `expected`."""
         try:
             alert = self.driver.switch_to.alert
             self.fail(f"a dialog opened: {alert.text}")
         except NoAlertPresentException:
             pass
-        errors = [e for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+        errors = [e for e in self.driver.get_log("browser") if e["level"] == "SEVERE" and not any(x in e["message"] for x in expected)]
         self.assertEqual(errors, [], "console errors")
 
     def shot(self, name):
@@ -269,6 +280,32 @@ class DesignAndLiveEdits(ConsoleCase):
         self.wait(lambda d: "…" not in row.find_element(By.CSS_SELECTOR, ".deckies").text, "counts")
         self.assertIn("active", row.text)
         self.shot("list.png")
+
+
+class LiveState(ConsoleCase):
+    def test_a_lost_stream_shows_a_banner_and_resumes_where_it_left_off(self):
+        self.server.request("POST", "/api/v1/topologies", {"name": "resume", "depth": 1, "seed": 4})
+        self.server.request("POST", "/api/v1/topologies/resume/deploy", {})
+        self.sign_in()
+        self.driver.get(self.server.base + "/#/t/resume")
+        self.wait(lambda d: self.text("#live") == "LIVE" and self.text("#status") == "active", "live and active")
+        self.assertFalse(self.find("#banner").is_displayed())
+
+        self.server.halt()
+        self.wait(lambda d: self.text("#live") == "CONNECTING", "the stream to drop")
+        banner = self.find("#banner")
+        self.assertTrue(banner.is_displayed())
+        self.assertIn("Disconnected", banner.text)
+
+        self.server.start(self.server.base.removeprefix("http://"))
+        self.wait(lambda d: self.text("#live") == "LIVE", "the stream to come back", timeout=40)
+        self.assertFalse(self.find("#banner").is_displayed())
+        # What happens after the reconnect arrives: a queued LAN is drawn once applied.
+        version = self.topology("resume")["topology"]["version"]
+        self.server.request("POST", "/api/v1/topologies/resume/mutations", {"op": "add_lan", "payload": {"name": "resumed"}, "expected_version": version})
+        self.find('[data-lan="resumed"]:not(.ghost)')
+        self.wait(lambda d: self.text("#version") == f"v{version + 1}", "the new version")
+        self.assert_no_script_ran(expected=("net::ERR_CONNECTION_REFUSED", "net::ERR_CONNECTION_RESET", "net::ERR_INCOMPLETE_CHUNKED_ENCODING"))
 
 
 def insert_events(db, topology_id, decky, events):
