@@ -182,6 +182,8 @@ impl LanBody {
 
 /// Applies one op of the mutation vocabulary to a pending topology at once (a deployed
 /// one changes through `mutations`), with the same planning and guards as the queue.
+/// Refusals answer as the other design routes do: 404 for a missing LAN or decky, 409 for
+/// a name taken or a stale `expected_version`, 400 otherwise, each with its issues.
 #[utoipa::path(post, path = "/api/v1/topologies/{id}/edits", tag = "design", params(("id" = String, Path, description = "Topology id or name")),
     request_body = MutationRequest, responses((status = 200, body = wire::EditApplied)))]
 pub(crate) async fn apply_edit(

@@ -226,3 +226,42 @@ async fn a_layout_moves_lans_and_deckies_in_any_status_without_a_version_bump() 
     assert_eq!(shown["topology"]["version"], deployed["topology"]["version"]);
     assert_eq!(shown["topology"]["generation"], deployed["topology"]["generation"].as_i64().unwrap() + 1);
 }
+
+#[tokio::test]
+async fn an_op_of_the_mutation_vocabulary_edits_a_pending_design_at_once() {
+    let (_dir, engine, server) = common::app().await;
+    call(&server, "POST", "/api/v1/topologies/blank", json!({ "name": "ops" })).await;
+    let base = "/api/v1/topologies/ops";
+    let edits = format!("{base}/edits");
+    let v0 = version(&server, "ops").await;
+
+    let add = json!({ "op": "add_lan", "payload": { "name": "lab", "x": 400.0, "y": 40.0 }, "expected_version": v0 });
+    let (status, body) = call(&server, "POST", &edits, add.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({ "op": "add_lan", "version": v0 + 1 }));
+    let (_, shown) = send(&server, "GET", base, None).await;
+    assert_eq!(position(&shown, "lans", "lab"), (json!(400.0), json!(40.0)));
+    let attach = json!({ "op": "attach_decky", "payload": { "decky": "dmz-gateway", "lan": "lab" } });
+    assert_eq!(call(&server, "POST", &edits, attach).await.0, StatusCode::OK);
+
+    // A stale version, a refused op and an unknown op change nothing.
+    let (status, body) = call(&server, "POST", &edits, add).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let nowhere = json!({ "op": "attach_decky", "payload": { "decky": "dmz-gateway", "lan": "nowhere" } });
+    let (status, body) = call(&server, "POST", &edits, nowhere).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body["issues"].as_array().unwrap().iter().any(|i| i["code"] == "LAN_NOT_FOUND"), "{body}");
+    let (status, body) = call(&server, "POST", &edits, json!({ "op": "rename_everything" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_error(&body, "refused");
+    assert_eq!(version(&server, "ops").await, v0 + 2);
+
+    // Deployed, it is refused: the queue is the way.
+    let mut events = engine.bus().subscribe();
+    assert_eq!(send(&server, "POST", &format!("{base}/deploy"), None).await.0, StatusCode::ACCEPTED);
+    while !(events.recv().await.unwrap().payload["status"] == "active") {}
+    let late = json!({ "op": "add_lan", "payload": { "name": "late" } });
+    let (status, body) = call(&server, "POST", &edits, late).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error(&body, "wrong_status");
+}
