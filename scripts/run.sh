@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Sets up and runs DECNET's main job on this machine: builds the `decnet` binary, opens the
 # embedded SQLite database (DECNET_DB, default ~/.local/share/decnet/decnet.db), creates and
-# deploys a demo topology on first run, shows it, and runs `decnet serve`: the HTTP API on
-# 127.0.0.1:8080 (DECNET_LISTEN) with the engine (reconciler and healer) until Ctrl-C. At
-# first start the user `admin` gets DECNET_ADMIN_PASSWORD or a generated password, printed
-# once. With a Docker Engine answering, deckies are real containers (their image is built
+# deploys a demo topology on first run, shows it, and runs `decnet serve`: the HTTP API and
+# the web console on 127.0.0.1:8080 (DECNET_LISTEN) with the engine (reconciler and
+# healer) until Ctrl-C. At first start the user `admin` gets DECNET_ADMIN_PASSWORD or a
+# generated password, printed once. With a Docker Engine answering, deckies are real containers (their image is built
 # from the static decoy that `decnet` carries); otherwise the in-process simulation runs.
 # DECNET_RUNTIME forces either.
 set -euo pipefail
@@ -26,6 +26,7 @@ if ! "$decnet" topology show demo >/dev/null 2>&1; then
   "$decnet" topology deploy demo
 fi
 "$decnet" topology show demo
-echo "[run] serving the API; queue changes from another shell, e.g.:" >&2
+echo "[run] serving the API and the web console: open http://${DECNET_LISTEN:-127.0.0.1:8080}/ and sign in as admin" >&2
+echo "[run] or queue changes from another shell, e.g.:" >&2
 echo "      $decnet topology mutate demo add_lan --payload '{\"name\":\"lab\"}'" >&2
 exec "$decnet" serve

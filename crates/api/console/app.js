@@ -17,10 +17,13 @@ const ctx = {
     if (location.hash === hash && reload) route();
     else location.hash = hash;
   },
+  /** A message in the corner: errors stay until clicked away (the last five), others go. */
   toast(text, kind = 'info') {
-    const el = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
+    const el = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status', title: kind === 'error' ? 'click to dismiss' : null, onclick: () => el.remove() }, text);
     toasts.append(el);
-    setTimeout(() => el.remove(), kind === 'error' ? 8000 : 3000);
+    if (kind !== 'error') setTimeout(() => el.remove(), 3000);
+    const errors = toasts.querySelectorAll('.toast.error');
+    for (let i = 0; i < errors.length - 5; i++) errors[i].remove();
   },
   /** A button that acts on its second click within 4 s (no browser dialog). */
   confirmButton(label, action, attrs = {}) {

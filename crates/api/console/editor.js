@@ -7,8 +7,8 @@
 // attackers) are mixed into the editor class.
 //
 // Edits are ops of the mutation vocabulary. On a pending topology they are applied at once
-// (`POST /edits`); on a deployed one they are staged, previewed with `mutations:plan` and
-// enqueued in order with `expected_version`.
+// (`POST /edits`); on a deployed one they are staged, previewed in order with
+// `mutations:plan-all` and enqueued in order with `expected_version`.
 
 import * as api from './api.js';
 import { h, s, replace, clip } from './dom.js';
@@ -16,7 +16,7 @@ import * as g from './geometry.js';
 import { layout, lanSize, CARD, HEADER } from './layout.js';
 import { fromDetail, freshName } from './model.js';
 import { follow } from './sse.js';
-import { initial, reduce, openMutations } from './state.js';
+import { initial, reduce, openMutations, withSummary } from './state.js';
 import * as staged from './staged.js';
 import { inspectorMethods } from './inspector.js';
 import { panelMethods } from './panels.js';
@@ -57,7 +57,7 @@ class Editor {
     this.summary = detail.topology;
     this.model = fromDetail(detail);
     this.deckyByName = new Map(this.model.deckies.map((d) => [d.name, d]));
-    this.live = { ...this.live, status: this.summary.status, version: this.summary.version };
+    this.live = withSummary(this.live, this.summary);
     this.positions = layout(this.model);
   }
 
@@ -97,6 +97,15 @@ class Editor {
         this.connected = live;
         this.renderBanner();
         this.renderHead();
+      },
+      onFatal: (status) => {
+        if (status === 401) {
+          api.setToken(null);
+          this.ctx.navigate('#/', true);
+        } else {
+          this.ctx.toast(status === 404 ? `${this.name} no longer exists` : `The live stream of ${this.name} was refused (${status})`, 'error');
+          if (status === 404) this.ctx.navigate('#/');
+        }
       },
     });
     this.refreshIssues();
@@ -304,6 +313,9 @@ class Editor {
 
   async refetch() {
     const detail = await api.get(api.topo(this.name));
+    // The same design, states and status as drawn (e.g. the stream announcing our own
+    // edit, already fetched): nothing to redraw.
+    if (sameContent(detail.topology, this.summary)) return;
     const selected = this.selection;
     this.setDetail(detail);
     this.selection = new Set([...selected].filter((key) => this.exists(key)));
@@ -320,6 +332,7 @@ class Editor {
   async refreshIssues() {
     try {
       const report = await api.get(api.topo(this.name, '/validate'));
+      if (JSON.stringify(report.issues) === JSON.stringify(this.issues)) return;
       this.issues = report.issues;
       this.renderCanvas();
       this.renderInspector();
@@ -330,8 +343,8 @@ class Editor {
 
   async lifecycle(action) {
     try {
-      const header = await api.post(api.topo(this.name, `/${action}`));
-      this.ctx.toast(`${action}: ${header.status ?? 'requested'}`);
+      await api.post(api.topo(this.name, `/${action}`));
+      this.ctx.toast(`${action === 'deploy' ? 'Deploy' : 'Teardown'} requested: its progress shows live`);
       await this.refetch();
     } catch (err) {
       this.showError(err);
@@ -349,16 +362,19 @@ class Editor {
 
   // ---- Staged live edits ---------------------------------------------------------------
 
+  /** Dry-runs the unsent edits in order, each after the ones before it (`mutations:plan-all`). */
   async preview() {
-    for (const e of staged.unsent(this.staged)) {
-      try {
-        const plan = await api.post(api.topo(this.name, '/mutations:plan'), { op: e.op, payload: e.payload });
-        this.staged = staged.withPlan(this.staged, e.key, plan);
-      } catch (err) {
-        this.staged = staged.withPlan(this.staged, e.key, { accepted: false, codes: err.codes.length ? err.codes : [err.body.error || 'invalid'], actions: [] });
-      }
+    const edits = staged.unsent(this.staged);
+    if (!edits.length) return;
+    try {
+      const { results } = await api.post(api.topo(this.name, '/mutations:plan-all'), { ops: edits.map((e) => ({ op: e.op, payload: e.payload })) });
+      edits.forEach((e, i) => {
+        this.staged = staged.withPlan(this.staged, e.key, results[i]);
+      });
+    } catch (err) {
+      this.showError(err);
     }
-    this.renderBottom();
+    this.renderStaged();
   }
 
   async applyStaged() {
@@ -660,7 +676,8 @@ class Editor {
       };
     } else if (card && !card.classList.contains('ghost')) {
       const name = card.dataset.decky;
-      this.select(`decky:${name}`, e.shiftKey);
+      // Pressing on a member of a multi-selection drags the whole selection.
+      if (e.shiftKey || !this.selection.has(`decky:${name}`)) this.select(`decky:${name}`, e.shiftKey);
       const names = [...this.selection].filter((k) => k.startsWith('decky:')).map((k) => k.slice(6));
       const origin = new Map(names.map((n) => [n, { ...this.positions.deckies.get(n) }]));
       onMove = (ev) => {
@@ -680,14 +697,18 @@ class Editor {
         });
       };
       onUp = () => {
-        if (!moved) return;
+        if (!moved) {
+          // A plain click on a member of a multi-selection selects it alone.
+          if (!e.shiftKey && this.selection.size > 1) this.select(`decky:${name}`);
+          return;
+        }
         const lans = new Set(names.map((n) => this.findDecky(n).home_lan));
         for (const lan of lans) this.resizeLan(lan);
         this.saveLayout({ deckies: names });
       };
     } else if (lanGroup && !lanGroup.classList.contains('ghost')) {
       const name = lanGroup.dataset.lan;
-      this.select(`lan:${name}`, e.shiftKey);
+      if (e.shiftKey || !this.selection.has(`lan:${name}`)) this.select(`lan:${name}`, e.shiftKey);
       const names = [...this.selection].filter((k) => k.startsWith('lan:')).map((k) => k.slice(4));
       const origin = new Map(names.map((n) => [n, { ...this.positions.lans.get(n) }]));
       onMove = (ev) => {
@@ -711,9 +732,30 @@ class Editor {
       };
       onUp = () => {
         if (moved) this.saveLayout({ lans: names });
+        else if (!e.shiftKey && this.selection.size > 1) this.select(`lan:${name}`);
+      };
+    } else if (e.shiftKey) {
+      // Shift-drag on the background: a rubber band adds the deckies it touches.
+      const from = this.worldPoint(e);
+      const band = s('rect', { class: 'rubber-band' });
+      this.overlay.append(band);
+      let rect = g.rectFrom(from, from);
+      onMove = (ev) => {
+        rect = g.rectFrom(from, this.worldPoint(ev));
+        this.schedule(() => {
+          for (const [key, value] of Object.entries(rect)) band.setAttribute(key === 'w' ? 'width' : key === 'h' ? 'height' : key, value);
+        });
+      };
+      onUp = () => {
+        band.remove();
+        for (const d of this.model.deckies) {
+          const r = this.deckyRect(d.name);
+          if (r && g.intersects(r, rect)) this.selection.add(`decky:${d.name}`);
+        }
+        this.select(null, true);
       };
     } else {
-      if (!e.shiftKey) this.select(null);
+      this.select(null);
       const origin = { ...this.view };
       onMove = (ev) => {
         const p = this.screenPoint(ev);
@@ -763,7 +805,10 @@ class Editor {
     }
     for (const n of deckies) body.deckies[n] = { ...this.positions.deckies.get(n) };
     try {
-      await api.put(api.topo(this.name, '/layout'), body);
+      const saved = await api.put(api.topo(this.name, '/layout'), body);
+      // When this write was the only change, what is drawn is what was saved: the stream's
+      // announcement of it needs no redraw (anything else in between is fetched as usual).
+      if (saved.generation === this.summary.generation + 1) this.summary = { ...this.summary, generation: saved.generation };
       for (const n of lans) Object.assign(this.model.lans.find((l) => l.name === n), body.lans[n]);
       for (const n of deckies) Object.assign(this.findDecky(n), body.deckies[n]);
       this.ctx.toast(`Saved the position of ${lans.length + deckies.length} item(s)`, 'quiet');
@@ -793,6 +838,7 @@ class Editor {
   onKey(e) {
     if (e.target.closest?.('input, select, textarea')) return;
     if (e.key === 'Delete' && this.selection.size === 1) this.removeSelected();
+    else if (e.key === 'Escape') this.select(null);
     else if (e.key === 'f') this.fitView();
   }
 
@@ -821,3 +867,8 @@ class Editor {
 }
 
 Object.assign(Editor.prototype, inspectorMethods, panelMethods);
+
+/** Whether two summaries of a topology describe the same content (the API's ETag parts). */
+function sameContent(a, b) {
+  return a.version === b.version && a.generation === b.generation && a.observed === b.observed && a.status_changed_at === b.status_changed_at;
+}

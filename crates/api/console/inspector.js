@@ -24,7 +24,7 @@ export const inspectorMethods = {
       {},
       h('dl', {}, fact('Name', t.name), fact('Status', this.status), fact('Version', this.live.version ?? t.version), fact('Mode', t.mode), fact('Created', t.created_at), fact('Lures', t.config_snapshot?.lures ?? 'sparse')),
       this.issueList(this.issues),
-      h('p', { class: 'hint' }, 'Drag items from the palette. Drag a card to move it (shift-click to select several), drag its port (●) to another LAN to bridge, Delete removes the selection.'),
+      h('p', { class: 'hint' }, 'Drag items from the palette. Drag a card to move it (shift-click or shift-drag on the background to select several), drag its port (●) to another LAN to bridge, Delete removes the selection, Escape clears it, f fits the view.'),
     );
   },
 
@@ -78,7 +78,7 @@ export const inspectorMethods = {
       h('ul', {}, d.lans.map((lan) => h('li', {}, lan, lan === d.home_lan ? ' (home)' : h('button', { class: 'small', onclick: () => this.edit('detach_decky', { decky: name, lan }) }, 'Detach')))),
       otherLans.length ? h('div', { class: 'row' }, lanSelect, h('button', { id: 'attach', onclick: () => this.edit('attach_decky', { decky: name, lan: lanSelect.value }) }, 'Attach')) : null,
       h('h3', {}, 'Services'),
-      h('ul', { class: 'services' }, d.services.map((sv) => h('li', {}, sv, ' ', h('button', { class: 'small', onclick: () => this.configure(d, sv) }, 'Configure'), h('button', { class: 'small', onclick: () => this.edit('update_decky', { decky: name, services: d.services.filter((x) => x !== sv) }) }, 'Remove')))),
+      h('ul', { class: 'services' }, d.services.map((sv) => h('li', {}, sv, ' ', h('button', { class: 'small configure', dataset: { service: sv }, onclick: () => this.configure(d, sv) }, 'Configure'), h('button', { class: 'small', onclick: () => this.edit('update_decky', { decky: name, services: d.services.filter((x) => x !== sv) }) }, 'Remove')))),
       h('div', { class: 'row' }, addService, h('button', { onclick: () => addService.value && this.edit('update_decky', { decky: name, services: [...d.services, addService.value] }) }, 'Add service')),
       h('div', { id: 'service-form' }),
       this.ctx.confirmButton('Remove decky', () => this.edit('remove_decky', { decky: name }), { class: 'danger' }),
@@ -95,28 +95,17 @@ export const inspectorMethods = {
       return this.showError(err);
     }
     const current = d.service_config?.[service] || {};
-    const inputs = new Map();
-    const fields = schema.fields.map((f) => {
-      const value = current[f.key] ?? f.default ?? '';
-      let input;
-      if (f.choices) input = h('select', {}, f.choices.map((c) => h('option', { value: c, selected: c === value }, c)));
-      else if (f.kind === 'bool' || f.kind === 'boolean') input = h('input', { type: 'checkbox', checked: !!value });
-      else input = h('input', { type: f.secret ? 'password' : f.kind === 'int' || f.kind === 'integer' ? 'number' : 'text', value, placeholder: f.placeholder });
-      inputs.set(f.key, { f, input });
-      return h('label', { title: f.help }, f.label, ' ', input);
-    });
+    const fields = schema.fields.map((f) => ({ f, ...fieldInput(f, current[f.key] ?? f.default) }));
     const save = () => {
       const config = {};
-      for (const [key, { f, input }] of inputs) {
-        if (input.type === 'checkbox') config[key] = input.checked;
-        else if (input.type === 'number') config[key] = input.value === '' ? null : Number(input.value);
-        else config[key] = input.value;
-        if (config[key] === null || config[key] === '') delete config[key];
-        void f;
+      for (const { f, read } of fields) {
+        const value = read();
+        if (value !== null && value !== '') config[f.key] = value;
       }
       this.edit('update_decky', { decky: d.name, patch: { service_config: { ...d.service_config, [service]: config } } });
     };
-    replace(holder, h('form', { class: 'service-form', onsubmit: (e) => { e.preventDefault(); save(); } }, h('h4', {}, `${service} (${schema.ports.join(', ')})`), h('p', { class: 'hint' }, schema.description), fields.length ? fields : h('p', {}, 'No settings.'), h('button', { type: 'submit' }, 'Save configuration')));
+    const rows = fields.map(({ f, element }) => h('label', { title: f.help, dataset: { key: f.key } }, f.label, ' ', element));
+    replace(holder, h('form', { class: 'service-form', onsubmit: (e) => { e.preventDefault(); save(); } }, h('h4', {}, `${service} (${schema.ports.join(', ')})`), h('p', { class: 'hint' }, schema.description), rows.length ? rows : h('p', {}, 'No settings.'), h('button', { type: 'submit' }, 'Save configuration')));
   },
 };
 
@@ -126,4 +115,36 @@ function fact(label, value) {
 
 function posText(p) {
   return p ? `${Math.round(p.x)}, ${Math.round(p.y)}` : '—';
+}
+
+/** The input for one schema field (by its `type`) and how to read its value back. */
+function fieldInput(f, value) {
+  const choices = f.enum || [];
+  switch (f.type) {
+    case 'bool': {
+      const element = h('input', { type: 'checkbox', checked: !!value });
+      return { element, read: () => element.checked };
+    }
+    case 'int': {
+      const element = h('input', { type: 'number', step: 1, value: value ?? '', placeholder: f.placeholder });
+      return { element, read: () => (element.value === '' ? null : Number(element.value)) };
+    }
+    case 'textarea': {
+      const element = h('textarea', { rows: 4, placeholder: f.placeholder }, value ?? '');
+      return { element, read: () => element.value };
+    }
+    case 'enum': {
+      const element = h('select', {}, choices.map((c) => h('option', { value: c, selected: c === value }, c)));
+      return { element, read: () => element.value };
+    }
+    case 'multi_enum': {
+      const chosen = new Set(Array.isArray(value) ? value : []);
+      const element = h('select', { multiple: true, size: Math.min(6, choices.length) }, choices.map((c) => h('option', { value: c, selected: chosen.has(c) }, c)));
+      return { element, read: () => [...element.selectedOptions].map((o) => o.value) };
+    }
+    default: {
+      const element = h('input', { type: f.secret ? 'password' : 'text', value: value ?? '', placeholder: f.placeholder, autocomplete: 'off' });
+      return { element, read: () => element.value };
+    }
+  }
 }

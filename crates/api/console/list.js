@@ -4,6 +4,7 @@
 
 import * as api from './api.js';
 import { h, replace } from './dom.js';
+import { withoutAddresses } from './model.js';
 
 const LIVE = new Set(['active', 'degraded', 'deploying']);
 
@@ -12,7 +13,7 @@ export async function openList(root, ctx) {
   const body = h('tbody', { id: 'topology-rows' });
   replace(
     root,
-    h('header', { class: 'editor-head' }, h('h1', {}, 'Topologies'), h('span', { class: 'meta' }, `${page.total} in all`), h('span', { class: 'spacer' }), h('button', { onclick: () => ctx.signOut() }, 'Sign out')),
+    h('header', { class: 'editor-head' }, h('h1', {}, 'Topologies'), h('span', { class: 'meta' }, `${page.total} in all`), h('span', { class: 'spacer' }), h('button', { id: 'refresh', onclick: () => ctx.navigate('#/', true) }, 'Refresh'), h('button', { onclick: () => ctx.signOut() }, 'Sign out')),
     h('section', { class: 'page' },
       h('table', { class: 'topologies' }, h('thead', {}, h('tr', {}, ['name', 'status', 'version', 'LANs', 'deckies running', 'created', ''].map((c) => h('th', {}, c)))), body),
       createForms(ctx)),
@@ -58,7 +59,13 @@ function row(t, ctx) {
       LIVE.has(t.status)
         ? ctx.confirmButton('Teardown', () => act('teardown', () => api.post(api.topo(t.name, '/teardown'))))
         : ctx.confirmButton('Deploy', () => act('deploy', () => api.post(api.topo(t.name, '/deploy'))), { class: 'deploy' }),
-      h('button', { onclick: async () => ctx.download(`${t.name}.json`, JSON.stringify(await api.get(api.topo(t.name, '/export')), null, 2)) }, 'Export'),
+      h('button', { class: 'export', onclick: async () => {
+        try {
+          ctx.download(`${t.name}.json`, JSON.stringify(await api.get(api.topo(t.name, '/export')), null, 2));
+        } catch (err) {
+          ctx.toast(`${t.name}: ${err.message}`, 'error');
+        }
+      } }, 'Export'),
       ctx.confirmButton('Delete', () => act('delete', () => api.del(api.topo(t.name))), { class: 'danger' })));
 }
 
@@ -115,6 +122,8 @@ function createForms(ctx) {
   h('button', { type: 'submit' }, 'Generate'));
 
   const file = h('input', { type: 'file', accept: 'application/json,.json', id: 'import-file' });
+  const rename = h('input', { name: 'import-name', placeholder: 'the document\'s name', pattern: '[a-z][a-z0-9\\-]{0,62}' });
+  const fresh = h('input', { type: 'checkbox', name: 'fresh-addresses' });
   const imported = h('form', { id: 'import', class: 'card-form', onsubmit: async (e) => {
     e.preventDefault();
     const chosen = file.files[0];
@@ -126,12 +135,20 @@ function createForms(ctx) {
     } catch {
       return ctx.toast('The file is not JSON', 'error');
     }
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return ctx.toast('The document is not a JSON object', 'error');
+    if (rename.value) doc.name = rename.value;
+    if (fresh.checked) withoutAddresses(doc);
     try {
       const created = await api.post('/api/v1/topologies/import', doc);
       ctx.navigate(`#/t/${encodeURIComponent(created.name)}`);
     } catch (err) {
       ctx.toast(`${err.message}${err.codes.length ? ` [${err.codes.join(', ')}]` : ''}`, 'error');
     }
-  } }, h('h2', {}, 'Import a document'), file, h('button', { type: 'submit' }, 'Import'));
+  } },
+  h('h2', {}, 'Import a document'),
+  file,
+  h('label', {}, 'As ', rename),
+  h('label', { class: 'check', title: 'Drop the subnets and addresses of the document; the server allocates free ones (to import a copy beside the original)' }, fresh, ' New subnets and addresses'),
+  h('button', { type: 'submit' }, 'Import'));
   return h('div', { class: 'create' }, blank, generated, imported);
 }

@@ -1,5 +1,5 @@
-// The editor's view of a topology: the API's detail body turned into plain LANs and
-// deckies by name, and the names new items get. Pure.
+// The console's view of topologies: the API's detail body turned into plain LANs and
+// deckies by name, the names new items get, and documents made importable as copies. Pure.
 
 /** `{lans, deckies}` from a `TopologyDetail` body. */
 export function fromDetail(detail) {
@@ -34,4 +34,13 @@ export function freshName(prefix, taken) {
     const name = `${base.slice(0, 56)}-${n}`;
     if (!taken.has(name)) return name;
   }
+}
+
+/** Drops a document's subnets and addresses, so the server allocates free ones. */
+export function withoutAddresses(doc) {
+  for (const lan of Array.isArray(doc.lans) ? doc.lans : []) if (lan && typeof lan === 'object') delete lan.subnet;
+  for (const decky of Array.isArray(doc.deckies) ? doc.deckies : []) {
+    for (const network of Array.isArray(decky?.networks) ? decky.networks : []) if (network && typeof network === 'object') delete network.ip;
+  }
+  return doc;
 }

@@ -30,7 +30,7 @@ export const panelMethods = {
         { class: `staged-edit state-${e.state}`, dataset: { key: e.key } },
         h('span', { class: 'what' }, staged.describe(e)),
         h('span', { class: 'edit-state' }, e.state),
-        e.plan ? h('span', { class: `plan ${e.plan.accepted ? 'ok' : 'refused'}` }, e.plan.accepted ? `✓ ${e.plan.actions.length} action(s): ${e.plan.actions.map(actionName).join(', ')}` : `✗ ${e.plan.codes.join(', ')}`) : null,
+        e.plan ? h('span', { class: `plan ${e.plan.accepted ? 'ok' : 'refused'}`, title: e.plan.issues.map((i) => `${i.code}: ${i.message}`).join('\n') }, e.plan.accepted ? `✓ ${e.plan.actions.length} action(s): ${e.plan.actions.map(actionName).join(', ')}` : `✗ ${e.plan.codes.join(', ')}`) : null,
         e.codes?.length && !e.plan?.codes?.length ? h('span', { class: 'plan refused' }, `✗ ${e.codes.join(', ')}`) : null,
         e.reason ? h('span', { class: 'reason' }, e.reason) : null,
         e.state === 'staged' ? h('button', { class: 'small', onclick: () => { this.staged = staged.unstage(this.staged, e.key); this.renderCanvas(); this.renderStaged(); } }, 'Discard') : null,

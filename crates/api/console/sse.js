@@ -43,9 +43,10 @@ export function backoff(attempt) {
 
 /**
  * Follows `url` until `close()`: `onFrame({event, id, data})` for each frame (data parsed as
- * JSON when it is), `onLive(bool)` when the connection comes and goes.
+ * JSON when it is), `onLive(bool)` when the connection comes and goes, `onFatal(status)`
+ * when the server refuses the stream for good (401, 403, 404) and it stops.
  */
-export function follow(url, { token, onFrame, onLive }) {
+export function follow(url, { token, onFrame, onLive, onFatal = () => {} }) {
   let lastId = null;
   let closed = false;
   let controller = null;
@@ -60,6 +61,13 @@ export function follow(url, { token, onFrame, onLive }) {
     if (lastId !== null) headers['last-event-id'] = lastId;
     try {
       const response = await fetch(url, { headers, signal: controller.signal });
+      // A refused token or a topology that is gone will not come back by retrying.
+      if ([401, 403, 404].includes(response.status)) {
+        closed = true;
+        onLive(false);
+        onFatal(response.status);
+        return;
+      }
       if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
       attempt = 0;
       onLive(true);

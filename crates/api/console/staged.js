@@ -29,7 +29,7 @@ function patch(list, key, change) {
 
 /** Records a preview's outcome (`PlanResult`) on an edit. */
 export function withPlan(list, key, plan) {
-  return patch(list, key, { plan: { accepted: plan.accepted, codes: plan.codes || [], actions: plan.actions || [] } });
+  return patch(list, key, { plan: { accepted: plan.accepted, codes: plan.codes || [], actions: plan.actions || [], issues: plan.issues || [] } });
 }
 
 /** Records that an edit was enqueued as mutation `id`. */

@@ -13,6 +13,7 @@ const CONTROL = new Set([
 export function initial() {
   return {
     status: null,
+    statusAt: null,
     version: null,
     lastEventId: null,
     deckies: {},
@@ -21,6 +22,21 @@ export function initial() {
     designChanges: 0,
     deleted: false,
     error: null,
+  };
+}
+
+/**
+ * The state after reading a topology's summary (a GET of the topology): its status only if
+ * it is not older than the last status the stream gave (a GET answered before a status
+ * event must not undo it), its version only upwards (versions only grow).
+ */
+export function withSummary(state, summary) {
+  const newer = !state.statusAt || Date.parse(summary.status_changed_at) >= Date.parse(state.statusAt);
+  return {
+    ...state,
+    status: newer ? summary.status : state.status,
+    statusAt: newer ? summary.status_changed_at : state.statusAt,
+    version: Math.max(state.version ?? summary.version, summary.version),
   };
 }
 
@@ -49,13 +65,14 @@ export function reduce(state, frame) {
       return {
         ...next,
         status: data.status ?? next.status,
+        statusAt: data.topology?.status_changed_at ?? next.statusAt,
         version: data.topology?.version ?? next.version,
         lastEventId: data.last_event_id ?? next.lastEventId,
         mutations,
       };
     }
     case 'status':
-      return { ...next, status: payload.to ?? payload.state ?? next.status };
+      return { ...next, status: payload.to ?? payload.state ?? next.status, statusAt: data.ts ?? next.statusAt };
     case 'mutation.enqueued':
       return {
         ...withMutation(next, payload.mutation_id, { op: payload.op, state: 'pending' }),

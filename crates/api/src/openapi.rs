@@ -86,6 +86,7 @@ impl Modify for Conventions {
         crate::topologies::mutations,
         crate::topologies::enqueue,
         crate::topologies::plan,
+        crate::topologies::plan_all,
         crate::design::apply_edit,
         crate::design::add_lan,
         crate::design::update_lan,

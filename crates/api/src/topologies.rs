@@ -36,6 +36,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/{id}/events", get(crate::events::stream))
         .route("/{id}/mutations", get(mutations).post(enqueue))
         .route("/{id}/mutations:plan", post(plan))
+        .route("/{id}/mutations:plan-all", post(plan_all))
 }
 
 /// Liveness: the process answers.
@@ -226,6 +227,51 @@ pub(crate) async fn plan(
         Err(decnet_engine::EngineError::Refused(refusal)) => Ok(Json(wire::PlanResult::new(Err(&refusal)))),
         Err(other) => Err(other.into()),
     }
+}
+
+/// Several mutations to dry-run in order.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlanAllRequest {
+    /// The mutations, in the order they would be queued (1 to 1,000).
+    ops: Vec<OpBody>,
+}
+
+/// One mutation of a [`PlanAllRequest`].
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OpBody {
+    /// add_lan, remove_lan, add_decky, attach_decky, detach_decky, remove_decky,
+    /// update_decky or update_lan.
+    op: String,
+    /// The op's fields.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    payload: serde_json::Value,
+}
+
+/// Most mutations one `mutations:plan-all` dry-runs.
+const MAX_PLANNED: usize = 1_000;
+
+/// What each of several mutations would do if queued in this order, or why it would be
+/// refused; each is planned against the design the accepted ones before it leave (ours:
+/// how the console previews staged edits that build on each other).
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/mutations:plan-all", tag = "topologies",
+    params(("id" = String, Path, description = "Topology id or name")), request_body = PlanAllRequest,
+    responses((status = 200, body = wire::PlanResults)))]
+pub(crate) async fn plan_all(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    ApiJson(request): ApiJson<PlanAllRequest>,
+) -> Result<Json<wire::PlanResults>, ApiError> {
+    if request.ops.is_empty() || request.ops.len() > MAX_PLANNED {
+        return Err(invalid(format!("ops: between 1 and {MAX_PLANNED} mutations")));
+    }
+    let id = state.engine.store().resolve(&key).await?;
+    let ops: Vec<(String, serde_json::Value)> = request.ops.into_iter().map(|o| (o.op, o.payload)).collect();
+    let outcomes = state.engine.plan_sequence(id, &ops).await?;
+    let results = outcomes.iter().map(|o| wire::PlanResult::new(o.as_ref())).collect();
+    Ok(Json(wire::PlanResults { results }))
 }
 
 /// Generation parameters: the original API's `TopologyGenerateRequest`. Every field is

@@ -58,6 +58,30 @@ async fn enqueue_list_and_dry_run() {
     assert_eq!(body["actions"], json!([{"action": "create_network", "lan": "dry"}]));
     let (_, list) = send(&app, "GET", uri, None).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "a dry run queues nothing");
+
+    // Several in order: the decky goes into the LAN the first op adds; a refused op in the
+    // middle changes nothing for the ones after it; an unknown op is refused in place.
+    let plan_all = "/api/v1/topologies/maze/mutations:plan-all";
+    let ops = json!({ "ops": [
+        { "op": "add_lan", "payload": { "name": "dry" } },
+        { "op": "remove_lan", "payload": { "name": "lan-01" } },
+        { "op": "add_decky", "payload": { "name": "dry-1", "lan": "dry", "services": ["ssh"] } },
+        { "op": "explode" },
+    ] });
+    let (status, body) = send(&app, "POST", plan_all, Some(ops.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let results = body["results"].as_array().unwrap();
+    let accepted: Vec<_> = results.iter().map(|r| r["accepted"].as_bool().unwrap()).collect();
+    assert_eq!(accepted, [true, false, true, false]);
+    assert_eq!(results[1]["codes"], json!(["HOME_LAN_REMOVE"]));
+    assert_eq!(results[3]["codes"], json!(["UNKNOWN_OP"]));
+    let (status, body) =
+        send(&app, "POST", "/api/v1/topologies/maze/mutations:plan", Some(ops["ops"][2].to_string())).await;
+    assert_eq!((status, body["accepted"].as_bool()), (StatusCode::OK, Some(false)), "alone, the LAN is missing");
+    let (status, _) = send(&app, "POST", plan_all, Some(r#"{"ops":[]}"#.to_string())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, list) = send(&app, "GET", uri, None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "dry runs queue nothing");
 }
 
 #[tokio::test]

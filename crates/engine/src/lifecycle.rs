@@ -280,4 +280,30 @@ impl Engine {
         let ctx = if parsed.needs_claims() { self.store.claims(Some(id)).await? } else { Context::default() };
         Ok(decnet_domain::plan(&topology.header, &topology.design, &parsed, &ctx)?)
     }
+
+    /// Plans several mutations in order without queueing them, each against the design the
+    /// accepted ones before it leave (a refused one changes nothing, as when the reconciler
+    /// applies them): for each, what it would change or why it would be refused.
+    pub async fn plan_sequence(
+        &self,
+        id: TopologyId,
+        ops: &[(String, Value)],
+    ) -> Result<Vec<Result<Plan, Refusal>>, EngineError> {
+        let parsed: Vec<Result<MutationOp, Refusal>> =
+            ops.iter().map(|(op, payload)| MutationOp::parse(op, payload)).collect();
+        let topology = self.store.topology(id).await?;
+        let needs_claims = parsed.iter().any(|p| p.as_ref().is_ok_and(MutationOp::needs_claims));
+        let ctx = if needs_claims { self.store.claims(Some(id)).await? } else { Context::default() };
+        let mut design: Option<Design> = None;
+        let mut outcomes = Vec::with_capacity(parsed.len());
+        for op in parsed {
+            let current = design.as_ref().unwrap_or(&topology.design);
+            let outcome = op.and_then(|op| decnet_domain::plan(&topology.header, current, &op, &ctx));
+            if let Ok(plan) = &outcome {
+                design = Some(plan.design.clone());
+            }
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as g from '../geometry.js';
 import { layout, depths, CARD, slot, columnsFor } from '../layout.js';
 import { createParser, backoff } from '../sse.js';
-import { initial, reduce, openMutations, filterFeed, FEED_LIMIT } from '../state.js';
+import { initial, reduce, openMutations, filterFeed, withSummary, FEED_LIMIT } from '../state.js';
 import * as staged from '../staged.js';
 
 test('zooming at the cursor keeps the world point under it', () => {
@@ -177,7 +177,7 @@ test('staged edits: diff against the design, follow the queue, finish', () => {
   assert.deepEqual(staged.clearDone(list).map((e) => e.key), [3]);
 });
 
-import { fromDetail, freshName } from '../model.js';
+import { fromDetail, freshName, withoutAddresses } from '../model.js';
 
 test('the detail body becomes the editor model; fresh names skip taken ones', () => {
   const model = fromDetail({
@@ -190,4 +190,23 @@ test('the detail body becomes the editor model; fresh names skip taken ones', ()
   assert.equal(model.deckies[0].forwards_l3, true);
   assert.equal(freshName('lan', new Set(['lan-1', 'lan-2'])), 'lan-3');
   assert.equal(freshName('Windows Workstation', new Set()), 'windows-workstation-1');
+});
+
+test('a topology read older than the stream does not undo its status', () => {
+  let s = reduce(initial(), { event: 'status', id: '9', data: { ts: '2026-12-06T10:00:02Z', payload: { from: 'deploying', to: 'active' } } });
+  s = { ...s, version: 5 };
+  const stale = withSummary(s, { status: 'pending', status_changed_at: '2026-12-06T10:00:00Z', version: 4 });
+  assert.equal(stale.status, 'active');
+  assert.equal(stale.version, 5, 'versions only grow');
+  const fresh = withSummary(s, { status: 'degraded', status_changed_at: '2026-12-06T10:00:05Z', version: 6 });
+  assert.deepEqual([fresh.status, fresh.version], ['degraded', 6]);
+  assert.equal(withSummary(initial(), { status: 'pending', status_changed_at: '2026-12-06T10:00:00Z', version: 1 }).status, 'pending');
+});
+
+test('a document made into a copy loses its subnets and addresses, nothing else', () => {
+  const doc = { name: 'x', lans: [{ name: 'dmz', subnet: '172.16.0.0/24', is_dmz: true }, 'junk'], deckies: [{ name: 'a', networks: [{ lan: 'dmz', ip: '172.16.0.2' }] }, null] };
+  withoutAddresses(doc);
+  assert.deepEqual(doc.lans[0], { name: 'dmz', is_dmz: true });
+  assert.deepEqual(doc.deckies[0].networks, [{ lan: 'dmz' }]);
+  assert.deepEqual(withoutAddresses({}), {}, 'a document without LANs or deckies passes through');
 });

@@ -20,7 +20,7 @@ pub use catalogue::{
     ServiceField, ServiceList, ServiceSchema,
 };
 pub use events::{EventPage, EventRow, StreamEvent, StreamSnapshot};
-pub use queue::{EditApplied, Enqueued, MutationRow, PlanResult, ValidationReport};
+pub use queue::{EditApplied, Enqueued, MutationRow, PlanResult, PlanResults, ValidationReport};
 pub use topology::{
     DeckyConfig, DeckyRow, EdgeRow, LanRow, LayoutRequest, LayoutSaved, PointBody, StatusEventRow, TopologyDetail,
     TopologyDocumentBody, TopologyPage, TopologySummary, edges,

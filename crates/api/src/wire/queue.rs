@@ -118,6 +118,13 @@ impl PlanResult {
     }
 }
 
+/// Dry runs of several mutations in order (`mutations:plan-all`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlanResults {
+    /// One result per mutation, in the order given.
+    pub results: Vec<PlanResult>,
+}
+
 /// A validation report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ValidationReport {
