@@ -117,6 +117,7 @@ class Editor {
   close() {
     this.stream?.close();
     clearTimeout(this.refetchTimer);
+    clearTimeout(this.attackerTimer);
     document.removeEventListener('keydown', this.keys);
   }
 
