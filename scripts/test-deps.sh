@@ -17,6 +17,7 @@ need swaks swaks
 need sshpass sshpass
 need ssh openssh-client
 need nmap nmap
+need snmpwalk snmp
 need curl curl
 need nc netcat-openbsd
 # The Docker tests: the topology firewall and a route deleted "by hand" in a namespace.

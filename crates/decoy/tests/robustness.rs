@@ -24,6 +24,9 @@ const INPUTS: usize = 10_000;
 /// Inputs sent on one connection before it is dropped.
 const PER_CONNECTION: usize = 5;
 
+/// An SNMP v2c GetNext of mib-2 with the community `public`.
+const SNMP_GETNEXT: &[u8] = b"\x30\x26\x02\x01\x01\x04\x06public\xa1\x19\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x00\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00";
+
 /// Well-formed openings of each protocol, which the generator mutates.
 fn seeds(service: &str) -> Vec<Vec<u8>> {
     let mut startup = 0u32.to_be_bytes().to_vec();
@@ -45,6 +48,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "redis" => vec![b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"PING\r\n", b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$1\r\n*\r\n"],
         "mysql" => vec![&mysql],
         "postgres" => vec![&startup, b"\0\0\0\x08\x04\xd2\x16\x2f"],
+        "snmp" => vec![SNMP_GETNEXT, b"\x30\x26\x02\x01\x00\x04\x06public\xa5\x19\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x0a\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00"],
         _ => vec![b"x"],
     };
     list.into_iter().map(<[u8]>::to_vec).collect()
@@ -128,6 +132,40 @@ fn storm(service: &str) {
     still_serving(service, decoy.addr);
     decoy.wait_kind("protocol_error", |_| true);
     eprintln!("{service}: {INPUTS} hostile inputs, peak RSS {peak} KiB");
+}
+
+/// The storm over UDP: every input one datagram (cut to the largest a datagram carries).
+#[test]
+fn snmp_survives_hostile_datagrams() {
+    let mut decoy = Decoy::start("snmp", &format!("{}:0", loopback()), None, &[]);
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+    );
+    let strategy = hostile(seeds("snmp"));
+    let socket = std::net::UdpSocket::bind((loopback(), 0)).unwrap();
+    let mut peak = 0;
+    for round in 0..10 {
+        for _ in 0..INPUTS / 10 {
+            let mut input = strategy.new_tree(&mut runner).unwrap().current();
+            input.truncate(65_000);
+            let _ = socket.send_to(&input, decoy.addr);
+        }
+        assert!(decoy.alive(), "snmp crashed in round {round}");
+        peak = peak.max(decoy.rss_kib());
+    }
+    assert!(peak < MEMORY_CAP_KIB, "snmp peaked at {peak} KiB");
+    // A well-formed request from another source is still answered.
+    let client = std::net::UdpSocket::bind(("127.0.0.2", 0)).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut answer = [0u8; 1500];
+    let answered = (0..5).any(|_| {
+        client.send_to(SNMP_GETNEXT, decoy.addr).unwrap();
+        client.recv(&mut answer).is_ok_and(|n| n > 0 && answer[0] == 0x30)
+    });
+    assert!(answered, "snmp answers a well-formed request after the storm");
+    decoy.wait_kind("protocol_error", |_| true);
+    eprintln!("snmp: {INPUTS} hostile datagrams, peak RSS {peak} KiB");
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub mod redis;
 pub mod shell;
 pub mod shell_net;
 pub mod smtp;
+pub mod snmp;
 pub mod sql;
 pub mod ssh;
 pub mod telnet;
@@ -35,7 +36,7 @@ use crate::server::{Conn, Decoy, End, Limits, run_tcp};
 pub struct Sockets {
     /// TCP listeners.
     pub tcp: Vec<TcpListener>,
-    /// UDP sockets (recorded by the placeholder for now).
+    /// UDP sockets (SNMP's agent; the placeholder records the others).
     pub udp: Vec<UdpSocket>,
 }
 
@@ -61,7 +62,12 @@ pub async fn serve(
     let mut tasks = JoinSet::new();
     for socket in sockets.udp {
         let (recorder, stop) = (recorder.clone(), stop.clone());
-        tasks.spawn(async move { placeholder::run_udp(socket, recorder, stopped(stop)).await });
+        if service.name == "snmp" {
+            let agent = snmp::Snmp::new(persona, config, &interfaces(&socket).await);
+            tasks.spawn(async move { snmp::run(agent, socket, recorder, stopped(stop)).await });
+        } else {
+            tasks.spawn(async move { placeholder::run_udp(socket, recorder, stopped(stop)).await });
+        }
     }
     macro_rules! run {
         ($decoy:expr) => {
@@ -83,6 +89,21 @@ pub async fn serve(
         name => run!(placeholder::Placeholder { name }),
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// The interfaces a UDP agent describes: the namespace's own (a decky's, or the host's
+/// when run outside one), or one made up around the socket's address if they cannot be read.
+async fn interfaces(socket: &UdpSocket) -> crate::netview::NetView {
+    match crate::netview::NetView::read().await {
+        Ok(view) if !view.interfaces.is_empty() => view,
+        _ => {
+            let local = match socket.local_addr().map(|a| a.ip()) {
+                Ok(std::net::IpAddr::V4(ip)) => ip,
+                _ => std::net::Ipv4Addr::LOCALHOST,
+            };
+            crate::netview::NetView::around(local, "02:42:00:00:00:01")
+        }
+    }
 }
 
 fn spawn_tcp<D: Decoy>(
@@ -146,13 +167,17 @@ async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// Binds what `--listen` asks for: one TCP port for `IP:PORT`, else every catalogue port
-/// of the service (TCP and UDP) on `IP`.
+/// Binds what `--listen` asks for: one port for `IP:PORT` (UDP for a UDP-only service, else
+/// TCP), else every catalogue port of the service (TCP and UDP) on `IP`.
 pub async fn bind(service: &'static Service, listen: &str) -> Result<Sockets, String> {
     let mut sockets = Sockets::default();
     if let Ok(addr) = listen.parse::<SocketAddr>() {
-        let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot bind {addr}/tcp: {e}"))?;
-        sockets.tcp.push(listener);
+        // One explicit port: UDP for a service that speaks UDP only (snmp, tftp, ...).
+        if service.tcp_ports.is_empty() && !service.udp_ports.is_empty() {
+            sockets.udp.push(UdpSocket::bind(addr).await.map_err(|e| format!("cannot bind {addr}/udp: {e}"))?);
+        } else {
+            sockets.tcp.push(TcpListener::bind(addr).await.map_err(|e| format!("cannot bind {addr}/tcp: {e}"))?);
+        }
         return Ok(sockets);
     }
     let ip: std::net::IpAddr = listen.parse().map_err(|_| format!("--listen {listen}: expected IP or IP:PORT"))?;

@@ -69,7 +69,7 @@ impl Decoy {
         std::thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = addr_tx.send(rest.trim_end_matches("/tcp").trim().to_owned());
+                    let _ = addr_tx.send(rest.trim_end_matches("/tcp").trim_end_matches("/udp").trim().to_owned());
                 } else {
                     eprintln!("decoy stderr: {line}");
                 }

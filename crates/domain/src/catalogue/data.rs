@@ -31,6 +31,17 @@ const LOGIN_KEYS: &[ConfigKey] = &[
     key("hostname", F::String, D::None, "hostname shown in the shell prompt (defaults to the decky name)"),
 ];
 
+const SNMP_KEYS: &[ConfigKey] = &[
+    secret(
+        "community",
+        F::Password,
+        D::Str("public"),
+        "read community answered (v1/v2c); every other is recorded, then ignored",
+    ),
+    key("contact", F::String, D::Str("root@localhost"), "sysContact"),
+    key("location", F::String, D::Str("server room"), "sysLocation"),
+];
+
 const SSH_KEYS: &[ConfigKey] = &[
     secret("password", F::Password, D::Str("admin"), "root password accepted by the fake login"),
     key("user", F::String, D::Str("ubuntu"), "unprivileged user accepted by the fake login"),
@@ -178,7 +189,7 @@ pub static SERVICES: &[Service] = &[
         singleton: true,
         description: "passive TLS sniffer, one per host",
     },
-    svc("snmp", &[], &[161], &[], "SNMP agent answering the system group"),
+    svc("snmp", &[], &[161], SNMP_KEYS, "SNMP v1/v2c agent with a walkable MIB-II (system, interfaces, addresses)"),
     svc("ssh", &[22], &[], SSH_KEYS, "SSH server with a fake shell"),
     svc("telnet", &[23], &[], LOGIN_KEYS, "Telnet server with a fake shell"),
     svc("tftp", &[], &[69], &[], "TFTP server"),
