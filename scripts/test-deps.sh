@@ -18,6 +18,7 @@ need sshpass sshpass
 need ssh openssh-client
 need nmap nmap
 need snmpwalk snmp
+need ldapsearch ldap-utils
 need curl curl
 need nc netcat-openbsd
 # The Docker tests: the topology firewall and a route deleted "by hand" in a namespace.

@@ -27,6 +27,9 @@ const PER_CONNECTION: usize = 5;
 /// An SNMP v2c GetNext of mib-2 with the community `public`.
 const SNMP_GETNEXT: &[u8] = b"\x30\x26\x02\x01\x01\x04\x06public\xa1\x19\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x00\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00";
 
+/// An LDAP anonymous simple bind (message 1).
+const LDAP_BIND: &[u8] = b"\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\x00";
+
 /// Well-formed openings of each protocol, which the generator mutates.
 fn seeds(service: &str) -> Vec<Vec<u8>> {
     let mut startup = 0u32.to_be_bytes().to_vec();
@@ -48,6 +51,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "redis" => vec![b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"PING\r\n", b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$1\r\n*\r\n"],
         "mysql" => vec![&mysql],
         "postgres" => vec![&startup, b"\0\0\0\x08\x04\xd2\x16\x2f"],
+        "ldap" => vec![LDAP_BIND, b"\x30\x25\x02\x01\x02\x63\x20\x04\x00\x0a\x01\x00\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00\x87\x0bobjectClass\x30\x00"],
         "snmp" => vec![SNMP_GETNEXT, b"\x30\x26\x02\x01\x00\x04\x06public\xa5\x19\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x0a\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00"],
         _ => vec![b"x"],
     };
@@ -106,6 +110,7 @@ fn still_serving(service: &str, addr: SocketAddr) {
         "http" => b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
         "redis" => b"PING\r\n",
         "postgres" => b"\0\0\0\x08\x04\xd2\x16\x2f",
+        "ldap" => LDAP_BIND,
         _ => b"",
     };
     stream.write_all(probe).unwrap();
@@ -166,6 +171,11 @@ fn snmp_survives_hostile_datagrams() {
     assert!(answered, "snmp answers a well-formed request after the storm");
     decoy.wait_kind("protocol_error", |_| true);
     eprintln!("snmp: {INPUTS} hostile datagrams, peak RSS {peak} KiB");
+}
+
+#[test]
+fn ldap_survives_hostile_input() {
+    storm("ldap");
 }
 
 #[test]

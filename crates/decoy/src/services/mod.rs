@@ -7,6 +7,7 @@
 
 pub mod ftp;
 pub mod http;
+pub mod ldap;
 pub mod mysql;
 mod placeholder;
 pub mod postgres;
@@ -77,6 +78,7 @@ pub async fn serve(
     match service.name {
         "ftp" => run!(ftp::Ftp::new(persona, config)),
         "http" => run!(http::Http::new(persona, config)),
+        "ldap" => run!(ldap::Ldap::new(persona, config)),
         "mysql" => run!(mysql::Mysql::new(persona, config)),
         "postgres" => run!(postgres::Postgres::new(persona, config)),
         "redis" => run!(redis::Redis::new(persona, config)),

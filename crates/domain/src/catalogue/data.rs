@@ -31,6 +31,13 @@ const LOGIN_KEYS: &[ConfigKey] = &[
     key("hostname", F::String, D::None, "hostname shown in the shell prompt (defaults to the decky name)"),
 ];
 
+const LDAP_KEYS: &[ConfigKey] = &[key(
+    "domain",
+    F::String,
+    D::Str("corp.local"),
+    "Active Directory DNS domain the rootDSE names (naming contexts, dnsHostName)",
+)];
+
 const SNMP_KEYS: &[ConfigKey] = &[
     secret(
         "community",
@@ -136,7 +143,7 @@ pub static SERVICES: &[Service] = &[
     svc("https", &[443], &[], HTTPS_KEYS, "TLS web server with optional fake application"),
     svc("imap", &[143], &[], &[], "IMAP server with a bait mailbox"),
     svc("k8s", &[6443], &[], &[], "Kubernetes API server"),
-    svc("ldap", &[389], &[], &[], "LDAP directory accepting simple binds"),
+    svc("ldap", &[389], &[], LDAP_KEYS, "LDAP as an Active Directory domain controller: rootDSE, binds recorded"),
     svc("llmnr", &[], &[5355, 5353], &[], "passive LLMNR and mDNS listener"),
     svc("mongodb", &[27017], &[], &[], "MongoDB server"),
     svc("mqtt", &[1883], &[], &[], "MQTT broker"),
