@@ -10,6 +10,7 @@ pub mod http;
 pub mod ldap;
 pub mod mysql;
 mod placeholder;
+pub mod pop3;
 pub mod postgres;
 pub mod redis;
 pub mod shell;
@@ -80,6 +81,7 @@ pub async fn serve(
         "http" => run!(http::Http::new(persona, config)),
         "ldap" => run!(ldap::Ldap::new(persona, config)),
         "mysql" => run!(mysql::Mysql::new(persona, config)),
+        "pop3" => run!(pop3::Pop3::new(persona, config)),
         "postgres" => run!(postgres::Postgres::new(persona, config)),
         "redis" => run!(redis::Redis::new(persona, config)),
         "smtp" => run!(smtp::Smtp::new(persona, config)),

@@ -31,6 +31,11 @@ const LOGIN_KEYS: &[ConfigKey] = &[
     key("hostname", F::String, D::None, "hostname shown in the shell prompt (defaults to the decky name)"),
 ];
 
+const MAILBOX_KEYS: &[ConfigKey] = &[
+    key("user", F::String, D::Str("j.smith"), "mailbox login accepted (besides the logins lures name)"),
+    secret("user_password", F::Password, D::Str("Winter2024!"), "password of that mailbox login"),
+];
+
 const LDAP_KEYS: &[ConfigKey] = &[key(
     "domain",
     F::String,
@@ -155,7 +160,7 @@ pub static SERVICES: &[Service] = &[
         &[key("version", F::String, D::None, "server version in the handshake")],
         "MySQL server capturing login hashes",
     ),
-    svc("pop3", &[110], &[], &[], "POP3 server with a bait mailbox"),
+    svc("pop3", &[110], &[], MAILBOX_KEYS, "POP3 server (Dovecot) with a bait mailbox"),
     svc(
         "postgres",
         &[5432],
