@@ -51,6 +51,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "redis" => vec![b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"PING\r\n", b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$1\r\n*\r\n"],
         "mysql" => vec![&mysql],
         "postgres" => vec![&startup, b"\0\0\0\x08\x04\xd2\x16\x2f"],
+        "imap" => vec![b"a1 LOGIN j.smith \"Winter2024!\"\r\na2 SELECT INBOX\r\na3 UID FETCH 1:* BODY[]\r\n", b"a AUTHENTICATE PLAIN AGEAYg==\r\nb LIST \"\" *\r\n"],
         "pop3" => vec![b"USER j.smith\r\nPASS Winter2024!\r\nSTAT\r\nRETR 1\r\n", b"AUTH PLAIN AGEAYg==\r\nCAPA\r\nTOP 2 3\r\n"],
         "ldap" => vec![LDAP_BIND, b"\x30\x25\x02\x01\x02\x63\x20\x04\x00\x0a\x01\x00\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00\x87\x0bobjectClass\x30\x00"],
         "snmp" => vec![SNMP_GETNEXT, b"\x30\x26\x02\x01\x00\x04\x06public\xa5\x19\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x0a\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00"],
@@ -172,6 +173,11 @@ fn snmp_survives_hostile_datagrams() {
     assert!(answered, "snmp answers a well-formed request after the storm");
     decoy.wait_kind("protocol_error", |_| true);
     eprintln!("snmp: {INPUTS} hostile datagrams, peak RSS {peak} KiB");
+}
+
+#[test]
+fn imap_survives_hostile_input() {
+    storm("imap");
 }
 
 #[test]

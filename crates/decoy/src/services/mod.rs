@@ -7,6 +7,7 @@
 
 pub mod ftp;
 pub mod http;
+pub mod imap;
 pub mod ldap;
 pub mod mysql;
 mod placeholder;
@@ -79,6 +80,7 @@ pub async fn serve(
     match service.name {
         "ftp" => run!(ftp::Ftp::new(persona, config)),
         "http" => run!(http::Http::new(persona, config)),
+        "imap" => run!(imap::Imap::new(persona, config)),
         "ldap" => run!(ldap::Ldap::new(persona, config)),
         "mysql" => run!(mysql::Mysql::new(persona, config)),
         "pop3" => run!(pop3::Pop3::new(persona, config)),

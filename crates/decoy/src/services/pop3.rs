@@ -26,35 +26,11 @@ pub struct Pop3 {
 impl Pop3 {
     /// The decoy of `persona`, accepting `config`'s `user`/`user_password` and the lure logins.
     pub fn new(persona: &Persona, config: &Config) -> Self {
-        let distro = match persona.distro.id {
-            "ubuntu" => " (Ubuntu)",
-            "debian" => " (Debian)",
-            _ => "",
-        };
-        let mut accounts = lure_accounts();
-        if let (Some(user), Some(password)) = (config.string("user"), config.string("user_password")) {
-            accounts.push((user.to_owned(), password.to_owned()));
+        Self {
+            greeting: format!("+OK Dovecot{} ready.", dovecot_distro(persona)),
+            accounts: accounts(config),
+            mailbox: bait_mailbox(persona),
         }
-        let host = persona.hostname.as_str();
-        let token = format!("{:08x}", persona.derive("pop3 bait") as u32);
-        let mailbox = vec![
-            message(
-                "it-helpdesk@",
-                host,
-                "VPN access for the new starters",
-                &format!(
-                    "Hi,\r\n\r\nThe VPN accounts are ready. Temporary password for all of them: Welcome-{token}\r\n\
-                     Gateway: vpn.{host}.internal (use the profile on the wiki).\r\nPlease change it at first login.\r\n\r\nIT Helpdesk\r\n"
-                ),
-            ),
-            message(
-                "backup@",
-                host,
-                "[cron] nightly backup report",
-                "Backup of db01 finished: 14.2 GiB, 00:41:07.\r\nOffsite copy: s3://corp-backups/db01/ (key in /etc/backup/credentials)\r\n",
-            ),
-        ];
-        Self { greeting: format!("+OK Dovecot{distro} ready."), accounts, mailbox }
     }
 
     fn accepts(&self, user: &str, password: &str) -> bool {
@@ -79,6 +55,48 @@ impl Pop3 {
             .detail("outcome", if accepted { "success" } else { "failure" });
         conn.log.record(Kind::AuthAttempt, fields).await;
     }
+}
+
+/// How Dovecot names the distribution in its greeting.
+pub(crate) fn dovecot_distro(persona: &Persona) -> &'static str {
+    match persona.distro.id {
+        "ubuntu" => " (Ubuntu)",
+        "debian" => " (Debian)",
+        _ => "",
+    }
+}
+
+/// The mailbox logins a mail decoy accepts: the configured `user`/`user_password` and the
+/// logins lures name for this decky.
+pub(crate) fn accounts(config: &Config) -> Vec<(String, String)> {
+    let mut accounts = lure_accounts();
+    if let (Some(user), Some(password)) = (config.string("user"), config.string("user_password")) {
+        accounts.push((user.to_owned(), password.to_owned()));
+    }
+    accounts
+}
+
+/// The bait messages of a decky's mailbox (whole RFC 5322 messages with CRLF).
+pub(crate) fn bait_mailbox(persona: &Persona) -> Vec<String> {
+    let host = persona.hostname.as_str();
+    let token = format!("{:08x}", persona.derive("pop3 bait") as u32);
+    vec![
+        message(
+            "it-helpdesk@",
+            host,
+            "VPN access for the new starters",
+            &format!(
+                "Hi,\r\n\r\nThe VPN accounts are ready. Temporary password for all of them: Welcome-{token}\r\n\
+                     Gateway: vpn.{host}.internal (use the profile on the wiki).\r\nPlease change it at first login.\r\n\r\nIT Helpdesk\r\n"
+            ),
+        ),
+        message(
+            "backup@",
+            host,
+            "[cron] nightly backup report",
+            "Backup of db01 finished: 14.2 GiB, 00:41:07.\r\nOffsite copy: s3://corp-backups/db01/ (key in /etc/backup/credentials)\r\n",
+        ),
+    ]
 }
 
 fn message(from: &str, host: &str, subject: &str, body: &str) -> String {

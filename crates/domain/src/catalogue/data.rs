@@ -146,7 +146,7 @@ pub static SERVICES: &[Service] = &[
     svc("ftp", &[21], &[], FTP_KEYS, "FTP server with a read-only bait filesystem"),
     svc("http", &[80], &[], HTTP_KEYS, "web server with optional fake application"),
     svc("https", &[443], &[], HTTPS_KEYS, "TLS web server with optional fake application"),
-    svc("imap", &[143], &[], &[], "IMAP server with a bait mailbox"),
+    svc("imap", &[143], &[], MAILBOX_KEYS, "IMAP server (Dovecot) with a bait mailbox"),
     svc("k8s", &[6443], &[], &[], "Kubernetes API server"),
     svc("ldap", &[389], &[], LDAP_KEYS, "LDAP as an Active Directory domain controller: rootDSE, binds recorded"),
     svc("llmnr", &[], &[5355, 5353], &[], "passive LLMNR and mDNS listener"),
