@@ -28,6 +28,13 @@ fn a_mail_client_logs_in_lists_and_reads_the_bait_and_wrong_logins_are_refused()
     let download = decoy.wait_kind("file_download", |e| e["details"]["path"] == "INBOX/1");
     assert_schema(&download, "pop3");
     decoy.wait_kind("auth_attempt", |e| e["details"]["method"] == "plain" && e["details"]["outcome"] == "success");
+    assert!(
+        decoy
+            .drain()
+            .iter()
+            .all(|e| e["event"] != "command" || !e["command"].as_str().unwrap_or("").starts_with("AUTH")),
+        "the AUTH line, which carries the password, is an attempt, not a command"
+    );
 
     let refused = curl(&decoy, "", "admin:hunter2", &[]);
     assert_eq!(refused.status.code(), Some(67), "curl: login denied");

@@ -151,7 +151,7 @@ impl Decoy for Ftp {
                 return End::Timeout;
             }
             let CommandLine { line, verb, argument } =
-                match super::command_line(conn, b"500 Unknown command.\r\n", "PASS").await {
+                match super::command_line(conn, b"500 Unknown command.\r\n", &["PASS"]).await {
                     Ok(Some(command)) => command,
                     Ok(None) => continue,
                     Err(end) => return end,

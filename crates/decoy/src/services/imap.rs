@@ -4,13 +4,11 @@
 //! message read recorded as a download; STORE, COPY, APPEND and EXPUNGE are refused (the
 //! mailbox is read-only). Literals are not accepted (no client needs them to log in).
 
-use base64::Engine as _;
-
 use crate::config::Config;
-use crate::event::{Fields, Kind, Secret};
+use crate::event::{Fields, Kind};
 use crate::persona::Persona;
 use crate::server::{Conn, Decoy, End};
-use crate::services::pop3::{accounts, bait_mailbox, dovecot_distro};
+use crate::services::mailbox::{Mailbox, Plain};
 
 /// Failed logins allowed on one connection before it is closed.
 const MAX_FAILURES: usize = 3;
@@ -23,8 +21,7 @@ const CAPABILITY: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITER
 #[derive(Debug)]
 pub struct Imap {
     greeting: String,
-    accounts: Vec<(String, String)>,
-    mailbox: Vec<String>,
+    mailbox: Mailbox,
 }
 
 /// The IMAP arguments of `text`: atoms and quoted strings (with `\"` and `\\`); `None` for a
@@ -88,24 +85,17 @@ fn sequence(set: &str, count: usize) -> Vec<usize> {
 impl Imap {
     /// The decoy of `persona`, accepting `config`'s `user`/`user_password` and the lure logins.
     pub fn new(persona: &Persona, config: &Config) -> Self {
-        Self {
-            greeting: format!("* OK [CAPABILITY {CAPABILITY}] Dovecot{} ready.", dovecot_distro(persona)),
-            accounts: accounts(config),
-            mailbox: bait_mailbox(persona),
+        let mailbox = Mailbox::new(persona, config);
+        Self { greeting: format!("* OK [CAPABILITY {CAPABILITY}] Dovecot{} ready.", mailbox.distro), mailbox }
+    }
+
+    /// The answer to a login that got in (`accepted`) or did not.
+    fn logged_in(tag: &str, accepted: bool) -> String {
+        if accepted {
+            format!("{tag} OK [CAPABILITY {CAPABILITY}] Logged in\r\n")
+        } else {
+            format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
         }
-    }
-
-    fn accepts(&self, user: &str, password: &str) -> bool {
-        self.accounts.iter().any(|(u, p)| u == user && p == password)
-    }
-
-    async fn attempt(conn: &mut Conn, user: &str, password: &[u8], method: &str, accepted: bool) {
-        let fields = Fields::default()
-            .principal(user)
-            .secret(Secret::password(password))
-            .detail("method", method)
-            .detail("outcome", if accepted { "success" } else { "failure" });
-        conn.log.record(Kind::AuthAttempt, fields).await;
     }
 
     /// The FETCH answers for `numbers` (whole messages, or their size and flags).
@@ -113,7 +103,7 @@ impl Imap {
         let wants_body = items.to_ascii_uppercase().contains("BODY") || items.to_ascii_uppercase().contains("RFC822");
         let mut out = String::new();
         for &n in numbers {
-            let Some(message) = self.mailbox.get(n - 1) else { continue };
+            let Some(message) = self.mailbox.messages.get(n - 1) else { continue };
             let mut parts = vec![format!("UID {n}"), "FLAGS (\\Seen)".into(), format!("RFC822.SIZE {}", message.len())];
             if wants_body {
                 let fields = Fields::default().detail("message", n).detail("bytes", message.len());
@@ -180,49 +170,20 @@ impl Decoy for Imap {
                 "LOGIN" | "AUTHENTICATE" if logged_in => format!("{tag} BAD Already logged in.\r\n"),
                 "LOGIN" => match arguments(&rest).as_deref() {
                     Some([user, password]) => {
-                        logged_in = self.accepts(user, password);
-                        Self::attempt(conn, user, password.as_bytes(), "login", logged_in).await;
-                        if logged_in {
-                            format!("{tag} OK [CAPABILITY {CAPABILITY}] Logged in\r\n")
-                        } else {
-                            format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
-                        }
+                        logged_in = self.mailbox.login(conn, user, password.as_bytes(), "login").await;
+                        Self::logged_in(&tag, logged_in)
                     }
                     _ => format!("{tag} BAD Error in IMAP command LOGIN: Invalid arguments.\r\n"),
                 },
-                "AUTHENTICATE" => {
-                    let mut words = rest.split_whitespace();
-                    let mechanism = words.next().unwrap_or("").to_ascii_uppercase();
-                    let initial = match (mechanism.as_str(), words.next()) {
-                        ("PLAIN", Some(initial)) => Some(initial.to_owned()),
-                        ("PLAIN", None) => {
-                            if conn.write(b"+ \r\n").await.is_err() {
-                                return End::Io;
-                            }
-                            match conn.line().await {
-                                Ok(line) => Some(String::from_utf8_lossy(&line).trim().to_owned()),
-                                Err(end) => return end,
-                            }
-                        }
-                        _ => None,
-                    };
-                    match initial.map(|i| base64::engine::general_purpose::STANDARD.decode(i.as_bytes())) {
-                        None => format!("{tag} NO Unsupported authentication mechanism.\r\n"),
-                        Some(Err(_)) => format!("{tag} BAD Invalid base64 data in continued response\r\n"),
-                        Some(Ok(decoded)) => {
-                            let mut parts = decoded.split(|&b| b == 0).skip(1);
-                            let user = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-                            let password = parts.next().unwrap_or_default().to_vec();
-                            logged_in = self.accepts(&user, &String::from_utf8_lossy(&password));
-                            Self::attempt(conn, &user, &password, "plain", logged_in).await;
-                            if logged_in {
-                                format!("{tag} OK [CAPABILITY {CAPABILITY}] Logged in\r\n")
-                            } else {
-                                format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
-                            }
-                        }
+                "AUTHENTICATE" => match self.mailbox.plain(conn, &rest).await {
+                    Err(end) => return end,
+                    Ok(Plain::Unsupported) => format!("{tag} NO Unsupported authentication mechanism.\r\n"),
+                    Ok(Plain::Invalid) => format!("{tag} BAD Invalid base64 data in continued response\r\n"),
+                    Ok(Plain::Attempted(accepted)) => {
+                        logged_in = accepted;
+                        Self::logged_in(&tag, logged_in)
                     }
-                }
+                },
                 _ if !logged_in => format!("{tag} BAD Error in IMAP command received by server.\r\n"),
                 "LIST" | "LSUB" => format!(
                     "* {verb} (\\HasNoChildren) \".\" INBOX\r\n* {verb} (\\HasNoChildren \\Sent) \".\" Sent\r\n{tag} OK {} completed.\r\n",
@@ -231,7 +192,7 @@ impl Decoy for Imap {
                 "SELECT" | "EXAMINE" => match arguments(&rest).and_then(|a| a.into_iter().next()) {
                     Some(name) if name.eq_ignore_ascii_case("INBOX") => {
                         selected = true;
-                        let count = self.mailbox.len();
+                        let count = self.mailbox.messages.len();
                         format!(
                             "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n\
                              * {count} EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY {UID_VALIDITY}] UIDs valid\r\n* OK [UIDNEXT {}] Predicted next UID\r\n\
@@ -244,7 +205,7 @@ impl Decoy for Imap {
                 },
                 _ if !selected => format!("{tag} BAD No mailbox selected.\r\n"),
                 "SEARCH" => {
-                    let all: Vec<String> = (1..=self.mailbox.len()).map(|n| n.to_string()).collect();
+                    let all: Vec<String> = (1..=self.mailbox.messages.len()).map(|n| n.to_string()).collect();
                     format!(
                         "* SEARCH {}\r\n{tag} OK {}Search completed.\r\n",
                         all.join(" "),
@@ -253,7 +214,7 @@ impl Decoy for Imap {
                 }
                 "FETCH" => {
                     let (set, items) = rest.split_once(' ').unwrap_or((rest.as_str(), ""));
-                    let numbers = sequence(set, self.mailbox.len());
+                    let numbers = sequence(set, self.mailbox.messages.len());
                     self.fetch(conn, &tag, &numbers, uid, items).await
                 }
                 "CLOSE" | "UNSELECT" => {

@@ -9,6 +9,7 @@ pub mod ftp;
 pub mod http;
 pub mod imap;
 pub mod ldap;
+mod mailbox;
 pub mod mysql;
 mod placeholder;
 pub mod pop3;
@@ -143,13 +144,13 @@ pub(crate) struct CommandLine {
 }
 
 /// Reads the next command line of a text protocol and records it as a `command` event,
-/// except when its verb is `secret_verb` (the service records those as attempts). A line
+/// except when its verb is one of `secret_verbs` (the service records those as attempts). A line
 /// with control bytes is recorded as a violation and answered with `reject`: `Ok(None)`,
 /// read the next.
 pub(crate) async fn command_line(
     conn: &mut Conn,
     reject: &[u8],
-    secret_verb: &str,
+    secret_verbs: &[&str],
 ) -> Result<Option<CommandLine>, End> {
     let line = conn.line().await?;
     if binary(&line) {
@@ -162,7 +163,7 @@ pub(crate) async fn command_line(
         Some((verb, rest)) => (verb.to_ascii_uppercase(), rest.to_owned()),
         None => (text.trim().to_ascii_uppercase(), String::new()),
     };
-    if verb != secret_verb {
+    if !secret_verbs.contains(&verb.as_str()) {
         conn.log.record(Kind::Command, Fields::default().command(&line).detail("verb", verb.as_str())).await;
     }
     Ok(Some(CommandLine { line, verb, argument }))

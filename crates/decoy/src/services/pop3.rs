@@ -4,106 +4,41 @@
 //! rest are refused as Dovecot refuses them. Deletions are recorded and never happen. No
 //! STLS: the persona offers none, so clients do not try.
 
-use base64::Engine as _;
-
 use crate::config::Config;
-use crate::event::{Fields, Kind, Secret};
+use crate::event::{Fields, Kind};
 use crate::persona::Persona;
 use crate::server::{Conn, Decoy, End};
-use crate::services::{CommandLine, lure_accounts};
+use crate::services::CommandLine;
+use crate::services::mailbox::{Mailbox, Plain};
 
 /// Failed logins allowed on one connection before it is closed, as Dovecot does.
 const MAX_FAILURES: usize = 3;
+/// Dovecot's answer to a failed login.
+const AUTH_FAILED: &str = "-ERR [AUTH] Authentication failed.\r\n";
 
 /// The pop3 decoy.
 #[derive(Debug)]
 pub struct Pop3 {
     greeting: String,
-    accounts: Vec<(String, String)>,
-    mailbox: Vec<String>,
+    mailbox: Mailbox,
 }
 
 impl Pop3 {
     /// The decoy of `persona`, accepting `config`'s `user`/`user_password` and the lure logins.
     pub fn new(persona: &Persona, config: &Config) -> Self {
-        Self {
-            greeting: format!("+OK Dovecot{} ready.", dovecot_distro(persona)),
-            accounts: accounts(config),
-            mailbox: bait_mailbox(persona),
-        }
-    }
-
-    fn accepts(&self, user: &str, password: &str) -> bool {
-        self.accounts.iter().any(|(u, p)| u == user && p == password)
+        let mailbox = Mailbox::new(persona, config);
+        Self { greeting: format!("+OK Dovecot{} ready.", mailbox.distro), mailbox }
     }
 
     fn octets(&self) -> usize {
-        self.mailbox.iter().map(String::len).sum()
+        self.mailbox.messages.iter().map(String::len).sum()
     }
 
     /// The message numbered `argument` (1-based), if there is one.
     fn numbered(&self, argument: &str) -> Option<(usize, &String)> {
         let n: usize = argument.split_whitespace().next()?.parse().ok()?;
-        Some((n, self.mailbox.get(n.checked_sub(1)?)?))
+        Some((n, self.mailbox.messages.get(n.checked_sub(1)?)?))
     }
-
-    async fn attempt(conn: &mut Conn, user: &str, password: &[u8], method: &str, accepted: bool) {
-        let fields = Fields::default()
-            .principal(user)
-            .secret(Secret::password(password))
-            .detail("method", method)
-            .detail("outcome", if accepted { "success" } else { "failure" });
-        conn.log.record(Kind::AuthAttempt, fields).await;
-    }
-}
-
-/// How Dovecot names the distribution in its greeting.
-pub(crate) fn dovecot_distro(persona: &Persona) -> &'static str {
-    match persona.distro.id {
-        "ubuntu" => " (Ubuntu)",
-        "debian" => " (Debian)",
-        _ => "",
-    }
-}
-
-/// The mailbox logins a mail decoy accepts: the configured `user`/`user_password` and the
-/// logins lures name for this decky.
-pub(crate) fn accounts(config: &Config) -> Vec<(String, String)> {
-    let mut accounts = lure_accounts();
-    if let (Some(user), Some(password)) = (config.string("user"), config.string("user_password")) {
-        accounts.push((user.to_owned(), password.to_owned()));
-    }
-    accounts
-}
-
-/// The bait messages of a decky's mailbox (whole RFC 5322 messages with CRLF).
-pub(crate) fn bait_mailbox(persona: &Persona) -> Vec<String> {
-    let host = persona.hostname.as_str();
-    let token = format!("{:08x}", persona.derive("pop3 bait") as u32);
-    vec![
-        message(
-            "it-helpdesk@",
-            host,
-            "VPN access for the new starters",
-            &format!(
-                "Hi,\r\n\r\nThe VPN accounts are ready. Temporary password for all of them: Welcome-{token}\r\n\
-                     Gateway: vpn.{host}.internal (use the profile on the wiki).\r\nPlease change it at first login.\r\n\r\nIT Helpdesk\r\n"
-            ),
-        ),
-        message(
-            "backup@",
-            host,
-            "[cron] nightly backup report",
-            "Backup of db01 finished: 14.2 GiB, 00:41:07.\r\nOffsite copy: s3://corp-backups/db01/ (key in /etc/backup/credentials)\r\n",
-        ),
-    ]
-}
-
-fn message(from: &str, host: &str, subject: &str, body: &str) -> String {
-    format!(
-        "Return-Path: <{from}{host}.internal>\r\nFrom: {from}{host}.internal\r\nTo: staff@{host}.internal\r\n\
-         Subject: {subject}\r\nDate: Mon, 16 Nov 2026 08:12:44 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}"
-    )
 }
 
 /// A multi-line body with dot-stuffing and the closing dot.
@@ -135,7 +70,7 @@ impl Decoy for Pop3 {
         loop {
             // PASS and AUTH carry secrets: recorded as attempts, not as commands.
             let CommandLine { verb, argument, .. } =
-                match super::command_line(conn, b"-ERR Unknown command.\r\n", "PASS").await {
+                match super::command_line(conn, b"-ERR Unknown command.\r\n", &["PASS", "AUTH"]).await {
                     Ok(Some(command)) => command,
                     Ok(None) => continue,
                     Err(end) => return end,
@@ -157,53 +92,31 @@ impl Decoy for Pop3 {
                 "PASS" => match user.take() {
                     None => "-ERR No username given.\r\n".to_owned(),
                     Some(name) => {
-                        logged_in = self.accepts(&name, &argument);
-                        Self::attempt(conn, &name, argument.as_bytes(), "user", logged_in).await;
-                        if logged_in { "+OK Logged in.\r\n".to_owned() } else { "-ERR [AUTH] Authentication failed.\r\n".to_owned() }
+                        logged_in = self.mailbox.login(conn, &name, argument.as_bytes(), "user").await;
+                        if logged_in { "+OK Logged in.\r\n".to_owned() } else { AUTH_FAILED.to_owned() }
                     }
                 },
-                "AUTH" => {
-                    let mut words = argument.split_whitespace();
-                    let mechanism = words.next().unwrap_or("").to_ascii_uppercase();
-                    let initial = match (mechanism.as_str(), words.next()) {
-                        ("PLAIN", Some(initial)) => Some(initial.to_owned()),
-                        ("PLAIN", None) => {
-                            if conn.write(b"+ \r\n").await.is_err() {
-                                return End::Io;
-                            }
-                            match conn.line().await {
-                                Ok(line) => Some(String::from_utf8_lossy(&line).trim().to_owned()),
-                                Err(end) => return end,
-                            }
-                        }
-                        _ => None,
-                    };
-                    match initial.map(|i| base64::engine::general_purpose::STANDARD.decode(i.as_bytes())) {
-                        None if mechanism == "PLAIN" => "-ERR [AUTH] Authentication failed.\r\n".to_owned(),
-                        None => "-ERR Unsupported authentication mechanism.\r\n".to_owned(),
-                        Some(Err(_)) => "-ERR Invalid base64 data in continued response\r\n".to_owned(),
-                        Some(Ok(decoded)) => {
-                            let mut parts = decoded.split(|&b| b == 0).skip(1);
-                            let name = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-                            let password = parts.next().unwrap_or_default().to_vec();
-                            logged_in = self.accepts(&name, &String::from_utf8_lossy(&password));
-                            Self::attempt(conn, &name, &password, "plain", logged_in).await;
-                            if logged_in { "+OK Logged in.\r\n".to_owned() } else { "-ERR [AUTH] Authentication failed.\r\n".to_owned() }
-                        }
+                "AUTH" => match self.mailbox.plain(conn, &argument).await {
+                    Err(end) => return end,
+                    Ok(Plain::Unsupported) => "-ERR Unsupported authentication mechanism.\r\n".to_owned(),
+                    Ok(Plain::Invalid) => "-ERR Invalid base64 data in continued response\r\n".to_owned(),
+                    Ok(Plain::Attempted(accepted)) => {
+                        logged_in = accepted;
+                        if logged_in { "+OK Logged in.\r\n".to_owned() } else { AUTH_FAILED.to_owned() }
                     }
-                }
+                },
                 _ if !logged_in => "-ERR Unknown command.\r\n".to_owned(),
-                "STAT" => format!("+OK {} {}\r\n", self.mailbox.len(), self.octets()),
+                "STAT" => format!("+OK {} {}\r\n", self.mailbox.messages.len(), self.octets()),
                 "LIST" if argument.is_empty() => {
-                    let mut out = format!("+OK {} messages:\r\n", self.mailbox.len());
-                    for (i, m) in self.mailbox.iter().enumerate() {
+                    let mut out = format!("+OK {} messages:\r\n", self.mailbox.messages.len());
+                    for (i, m) in self.mailbox.messages.iter().enumerate() {
                         out.push_str(&format!("{} {}\r\n", i + 1, m.len()));
                     }
                     out + ".\r\n"
                 }
                 "UIDL" if argument.is_empty() => {
                     let mut out = "+OK\r\n".to_owned();
-                    for i in 0..self.mailbox.len() {
+                    for i in 0..self.mailbox.messages.len() {
                         out.push_str(&format!("{} {:08x}{:08x}\r\n", i + 1, 0x5f2c_0000 + i, 1_763_280_764 + i));
                     }
                     out + ".\r\n"
@@ -235,7 +148,7 @@ impl Decoy for Pop3 {
             if conn.write(reply.as_bytes()).await.is_err() {
                 return End::Io;
             }
-            if reply.starts_with("-ERR [AUTH]") {
+            if reply == AUTH_FAILED {
                 failures += 1;
                 if failures >= MAX_FAILURES {
                     let _ = conn.write(b"-ERR Disconnected for inactivity.\r\n").await;

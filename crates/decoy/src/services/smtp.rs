@@ -111,7 +111,7 @@ impl Decoy for Smtp {
         loop {
             // AUTH lines carry secrets: they are recorded as attempts, not as commands.
             let CommandLine { line, verb, argument } =
-                match super::command_line(conn, b"500 5.5.2 Error: bad syntax\r\n", "AUTH").await {
+                match super::command_line(conn, b"500 5.5.2 Error: bad syntax\r\n", &["AUTH"]).await {
                     Ok(Some(command)) => command,
                     Ok(None) => continue,
                     Err(end) => return end,
