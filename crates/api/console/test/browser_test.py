@@ -128,8 +128,20 @@ class ConsoleCase(unittest.TestCase):
         except TimeoutException:
             # What the page said (toasts, banner) and how it looked, for the failure report.
             self.shot(f"failed-{self.id().rsplit('.', 1)[-1]}.png")
-            said = " | ".join(e.text for e in self.driver.find_elements(By.CSS_SELECTOR, ".toast, #banner, .error"))
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}; the page said: {said!r}") from None
+            said = " | ".join(e.text for e in self.driver.find_elements(By.CSS_SELECTOR, ".toast, #banner, .error, .loading"))
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}; the page said: {said!r}\n{self.diagnosis()}") from None
+
+    def diagnosis(self):
+        """Where the browser is, what its console logged and the end of the server's log:
+        enough to tell a page that never started (a module that failed to load) from a slow one."""
+        try:
+            url, state = self.driver.current_url, self.driver.execute_script("return document.readyState")
+            console = [f"{e.get('level')}: {e.get('message')}" for e in self.driver.get_log("browser")]
+        except Exception as err:  # the browser itself may be what broke
+            url, state, console = "?", "?", [f"no browser log: {err}"]
+        self.server.log.seek(0)
+        served = self.server.log.read()[-3000:]
+        return f"url {url} ({state}); browser console: {console[-20:]}; server log tail:\n{served}"
 
     def find(self, css):
         return self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, css)[0] if d.find_elements(By.CSS_SELECTOR, css) else None, css)
