@@ -39,6 +39,9 @@ pub enum Kind {
     Rejected,
     /// Credentials were presented.
     AuthAttempt,
+    /// What a client offered when the protocol started (TLS, SMB or RDP negotiation):
+    /// versions, names and options, which fingerprint the tool.
+    Handshake,
     /// A shell or protocol command.
     Command,
     /// An HTTP (or HTTP-like) request.

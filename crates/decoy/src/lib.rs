@@ -11,3 +11,4 @@ pub mod persona;
 pub mod routes;
 pub mod server;
 pub mod services;
+pub mod tls;

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -122,11 +122,89 @@ pub trait Decoy: Send + Sync + 'static {
     fn serve(&self, conn: &mut Conn) -> impl Future<Output = End> + Send;
 }
 
+/// A byte stream a connection can run over: the TCP stream or a layer over it (TLS).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
+
+/// The stream of a connection.
+enum Stream {
+    /// The accepted TCP stream.
+    Tcp(TcpStream),
+    /// A layer over it (TLS), which a service put in place.
+    Layered(Box<dyn Io>),
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stream::Tcp(stream) => stream.fmt(f),
+            Stream::Layered(_) => f.write_str("Layered"),
+        }
+    }
+}
+
+impl Stream {
+    fn io(&mut self) -> &mut dyn Io {
+        match self {
+            Stream::Tcp(stream) => stream,
+            Stream::Layered(io) => io.as_mut(),
+        }
+    }
+}
+
+/// Bytes already read, then the stream: what a layer put over a connection reads first.
+struct Prefixed {
+    prefix: Vec<u8>,
+    offset: usize,
+    inner: Box<dyn Io>,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if let Some(rest) = this.prefix.get(this.offset..).filter(|rest| !rest.is_empty()) {
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.offset += n;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// One connection as a service sees it.
 #[derive(Debug)]
 pub struct Conn {
     /// `None` once a service took the stream over ([`Conn::take_stream`]).
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     buf: Vec<u8>,
     /// The session's events.
     pub log: SessionLog,
@@ -139,13 +217,67 @@ pub struct Conn {
 impl Conn {
     /// A connection over `stream`.
     pub fn new(stream: TcpStream, log: SessionLog, limits: Arc<Limits>) -> Self {
-        Self { stream: Some(stream), buf: Vec::new(), log, limits, bytes_in: 0, bytes_out: 0, started: Instant::now() }
+        Self {
+            stream: Some(Stream::Tcp(stream)),
+            buf: Vec::new(),
+            log,
+            limits,
+            bytes_in: 0,
+            bytes_out: 0,
+            started: Instant::now(),
+        }
     }
 
     /// Hands the socket to a service that runs its own protocol engine (ssh); it reports
-    /// the bytes it moved with [`Conn::count`].
+    /// the bytes it moved with [`Conn::count`]. `None` once a layer is in place.
     pub fn take_stream(&mut self) -> Option<TcpStream> {
-        self.stream.take()
+        match self.stream.take() {
+            Some(Stream::Tcp(stream)) => Some(stream),
+            other => {
+                self.stream = other;
+                None
+            }
+        }
+    }
+
+    /// Takes the stream out to put a layer over it ([`Conn::put_layer`]); bytes already
+    /// buffered are read first from what it returns.
+    pub fn take_io(&mut self) -> Option<Box<dyn Io>> {
+        let inner: Box<dyn Io> = match self.stream.take()? {
+            Stream::Tcp(stream) => Box::new(stream),
+            Stream::Layered(io) => io,
+        };
+        let prefix = std::mem::take(&mut self.buf);
+        Some(if prefix.is_empty() { inner } else { Box::new(Prefixed { prefix, offset: 0, inner }) })
+    }
+
+    /// Runs the connection over `io` from now on (a layer over what [`Conn::take_io`] gave).
+    pub fn put_layer(&mut self, io: Box<dyn Io>) {
+        self.stream = Some(Stream::Layered(io));
+    }
+
+    /// Puts TLS over the connection with `acceptor` (waiting at most [`Limits::idle`] for
+    /// the handshake). A failed handshake is recorded as a violation.
+    pub async fn start_tls(&mut self, acceptor: &tokio_rustls::TlsAcceptor) -> Result<crate::tls::Handshake, End> {
+        let Some(io) = self.take_io() else { return Err(End::Io) };
+        match tokio::time::timeout(self.limits.idle, acceptor.accept(io)).await {
+            Err(_) => Err(End::Idle),
+            Ok(Err(err)) => {
+                let fields = Fields::default().detail("reason", format!("TLS handshake failed: {err}").as_str());
+                self.log.record(Kind::ProtocolError, fields).await;
+                Err(End::Violation)
+            }
+            Ok(Ok(tls)) => {
+                let (_, session) = tls.get_ref();
+                let handshake = crate::tls::Handshake {
+                    server_name: session.server_name().map(|name| printable(name.as_bytes())),
+                    version: session.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default(),
+                    alpn: session.alpn_protocol().map(printable),
+                };
+                self.stream = Some(Stream::Layered(Box::new(tls)));
+                Ok(handshake)
+            }
+        }
     }
 
     /// Adds bytes moved outside [`Conn::fill`] and [`Conn::write`].
@@ -182,7 +314,7 @@ impl Conn {
         let mut chunk = [0u8; 4096];
         let room = chunk.len().min(self.limits.max_frame - self.buf.len());
         let Some(stream) = self.stream.as_mut() else { return Err(End::Io) };
-        match tokio::time::timeout(self.limits.idle, stream.read(&mut chunk[..room])).await {
+        match tokio::time::timeout(self.limits.idle, stream.io().read(&mut chunk[..room])).await {
             Err(_) => Err(End::Idle),
             Ok(Err(_)) => Err(End::Io),
             Ok(Ok(0)) => Err(End::Closed),
@@ -249,7 +381,7 @@ impl Conn {
     /// Writes `bytes` (waiting at most [`Limits::idle`] for a slow reader).
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), End> {
         let Some(stream) = self.stream.as_mut() else { return Err(End::Io) };
-        match tokio::time::timeout(self.limits.idle, stream.write_all(bytes)).await {
+        match tokio::time::timeout(self.limits.idle, stream.io().write_all(bytes)).await {
             Err(_) => Err(End::Idle),
             Ok(Err(_)) => Err(End::Io),
             Ok(Ok(())) => {
@@ -385,12 +517,13 @@ pub async fn run_tcp<D: Decoy>(
             log.record(Kind::Connect, Fields::default()).await;
             let mut conn = Conn::new(stream, log, limits.clone());
             let end = tokio::time::timeout(limits.session, decoy.serve(&mut conn)).await.unwrap_or(End::Timeout);
-            if let Some(stream) = conn.stream.as_mut() {
-                if end == End::Closed {
-                    abort_after_hang_up(stream);
-                } else {
-                    let _ = stream.shutdown().await;
+            match conn.stream.as_mut() {
+                Some(Stream::Tcp(stream)) if end == End::Closed => abort_after_hang_up(stream),
+                Some(stream) => {
+                    // Bounded: a layer's goodbye (TLS close_notify) to a client that stopped reading.
+                    let _ = tokio::time::timeout(limits.grace, stream.io().shutdown()).await;
                 }
+                None => {}
             }
             let fields = Fields::default()
                 .detail("reason", end.as_str())

@@ -106,3 +106,34 @@ fn nmap_names_the_configured_web_server() {
     let line = common::nmap_version(decoy.addr);
     assert!(line.contains("nginx 1.18.0"), "{line}");
 }
+
+#[test]
+fn https_presents_the_hosts_certificate_and_serves_the_same_site() {
+    let env = [("DECNET_HOSTNAME", "web-prod-02")];
+    let mut decoy = Decoy::start("https", &format!("{}:0", loopback()), Some(json!({ "fake_app": "wordpress" })), &env);
+    let url = format!("https://{}/wp-login.php", decoy.addr);
+    let out =
+        client("curl", &["-s", "-k", "-v", "--max-time", "10", "--resolve", "intranet.corp:443:127.0.0.1", &url], None);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Powered by WordPress"), "{stdout}");
+    assert!(stderr.contains("CN=web-prod-02"), "the certificate names the host: {stderr}");
+    let handshake = decoy.wait_kind("handshake", |_| true);
+    assert_schema(&handshake, "https");
+    assert!(handshake["details"]["tls_version"].as_str().unwrap().starts_with("TLS"), "{handshake}");
+    assert_eq!(handshake["details"]["alpn"], "http/1.1", "{handshake}");
+    decoy.wait_kind("request", |e| e["details"]["path"] == "/wp-login.php");
+
+    // Plain HTTP to the TLS port is a violation, recorded.
+    let plain = client("curl", &["-s", "--max-time", "10", &format!("http://{}/", decoy.addr)], None);
+    assert!(!plain.status.success(), "{plain:?}");
+    let error = decoy.wait_kind("protocol_error", |_| true);
+    assert!(error["details"]["reason"].as_str().unwrap().contains("TLS handshake failed"), "{error}");
+}
+
+#[test]
+fn nmap_names_the_web_server_behind_tls() {
+    let listen = format!("{}:443", loopback());
+    let decoy = Decoy::start("https", &listen, Some(json!({ "server_header": "nginx/1.22.1" })), &[]);
+    let line = common::nmap_version(decoy.addr);
+    assert!(line.contains("ssl/http") && line.contains("nginx 1.22.1"), "{line}");
+}

@@ -30,6 +30,11 @@ const SNMP_GETNEXT: &[u8] = b"\x30\x26\x02\x01\x01\x04\x06public\xa1\x19\x02\x04
 /// An LDAP anonymous simple bind (message 1).
 const LDAP_BIND: &[u8] = b"\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\x00";
 
+/// A TLS 1.2 ClientHello (TLS_AES_128_GCM_SHA256 and ECDHE-ECDSA-AES128-GCM-SHA256, no
+/// extensions): a handshake opening for the generator to mutate.
+const CLIENT_HELLO: &[u8] = b"\x16\x03\x01\x00\x2f\x01\x00\x00\x2b\x03\x03\
+    ABCDEFGHIJKLMNOPQRSTUVWXYZ012345\x00\x00\x04\x13\x01\xc0\x2b\x01\x00";
+
 /// Well-formed openings of each protocol, which the generator mutates.
 fn seeds(service: &str) -> Vec<Vec<u8>> {
     let mut startup = 0u32.to_be_bytes().to_vec();
@@ -45,6 +50,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
     let list: Vec<&[u8]> = match service {
         "ssh" => vec![b"SSH-2.0-OpenSSH_9.2p1\r\n", b"SSH-2.0-libssh_0.9.6\r\n\0\0\x01\x0c\x0a\x14", b"SSH-1.5-x\r\n"],
         "telnet" => vec![b"\xff\xfb\x18\xff\xfb\x1f", b"root\r\nadmin\r\n", b"\xff\xfa\x18\x00xterm\xff\xf0ubuntu\r\n"],
+        "https" => vec![CLIENT_HELLO, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"GET / HTTP/1.1\r\n\r\n"],
         "http" => vec![b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"POST /wp-login.php HTTP/1.1\r\nContent-Length: 13\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nlog=a&pwd=b&x"],
         "ftp" => vec![b"USER anonymous\r\nPASS x\r\nPASV\r\nLIST\r\n", b"USER a\r\nPASS b\r\nCWD ../../..\r\n"],
         "smtp" => vec![b"EHLO x\r\nAUTH PLAIN AGEAYg==\r\n", b"HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"],
@@ -103,6 +109,16 @@ fn pound(addr: SocketAddr, inputs: &[Vec<u8>]) {
 /// A well-formed exchange from another source still works: the service's greeting or
 /// answer arrives. (The attacker's own source may be at its connection cap.)
 fn still_serving(service: &str, addr: SocketAddr) {
+    if service == "https" {
+        let url = format!("https://{addr}/");
+        let out = common::client(
+            "curl",
+            &["-s", "-k", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", &url],
+            None,
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "https answers a real client after the storm: {out:?}");
+        return;
+    }
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.bind(&SocketAddr::from(([127, 0, 0, 2], 0)).into()).unwrap();
     socket.connect_timeout(&addr.into(), Duration::from_secs(5)).unwrap();
@@ -198,6 +214,11 @@ fn ssh_survives_hostile_input() {
 #[test]
 fn telnet_survives_hostile_input() {
     storm("telnet");
+}
+
+#[test]
+fn https_survives_hostile_input() {
+    storm("https");
 }
 
 #[test]

@@ -6,6 +6,10 @@
 //! from login forms are `auth_attempt` events. `fake_app` picks what answers: a default
 //! server page (`none`), WordPress, phpMyAdmin, Tomcat (manager behind Basic auth) or
 //! Jenkins, each with a believable login page that never lets anyone in.
+//!
+//! `https` is the same server behind TLS with the persona's certificate (CN `tls_cn`, by
+//! default the host name) or the operator's `tls_cert`/`tls_key`; the handshake (SNI,
+//! version, ALPN) is a `handshake` event, a client that is not speaking TLS a violation.
 
 use base64::Engine as _;
 
@@ -430,6 +434,48 @@ fn credentials(head: &Head, body: &[u8]) -> Option<(&'static str, Vec<u8>, Vec<u
         }
     }
     None
+}
+
+/// The `https` decoy: [`Http`] behind TLS.
+pub struct Https {
+    http: Http,
+    tls: tokio_rustls::TlsAcceptor,
+}
+
+impl Https {
+    /// The decoy for `persona` with `config`; an operator's PEM pair that does not parse
+    /// is an error naming the key.
+    pub fn new(persona: &Persona, config: &Config) -> Result<Self, crate::tls::TlsError> {
+        let subject = crate::tls::Subject {
+            common_name: config.string("tls_cn").unwrap_or(&persona.hostname).to_owned(),
+            alt_names: vec![config.string("tls_cn").unwrap_or(&persona.hostname).to_owned()],
+            valid_days: 365,
+        };
+        let pem = config.string("tls_cert").zip(config.string("tls_key"));
+        // Only HTTP/1.1 is spoken: offering h2 would promise what the decoy cannot keep.
+        let tls = crate::tls::acceptor(persona, &subject, pem, &[b"http/1.1"])?;
+        Ok(Self { http: Http::new(persona, config), tls })
+    }
+}
+
+impl Decoy for Https {
+    fn name(&self) -> &'static str {
+        "https"
+    }
+
+    async fn serve(&self, conn: &mut Conn) -> End {
+        match conn.start_tls(&self.tls).await {
+            Ok(handshake) => {
+                let fields = Fields::default()
+                    .detail("tls_version", handshake.version.as_str())
+                    .detail("sni", handshake.server_name.unwrap_or_default().as_str())
+                    .detail("alpn", handshake.alpn.unwrap_or_default().as_str());
+                conn.log.record(Kind::Handshake, fields).await;
+                self.http.serve(conn).await
+            }
+            Err(end) => end,
+        }
+    }
 }
 
 impl Decoy for Http {

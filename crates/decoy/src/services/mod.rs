@@ -81,6 +81,10 @@ pub async fn serve(
     match service.name {
         "ftp" => run!(ftp::Ftp::new(persona, config)),
         "http" => run!(http::Http::new(persona, config)),
+        "https" => match http::Https::new(persona, config) {
+            Ok(decoy) => run!(decoy),
+            Err(err) => eprintln!("decnet-decoy: https: {err}"),
+        },
         "imap" => run!(imap::Imap::new(persona, config)),
         "ldap" => run!(ldap::Ldap::new(persona, config)),
         "mysql" => run!(mysql::Mysql::new(persona, config)),

@@ -1,0 +1,174 @@
+//! TLS for the decoys that speak it (https, the Kubernetes API, RDP, MSSQL): a server
+//! configuration with the persona's own self-signed certificate, or an operator's PEM pair.
+//!
+//! The key is derived from the persona's seed, so a decky presents the same public key
+//! after every restart, as a real host does (a key that changes on each restart is a
+//! tell for anyone who scans twice). The validity starts some weeks before "now", as a
+//! certificate made when the machine was installed would.
+
+use std::sync::Arc;
+
+use p256::pkcs8::EncodePrivateKey;
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SerialNumber};
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::TlsAcceptor;
+
+use crate::persona::Persona;
+
+/// Why a TLS configuration could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The operator's certificate or key is not PEM of the expected kind.
+    #[error("{what}: {why}")]
+    Pem {
+        /// Which value (tls_cert, tls_key).
+        what: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+    /// The certificate could not be generated.
+    #[error("certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// rustls refused the certificate and key.
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// What the generated certificate names.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// The subject's common name (a host name).
+    pub common_name: String,
+    /// DNS names in the subjectAltName extension (none, as Windows' own RDP certificate).
+    pub alt_names: Vec<String>,
+    /// How long the certificate is valid, in days.
+    pub valid_days: i64,
+}
+
+/// What a TLS handshake told about the client.
+#[derive(Debug, Clone, Default)]
+pub struct Handshake {
+    /// The server name the client asked for (SNI), if any.
+    pub server_name: Option<String>,
+    /// The protocol version agreed (`TLSv1_3`, ...).
+    pub version: String,
+    /// The application protocol agreed by ALPN, if any.
+    pub alpn: Option<String>,
+}
+
+/// A TLS server configuration presenting the persona's generated certificate for `subject`
+/// (or the operator's `pem` pair: certificate chain, private key), offering `alpn`.
+pub fn acceptor(
+    persona: &Persona,
+    subject: &Subject,
+    pem: Option<(&str, &str)>,
+    alpn: &[&[u8]],
+) -> Result<TlsAcceptor, TlsError> {
+    let (chain, key) = match pem {
+        Some((cert, key)) => operator_pair(cert, key)?,
+        None => generated(persona, subject)?,
+    };
+    // ring, not aws-lc: it builds into the static binary with no C toolchain. Its lack of
+    // post-quantum key exchange is period-correct for the servers the personas imitate.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The certificate chain and key of an operator's PEM text.
+fn operator_pair(cert: &str, key: &str) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem { what: "tls_cert", why: e.to_string() })?;
+    if chain.is_empty() {
+        return Err(TlsError::Pem { what: "tls_cert", why: "no CERTIFICATE block".into() });
+    }
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
+        .map_err(|e| TlsError::Pem { what: "tls_key", why: e.to_string() })?;
+    Ok((chain, key))
+}
+
+/// A self-signed ECDSA P-256 certificate for `subject` under the persona's own key.
+fn generated(
+    persona: &Persona,
+    subject: &Subject,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let key_der = persona_key(persona)?;
+    let key_pair = KeyPair::try_from(key_der.secret_pkcs8_der())?;
+    let mut params = CertificateParams::new(subject.alt_names.clone())?;
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, subject.common_name.as_str());
+    params.distinguished_name = name;
+    let serial = persona.derive("tls serial").to_be_bytes();
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+    // Issued some weeks ago (at "install time"), at a whole second, as real certificates are.
+    let age_days = 20 + (persona.derive("tls age") % 200) as i64;
+    let issued = time_now() - age_days * 86_400;
+    params.not_before = rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(issued.max(0).unsigned_abs());
+    params.not_after =
+        params.not_before + std::time::Duration::from_secs(subject.valid_days.max(1).unsigned_abs() * 86_400);
+    let cert = params.self_signed(&key_pair)?;
+    Ok((vec![cert.der().clone()], PrivateKeyDer::Pkcs8(key_der)))
+}
+
+/// The persona's P-256 private key, from its seed (so the same after every restart).
+fn persona_key(persona: &Persona) -> Result<PrivatePkcs8KeyDer<'static>, TlsError> {
+    // A 32-byte seed is a valid scalar except with negligible probability; the loop only
+    // guards that case.
+    for round in 0u32..16 {
+        let seed = persona.derive_key(&format!("tls key {round}"));
+        if let Ok(secret) = p256::SecretKey::from_slice(&seed)
+            && let Ok(der) = secret.to_pkcs8_der()
+        {
+            return Ok(PrivatePkcs8KeyDer::from(der.as_bytes().to_vec()));
+        }
+    }
+    Err(TlsError::Pem { what: "generated key", why: "no valid P-256 scalar from the seed".into() })
+}
+
+/// Seconds since the Unix epoch.
+fn time_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn persona(seed: &str) -> Persona {
+        Persona::new(seed, "win-srv-01", None, None, None)
+    }
+
+    #[test]
+    fn the_same_persona_presents_the_same_key_and_others_do_not() {
+        let a = persona_key(&persona("a")).unwrap();
+        let again = persona_key(&persona("a")).unwrap();
+        let b = persona_key(&persona("b")).unwrap();
+        assert_eq!(a.secret_pkcs8_der(), again.secret_pkcs8_der());
+        assert_ne!(a.secret_pkcs8_der(), b.secret_pkcs8_der());
+    }
+
+    #[test]
+    fn a_generated_certificate_is_accepted_by_rustls() {
+        let subject = Subject { common_name: "win-srv-01".into(), alt_names: vec![], valid_days: 182 };
+        acceptor(&persona("a"), &subject, None, &[b"http/1.1"]).unwrap();
+    }
+
+    #[test]
+    fn operator_pem_that_is_not_pem_is_refused_with_the_key_named() {
+        let subject = Subject { common_name: "x".into(), alt_names: vec![], valid_days: 1 };
+        let Err(err) = acceptor(&persona("a"), &subject, Some(("not pem", "not pem")), &[]) else {
+            panic!("text that is not PEM was accepted")
+        };
+        assert!(err.to_string().starts_with("tls_cert"), "{err}");
+    }
+}
