@@ -7,8 +7,10 @@
 pub mod config;
 pub mod event;
 pub mod netview;
+pub mod ntlm;
 pub mod persona;
 pub mod routes;
 pub mod server;
 pub mod services;
 pub mod tls;
+pub mod windows;

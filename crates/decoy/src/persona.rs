@@ -181,6 +181,9 @@ pub struct Persona {
     pub redis_version: &'static str,
     /// Seconds the host had been up when the decoy started.
     pub uptime_at_start: u64,
+    /// The OS family of the decky's archetype (Windows archetypes present Windows on SMB,
+    /// RDP, LDAP and MSSQL), if it has one.
+    pub os_family: Option<decnet_domain::catalogue::OsFamily>,
     /// 32 bytes unique to this decky (host keys, ids, salts of bait data).
     pub seed: [u8; 32],
 }
@@ -244,6 +247,7 @@ impl Persona {
             redis_version: distro.redis[pick(8, distro.redis.len())],
             // Between one hour and 45 days.
             uptime_at_start: 3600 + u64::from_le_bytes(uptime) % (45 * 86_400),
+            os_family: archetype.and_then(decnet_domain::catalogue::archetype).map(|a| a.os),
             seed,
         }
     }
