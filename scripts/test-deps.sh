@@ -19,6 +19,7 @@ need ssh openssh-client
 need nmap nmap
 need snmpwalk snmp
 need ldapsearch ldap-utils
+need smbclient smbclient
 need curl curl
 need nc netcat-openbsd
 # The Docker tests: the topology firewall and a route deleted "by hand" in a namespace.

@@ -70,6 +70,10 @@ pub enum SecretKind {
     MysqlNative,
     /// The SHA-256 fingerprint of an offered public key.
     PublicKey,
+    /// An NTLMv1 response as hashcat's NetNTLMv1 line (mode 5500), with the server challenge.
+    NetNtlmv1,
+    /// An NTLMv2 response as hashcat's NetNTLMv2 line (mode 5600), with the server challenge.
+    NetNtlmv2,
 }
 
 /// A captured secret.

@@ -35,6 +35,19 @@ const LDAP_BIND: &[u8] = b"\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\
 const CLIENT_HELLO: &[u8] = b"\x16\x03\x01\x00\x2f\x01\x00\x00\x2b\x03\x03\
     ABCDEFGHIJKLMNOPQRSTUVWXYZ012345\x00\x00\x04\x13\x01\xc0\x2b\x01\x00";
 
+/// An SMB2 NEGOTIATE (dialects 2.0.2 and 2.1) in its NetBIOS frame.
+fn smb2_negotiate() -> Vec<u8> {
+    let mut smb = b"\xfeSMB\x40\0\0\0\0\0\0\0\0\0\x01\0".to_vec();
+    smb.resize(64, 0);
+    smb.extend_from_slice(b"\x24\0\x02\0\x01\0\0\0\0\0\0\0");
+    smb.extend_from_slice(&[0x11; 16]);
+    smb.extend_from_slice(&[0; 8]);
+    smb.extend_from_slice(b"\x02\x02\x10\x02");
+    let mut frame = vec![0, 0, 0, smb.len() as u8];
+    frame.extend_from_slice(&smb);
+    frame
+}
+
 /// Well-formed openings of each protocol, which the generator mutates.
 fn seeds(service: &str) -> Vec<Vec<u8>> {
     let mut startup = 0u32.to_be_bytes().to_vec();
@@ -47,7 +60,9 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
     mysql_login.extend_from_slice(b"root\0\x14aaaaaaaaaaaaaaaaaaaa");
     let mut mysql = vec![mysql_login.len() as u8, 0, 0, 1];
     mysql.extend_from_slice(&mysql_login);
+    let negotiate = smb2_negotiate();
     let list: Vec<&[u8]> = match service {
+        "smb" => vec![&negotiate, b"\x81\0\0\x44 CKFDENECFDEFFCFGEFFCCACACACACACA\0 EJEDECACACACACACACACACACACACACAA\0", b"\0\0\0\x2f\xffSMB\x72\0\0\0\0\x18\x53\xc8\0\0\0\0\0\0\0\0\0\0\0\0\xff\xfe\0\0\0\0\0\x0c\0\x02NT LM 0.12\0"],
         "ssh" => vec![b"SSH-2.0-OpenSSH_9.2p1\r\n", b"SSH-2.0-libssh_0.9.6\r\n\0\0\x01\x0c\x0a\x14", b"SSH-1.5-x\r\n"],
         "telnet" => vec![b"\xff\xfb\x18\xff\xfb\x1f", b"root\r\nadmin\r\n", b"\xff\xfa\x18\x00xterm\xff\xf0ubuntu\r\n"],
         "https" => vec![CLIENT_HELLO, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"GET / HTTP/1.1\r\n\r\n"],
@@ -131,6 +146,8 @@ fn still_serving(service: &str, addr: SocketAddr) {
         "ldap" => LDAP_BIND,
         _ => b"",
     };
+    let negotiate = smb2_negotiate();
+    let probe = if service == "smb" { &negotiate[..] } else { probe };
     stream.write_all(probe).unwrap();
     let mut first = [0u8; 16];
     let n = stream.read(&mut first).unwrap();
@@ -214,6 +231,11 @@ fn ssh_survives_hostile_input() {
 #[test]
 fn telnet_survives_hostile_input() {
     storm("telnet");
+}
+
+#[test]
+fn smb_survives_hostile_input() {
+    storm("smb");
 }
 
 #[test]

@@ -17,6 +17,7 @@ pub mod postgres;
 pub mod redis;
 pub mod shell;
 pub mod shell_net;
+pub mod smb;
 pub mod smtp;
 pub mod snmp;
 pub mod sql;
@@ -91,6 +92,7 @@ pub async fn serve(
         "pop3" => run!(pop3::Pop3::new(persona, config)),
         "postgres" => run!(postgres::Postgres::new(persona, config)),
         "redis" => run!(redis::Redis::new(persona, config)),
+        "smb" => run!(smb::Smb::new(persona, config)),
         "smtp" => run!(smtp::Smtp::new(persona, config)),
         "telnet" => run!(telnet::Telnet::new(persona, config)),
         "ssh" => match ssh::Ssh::new(persona, config, &limits) {

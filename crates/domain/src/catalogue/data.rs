@@ -190,7 +190,13 @@ pub static SERVICES: &[Service] = &[
         "Redis server with a fake keyspace",
     ),
     svc("sip", &[5060], &[5060], &[], "SIP registrar with digest authentication"),
-    svc("smb", &[445, 139], &[], &[], "SMB server capturing NTLM hashes"),
+    svc(
+        "smb",
+        &[445, 139],
+        &[],
+        &[key("share", F::String, D::Str("Shared"), "name of the bait file share")],
+        "Windows file server (SMB2/3): NTLM hashes captured, null sessions, a readable bait share",
+    ),
     svc("smtp", &[25, 587], &[], SMTP_KEYS, "SMTP server capturing credentials, refusing relay"),
     svc("smtp_relay", &[25, 587], &[], SMTP_RELAY_KEYS, "SMTP open-relay persona that stores mail"),
     Service {
