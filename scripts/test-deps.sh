@@ -20,6 +20,9 @@ need nmap nmap
 need snmpwalk snmp
 need ldapsearch ldap-utils
 need smbclient smbclient
+need xfreerdp freerdp2-x11
+need xvfb-run xvfb
+need xauth xauth
 need curl curl
 need nc netcat-openbsd
 # The Docker tests: the topology firewall and a route deleted "by hand" in a namespace.

@@ -12,6 +12,10 @@ use md5::Md5;
 
 type HmacMd5 = Hmac<Md5>;
 
+/// Longest NT response recorded as a hashcat line (real clients send a few hundred bytes).
+const MAX_RECORDED_RESPONSE: usize = 2048;
+
+use crate::event::{Fields, Secret, SecretKind, printable};
 use crate::windows::Identity;
 
 /// The NTLMSSP signature every message starts with.
@@ -192,6 +196,38 @@ impl Authenticate {
         };
         proof == nt_proof(password, &self.user, &self.domain, challenge, blob)
     }
+}
+
+/// The `auth_attempt` fields of `auth`, which answered `challenge`: the principal
+/// (`DOMAIN\user`), the hashcat line with the challenge as salt, the client's workstation,
+/// flags and version, `method` and `outcome`.
+pub fn attempt_fields(auth: &Authenticate, challenge: [u8; 8], method: &str, outcome: &str) -> Fields {
+    let principal = if auth.domain.is_empty() { auth.user.clone() } else { format!("{}\\{}", auth.domain, auth.user) };
+    let mut fields = Fields::default()
+        .principal(principal.as_bytes())
+        .detail("method", method)
+        .detail("workstation", auth.workstation.as_str())
+        .detail("ntlm_flags", format!("0x{:08x}", auth.flags))
+        .detail("outcome", outcome);
+    if let Some(version) = &auth.version {
+        fields = fields.detail("client_version", version.as_str());
+    }
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    if auth.nt_response.len() <= MAX_RECORDED_RESPONSE
+        && let Some((line, kind)) = auth.hashcat(challenge)
+    {
+        let kind = if kind == "netntlmv2" { SecretKind::NetNtlmv2 } else { SecretKind::NetNtlmv1 };
+        fields = fields.secret(Secret { kind, value: printable(line.as_bytes()), salt: Some(hex(&challenge)) });
+    }
+    fields
+}
+
+/// A fresh random server challenge (or salt, or id).
+pub fn random<const N: usize>() -> [u8; N] {
+    use rand::{RngCore, SeedableRng};
+    let mut bytes = [0u8; N];
+    rand::rngs::StdRng::from_os_rng().fill_bytes(&mut bytes);
+    bytes
 }
 
 /// NTProofStr = HMAC-MD5(NTOWFv2, server challenge ‖ blob) (MS-NLMP 3.3.2).

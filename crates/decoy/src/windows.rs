@@ -60,10 +60,9 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// The identity of `persona`, in the domain `DECNET_DOMAIN` (default `corp.local`).
+    /// The identity of `persona`, in the decky's [`domain`].
     pub fn of(persona: &Persona) -> Self {
-        let domain = std::env::var("DECNET_DOMAIN").ok().filter(|d| valid_domain(d));
-        Self::in_domain(persona, domain.as_deref().unwrap_or("corp.local"))
+        Self::in_domain(persona, &domain())
     }
 
     /// The identity of `persona` if its domain is `domain`.
@@ -101,6 +100,15 @@ impl Identity {
             },
         }
     }
+}
+
+/// The decky's Active Directory domain: `DECNET_DOMAIN` if it is a valid DNS name, else
+/// `corp.local`.
+pub fn domain() -> String {
+    std::env::var("DECNET_DOMAIN")
+        .ok()
+        .filter(|d| valid_domain(d))
+        .map_or_else(|| "corp.local".to_owned(), |d| d.to_ascii_lowercase())
 }
 
 /// Whether `domain` is a DNS name a domain could have (labels of letters, digits, hyphens).

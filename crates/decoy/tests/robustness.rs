@@ -48,6 +48,10 @@ fn smb2_negotiate() -> Vec<u8> {
     frame
 }
 
+/// mstsc's X.224 Connection Request (cookie, SSL | HYBRID requested).
+const RDP_REQUEST: &[u8] =
+    b"\x03\x00\x00\x2b\x26\xe0\x00\x00\x00\x00\x00Cookie: mstshash=admin\r\n\x01\x00\x08\x00\x03\x00\x00\x00";
+
 /// Well-formed openings of each protocol, which the generator mutates.
 fn seeds(service: &str) -> Vec<Vec<u8>> {
     let mut startup = 0u32.to_be_bytes().to_vec();
@@ -62,6 +66,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
     mysql.extend_from_slice(&mysql_login);
     let negotiate = smb2_negotiate();
     let list: Vec<&[u8]> = match service {
+        "rdp" => vec![RDP_REQUEST, b"\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00\x01\x00\x08\x00\x01\x00\x00\x00", b"\x03\x00\x00\x0b\x06\xe0\x00\x00\x00\x00\x00"],
         "smb" => vec![&negotiate, b"\x81\0\0\x44 CKFDENECFDEFFCFGEFFCCACACACACACA\0 EJEDECACACACACACACACACACACACACAA\0", b"\0\0\0\x2f\xffSMB\x72\0\0\0\0\x18\x53\xc8\0\0\0\0\0\0\0\0\0\0\0\0\xff\xfe\0\0\0\0\0\x0c\0\x02NT LM 0.12\0"],
         "ssh" => vec![b"SSH-2.0-OpenSSH_9.2p1\r\n", b"SSH-2.0-libssh_0.9.6\r\n\0\0\x01\x0c\x0a\x14", b"SSH-1.5-x\r\n"],
         "telnet" => vec![b"\xff\xfb\x18\xff\xfb\x1f", b"root\r\nadmin\r\n", b"\xff\xfa\x18\x00xterm\xff\xf0ubuntu\r\n"],
@@ -144,6 +149,7 @@ fn still_serving(service: &str, addr: SocketAddr) {
         "redis" => b"PING\r\n",
         "postgres" => b"\0\0\0\x08\x04\xd2\x16\x2f",
         "ldap" => LDAP_BIND,
+        "rdp" => RDP_REQUEST,
         _ => b"",
     };
     let negotiate = smb2_negotiate();
@@ -231,6 +237,11 @@ fn ssh_survives_hostile_input() {
 #[test]
 fn telnet_survives_hostile_input() {
     storm("telnet");
+}
+
+#[test]
+fn rdp_survives_hostile_input() {
+    storm("rdp");
 }
 
 #[test]

@@ -4,9 +4,7 @@
 
 mod common;
 
-use common::{Decoy, assert_schema, client, loopback, text};
-use hmac::{Hmac, Mac};
-use md4::{Digest, Md4};
+use common::{Decoy, assert_schema, client, loopback, netntlmv2_verifies, text};
 
 /// A Windows file server of the CORP domain.
 const WINDOWS: [(&str, &str); 2] = [("DECNET_HOSTNAME", "fs-finance-01"), ("DECNET_ARCHETYPE", "windows-server")];
@@ -16,28 +14,6 @@ fn smbclient(decoy: &Decoy, args: &[&str]) -> String {
     let mut all = vec!["-p", port.as_str(), "-t", "10"];
     all.extend_from_slice(args);
     text(&client("smbclient", &all, None))
-}
-
-fn utf16(text: &str) -> Vec<u8> {
-    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
-}
-
-/// Whether a hashcat NetNTLMv2 line (user::domain:challenge:proof:blob) was made with
-/// `password` (MS-NLMP 3.3.2, computed here independently of the decoy).
-fn netntlmv2_verifies(line: &str, password: &str) -> bool {
-    let parts: Vec<&str> = line.split(':').collect();
-    let [user, "", domain, challenge, proof, blob] = parts[..] else { panic!("not a NetNTLMv2 line: {line}") };
-    let key = Md4::digest(utf16(password));
-    let mut owf = Hmac::<md5::Md5>::new_from_slice(&key).unwrap();
-    owf.update(&utf16(&format!("{}{domain}", user.to_uppercase())));
-    let mut mac = Hmac::<md5::Md5>::new_from_slice(&owf.finalize().into_bytes()).unwrap();
-    mac.update(&unhex(challenge));
-    mac.update(&unhex(blob));
-    mac.finalize().into_bytes()[..] == unhex(proof)[..]
 }
 
 #[test]

@@ -76,9 +76,10 @@ fn domain_dn(domain: &str) -> String {
 }
 
 impl Ldap {
-    /// The directory of `persona` in the domain of `config` (`domain`, default `corp.local`).
+    /// The directory of `persona` in the domain of `config` (`domain`, default the decky's
+    /// domain, as SMB and NTLM name it).
     pub fn new(persona: &Persona, config: &Config) -> Self {
-        let domain = config.string("domain").unwrap_or("corp.local").to_ascii_lowercase();
+        let domain = config.string("domain").map_or_else(crate::windows::domain, str::to_ascii_lowercase);
         let base = domain_dn(&domain);
         let host = persona.hostname.to_ascii_uppercase();
         let config_nc = format!("CN=Configuration,{base}");

@@ -14,6 +14,7 @@ pub mod mysql;
 mod placeholder;
 pub mod pop3;
 pub mod postgres;
+pub mod rdp;
 pub mod redis;
 pub mod shell;
 pub mod shell_net;
@@ -91,6 +92,10 @@ pub async fn serve(
         "mysql" => run!(mysql::Mysql::new(persona, config)),
         "pop3" => run!(pop3::Pop3::new(persona, config)),
         "postgres" => run!(postgres::Postgres::new(persona, config)),
+        "rdp" => match rdp::Rdp::new(persona, config) {
+            Ok(decoy) => run!(decoy),
+            Err(err) => eprintln!("decnet-decoy: rdp: {err}"),
+        },
         "redis" => run!(redis::Redis::new(persona, config)),
         "smb" => run!(smb::Smb::new(persona, config)),
         "smtp" => run!(smtp::Smtp::new(persona, config)),

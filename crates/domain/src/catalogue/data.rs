@@ -39,8 +39,8 @@ const MAILBOX_KEYS: &[ConfigKey] = &[
 const LDAP_KEYS: &[ConfigKey] = &[key(
     "domain",
     F::String,
-    D::Str("corp.local"),
-    "Active Directory DNS domain the rootDSE names (naming contexts, dnsHostName)",
+    D::None,
+    "Active Directory DNS domain the rootDSE names (default: the decky's domain, corp.local)",
 )];
 
 const SNMP_KEYS: &[ConfigKey] = &[

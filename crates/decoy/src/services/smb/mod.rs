@@ -23,11 +23,9 @@ mod wire;
 
 use std::collections::HashMap;
 
-use rand::{RngCore, SeedableRng};
-
 use crate::config::Config;
-use crate::event::{Fields, Kind, Secret, SecretKind, printable};
-use crate::ntlm::{self, Authenticate, Message, NegState};
+use crate::event::{Fields, Kind, printable};
+use crate::ntlm::{self, Message, NegState};
 use crate::persona::Persona;
 use crate::server::{Conn, Decoy, End};
 use crate::windows::Identity;
@@ -144,13 +142,6 @@ fn body(size: u16) -> Vec<u8> {
     let mut out = Vec::with_capacity(usize::from(size) + 16);
     out.u16(size);
     out
-}
-
-/// Fresh random bytes (challenges, salts, session ids).
-fn random<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    rand::rngs::StdRng::from_os_rng().fill_bytes(&mut bytes);
-    bytes
 }
 
 /// A body of StructureSize 4 with its reserved field (ECHO, LOGOFF, TREE_DISCONNECT, FLUSH).
@@ -444,7 +435,7 @@ impl Smb {
             fields =
                 fields.detail("ciphers", format!("{ciphers:?}")).detail("signing_algorithms", format!("{signing:?}"));
             // Pre-authentication integrity: SHA-512 with a fresh salt.
-            let salt: [u8; 32] = random();
+            let salt: [u8; 32] = ntlm::random();
             let mut preauth = Vec::new();
             preauth.u16(1).u16(38).u32(0).u16(1).u16(32).u16(1);
             preauth.extend_from_slice(&salt);
@@ -484,10 +475,10 @@ impl Smb {
         };
         match ntlm::parse(token) {
             Ok(Message::Negotiate { flags }) => {
-                state.challenge = random();
+                state.challenge = ntlm::random();
                 state.client_flags = flags;
                 state.authenticated = false;
-                state.session_id = 0x0000_1000_0000_0000 | u64::from(u32::from_le_bytes(random()));
+                state.session_id = 0x0000_1000_0000_0000 | u64::from(u32::from_le_bytes(ntlm::random()));
                 let challenge = ntlm::challenge_message(&self.identity, state.challenge, flags, ntlm::filetime_now());
                 let token =
                     if spnego { ntlm::spnego_response(NegState::Incomplete, Some(&challenge)) } else { challenge };
@@ -495,7 +486,8 @@ impl Smb {
             }
             Ok(Message::Authenticate(auth)) => {
                 let anonymous = auth.anonymous();
-                conn.log.record(Kind::AuthAttempt, login_fields(&auth, state.challenge, anonymous)).await;
+                let (method, outcome) = if anonymous { ("anonymous", "success") } else { ("ntlm", "failure") };
+                conn.log.record(Kind::AuthAttempt, ntlm::attempt_fields(&auth, state.challenge, method, outcome)).await;
                 if anonymous && state.session_id != 0 {
                     state.authenticated = true;
                     let token = if spnego { ntlm::spnego_response(NegState::Completed, None) } else { Vec::new() };
@@ -1054,29 +1046,6 @@ impl Smb {
         out.extend_from_slice(&info);
         (code, out)
     }
-}
-
-/// The `auth_attempt` fields of an AUTHENTICATE answering `challenge`.
-fn login_fields(auth: &Authenticate, challenge: [u8; 8], anonymous: bool) -> Fields {
-    let principal = if auth.domain.is_empty() { auth.user.clone() } else { format!("{}\\{}", auth.domain, auth.user) };
-    let mut fields = Fields::default()
-        .principal(principal.as_bytes())
-        .detail("method", if anonymous { "anonymous" } else { "ntlm" })
-        .detail("workstation", auth.workstation.as_str())
-        .detail("ntlm_flags", format!("0x{:08x}", auth.flags))
-        .detail("outcome", if anonymous { "success" } else { "failure" });
-    if let Some(version) = &auth.version {
-        fields = fields.detail("client_version", version.as_str());
-    }
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    // A response longer than any real client's is recorded without its line.
-    if auth.nt_response.len() <= 2048
-        && let Some((line, kind)) = auth.hashcat(challenge)
-    {
-        let kind = if kind == "netntlmv2" { SecretKind::NetNtlmv2 } else { SecretKind::NetNtlmv1 };
-        fields = fields.secret(Secret { kind, value: printable(line.as_bytes()), salt: Some(hex(&challenge)) });
-    }
-    fields
 }
 
 fn attributes(node: &Node) -> u32 {
