@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from Debian's packages, if missing: the real clients
 # the decoy tests talk to (redis-cli, the MariaDB mysql client, psql, ftp, telnet, swaks,
+# smbclient, xfreerdp under Xvfb, impacket for MSSQL and LDAP NTLM,
 # sshpass and OpenSSH's ssh), nmap for the service-detection tests, and Chromium with
 # chromedriver for the console's browser tests. Idempotent; quiet
 # when everything is there. Needs root (or sudo) the first time.
@@ -23,6 +24,7 @@ need smbclient smbclient
 need xfreerdp freerdp2-x11
 need xvfb-run xvfb
 need xauth xauth
+need impacket-secretsdump python3-impacket
 need curl curl
 need nc netcat-openbsd
 # The Docker tests: the topology firewall and a route deleted "by hand" in a namespace.

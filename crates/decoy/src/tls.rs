@@ -66,6 +66,17 @@ pub fn acceptor(
     pem: Option<(&str, &str)>,
     alpn: &[&[u8]],
 ) -> Result<TlsAcceptor, TlsError> {
+    acceptor_with(persona, subject, pem, alpn, rustls::DEFAULT_VERSIONS)
+}
+
+/// [`acceptor`] speaking only `versions` (a persona whose real server stops at TLS 1.2).
+pub fn acceptor_with(
+    persona: &Persona,
+    subject: &Subject,
+    pem: Option<(&str, &str)>,
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<TlsAcceptor, TlsError> {
     let (chain, key) = match pem {
         Some((cert, key)) => operator_pair(cert, key)?,
         None => generated(persona, subject)?,
@@ -75,7 +86,7 @@ pub fn acceptor(
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_protocol_versions(versions)?
         .with_no_client_auth()
         .with_single_cert(chain, key)?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();

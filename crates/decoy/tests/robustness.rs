@@ -48,6 +48,9 @@ fn smb2_negotiate() -> Vec<u8> {
     frame
 }
 
+/// nmap's TDS PRELOGIN (version, encryption off, instance MSSQLServer, thread id).
+const MSSQL_PRELOGIN: &[u8] = b"\x12\x01\x00\x34\x00\x00\x00\x00\x00\x00\x15\x00\x06\x01\x00\x1b\x00\x01\x02\x00\x1c\x00\x0c\x03\x00\x28\x00\x04\xff\x08\x00\x01\x55\x00\x00\x00MSSQLServer\x00\x48\x0f\x00\x00";
+
 /// mstsc's X.224 Connection Request (cookie, SSL | HYBRID requested).
 const RDP_REQUEST: &[u8] =
     b"\x03\x00\x00\x2b\x26\xe0\x00\x00\x00\x00\x00Cookie: mstshash=admin\r\n\x01\x00\x08\x00\x03\x00\x00\x00";
@@ -66,6 +69,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
     mysql.extend_from_slice(&mysql_login);
     let negotiate = smb2_negotiate();
     let list: Vec<&[u8]> = match service {
+        "mssql" => vec![MSSQL_PRELOGIN, b"\x10\x01\x00\x20\x00\x00\x01\x00\x18\x00\x00\x00\x04\x00\x00\x74\x00\x10\x00\x00\x00\x00\x00\x07\x00\x00\x00\x00\x00\x00\x00\x00", b"\x12\x01\x00\x0d\x00\x00\x01\x00\x16\x03\x01\x00\x05"],
         "rdp" => vec![RDP_REQUEST, b"\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00\x01\x00\x08\x00\x01\x00\x00\x00", b"\x03\x00\x00\x0b\x06\xe0\x00\x00\x00\x00\x00"],
         "smb" => vec![&negotiate, b"\x81\0\0\x44 CKFDENECFDEFFCFGEFFCCACACACACACA\0 EJEDECACACACACACACACACACACACACAA\0", b"\0\0\0\x2f\xffSMB\x72\0\0\0\0\x18\x53\xc8\0\0\0\0\0\0\0\0\0\0\0\0\xff\xfe\0\0\0\0\0\x0c\0\x02NT LM 0.12\0"],
         "ssh" => vec![b"SSH-2.0-OpenSSH_9.2p1\r\n", b"SSH-2.0-libssh_0.9.6\r\n\0\0\x01\x0c\x0a\x14", b"SSH-1.5-x\r\n"],
@@ -150,6 +154,7 @@ fn still_serving(service: &str, addr: SocketAddr) {
         "postgres" => b"\0\0\0\x08\x04\xd2\x16\x2f",
         "ldap" => LDAP_BIND,
         "rdp" => RDP_REQUEST,
+        "mssql" => MSSQL_PRELOGIN,
         _ => b"",
     };
     let negotiate = smb2_negotiate();
@@ -237,6 +242,11 @@ fn ssh_survives_hostile_input() {
 #[test]
 fn telnet_survives_hostile_input() {
     storm("telnet");
+}
+
+#[test]
+fn mssql_survives_hostile_input() {
+    storm("mssql");
 }
 
 #[test]

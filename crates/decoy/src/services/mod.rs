@@ -10,6 +10,7 @@ pub mod http;
 pub mod imap;
 pub mod ldap;
 mod mailbox;
+pub mod mssql;
 pub mod mysql;
 mod placeholder;
 pub mod pop3;
@@ -89,6 +90,10 @@ pub async fn serve(
         },
         "imap" => run!(imap::Imap::new(persona, config)),
         "ldap" => run!(ldap::Ldap::new(persona, config)),
+        "mssql" => match mssql::Mssql::new(persona, config) {
+            Ok(decoy) => run!(decoy),
+            Err(err) => eprintln!("decnet-decoy: mssql: {err}"),
+        },
         "mysql" => run!(mysql::Mysql::new(persona, config)),
         "pop3" => run!(pop3::Pop3::new(persona, config)),
         "postgres" => run!(postgres::Postgres::new(persona, config)),
