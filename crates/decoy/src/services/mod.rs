@@ -5,6 +5,7 @@
 //! Services without a protocol decoy yet answer nothing: they record each connection
 //! (and UDP datagram) and close.
 
+pub mod elasticsearch;
 pub mod ftp;
 pub mod http;
 pub mod imap;
@@ -79,6 +80,7 @@ pub async fn serve(
         };
     }
     match service.name {
+        "elasticsearch" => run!(elasticsearch::Elasticsearch::new(persona, config)),
         "ftp" => run!(ftp::Ftp::new(persona, config)),
         "http" => run!(http::Http::new(persona, config)),
         "imap" => run!(imap::Imap::new(persona, config)),
