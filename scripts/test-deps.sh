@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from Debian's packages, if missing: the real clients
 # the decoy tests talk to (redis-cli, the MariaDB mysql client, psql, ftp, telnet, swaks,
-# sshpass and OpenSSH's ssh), nmap for the service-detection tests, and Chromium with
+# sshpass, OpenSSH's ssh and the docker CLI), nmap for the service-detection tests, and Chromium with
 # chromedriver for the console's browser tests. Idempotent; quiet
 # when everything is there. Needs root (or sudo) the first time.
 set -euo pipefail
@@ -20,6 +20,8 @@ need nmap nmap
 need snmpwalk snmp
 need ldapsearch ldap-utils
 need curl curl
+# The docker_api decoy's client: the docker CLI (Debian ships it in docker.io).
+need docker docker.io
 need nc netcat-openbsd
 # The Docker tests: the topology firewall and a route deleted "by hand" in a namespace.
 need iptables iptables

@@ -56,6 +56,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "ldap" => vec![LDAP_BIND, b"\x30\x25\x02\x01\x02\x63\x20\x04\x00\x0a\x01\x00\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00\x87\x0bobjectClass\x30\x00"],
         "snmp" => vec![SNMP_GETNEXT, b"\x30\x26\x02\x01\x00\x04\x06public\xa5\x19\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x0a\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00"],
         "elasticsearch" => vec![b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"POST /_search HTTP/1.1\r\nContent-Length: 38\r\n\r\n{\"script_fields\":{\"a\":{\"script\":1}}}", b"DELETE /customers HTTP/1.1\r\n\r\n"],
+        "docker_api" => vec![b"GET /v1.43/info HTTP/1.1\r\nHost: a\r\n\r\n", b"POST /containers/create HTTP/1.1\r\nContent-Length: 62\r\n\r\n{\"Image\":\"redis:7-alpine\",\"Cmd\":[\"id\"],\"HostConfig\":{\"Binds\":[]}}", b"POST /containers/web/exec HTTP/1.1\r\nContent-Length: 14\r\n\r\n{\"Cmd\":[\"id\"]}"],
         _ => vec![b"x"],
     };
     list.into_iter().map(<[u8]>::to_vec).collect()
@@ -110,7 +111,7 @@ fn still_serving(service: &str, addr: SocketAddr) {
     let mut stream: TcpStream = socket.into();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let probe: &[u8] = match service {
-        "http" | "elasticsearch" => b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "http" | "elasticsearch" | "docker_api" => b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
         "redis" => b"PING\r\n",
         "postgres" => b"\0\0\0\x08\x04\xd2\x16\x2f",
         "ldap" => LDAP_BIND,
@@ -204,6 +205,11 @@ fn telnet_survives_hostile_input() {
 #[test]
 fn http_survives_hostile_input() {
     storm("http");
+}
+
+#[test]
+fn docker_api_survives_hostile_input() {
+    storm("docker_api");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! Services without a protocol decoy yet answer nothing: they record each connection
 //! (and UDP datagram) and close.
 
+pub mod docker_api;
 pub mod elasticsearch;
 pub mod ftp;
 pub mod http;
@@ -80,6 +81,7 @@ pub async fn serve(
         };
     }
     match service.name {
+        "docker_api" => run!(docker_api::DockerApi::new(persona, config)),
         "elasticsearch" => run!(elasticsearch::Elasticsearch::new(persona, config)),
         "ftp" => run!(ftp::Ftp::new(persona, config)),
         "http" => run!(http::Http::new(persona, config)),

@@ -141,7 +141,13 @@ const DNS_KEYS: &[ConfigKey] = &[
 pub static SERVICES: &[Service] = &[
     svc("conpot", &[502, 80], &[161], &[], "industrial control system honeypot (Modbus, HTTP, SNMP)"),
     svc("dns", &[53], &[53], DNS_KEYS, "authoritative DNS server with a BIND persona"),
-    svc("docker_api", &[2375], &[], &[], "unauthenticated Docker Engine API"),
+    svc(
+        "docker_api",
+        &[2375],
+        &[],
+        &[],
+        "unauthenticated Docker Engine API: runs, execs and pulls recorded, nothing run",
+    ),
     svc(
         "elasticsearch",
         &[9200],
