@@ -32,12 +32,15 @@ need chromium chromium
 need chromedriver chromium-driver
 need node nodejs
 
-if [[ ${#needed[@]} -eq 0 ]]; then
-  exit 0
+# The decoy tests' PyPI clients (pymongo, pymodbus) live in a venv: venv support.
+python3 -c "import venv, ensurepip" 2>/dev/null || needed+=(python3-venv)
+
+if [[ ${#needed[@]} -gt 0 ]]; then
+  echo "[test-deps] installing: ${needed[*]}" >&2
+  sudo_cmd=()
+  if [[ "$(id -u)" -ne 0 ]]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
 fi
-echo "[test-deps] installing: ${needed[*]}" >&2
-sudo_cmd=()
-if [[ "$(id -u)" -ne 0 ]]; then sudo_cmd=(sudo); fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
+bash "$(dirname "$0")/decoy-venv.sh" >/dev/null

@@ -30,6 +30,12 @@ const SNMP_GETNEXT: &[u8] = b"\x30\x26\x02\x01\x01\x04\x06public\xa1\x19\x02\x04
 /// An LDAP anonymous simple bind (message 1).
 const LDAP_BIND: &[u8] = b"\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\x00";
 
+/// nmap's MongoDB probe: an OP_QUERY of serverStatus on test.$cmd.
+const MONGO_QUERY: &[u8] = b"\x41\0\0\0\x3a\x30\0\0\xff\xff\xff\xff\xd4\x07\0\0\0\0\0\0test.$cmd\0\0\0\0\0\xff\xff\xff\xff\x1b\0\0\0\x01serverStatus\0\0\0\0\0\0\0\xf0\x3f\0";
+
+/// An OP_MSG `find` on shop.users with a filter.
+const MONGO_FIND: &[u8] = b"V\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\xdd\x07\x00\x00\x00\x00\x00\x00\x00A\x00\x00\x00\x02find\x00\x06\x00\x00\x00users\x00\x03filter\x00\x16\x00\x00\x00\x03a\x00\x0e\x00\x00\x00\x10$gt\x00\x01\x00\x00\x00\x00\x00\x02$db\x00\x05\x00\x00\x00shop\x00\x00";
+
 /// Well-formed openings of each protocol, which the generator mutates.
 fn seeds(service: &str) -> Vec<Vec<u8>> {
     let mut startup = 0u32.to_be_bytes().to_vec();
@@ -57,6 +63,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "snmp" => vec![SNMP_GETNEXT, b"\x30\x26\x02\x01\x00\x04\x06public\xa5\x19\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x0a\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00"],
         "elasticsearch" => vec![b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"POST /_search HTTP/1.1\r\nContent-Length: 38\r\n\r\n{\"script_fields\":{\"a\":{\"script\":1}}}", b"DELETE /customers HTTP/1.1\r\n\r\n"],
         "docker_api" => vec![b"GET /v1.43/info HTTP/1.1\r\nHost: a\r\n\r\n", b"POST /containers/create HTTP/1.1\r\nContent-Length: 62\r\n\r\n{\"Image\":\"redis:7-alpine\",\"Cmd\":[\"id\"],\"HostConfig\":{\"Binds\":[]}}", b"POST /containers/web/exec HTTP/1.1\r\nContent-Length: 14\r\n\r\n{\"Cmd\":[\"id\"]}"],
+        "mongodb" => vec![MONGO_QUERY, MONGO_FIND],
         _ => vec![b"x"],
     };
     list.into_iter().map(<[u8]>::to_vec).collect()
@@ -115,6 +122,7 @@ fn still_serving(service: &str, addr: SocketAddr) {
         "redis" => b"PING\r\n",
         "postgres" => b"\0\0\0\x08\x04\xd2\x16\x2f",
         "ldap" => LDAP_BIND,
+        "mongodb" => MONGO_QUERY,
         _ => b"",
     };
     stream.write_all(probe).unwrap();
@@ -175,6 +183,11 @@ fn snmp_survives_hostile_datagrams() {
     assert!(answered, "snmp answers a well-formed request after the storm");
     decoy.wait_kind("protocol_error", |_| true);
     eprintln!("snmp: {INPUTS} hostile datagrams, peak RSS {peak} KiB");
+}
+
+#[test]
+fn mongodb_survives_hostile_input() {
+    storm("mongodb");
 }
 
 #[test]

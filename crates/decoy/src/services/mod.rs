@@ -12,6 +12,7 @@ pub mod http;
 pub mod imap;
 pub mod ldap;
 mod mailbox;
+pub mod mongodb;
 pub mod mysql;
 mod placeholder;
 pub mod pop3;
@@ -87,6 +88,7 @@ pub async fn serve(
         "http" => run!(http::Http::new(persona, config)),
         "imap" => run!(imap::Imap::new(persona, config)),
         "ldap" => run!(ldap::Ldap::new(persona, config)),
+        "mongodb" => run!(mongodb::Mongodb::new(persona, config)),
         "mysql" => run!(mysql::Mysql::new(persona, config)),
         "pop3" => run!(pop3::Pop3::new(persona, config)),
         "postgres" => run!(postgres::Postgres::new(persona, config)),

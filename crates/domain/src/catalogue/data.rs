@@ -162,7 +162,13 @@ pub static SERVICES: &[Service] = &[
     svc("k8s", &[6443], &[], &[], "Kubernetes API server"),
     svc("ldap", &[389], &[], LDAP_KEYS, "LDAP as an Active Directory domain controller: rootDSE, binds recorded"),
     svc("llmnr", &[], &[5355, 5353], &[], "passive LLMNR and mDNS listener"),
-    svc("mongodb", &[27017], &[], &[], "MongoDB server"),
+    svc(
+        "mongodb",
+        &[27017],
+        &[],
+        &[],
+        "MongoDB 7.0 without access control: bait databases, commands and SCRAM logins recorded",
+    ),
     svc("mqtt", &[1883], &[], &[], "MQTT broker"),
     svc("mssql", &[1433], &[], &[], "Microsoft SQL Server login endpoint"),
     svc(
