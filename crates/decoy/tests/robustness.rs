@@ -64,6 +64,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "elasticsearch" => vec![b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"POST /_search HTTP/1.1\r\nContent-Length: 38\r\n\r\n{\"script_fields\":{\"a\":{\"script\":1}}}", b"DELETE /customers HTTP/1.1\r\n\r\n"],
         "docker_api" => vec![b"GET /v1.43/info HTTP/1.1\r\nHost: a\r\n\r\n", b"POST /containers/create HTTP/1.1\r\nContent-Length: 62\r\n\r\n{\"Image\":\"redis:7-alpine\",\"Cmd\":[\"id\"],\"HostConfig\":{\"Binds\":[]}}", b"POST /containers/web/exec HTTP/1.1\r\nContent-Length: 14\r\n\r\n{\"Cmd\":[\"id\"]}"],
         "mongodb" => vec![MONGO_QUERY, MONGO_FIND],
+        "conpot" => vec![b"\x00\x01\x00\x00\x00\x06\x01\x03\x00\x00\x00\x0a", b"\x00\x02\x00\x00\x00\x0b\x01\x10\x00\x01\x00\x02\x04\x00\x01\x00\x02", b"\x00\x03\x00\x00\x00\x05\x01\x2b\x0e\x01\x00"],
         _ => vec![b"x"],
     };
     list.into_iter().map(<[u8]>::to_vec).collect()
@@ -123,6 +124,7 @@ fn still_serving(service: &str, addr: SocketAddr) {
         "postgres" => b"\0\0\0\x08\x04\xd2\x16\x2f",
         "ldap" => LDAP_BIND,
         "mongodb" => MONGO_QUERY,
+        "conpot" => b"\x00\x01\x00\x00\x00\x06\x01\x03\x00\x00\x00\x0a",
         _ => b"",
     };
     stream.write_all(probe).unwrap();
@@ -218,6 +220,11 @@ fn telnet_survives_hostile_input() {
 #[test]
 fn http_survives_hostile_input() {
     storm("http");
+}
+
+#[test]
+fn conpot_survives_hostile_input() {
+    storm("conpot");
 }
 
 #[test]

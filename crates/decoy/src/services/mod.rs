@@ -5,6 +5,7 @@
 //! Services without a protocol decoy yet answer nothing: they record each connection
 //! (and UDP datagram) and close.
 
+pub mod conpot;
 pub mod docker_api;
 pub mod elasticsearch;
 pub mod ftp;
@@ -72,6 +73,11 @@ pub async fn serve(
         if service.name == "snmp" {
             let agent = snmp::Snmp::new(persona, config, &interfaces(&socket).await);
             tasks.spawn(async move { snmp::run(agent, socket, recorder, stopped(stop)).await });
+        } else if service.name == "conpot" {
+            // The PLC's own agent: MIB-II with its system group (the snmp keys keep their defaults).
+            let agent = snmp::Snmp::new(persona, &Config::default(), &interfaces(&socket).await);
+            let agent = conpot::Conpot::new(persona, config).snmp(agent);
+            tasks.spawn(async move { snmp::run(agent, socket, recorder, stopped(stop)).await });
         } else {
             tasks.spawn(async move { placeholder::run_udp(socket, recorder, stopped(stop)).await });
         }
@@ -82,6 +88,7 @@ pub async fn serve(
         };
     }
     match service.name {
+        "conpot" => run!(conpot::Conpot::new(persona, config)),
         "docker_api" => run!(docker_api::DockerApi::new(persona, config)),
         "elasticsearch" => run!(elasticsearch::Elasticsearch::new(persona, config)),
         "ftp" => run!(ftp::Ftp::new(persona, config)),

@@ -139,7 +139,13 @@ const DNS_KEYS: &[ConfigKey] = &[
 
 /// Every service, sorted by name.
 pub static SERVICES: &[Service] = &[
-    svc("conpot", &[502, 80], &[161], &[], "industrial control system honeypot (Modbus, HTTP, SNMP)"),
+    svc(
+        "conpot",
+        &[502, 80],
+        &[161],
+        &[],
+        "a Schneider Modicon PLC: Modbus/TCP (reads, recorded writes, device id), web login, SNMP",
+    ),
     svc("dns", &[53], &[53], DNS_KEYS, "authoritative DNS server with a BIND persona"),
     svc(
         "docker_api",
