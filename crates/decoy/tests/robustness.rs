@@ -53,7 +53,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "telnet" => vec![b"\xff\xfb\x18\xff\xfb\x1f", b"root\r\nadmin\r\n", b"\xff\xfa\x18\x00xterm\xff\xf0ubuntu\r\n"],
         "http" => vec![b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"POST /wp-login.php HTTP/1.1\r\nContent-Length: 13\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nlog=a&pwd=b&x"],
         "ftp" => vec![b"USER anonymous\r\nPASS x\r\nPASV\r\nLIST\r\n", b"USER a\r\nPASS b\r\nCWD ../../..\r\n"],
-        "smtp" => vec![b"EHLO x\r\nAUTH PLAIN AGEAYg==\r\n", b"HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"],
+        "smtp" | "smtp_relay" => vec![b"EHLO x\r\nAUTH PLAIN AGEAYg==\r\n", b"HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"],
         "redis" => vec![b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"PING\r\n", b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$1\r\n*\r\n"],
         "mysql" => vec![&mysql],
         "postgres" => vec![&startup, b"\0\0\0\x08\x04\xd2\x16\x2f"],
@@ -245,6 +245,11 @@ fn ftp_survives_hostile_input() {
 #[test]
 fn smtp_survives_hostile_input() {
     storm("smtp");
+}
+
+#[test]
+fn smtp_relay_survives_hostile_input() {
+    storm("smtp_relay");
 }
 
 #[test]

@@ -101,6 +101,7 @@ pub async fn serve(
         "postgres" => run!(postgres::Postgres::new(persona, config)),
         "redis" => run!(redis::Redis::new(persona, config)),
         "smtp" => run!(smtp::Smtp::new(persona, config)),
+        "smtp_relay" => run!(smtp::Smtp::open_relay(persona, config)),
         "telnet" => run!(telnet::Telnet::new(persona, config)),
         "ssh" => match ssh::Ssh::new(persona, config, &limits) {
             Ok(decoy) => run!(decoy),

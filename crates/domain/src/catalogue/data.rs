@@ -112,17 +112,6 @@ const SMTP_KEYS: &[ConfigKey] = &[
     key("mta", F::Enum(MTAS), D::Str("postfix"), "mail transfer agent persona"),
 ];
 
-const SMTP_RELAY_KEYS: &[ConfigKey] = &[
-    key("banner", F::String, D::None, "220 greeting text"),
-    key("mta", F::Enum(MTAS), D::Str("postfix"), "mail transfer agent persona"),
-    key("upstream_host", F::String, D::None, "relay host for probe messages"),
-    key("upstream_port", F::Int, D::Int(25), "relay port for probe messages"),
-    key("upstream_user", F::String, D::None, "relay user"),
-    secret("upstream_pass", F::Password, D::None, "relay password"),
-    key("upstream_sender", F::String, D::None, "envelope sender for relayed probes"),
-    key("probe_limit", F::Int, D::Int(1), "messages relayed before the relay closes"),
-];
-
 const DNS_MODES: &[&str] = &["auth", "recursive", "open"];
 const DNS_KEYS: &[ConfigKey] = &[
     key("zone_mode", F::Enum(DNS_MODES), D::Str("auth"), "authoritative, recursive or open resolver persona"),
@@ -216,7 +205,15 @@ pub static SERVICES: &[Service] = &[
     svc("sip", &[5060], &[5060], &[], "SIP registrar with digest authentication"),
     svc("smb", &[445, 139], &[], &[], "SMB server capturing NTLM hashes"),
     svc("smtp", &[25, 587], &[], SMTP_KEYS, "SMTP server capturing credentials, refusing relay"),
-    svc("smtp_relay", &[25, 587], &[], SMTP_RELAY_KEYS, "SMTP open-relay persona that stores mail"),
+    // No upstream keys: a decoy never delivers (nor opens any connection), so the relay
+    // records each message and answers "queued".
+    svc(
+        "smtp_relay",
+        &[25, 587],
+        &[],
+        SMTP_KEYS,
+        "SMTP open relay: accepts mail for anyone, records each message, delivers none",
+    ),
     Service {
         name: "sniffer",
         tcp_ports: &[],
