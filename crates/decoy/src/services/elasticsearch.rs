@@ -246,6 +246,23 @@ impl Elasticsearch {
         out
     }
 
+    /// `_cat/indices?format=json`, as dump tools ask for it.
+    fn cat_indices_json(&self) -> Value {
+        let rows: Vec<Value> = self
+            .indices
+            .iter()
+            .map(|index| {
+                let size = format!("{:.1}kb", index.size_kb);
+                json!({
+                    "health": "yellow", "status": "open", "index": index.name, "uuid": index.uuid, "pri": "1",
+                    "rep": "1", "docs.count": index.docs.len().to_string(), "docs.deleted": "0",
+                    "store.size": size, "pri.store.size": size,
+                })
+            })
+            .collect();
+        Value::Array(rows)
+    }
+
     fn hit(&self, index: &Index, doc: &Value) -> Value {
         let mut source = doc.clone();
         let id = source.get("_id").cloned().unwrap_or(Value::Null);
@@ -283,6 +300,9 @@ impl Elasticsearch {
         match (method, parts.as_slice()) {
             ("GET" | "HEAD", []) => (200, JSON, jackson_pretty(&self.banner()) + "\n", None),
             ("GET", ["_cat"]) => text("=^.^=\n/_cat/allocation\n/_cat/shards\n/_cat/master\n/_cat/nodes\n/_cat/indices\n/_cat/health\n/_cat/count\n".into()),
+            ("GET", ["_cat", "indices", ..]) if query.split('&').any(|p| p == "format=json") => {
+                json_answer(200, self.cat_indices_json(), None)
+            }
             ("GET", ["_cat", "indices", ..]) => text(self.cat_indices(verbose)),
             ("GET", ["_cat", "health"]) => text(format!(
                 "{}{} {} {} yellow 1 1 {n} {n} 0 0 {n} 0 - 50.0%\n",
@@ -630,6 +650,9 @@ mod tests {
         assert!(status == 404 && body.contains("index_not_found_exception") && action.is_none());
         let (_, _, body, _) = es.route(&head("GET", "/_cat/indices?v"), b"");
         assert!(body.starts_with("health status index") && body.contains("customers"), "{body}");
+        let (_, content_type, body, _) = es.route(&head("GET", "/_cat/indices?format=json"), b"");
+        let rows: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((content_type, rows[1]["index"].as_str()), (JSON, Some("users")));
         assert!(!contains_script(b"{\"query\":{\"match_all\":{}}}") && contains_script(b"not json \"script\""));
     }
 }
