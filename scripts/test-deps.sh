@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from Debian's packages, if missing: the real clients
 # the decoy tests talk to (redis-cli, the MariaDB mysql client, psql, ftp, telnet, swaks,
-# smbclient, xfreerdp under Xvfb, impacket for MSSQL and LDAP NTLM,
-# sshpass and OpenSSH's ssh), nmap for the service-detection tests, and Chromium with
+# smbclient, xfreerdp under Xvfb, impacket for MSSQL, sshpass, OpenSSH's ssh and the
+# docker CLI), nmap for the service-detection tests, and Chromium with
 # chromedriver for the console's browser tests. Idempotent; quiet
 # when everything is there. Needs root (or sudo) the first time.
 set -euo pipefail
@@ -26,6 +26,8 @@ need xvfb-run xvfb
 need xauth xauth
 need impacket-secretsdump python3-impacket
 need curl curl
+# The docker_api decoy's client: the docker CLI (Debian ships it in docker.io).
+need docker docker.io
 need nc netcat-openbsd
 # The Docker tests: the topology firewall and a route deleted "by hand" in a namespace.
 need iptables iptables
@@ -36,12 +38,15 @@ need chromium chromium
 need chromedriver chromium-driver
 need node nodejs
 
-if [[ ${#needed[@]} -eq 0 ]]; then
-  exit 0
+# The decoy tests' PyPI clients (pymongo, pymodbus) live in a venv: venv support.
+python3 -c "import venv, ensurepip" 2>/dev/null || needed+=(python3-venv)
+
+if [[ ${#needed[@]} -gt 0 ]]; then
+  echo "[test-deps] installing: ${needed[*]}" >&2
+  sudo_cmd=()
+  if [[ "$(id -u)" -ne 0 ]]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
 fi
-echo "[test-deps] installing: ${needed[*]}" >&2
-sudo_cmd=()
-if [[ "$(id -u)" -ne 0 ]]; then sudo_cmd=(sudo); fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
+bash "$(dirname "$0")/decoy-venv.sh" >/dev/null

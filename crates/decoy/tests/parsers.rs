@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
 use decnet_decoy::server::Parse;
-use decnet_decoy::services::{http, mysql, postgres, redis, telnet};
+use decnet_decoy::services::{conpot, http, mongodb, mysql, postgres, redis, telnet};
 use proptest::prelude::*;
 
 fn consumed_at_most<T>(parsed: &Parse<T>, len: usize) -> bool {
@@ -50,6 +50,47 @@ proptest! {
     fn postgres_messages(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         prop_assert!(consumed_at_most(&postgres::parse_startup(&bytes), bytes.len()));
         prop_assert!(consumed_at_most(&postgres::parse_typed(&bytes), bytes.len()));
+    }
+
+    #[test]
+    fn mongodb_messages(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        prop_assert!(consumed_at_most(&mongodb::parse(&bytes), bytes.len()));
+    }
+
+    #[test]
+    fn mongodb_truncation_is_incomplete(collection in "[a-z]{1,12}", cut in any::<prop::sample::Index>()) {
+        // An OP_MSG `find` built by hand: header, flag bits, a kind-0 section.
+        let mut body = b"\x02find\0".to_vec();
+        body.extend_from_slice(&(collection.len() as i32 + 1).to_le_bytes());
+        body.extend_from_slice(collection.as_bytes());
+        body.push(0);
+        let mut doc = ((body.len() + 5) as i32).to_le_bytes().to_vec();
+        doc.extend_from_slice(&body);
+        doc.push(0);
+        let mut msg = ((doc.len() + 21) as i32).to_le_bytes().to_vec();
+        msg.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0xdd, 0x07, 0, 0, 0, 0, 0, 0, 0]);
+        msg.extend_from_slice(&doc);
+        let at = cut.index(msg.len());
+        prop_assert_eq!(mongodb::parse(&msg[..at]), Parse::Incomplete);
+        prop_assert!(matches!(mongodb::parse(&msg), Parse::Done(_, n) if n == msg.len()));
+    }
+
+    #[test]
+    fn modbus_frames(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        prop_assert!(consumed_at_most(&conpot::parse(&bytes), bytes.len()));
+    }
+
+    #[test]
+    fn modbus_truncation_is_incomplete(pdu in proptest::collection::vec(any::<u8>(), 1..253), cut in any::<prop::sample::Index>()) {
+        let mut adu = vec![0x12, 0x34, 0, 0];
+        adu.extend_from_slice(&(pdu.len() as u16 + 1).to_be_bytes());
+        adu.push(1);
+        adu.extend_from_slice(&pdu);
+        let at = cut.index(adu.len().min(8));
+        prop_assert_eq!(conpot::parse(&adu[..at]), Parse::Incomplete);
+        let at = cut.index(adu.len());
+        prop_assert!(matches!(conpot::parse(&adu[..at]), Parse::Incomplete | Parse::Done(..)));
+        prop_assert!(matches!(conpot::parse(&adu), Parse::Done(_, n) if n == adu.len()));
     }
 
     #[test]

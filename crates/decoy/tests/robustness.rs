@@ -54,6 +54,11 @@ const MSSQL_PRELOGIN: &[u8] = b"\x12\x01\x00\x34\x00\x00\x00\x00\x00\x00\x15\x00
 /// mstsc's X.224 Connection Request (cookie, SSL | HYBRID requested).
 const RDP_REQUEST: &[u8] =
     b"\x03\x00\x00\x2b\x26\xe0\x00\x00\x00\x00\x00Cookie: mstshash=admin\r\n\x01\x00\x08\x00\x03\x00\x00\x00";
+/// nmap's MongoDB probe: an OP_QUERY of serverStatus on test.$cmd.
+const MONGO_QUERY: &[u8] = b"\x41\0\0\0\x3a\x30\0\0\xff\xff\xff\xff\xd4\x07\0\0\0\0\0\0test.$cmd\0\0\0\0\0\xff\xff\xff\xff\x1b\0\0\0\x01serverStatus\0\0\0\0\0\0\0\xf0\x3f\0";
+
+/// An OP_MSG `find` on shop.users with a filter.
+const MONGO_FIND: &[u8] = b"V\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\xdd\x07\x00\x00\x00\x00\x00\x00\x00A\x00\x00\x00\x02find\x00\x06\x00\x00\x00users\x00\x03filter\x00\x16\x00\x00\x00\x03a\x00\x0e\x00\x00\x00\x10$gt\x00\x01\x00\x00\x00\x00\x00\x02$db\x00\x05\x00\x00\x00shop\x00\x00";
 
 /// Well-formed openings of each protocol, which the generator mutates.
 fn seeds(service: &str) -> Vec<Vec<u8>> {
@@ -77,7 +82,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "https" => vec![CLIENT_HELLO, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"GET / HTTP/1.1\r\n\r\n"],
         "http" => vec![b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"POST /wp-login.php HTTP/1.1\r\nContent-Length: 13\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nlog=a&pwd=b&x"],
         "ftp" => vec![b"USER anonymous\r\nPASS x\r\nPASV\r\nLIST\r\n", b"USER a\r\nPASS b\r\nCWD ../../..\r\n"],
-        "smtp" => vec![b"EHLO x\r\nAUTH PLAIN AGEAYg==\r\n", b"HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"],
+        "smtp" | "smtp_relay" => vec![b"EHLO x\r\nAUTH PLAIN AGEAYg==\r\n", b"HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"],
         "redis" => vec![b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"PING\r\n", b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$1\r\n*\r\n"],
         "mysql" => vec![&mysql],
         "postgres" => vec![&startup, b"\0\0\0\x08\x04\xd2\x16\x2f"],
@@ -85,6 +90,10 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "pop3" => vec![b"USER j.smith\r\nPASS Winter2024!\r\nSTAT\r\nRETR 1\r\n", b"AUTH PLAIN AGEAYg==\r\nCAPA\r\nTOP 2 3\r\n"],
         "ldap" => vec![LDAP_BIND, b"\x30\x25\x02\x01\x02\x63\x20\x04\x00\x0a\x01\x00\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00\x87\x0bobjectClass\x30\x00"],
         "snmp" => vec![SNMP_GETNEXT, b"\x30\x26\x02\x01\x00\x04\x06public\xa5\x19\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x0a\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00"],
+        "elasticsearch" => vec![b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"POST /_search HTTP/1.1\r\nContent-Length: 38\r\n\r\n{\"script_fields\":{\"a\":{\"script\":1}}}", b"DELETE /customers HTTP/1.1\r\n\r\n"],
+        "docker_api" => vec![b"GET /v1.43/info HTTP/1.1\r\nHost: a\r\n\r\n", b"POST /containers/create HTTP/1.1\r\nContent-Length: 62\r\n\r\n{\"Image\":\"redis:7-alpine\",\"Cmd\":[\"id\"],\"HostConfig\":{\"Binds\":[]}}", b"POST /containers/web/exec HTTP/1.1\r\nContent-Length: 14\r\n\r\n{\"Cmd\":[\"id\"]}"],
+        "mongodb" => vec![MONGO_QUERY, MONGO_FIND],
+        "conpot" => vec![b"\x00\x01\x00\x00\x00\x06\x01\x03\x00\x00\x00\x0a", b"\x00\x02\x00\x00\x00\x0b\x01\x10\x00\x01\x00\x02\x04\x00\x01\x00\x02", b"\x00\x03\x00\x00\x00\x05\x01\x2b\x0e\x01\x00"],
         _ => vec![b"x"],
     };
     list.into_iter().map(<[u8]>::to_vec).collect()
@@ -149,12 +158,14 @@ fn still_serving(service: &str, addr: SocketAddr) {
     let mut stream: TcpStream = socket.into();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let probe: &[u8] = match service {
-        "http" => b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "http" | "elasticsearch" | "docker_api" => b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
         "redis" => b"PING\r\n",
         "postgres" => b"\0\0\0\x08\x04\xd2\x16\x2f",
         "ldap" => LDAP_BIND,
         "rdp" => RDP_REQUEST,
         "mssql" => MSSQL_PRELOGIN,
+        "mongodb" => MONGO_QUERY,
+        "conpot" => b"\x00\x01\x00\x00\x00\x06\x01\x03\x00\x00\x00\x0a",
         _ => b"",
     };
     let negotiate = smb2_negotiate();
@@ -220,6 +231,11 @@ fn snmp_survives_hostile_datagrams() {
 }
 
 #[test]
+fn mongodb_survives_hostile_input() {
+    storm("mongodb");
+}
+
+#[test]
 fn imap_survives_hostile_input() {
     storm("imap");
 }
@@ -270,6 +286,21 @@ fn http_survives_hostile_input() {
 }
 
 #[test]
+fn conpot_survives_hostile_input() {
+    storm("conpot");
+}
+
+#[test]
+fn docker_api_survives_hostile_input() {
+    storm("docker_api");
+}
+
+#[test]
+fn elasticsearch_survives_hostile_input() {
+    storm("elasticsearch");
+}
+
+#[test]
 fn ftp_survives_hostile_input() {
     storm("ftp");
 }
@@ -277,6 +308,11 @@ fn ftp_survives_hostile_input() {
 #[test]
 fn smtp_survives_hostile_input() {
     storm("smtp");
+}
+
+#[test]
+fn smtp_relay_survives_hostile_input() {
+    storm("smtp_relay");
 }
 
 #[test]

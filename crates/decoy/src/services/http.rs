@@ -58,11 +58,13 @@ pub struct Head {
 }
 
 impl Head {
-    fn header(&self, name: &str) -> Option<&[u8]> {
+    /// The first header called `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
     }
 
-    fn header_str(&self, name: &str) -> Option<String> {
+    /// [`Head::header`] as text.
+    pub fn header_str(&self, name: &str) -> Option<String> {
         self.header(name).map(|v| String::from_utf8_lossy(v).into_owned())
     }
 }
@@ -298,7 +300,8 @@ impl Http {
     }
 }
 
-fn reason(status: u16) -> &'static str {
+/// The reason phrase of `status`.
+pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         204 => "No Content",
@@ -308,10 +311,12 @@ fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        409 => "Conflict",
         405 => "Method Not Allowed",
         411 => "Length Required",
         413 => "Request Entity Too Large",
         500 => "Internal Server Error",
+        201 => "Created",
         503 => "Service Unavailable",
         _ => "OK",
     }
@@ -403,7 +408,7 @@ const TOMCAT_401: &str = "<!doctype html><html lang=\"en\"><head><title>401 Unau
     <tt>conf/tomcat-users.xml</tt> in your installation.</p></body></html>";
 
 /// Credentials in a request: Basic auth, or a login form's fields.
-fn credentials(head: &Head, body: &[u8]) -> Option<(&'static str, Vec<u8>, Vec<u8>)> {
+pub(crate) fn credentials(head: &Head, body: &[u8]) -> Option<(&'static str, Vec<u8>, Vec<u8>)> {
     if let Some(value) = head.header("authorization") {
         let text = String::from_utf8_lossy(value);
         if let Some(encoded) = text.strip_prefix("Basic ").or_else(|| text.strip_prefix("basic ")) {
@@ -478,6 +483,93 @@ impl Decoy for Https {
     }
 }
 
+/// A request with its body, as [`next_request`] read it.
+#[derive(Debug)]
+pub(crate) struct Request {
+    /// The head.
+    pub head: Head,
+    /// The body (`Content-Length` bytes, at most [`crate::server::Limits::max_frame`]).
+    pub body: Vec<u8>,
+    /// Whether the connection ends after the answer (HTTP/1.0, `Connection: close`).
+    pub close: bool,
+}
+
+/// What [`next_request`] read.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// A whole request.
+    Request(Request),
+    /// A head whose body cannot be read (too large, a bad length, chunked): answer this
+    /// status and close.
+    Refused(Head, u16),
+    /// Not HTTP (the violation is recorded): answer 400 and close.
+    Malformed,
+}
+
+/// Reads the next request of a keep-alive connection and records it as a `request` event
+/// (method, path, headers, user agent, a body excerpt). Shared by every decoy that speaks
+/// HTTP (http, elasticsearch, docker_api, conpot's web page).
+pub(crate) async fn next_request(conn: &mut Conn) -> Result<Incoming, End> {
+    let head = match conn.frame(parse).await {
+        Ok(head) => head,
+        Err(End::Violation) => return Ok(Incoming::Malformed),
+        Err(end) => return Err(end),
+    };
+    let length = head.header_str("content-length").map(|v| v.trim().parse::<usize>());
+    let chunked = head.header_str("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let close = head.minor == 0 || head.header_str("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    let mut body = Vec::new();
+    let mut refused = None;
+    match length {
+        Some(Ok(n)) if n > conn.limits().max_frame => refused = Some(413),
+        Some(Ok(n)) => {
+            body = conn
+                .frame(|buf| if buf.len() >= n { Parse::Done(buf[..n].to_vec(), n) } else { Parse::Incomplete })
+                .await?;
+        }
+        Some(Err(_)) => refused = Some(400),
+        None if chunked => refused = Some(411),
+        None => {}
+    }
+    let headers: serde_json::Map<String, serde_json::Value> = head
+        .headers
+        .iter()
+        .take(32)
+        .map(|(n, v)| (n.to_ascii_lowercase(), serde_json::Value::from(printable(v))))
+        .collect();
+    let mut fields = Fields::default()
+        .command(format!("{} {}", head.method, head.path))
+        .detail("method", head.method.as_str())
+        .detail("path", head.path.as_str())
+        .detail("version", format!("HTTP/1.{}", head.minor))
+        .detail("headers", headers);
+    if let Some(agent) = head.header("user-agent") {
+        fields = fields.detail("user_agent", printable(agent));
+    }
+    if !body.is_empty() {
+        fields =
+            fields.detail("body", printable(&body[..body.len().min(BODY_EXCERPT)])).detail("body_bytes", body.len());
+    }
+    conn.log.record(Kind::Request, fields).await;
+    Ok(match refused {
+        Some(status) => Incoming::Refused(head, status),
+        None => Incoming::Request(Request { head, body, close }),
+    })
+}
+
+/// Records Basic-auth, form or XML-RPC credentials of a request as an `auth_attempt`;
+/// the user name, if there were any.
+pub(crate) async fn record_credentials(conn: &Conn, head: &Head, body: &[u8]) -> Option<String> {
+    let (source, user, pass) = credentials(head, body)?;
+    let fields = Fields::default()
+        .principal(&user)
+        .secret(Secret::password(&pass))
+        .detail("source", source)
+        .detail("path", head.path.as_str());
+    conn.log.record(Kind::AuthAttempt, fields).await;
+    Some(printable(&user))
+}
+
 impl Decoy for Http {
     fn name(&self) -> &'static str {
         "http"
@@ -485,9 +577,10 @@ impl Decoy for Http {
 
     async fn serve(&self, conn: &mut Conn) -> End {
         loop {
-            let head = match conn.frame(parse).await {
-                Ok(head) => head,
-                Err(End::Violation) => {
+            let (head, body, close, status_override) = match next_request(conn).await {
+                Ok(Incoming::Request(Request { head, body, close })) => (head, body, close, None),
+                Ok(Incoming::Refused(head, status)) => (head, Vec::new(), true, Some(status)),
+                Ok(Incoming::Malformed) => {
                     let fake = Head { method: "GET".into(), path: "/".into(), minor: 1, headers: Vec::new() };
                     let _ = conn
                         .write(&self.response(&fake, 400, Vec::new(), &self.error_page(400, "Bad Request"), true))
@@ -496,59 +589,7 @@ impl Decoy for Http {
                 }
                 Err(end) => return end,
             };
-            let length = head.header_str("content-length").map(|v| v.trim().parse::<usize>());
-            let chunked =
-                head.header_str("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-            let close = head.minor == 0
-                || head.header_str("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
-                || chunked
-                || matches!(length, Some(Err(_)));
-            let mut body = Vec::new();
-            let mut status_override = None;
-            match length {
-                Some(Ok(n)) if n > conn.limits().max_frame => status_override = Some(413),
-                Some(Ok(n)) => match conn
-                    .frame(|buf| if buf.len() >= n { Parse::Done(buf[..n].to_vec(), n) } else { Parse::Incomplete })
-                    .await
-                {
-                    Ok(bytes) => body = bytes,
-                    Err(end) => return end,
-                },
-                Some(Err(_)) => status_override = Some(400),
-                None if chunked => status_override = Some(411),
-                None => {}
-            }
-            let headers: serde_json::Map<String, serde_json::Value> = head
-                .headers
-                .iter()
-                .take(32)
-                .map(|(n, v)| (n.to_ascii_lowercase(), serde_json::Value::from(printable(v))))
-                .collect();
-            let mut fields = Fields::default()
-                .command(format!("{} {}", head.method, head.path))
-                .detail("method", head.method.as_str())
-                .detail("path", head.path.as_str())
-                .detail("version", format!("HTTP/1.{}", head.minor))
-                .detail("headers", headers);
-            if let Some(agent) = head.header("user-agent") {
-                fields = fields.detail("user_agent", printable(agent));
-            }
-            if !body.is_empty() {
-                fields = fields
-                    .detail("body", printable(&body[..body.len().min(BODY_EXCERPT)]))
-                    .detail("body_bytes", body.len());
-            }
-            conn.log.record(Kind::Request, fields).await;
-            let mut failed_user = None;
-            if let Some((source, user, pass)) = credentials(&head, &body) {
-                let fields = Fields::default()
-                    .principal(&user)
-                    .secret(Secret::password(&pass))
-                    .detail("source", source)
-                    .detail("path", head.path.as_str());
-                conn.log.record(Kind::AuthAttempt, fields).await;
-                failed_user = Some(printable(&user));
-            }
+            let failed_user = record_credentials(conn, &head, &body).await;
             let reply = match status_override {
                 Some(status) => {
                     self.response(&head, status, Vec::new(), &self.error_page(status, reason(status)), true)

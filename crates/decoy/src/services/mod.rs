@@ -5,11 +5,15 @@
 //! Services without a protocol decoy yet answer nothing: they record each connection
 //! (and UDP datagram) and close.
 
+pub mod conpot;
+pub mod docker_api;
+pub mod elasticsearch;
 pub mod ftp;
 pub mod http;
 pub mod imap;
 pub mod ldap;
 mod mailbox;
+pub mod mongodb;
 pub mod mssql;
 pub mod mysql;
 mod placeholder;
@@ -72,6 +76,11 @@ pub async fn serve(
         if service.name == "snmp" {
             let agent = snmp::Snmp::new(persona, config, &interfaces(&socket).await);
             tasks.spawn(async move { snmp::run(agent, socket, recorder, stopped(stop)).await });
+        } else if service.name == "conpot" {
+            // The PLC's own agent: MIB-II with its system group (the snmp keys keep their defaults).
+            let agent = snmp::Snmp::new(persona, &Config::default(), &interfaces(&socket).await);
+            let agent = conpot::Conpot::new(persona, config).snmp(agent);
+            tasks.spawn(async move { snmp::run(agent, socket, recorder, stopped(stop)).await });
         } else {
             tasks.spawn(async move { placeholder::run_udp(socket, recorder, stopped(stop)).await });
         }
@@ -82,6 +91,9 @@ pub async fn serve(
         };
     }
     match service.name {
+        "conpot" => run!(conpot::Conpot::new(persona, config)),
+        "docker_api" => run!(docker_api::DockerApi::new(persona, config)),
+        "elasticsearch" => run!(elasticsearch::Elasticsearch::new(persona, config)),
         "ftp" => run!(ftp::Ftp::new(persona, config)),
         "http" => run!(http::Http::new(persona, config)),
         "https" => match http::Https::new(persona, config) {
@@ -90,6 +102,7 @@ pub async fn serve(
         },
         "imap" => run!(imap::Imap::new(persona, config)),
         "ldap" => run!(ldap::Ldap::new(persona, config)),
+        "mongodb" => run!(mongodb::Mongodb::new(persona, config)),
         "mssql" => match mssql::Mssql::new(persona, config) {
             Ok(decoy) => run!(decoy),
             Err(err) => eprintln!("decnet-decoy: mssql: {err}"),
@@ -104,6 +117,7 @@ pub async fn serve(
         "redis" => run!(redis::Redis::new(persona, config)),
         "smb" => run!(smb::Smb::new(persona, config)),
         "smtp" => run!(smtp::Smtp::new(persona, config)),
+        "smtp_relay" => run!(smtp::Smtp::open_relay(persona, config)),
         "telnet" => run!(telnet::Telnet::new(persona, config)),
         "ssh" => match ssh::Ssh::new(persona, config, &limits) {
             Ok(decoy) => run!(decoy),

@@ -1,11 +1,15 @@
-//! `smtp`: an MTA persona (Postfix, Exim or Sendmail) that harvests credentials and
-//! refuses to relay.
+//! `smtp` and `smtp_relay`: an MTA persona (Postfix, Exim or Sendmail) that harvests
+//! credentials; `smtp` refuses to relay, `smtp_relay` is a misconfigured open relay.
 //!
 //! EHLO/HELO with a believable capability list, AUTH PLAIN and AUTH LOGIN captured (then
-//! 535), MAIL FROM and RCPT TO recorded, mail for the decky's own domain accepted and its
-//! DATA read (bounded, recorded with size and subject, never delivered), anything else
-//! refused as relaying. VRFY, RSET, NOOP, HELP, STARTTLS (not available) and QUIT answer
-//! as the persona would; unknown verbs are recorded.
+//! 535), MAIL FROM and RCPT TO recorded. `smtp` accepts mail for the decky's own domain
+//! and refuses anything else as relaying; `smtp_relay` accepts every recipient, which is
+//! what spammers probe for. Accepted DATA is read line by line (only its size, subject
+//! and a bounded excerpt are kept), recorded as one `file_upload` event per message (from,
+//! to, subject, size, excerpt, whether it was to be relayed) and answered "queued": it is
+//! never stored or delivered, and no connection ever leaves the decoy. VRFY, RSET, NOOP,
+//! HELP, STARTTLS (not available) and QUIT answer as the persona would; unknown verbs are
+//! recorded.
 
 use base64::Engine as _;
 
@@ -19,6 +23,8 @@ use crate::services::CommandLine;
 const MAX_MESSAGE: usize = 1024 * 1024;
 /// Most recipients per message.
 const MAX_RECIPIENTS: usize = 50;
+/// Bytes of a message kept in its event.
+const EXCERPT: usize = 1024;
 
 /// Which MTA the decoy imitates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +37,9 @@ enum Mta {
 /// The smtp decoy.
 #[derive(Debug)]
 pub struct Smtp {
+    name: &'static str,
+    /// Accept mail for any domain (`smtp_relay`).
+    open_relay: bool,
     hostname: String,
     domain: String,
     banner: String,
@@ -56,7 +65,13 @@ impl Smtp {
             },
             str::to_owned,
         );
-        Self { hostname, domain, banner, mta }
+        Self { name: "smtp", open_relay: false, hostname, domain, banner, mta }
+    }
+
+    /// The `smtp_relay` decoy: the same MTA, relaying for anyone (its `banner` and `mta`
+    /// keys mean what they mean for `smtp`).
+    pub fn open_relay(persona: &Persona, config: &Config) -> Self {
+        Self { name: "smtp_relay", open_relay: true, ..Self::new(persona, config) }
     }
 
     fn ehlo(&self, client: &str) -> String {
@@ -98,7 +113,7 @@ fn decode_b64(text: &str) -> Option<Vec<u8>> {
 
 impl Decoy for Smtp {
     fn name(&self) -> &'static str {
-        "smtp"
+        self.name
     }
 
     async fn serve(&self, conn: &mut Conn) -> End {
@@ -150,10 +165,8 @@ impl Decoy for Smtp {
                 "RCPT" if sender.is_none() => "503 5.5.1 Error: need MAIL command\r\n".into(),
                 "RCPT" => match argument.to_ascii_uppercase().starts_with("TO:").then(|| address(argument)).flatten() {
                     Some(to) => {
-                        let local = to.rsplit_once('@').is_none_or(|(_, d)| {
-                            d.eq_ignore_ascii_case(&self.domain) || d.eq_ignore_ascii_case(&self.hostname)
-                        });
-                        if !local {
+                        let local = self.is_local(&to);
+                        if !local && !self.open_relay {
                             let fields = Fields::default()
                                 .command(&line)
                                 .detail("recipient", to.as_str())
@@ -175,12 +188,15 @@ impl Decoy for Smtp {
                         return End::Io;
                     }
                     match read_message(conn).await {
-                        Ok((size, subject, truncated)) => {
+                        Ok(Message { size, subject, truncated, excerpt }) => {
+                            let relayed = recipients.iter().any(|to| !self.is_local(to));
                             let mut fields = Fields::default()
                                 .detail("from", sender.clone().unwrap_or_default())
                                 .detail("to", recipients.clone())
                                 .detail("size", size)
-                                .detail("truncated", truncated);
+                                .detail("truncated", truncated)
+                                .detail("relay", relayed)
+                                .detail("excerpt", excerpt);
                             if let Some(subject) = subject {
                                 fields = fields.detail("subject", subject);
                             }
@@ -219,6 +235,13 @@ impl Decoy for Smtp {
 }
 
 impl Smtp {
+    /// Whether `address` is the decky's own mail (no domain, or its host or domain).
+    fn is_local(&self, address: &str) -> bool {
+        address
+            .rsplit_once('@')
+            .is_none_or(|(_, d)| d.eq_ignore_ascii_case(&self.domain) || d.eq_ignore_ascii_case(&self.hostname))
+    }
+
     /// Runs an AUTH exchange and records the credentials; the final reply.
     async fn authenticate(&self, conn: &mut Conn, mechanism: &str, initial: Option<String>) -> Result<String, End> {
         let (user, pass) = match mechanism {
@@ -270,17 +293,40 @@ impl Smtp {
     }
 }
 
-/// Reads a message up to the lone `.` line: its size, subject and whether it was cut.
-async fn read_message(conn: &mut Conn) -> Result<(usize, Option<String>, bool), End> {
+/// What is kept of a message.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Message {
+    /// Its size in bytes (counted to [`MAX_MESSAGE`]).
+    size: usize,
+    /// Its `Subject:` header.
+    subject: Option<String>,
+    /// Whether it was longer than [`MAX_MESSAGE`].
+    truncated: bool,
+    /// Its first [`EXCERPT`] bytes, headers included.
+    excerpt: String,
+}
+
+/// Reads a message up to the lone `.` line, keeping only a [`Message`]: however long the
+/// message, memory holds one line and the excerpt.
+async fn read_message(conn: &mut Conn) -> Result<Message, End> {
     let mut size = 0;
     let mut subject = None;
     let mut in_headers = true;
+    let mut excerpt = Vec::new();
     loop {
         let line = conn.line().await?;
         if line == b"." {
-            return Ok((size.min(MAX_MESSAGE), subject, size > MAX_MESSAGE));
+            let excerpt = printable(&excerpt);
+            return Ok(Message { size: size.min(MAX_MESSAGE), subject, truncated: size > MAX_MESSAGE, excerpt });
         }
+        // Dot-stuffing: a leading `..` stands for `.`.
+        let line = line.strip_prefix(b".").filter(|rest| rest.starts_with(b".")).unwrap_or(&line);
         size += line.len() + 2;
+        if excerpt.len() < EXCERPT {
+            let room = EXCERPT - excerpt.len();
+            excerpt.extend_from_slice(&line[..line.len().min(room)]);
+            excerpt.push(b'\n');
+        }
         if line.is_empty() {
             in_headers = false;
         } else if in_headers && subject.is_none() && line.len() > 8 && line[..8].eq_ignore_ascii_case(b"subject:") {
@@ -299,5 +345,17 @@ mod tests {
         assert_eq!(address("TO:<>"), Some(String::new()));
         assert_eq!(address("TO: nobody"), None);
         assert_eq!(address("TO:<unterminated"), None);
+    }
+
+    #[test]
+    fn the_relay_is_the_same_mta_open_to_every_domain() {
+        let persona = Persona::new("t", "d", Some("mx-01"), None, Some("debian"));
+        let closed = Smtp::new(&persona, &Config::default());
+        let open = Smtp::open_relay(&persona, &Config::default());
+        assert_eq!((closed.name(), open.name(), open.banner.as_str()), ("smtp", "smtp_relay", closed.banner.as_str()));
+        assert!(open.open_relay && !closed.open_relay);
+        assert!(
+            open.is_local("postmaster@mx-01.localdomain") && open.is_local("root") && !open.is_local("a@example.org")
+        );
     }
 }

@@ -165,6 +165,17 @@ impl Snmp {
         }
     }
 
+    /// The same agent telling the system group of another kind of device (conpot's PLC):
+    /// sysDescr, sysObjectID, sysContact, sysLocation and sysServices.
+    pub fn with_system(mut self, descr: &str, object_id: &[u32], contact: &str, location: &str, services: i64) -> Self {
+        self.mib.insert(mib2(&[1, 1, 0]), text(descr));
+        self.mib.insert(mib2(&[1, 2, 0]), oid(object_id));
+        self.mib.insert(mib2(&[1, 4, 0]), text(contact));
+        self.mib.insert(mib2(&[1, 6, 0]), text(location));
+        self.mib.insert(mib2(&[1, 7, 0]), int(services));
+        self
+    }
+
     fn value(&self, value: &Value) -> ObjectSyntax {
         match value {
             Value::Fixed(v) => v.clone(),

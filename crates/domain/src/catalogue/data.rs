@@ -112,17 +112,6 @@ const SMTP_KEYS: &[ConfigKey] = &[
     key("mta", F::Enum(MTAS), D::Str("postfix"), "mail transfer agent persona"),
 ];
 
-const SMTP_RELAY_KEYS: &[ConfigKey] = &[
-    key("banner", F::String, D::None, "220 greeting text"),
-    key("mta", F::Enum(MTAS), D::Str("postfix"), "mail transfer agent persona"),
-    key("upstream_host", F::String, D::None, "relay host for probe messages"),
-    key("upstream_port", F::Int, D::Int(25), "relay port for probe messages"),
-    key("upstream_user", F::String, D::None, "relay user"),
-    secret("upstream_pass", F::Password, D::None, "relay password"),
-    key("upstream_sender", F::String, D::None, "envelope sender for relayed probes"),
-    key("probe_limit", F::Int, D::Int(1), "messages relayed before the relay closes"),
-];
-
 const DNS_MODES: &[&str] = &["auth", "recursive", "open"];
 const DNS_KEYS: &[ConfigKey] = &[
     key("zone_mode", F::Enum(DNS_MODES), D::Str("auth"), "authoritative, recursive or open resolver persona"),
@@ -139,10 +128,28 @@ const DNS_KEYS: &[ConfigKey] = &[
 
 /// Every service, sorted by name.
 pub static SERVICES: &[Service] = &[
-    svc("conpot", &[502, 80], &[161], &[], "industrial control system honeypot (Modbus, HTTP, SNMP)"),
+    svc(
+        "conpot",
+        &[502, 80],
+        &[161],
+        &[],
+        "a Schneider Modicon PLC: Modbus/TCP (reads, recorded writes, device id), web login, SNMP",
+    ),
     svc("dns", &[53], &[53], DNS_KEYS, "authoritative DNS server with a BIND persona"),
-    svc("docker_api", &[2375], &[], &[], "unauthenticated Docker Engine API"),
-    svc("elasticsearch", &[9200], &[], &[], "Elasticsearch REST API"),
+    svc(
+        "docker_api",
+        &[2375],
+        &[],
+        &[],
+        "unauthenticated Docker Engine API: runs, execs and pulls recorded, nothing run",
+    ),
+    svc(
+        "elasticsearch",
+        &[9200],
+        &[],
+        &[],
+        "Elasticsearch 7.x REST API with bait indices; writes, deletes and scripts recorded",
+    ),
     svc("ftp", &[21], &[], FTP_KEYS, "FTP server with a read-only bait filesystem"),
     svc("http", &[80], &[], HTTP_KEYS, "web server with optional fake application"),
     svc("https", &[443], &[], HTTPS_KEYS, "TLS web server with optional fake application"),
@@ -150,7 +157,13 @@ pub static SERVICES: &[Service] = &[
     svc("k8s", &[6443], &[], &[], "Kubernetes API server"),
     svc("ldap", &[389], &[], LDAP_KEYS, "LDAP as an Active Directory domain controller: rootDSE, binds recorded"),
     svc("llmnr", &[], &[5355, 5353], &[], "passive LLMNR and mDNS listener"),
-    svc("mongodb", &[27017], &[], &[], "MongoDB server"),
+    svc(
+        "mongodb",
+        &[27017],
+        &[],
+        &[],
+        "MongoDB 7.0 without access control: bait databases, commands and SCRAM logins recorded",
+    ),
     svc("mqtt", &[1883], &[], &[], "MQTT broker"),
     svc("mssql", &[1433], &[], &[], "Microsoft SQL Server login endpoint"),
     svc(
@@ -198,7 +211,15 @@ pub static SERVICES: &[Service] = &[
         "Windows file server (SMB2/3): NTLM hashes captured, null sessions, a readable bait share",
     ),
     svc("smtp", &[25, 587], &[], SMTP_KEYS, "SMTP server capturing credentials, refusing relay"),
-    svc("smtp_relay", &[25, 587], &[], SMTP_RELAY_KEYS, "SMTP open-relay persona that stores mail"),
+    // No upstream keys: a decoy never delivers (nor opens any connection), so the relay
+    // records each message and answers "queued".
+    svc(
+        "smtp_relay",
+        &[25, 587],
+        &[],
+        SMTP_KEYS,
+        "SMTP open relay: accepts mail for anyone, records each message, delivers none",
+    ),
     Service {
         name: "sniffer",
         tcp_ports: &[],
