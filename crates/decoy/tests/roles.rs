@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -57,13 +57,14 @@ fn base_exits_cleanly_within_a_second_of_sigterm() {
 }
 
 #[test]
-fn a_service_without_a_protocol_decoy_records_each_connection_and_flushes_on_sigterm() {
+fn each_connection_is_one_session_and_events_are_flushed_on_sigterm() {
     let (mut decoy, mut stderr) = spawn(&["serve", "smb", "--listen", "127.0.0.1:0"]);
     let line = wait_line(&mut stderr, "listening on");
     let addr = line.split("listening on ").nth(1).unwrap().trim().trim_end_matches("/tcp").to_owned();
     for _ in 0..2 {
         let mut stream = TcpStream::connect(&addr).unwrap();
-        // The placeholder closes at once: reading hits end of stream.
+        // Not a NetBIOS frame: the decoy records the violation and closes at once.
+        stream.write_all(b"\x42\0\0\0").unwrap();
         let mut buf = Vec::new();
         stream.read_to_end(&mut buf).unwrap();
     }
@@ -73,8 +74,12 @@ fn a_service_without_a_protocol_decoy_records_each_connection_and_flushes_on_sig
     decoy.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let kinds: Vec<_> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["connect", "disconnect", "connect", "disconnect"], "{out}");
-    assert_ne!(events[0]["session"], events[2]["session"], "one session per connection");
+    assert_eq!(
+        kinds,
+        ["connect", "protocol_error", "disconnect", "connect", "protocol_error", "disconnect"],
+        "{out}"
+    );
+    assert_ne!(events[0]["session"], events[3]["session"], "one session per connection");
     for event in &events {
         assert_eq!(event["v"], 2);
         assert_eq!(event["service"], "smb");
