@@ -74,11 +74,7 @@ fn each_connection_is_one_session_and_events_are_flushed_on_sigterm() {
     decoy.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let kinds: Vec<_> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert_eq!(
-        kinds,
-        ["connect", "protocol_error", "disconnect", "connect", "protocol_error", "disconnect"],
-        "{out}"
-    );
+    assert_eq!(kinds, ["connect", "protocol_error", "disconnect", "connect", "protocol_error", "disconnect"], "{out}");
     assert_ne!(events[0]["session"], events[3]["session"], "one session per connection");
     for event in &events {
         assert_eq!(event["v"], 2);

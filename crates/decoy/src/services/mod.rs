@@ -11,6 +11,7 @@ pub mod elasticsearch;
 pub mod ftp;
 pub mod http;
 pub mod imap;
+pub mod k8s;
 pub mod ldap;
 mod mailbox;
 pub mod mongodb;
@@ -101,6 +102,10 @@ pub async fn serve(
             Err(err) => eprintln!("decnet-decoy: https: {err}"),
         },
         "imap" => run!(imap::Imap::new(persona, config)),
+        "k8s" => match k8s::K8s::new(persona, config) {
+            Ok(decoy) => run!(decoy),
+            Err(err) => eprintln!("decnet-decoy: k8s: {err}"),
+        },
         "ldap" => run!(ldap::Ldap::new(persona, config)),
         "mongodb" => run!(mongodb::Mongodb::new(persona, config)),
         "mssql" => match mssql::Mssql::new(persona, config) {

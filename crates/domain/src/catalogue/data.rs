@@ -152,9 +152,15 @@ pub static SERVICES: &[Service] = &[
     ),
     svc("ftp", &[21], &[], FTP_KEYS, "FTP server with a read-only bait filesystem"),
     svc("http", &[80], &[], HTTP_KEYS, "web server with optional fake application"),
-    svc("https", &[443], &[], HTTPS_KEYS, "TLS web server with optional fake application"),
+    svc("https", &[443], &[], HTTPS_KEYS, "TLS web server (the persona's certificate) with optional fake application"),
     svc("imap", &[143], &[], MAILBOX_KEYS, "IMAP server (Dovecot) with a bait mailbox"),
-    svc("k8s", &[6443], &[], &[], "Kubernetes API server"),
+    svc(
+        "k8s",
+        &[6443],
+        &[],
+        &[],
+        "Kubernetes API server over TLS: anonymous reads, tokens and takeover moves recorded",
+    ),
     svc("ldap", &[389], &[], LDAP_KEYS, "LDAP as an Active Directory domain controller: rootDSE, binds recorded"),
     svc("llmnr", &[], &[5355, 5353], &[], "passive LLMNR and mDNS listener"),
     svc(
@@ -165,7 +171,7 @@ pub static SERVICES: &[Service] = &[
         "MongoDB 7.0 without access control: bait databases, commands and SCRAM logins recorded",
     ),
     svc("mqtt", &[1883], &[], &[], "MQTT broker"),
-    svc("mssql", &[1433], &[], &[], "Microsoft SQL Server login endpoint"),
+    svc("mssql", &[1433], &[], &[], "Microsoft SQL Server: TLS inside TDS, SQL and NTLM logins captured"),
     svc(
         "mysql",
         &[3306],
@@ -189,7 +195,7 @@ pub static SERVICES: &[Service] = &[
         &[3389],
         &[],
         &[key("nla", F::Bool, D::Bool(false), "require network level authentication")],
-        "Remote Desktop endpoint",
+        "Remote Desktop: NLA/CredSSP NTLM hashes captured, cookie and protocols recorded",
     ),
     svc(
         "redis",
