@@ -81,3 +81,17 @@ fn garbage_is_a_protocol_error_and_the_connection_closes() {
     });
     decoy.wait_kind("protocol_error", |e| e["details"]["reason"].as_str().is_some_and(|r| r.contains("undecodable")));
 }
+
+#[test]
+fn an_ntlm_bind_by_impacket_is_captured_as_a_netntlmv2_line() {
+    let env = [("DECNET_HOSTNAME", "dc01"), ("DECNET_ARCHETYPE", "domain-controller")];
+    // GetADUsers binds to port 389 only: the real port on this test's own address.
+    let mut decoy = Decoy::start("ldap", &format!("{}:389", loopback()), None, &env);
+    let ip = decoy.addr.ip().to_string();
+    let script = "/usr/share/doc/python3-impacket/examples/GetADUsers.py";
+    let out = text(&client("/usr/bin/python3", &[script, "-all", "-dc-ip", &ip, "CORP/alice:Winter2024!"], None));
+    assert!(out.contains("invalidCredentials") && out.contains("data 52e"), "{out}");
+    let attempt = decoy.wait_kind("auth_attempt", |e| e["details"]["method"] == "sicily-ntlm");
+    assert_eq!(attempt["principal"], "CORP\\alice");
+    assert!(common::netntlmv2_verifies(attempt["secret"]["value"].as_str().unwrap(), "Winter2024!"), "{attempt}");
+}

@@ -3,8 +3,10 @@
 //! message ids echoed. The rootDSE (a base search of the empty DN) answers what AD
 //! answers: naming contexts, `dnsHostName`, supported versions and SASL mechanisms,
 //! functional levels. Anonymous binds succeed and may read only the rootDSE; simple binds
-//! are recorded with their DN and password and refused as invalid credentials; SASL binds
-//! are recorded by mechanism and refused. Nothing is ever written.
+//! are recorded with their DN and password and refused as invalid credentials. NTLM binds,
+//! both Microsoft's "Sicily" bind (impacket, ldp.exe) and SASL GSS-SPNEGO/NTLM, get the
+//! decky's NTLM challenge and are recorded as NetNTLMv2 lines, then refused; other SASL
+//! binds are recorded by mechanism and refused. Nothing is ever written.
 
 use std::collections::BTreeSet;
 
@@ -63,9 +65,73 @@ fn message_bytes(buf: &[u8]) -> Parse<Vec<u8>> {
     }
 }
 
+/// An NTLM bind at the start of an LDAP message: the message id, the NTLM token, and
+/// whether it came through SASL (else Microsoft's Sicily bind, tags 9 to 11, which BER
+/// libraries do not know).
+fn ntlm_bind(message: &[u8]) -> Option<(u32, &[u8], bool)> {
+    let at = match *message.get(1)? {
+        n if n < 0x80 => 2,
+        n => 2 + usize::from(n & 0x7f),
+    };
+    if message.get(at)? != &0x02 {
+        return None;
+    }
+    let id_len = usize::from(*message.get(at + 1)?);
+    let id = message
+        .get(at + 2..at + 2 + id_len)
+        .filter(|b| b.len() <= 4)?
+        .iter()
+        .fold(0u32, |a, b| (a << 8) | u32::from(*b));
+    if message.get(at + 2 + id_len)? != &0x60 {
+        return None;
+    }
+    let start = message.windows(crate::ntlm::SIGNATURE.len()).position(|w| w == crate::ntlm::SIGNATURE)?;
+    let sasl = message.windows(10).any(|w| w == b"GSS-SPNEGO") || message.windows(6).any(|w| w == b"\x04\x04NTLM");
+    Some((id, message.get(start..)?, sasl))
+}
+
+impl Ldap {
+    /// One leg of an NTLM bind: the CHALLENGE for a NEGOTIATE (in `matchedDN` for a Sicily
+    /// bind, as AD puts it, or as SASL credentials), a refusal for an AUTHENTICATE.
+    async fn ntlm(&self, conn: &mut Conn, challenge: &mut [u8; 8], token: &[u8], sasl: bool) -> BindResponse {
+        let method = if sasl { "sasl-ntlm" } else { "sicily-ntlm" };
+        let text = |t: &str| OctetString::from(t.as_bytes().to_vec());
+        match crate::ntlm::parse(token) {
+            Ok(crate::ntlm::Message::Negotiate { flags }) => {
+                *challenge = crate::ntlm::random();
+                let message =
+                    crate::ntlm::challenge_message(&self.identity, *challenge, flags, crate::ntlm::filetime_now());
+                if sasl {
+                    let creds = crate::ntlm::spnego_response(crate::ntlm::NegState::Incomplete, Some(&message));
+                    BindResponse::new(ResultCode::SaslBindInProgress, text(""), text(""), None, Some(creds.into()))
+                } else {
+                    BindResponse::new(ResultCode::Success, message.into(), text(""), None, None)
+                }
+            }
+            Ok(crate::ntlm::Message::Authenticate(auth)) => {
+                let fields = crate::ntlm::attempt_fields(&auth, *challenge, method, "failure");
+                conn.log.record(Kind::AuthAttempt, fields).await;
+                BindResponse::new(
+                    ResultCode::InvalidCredentials,
+                    text(""),
+                    text("80090308: LdapErr: DSID-0C090569, comment: AcceptSecurityContext error, data 52e, v4563"),
+                    None,
+                    None,
+                )
+            }
+            Err(err) => {
+                conn.violation_in(&format!("NTLM bind: {err}"), token).await;
+                BindResponse::new(ResultCode::ProtocolError, text(""), text(""), None, None)
+            }
+        }
+    }
+}
+
 /// The directory a domain controller of `domain` shows.
 #[derive(Debug)]
 pub struct Ldap {
+    /// Who the DC is to NTLM.
+    identity: crate::windows::Identity,
     /// The rootDSE's attributes, in the order AD lists them.
     root_dse: Vec<(&'static str, Vec<String>)>,
 }
@@ -80,6 +146,7 @@ impl Ldap {
     /// domain, as SMB and NTLM name it).
     pub fn new(persona: &Persona, config: &Config) -> Self {
         let domain = config.string("domain").map_or_else(crate::windows::domain, str::to_ascii_lowercase);
+        let identity = crate::windows::Identity::in_domain(persona, &domain);
         let base = domain_dn(&domain);
         let host = persona.hostname.to_ascii_uppercase();
         let config_nc = format!("CN=Configuration,{base}");
@@ -121,7 +188,7 @@ impl Ldap {
             ("forestFunctionality", one("7".into())),
             ("domainControllerFunctionality", one("7".into())),
         ];
-        Self { root_dse }
+        Self { identity, root_dse }
     }
 
     /// The rootDSE entry with the attributes `wanted` asks for (all for none or `*`).
@@ -247,11 +314,22 @@ impl Decoy for Ldap {
     }
 
     async fn serve(&self, conn: &mut Conn) -> End {
+        let mut challenge = [0u8; 8];
         loop {
             let bytes = match conn.frame(message_bytes).await {
                 Ok(bytes) => bytes,
                 Err(end) => return end,
             };
+            if let Some((id, token, sasl)) = ntlm_bind(&bytes) {
+                let response = self.ntlm(conn, &mut challenge, token, sasl).await;
+                let Ok(encoded) = rasn::ber::encode(&LdapMessage::new(id, ProtocolOp::BindResponse(response))) else {
+                    return End::Io;
+                };
+                if let Err(end) = conn.write(&encoded).await {
+                    return end;
+                }
+                continue;
+            }
             let message: LdapMessage = match rasn::ber::decode(&bytes) {
                 Ok(message) => message,
                 Err(err) => {
