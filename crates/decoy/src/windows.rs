@@ -24,23 +24,46 @@ pub struct Release {
     pub build: u16,
     /// The highest SMB2 dialect it speaks (0x0311 is SMB 3.1.1).
     pub max_dialect: u16,
+    /// Whether SMB1 is still on (Windows Server 2016 installs it; later releases do not).
+    pub smb1: bool,
 }
 
 /// Windows Server releases a server persona picks from.
 const SERVERS: &[Release] = &[
-    Release { name: "Windows Server 2016 Standard", major: 10, minor: 0, build: 14393, max_dialect: 0x0311 },
-    Release { name: "Windows Server 2019 Standard", major: 10, minor: 0, build: 17763, max_dialect: 0x0311 },
-    Release { name: "Windows Server 2022 Standard", major: 10, minor: 0, build: 20348, max_dialect: 0x0311 },
+    Release {
+        name: "Windows Server 2016 Standard",
+        major: 10,
+        minor: 0,
+        build: 14393,
+        max_dialect: 0x0311,
+        smb1: true,
+    },
+    Release {
+        name: "Windows Server 2019 Standard",
+        major: 10,
+        minor: 0,
+        build: 17763,
+        max_dialect: 0x0311,
+        smb1: false,
+    },
+    Release {
+        name: "Windows Server 2022 Standard",
+        major: 10,
+        minor: 0,
+        build: 20348,
+        max_dialect: 0x0311,
+        smb1: false,
+    },
 ];
 
 /// Desktop releases a workstation persona picks from.
 const DESKTOPS: &[Release] = &[
-    Release { name: "Windows 10 Enterprise", major: 10, minor: 0, build: 19045, max_dialect: 0x0311 },
-    Release { name: "Windows 11 Enterprise", major: 10, minor: 0, build: 22631, max_dialect: 0x0311 },
+    Release { name: "Windows 10 Enterprise", major: 10, minor: 0, build: 19045, max_dialect: 0x0311, smb1: false },
+    Release { name: "Windows 11 Enterprise", major: 10, minor: 0, build: 22631, max_dialect: 0x0311, smb1: false },
 ];
 
 /// Samba as its NTLM version block shows it (Samba sends 6.1, build 0).
-const SAMBA: Release = Release { name: "Samba", major: 6, minor: 1, build: 0, max_dialect: 0x0311 };
+const SAMBA: Release = Release { name: "Samba", major: 6, minor: 1, build: 0, max_dialect: 0x0311, smb1: false };
 
 /// The identity of one decky.
 #[derive(Debug, Clone)]
@@ -69,8 +92,15 @@ impl Identity {
     pub fn in_domain(persona: &Persona, domain: &str) -> Self {
         let host: String = persona.hostname.chars().take_while(|c| *c != '.').collect();
         let netbios_name: String = host.to_ascii_uppercase().chars().take(15).collect();
-        let pick =
-            |list: &'static [Release]| list.get(persona.derive("windows release") as usize % list.len()).copied();
+        // `DECNET_WINDOWS_RELEASE` (e.g. `2016`, `11`) picks a release by name; else the seed does.
+        let wanted = std::env::var("DECNET_WINDOWS_RELEASE").ok().filter(|w| !w.is_empty());
+        let pick = |list: &'static [Release]| {
+            wanted
+                .as_deref()
+                .and_then(|w| list.iter().find(|r| r.name.contains(&format!(" {w} "))))
+                .or_else(|| list.get(persona.derive("windows release") as usize % list.len()))
+                .copied()
+        };
         let release = match persona.os_family {
             Some(OsFamily::WindowsServer) => pick(SERVERS),
             Some(OsFamily::Windows) => pick(DESKTOPS),

@@ -74,7 +74,9 @@ fn a_named_login_is_captured_as_a_netntlmv2_line_that_cracks_to_the_password() {
 
 #[test]
 fn the_ntlm_challenge_carries_the_windows_identity_and_smb1_only_clients_are_cut_off() {
-    let decoy = Decoy::start("smb", &format!("{}:445", loopback()), None, &WINDOWS);
+    // Windows Server 2019: SMB1 removed.
+    let env = [WINDOWS[0], WINDOWS[1], ("DECNET_WINDOWS_RELEASE", "2019")];
+    let decoy = Decoy::start("smb", &format!("{}:445", loopback()), None, &env);
     let ip = decoy.addr.ip().to_string();
     // smb2-security-mode and smb-protocols speak SMB2; ntlm-info style data comes from the
     // CHALLENGE, which smbclient shows at debug level 10 as the server's names.
@@ -100,4 +102,24 @@ fn port_139_answers_the_netbios_session_request() {
     let out = smbclient(&decoy, &["-N", "-L", &decoy.addr.ip().to_string()]);
     assert!(out.contains("Shared"), "{out}");
     decoy.wait_kind("command", |e| e["command"] == "srvsvc NetrShareEnum");
+}
+
+#[test]
+fn a_windows_server_2016_speaks_smb1_to_nmap_and_records_the_ms17_010_probe() {
+    let env = [WINDOWS[0], WINDOWS[1], ("DECNET_WINDOWS_RELEASE", "2016")];
+    let mut decoy = Decoy::start("smb", &format!("{}:445", loopback()), None, &env);
+    let ip = decoy.addr.ip().to_string();
+    let scripts = "smb-os-discovery,smb-vuln-ms17-010";
+    let out = text(&client("nmap", &["-Pn", "-n", "-p", "445", "--script", scripts, &ip], None));
+    for line in [
+        "OS: Windows Server 2016 Standard 14393 (Windows Server 2016 Standard 6.3)",
+        "NetBIOS computer name: FS-FINANCE-01",
+        "Domain name: corp.local",
+        "FQDN: fs-finance-01.corp.local",
+    ] {
+        assert!(out.contains(line), "{line} in {out}");
+    }
+    assert!(!out.contains("VULNERABLE"), "answered as a patched host: {out}");
+    let probe = decoy.wait_kind("command", |e| e["details"]["probe"] == "ms17-010");
+    assert_eq!(probe["details"]["protocol"], "SMB1");
 }

@@ -19,6 +19,7 @@
 
 mod rpc;
 mod share;
+mod smb1;
 mod wire;
 
 use std::collections::HashMap;
@@ -127,6 +128,8 @@ struct State {
     last_file: Option<u64>,
     /// Whether the client has spoken SMB2 yet (a second NEGOTIATE is a violation).
     negotiated: bool,
+    /// The SMB1 session, once NT LM 0.12 was negotiated (Windows Server 2016 only).
+    smb1: Option<smb1::Session>,
 }
 
 /// A command's answer: its status and body.
@@ -203,6 +206,39 @@ impl Decoy for Smb {
 impl Smb {
     /// An SMB1 message: only NEGOTIATE, upgraded to SMB2 when the client offers it.
     async fn smb1(&self, conn: &mut Conn, state: &mut State, message: &[u8]) -> Result<Vec<u8>, End> {
+        if let Some(session) = state.smb1.as_mut() {
+            let (answer, seen) = smb1::answer(message, &self.identity, session);
+            let challenge = session.challenge;
+            let protocol = |fields: Fields| fields.detail("protocol", "SMB1");
+            match seen {
+                smb1::Seen::Login(auth, ok) => {
+                    let method = if ok { "anonymous" } else { "smb1" };
+                    let fields = ntlm::attempt_fields(&auth, challenge, method, if ok { "success" } else { "failure" });
+                    conn.log.record(Kind::AuthAttempt, protocol(fields)).await;
+                }
+                smb1::Seen::TreeConnect(path, ok) => {
+                    let fields = Fields::default()
+                        .command(format!("TREE_CONNECT {path}"))
+                        .detail("outcome", if ok { "success" } else { "no such share" });
+                    conn.log.record(Kind::Command, protocol(fields)).await;
+                }
+                smb1::Seen::Ms17010Probe => {
+                    let fields = Fields::default()
+                        .command("TRANS PeekNamedPipe FID 0")
+                        .detail("probe", "ms17-010")
+                        .detail("outcome", "answered as patched");
+                    conn.log.record(Kind::Command, protocol(fields)).await;
+                }
+                smb1::Seen::Unsupported(command) => {
+                    let fields = Fields::default()
+                        .command(format!("SMB1 command 0x{command:02x}"))
+                        .detail("outcome", "not supported");
+                    conn.log.record(Kind::Command, protocol(fields)).await;
+                }
+                smb1::Seen::Nothing => {}
+            }
+            return Ok(answer);
+        }
         let Some(dialects) = wire::smb1_dialects(message) else {
             conn.violation_in("SMB1 message other than NEGOTIATE", message).await;
             return Err(End::Violation);
@@ -214,15 +250,28 @@ impl Smb {
         } else {
             None
         };
+        let nt1 = dialects.iter().position(|d| d == "NT LM 0.12").filter(|_| self.identity.release.smb1);
+        let chosen = match (upgrade, nt1) {
+            (Some(dialect), _) => wire::dialect_name(dialect),
+            (None, Some(_)) => "NT LM 0.12".into(),
+            (None, None) => "none (SMB1 only)".into(),
+        };
         let fields = Fields::default()
             .detail("protocol", "SMB1")
             .detail(
                 "dialects",
                 dialects.iter().map(|d| serde_json::Value::from(printable(d.as_bytes()))).collect::<Vec<_>>(),
             )
-            .detail("upgraded_to", upgrade.map(wire::dialect_name).unwrap_or_else(|| "none (SMB1 only)".into()));
+            .detail("upgraded_to", chosen);
         conn.log.record(Kind::Handshake, fields).await;
         let Some(dialect) = upgrade else {
+            if let Some(index) = nt1 {
+                // Windows Server 2016 still speaks SMB1 to a client that offers nothing newer.
+                let mut session = smb1::Session::default();
+                let answer = smb1::negotiate(message, index as u16, &self.identity, &self.server_guid, &mut session);
+                state.smb1 = Some(session);
+                return Ok(answer);
+            }
             // SMB1 is removed from current Windows: the connection is dropped.
             return Err(End::Done);
         };
