@@ -67,6 +67,12 @@ pub enum SecretKind {
     MysqlNative,
     /// The SHA-256 fingerprint of an offered public key.
     PublicKey,
+    /// VNC Authentication: the 16-byte DES encryption of the 16-byte challenge (the salt)
+    /// under the password (its first 8 bytes, each byte's bits reversed), hex.
+    VncDes,
+    /// SIP (HTTP) Digest `response` (`MD5(MD5(user:realm:password):nonce:MD5(method:uri))`);
+    /// the salt is the nonce, the realm, method and uri are in the details.
+    SipDigest,
 }
 
 /// A captured secret.

@@ -55,6 +55,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "pop3" => vec![b"USER j.smith\r\nPASS Winter2024!\r\nSTAT\r\nRETR 1\r\n", b"AUTH PLAIN AGEAYg==\r\nCAPA\r\nTOP 2 3\r\n"],
         "ldap" => vec![LDAP_BIND, b"\x30\x25\x02\x01\x02\x63\x20\x04\x00\x0a\x01\x00\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00\x87\x0bobjectClass\x30\x00"],
         "snmp" => vec![SNMP_GETNEXT, b"\x30\x26\x02\x01\x00\x04\x06public\xa5\x19\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x0a\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00"],
+        "vnc" => vec![b"RFB 003.008\n\x02AAAAAAAAAAAAAAAA", b"RFB 003.003\n0123456789abcdef", b"RFB 003.007\n\x01"],
         _ => vec![b"x"],
     };
     list.into_iter().map(<[u8]>::to_vec).collect()
@@ -183,6 +184,11 @@ fn imap_survives_hostile_input() {
 #[test]
 fn pop3_survives_hostile_input() {
     storm("pop3");
+}
+
+#[test]
+fn vnc_survives_hostile_input() {
+    storm("vnc");
 }
 
 #[test]

@@ -22,6 +22,7 @@ pub mod snmp;
 pub mod sql;
 pub mod ssh;
 pub mod telnet;
+pub mod vnc;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,6 +90,7 @@ pub async fn serve(
         "redis" => run!(redis::Redis::new(persona, config)),
         "smtp" => run!(smtp::Smtp::new(persona, config)),
         "telnet" => run!(telnet::Telnet::new(persona, config)),
+        "vnc" => run!(vnc::Vnc::new(persona, config)),
         "ssh" => match ssh::Ssh::new(persona, config, &limits) {
             Ok(decoy) => run!(decoy),
             Err(err) => eprintln!("decnet-decoy: {err}"),

@@ -205,7 +205,7 @@ pub static SERVICES: &[Service] = &[
     svc("ssh", &[22], &[], SSH_KEYS, "SSH server with a fake shell"),
     svc("telnet", &[23], &[], LOGIN_KEYS, "Telnet server with a fake shell"),
     svc("tftp", &[], &[69], &[], "TFTP server"),
-    svc("vnc", &[5900], &[], &[], "VNC server capturing DES challenge responses"),
+    svc("vnc", &[5900], &[], &[], "VNC server (RFB 3.8) capturing DES challenge responses with their challenge"),
 ];
 
 const fn arch(
