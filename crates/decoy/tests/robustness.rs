@@ -55,6 +55,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "pop3" => vec![b"USER j.smith\r\nPASS Winter2024!\r\nSTAT\r\nRETR 1\r\n", b"AUTH PLAIN AGEAYg==\r\nCAPA\r\nTOP 2 3\r\n"],
         "ldap" => vec![LDAP_BIND, b"\x30\x25\x02\x01\x02\x63\x20\x04\x00\x0a\x01\x00\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00\x87\x0bobjectClass\x30\x00"],
         "snmp" => vec![SNMP_GETNEXT, b"\x30\x26\x02\x01\x00\x04\x06public\xa5\x19\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x0a\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00"],
+        "mqtt" => vec![b"\x10\x10\x00\x04MQTT\x04\x02\x00\x1e\x00\x04nmap\x82\x0b\x00\x01\x00\x06$SYS/#\x00\xc0\x00", b"\x10\x1a\x00\x04MQTT\x04\xc2\x00\x3c\x00\x01c\x00\x05alice\x00\x04pass\x32\x08\x00\x01t\x00\x01hi\xe0\x00"],
         "vnc" => vec![b"RFB 003.008\n\x02AAAAAAAAAAAAAAAA", b"RFB 003.003\n0123456789abcdef", b"RFB 003.007\n\x01"],
         _ => vec![b"x"],
     };
@@ -114,6 +115,7 @@ fn still_serving(service: &str, addr: SocketAddr) {
         "redis" => b"PING\r\n",
         "postgres" => b"\0\0\0\x08\x04\xd2\x16\x2f",
         "ldap" => LDAP_BIND,
+        "mqtt" => b"\x10\x10\x00\x04MQTT\x04\x02\x00\x1e\x00\x04nmap",
         _ => b"",
     };
     stream.write_all(probe).unwrap();
@@ -184,6 +186,11 @@ fn imap_survives_hostile_input() {
 #[test]
 fn pop3_survives_hostile_input() {
     storm("pop3");
+}
+
+#[test]
+fn mqtt_survives_hostile_input() {
+    storm("mqtt");
 }
 
 #[test]

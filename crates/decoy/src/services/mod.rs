@@ -10,6 +10,7 @@ pub mod http;
 pub mod imap;
 pub mod ldap;
 mod mailbox;
+pub mod mqtt;
 pub mod mysql;
 mod placeholder;
 pub mod pop3;
@@ -84,6 +85,7 @@ pub async fn serve(
         "http" => run!(http::Http::new(persona, config)),
         "imap" => run!(imap::Imap::new(persona, config)),
         "ldap" => run!(ldap::Ldap::new(persona, config)),
+        "mqtt" => run!(mqtt::Mqtt::new(persona, config)),
         "mysql" => run!(mysql::Mysql::new(persona, config)),
         "pop3" => run!(pop3::Pop3::new(persona, config)),
         "postgres" => run!(postgres::Postgres::new(persona, config)),

@@ -151,7 +151,22 @@ pub static SERVICES: &[Service] = &[
     svc("ldap", &[389], &[], LDAP_KEYS, "LDAP as an Active Directory domain controller: rootDSE, binds recorded"),
     svc("llmnr", &[], &[5355, 5353], &[], "passive LLMNR and mDNS listener"),
     svc("mongodb", &[27017], &[], &[], "MongoDB server"),
-    svc("mqtt", &[1883], &[], &[], "MQTT broker"),
+    svc(
+        "mqtt",
+        &[1883],
+        &[],
+        &[
+            key("anonymous", F::Bool, D::Bool(true), "let clients in without credentials (an open broker)"),
+            key(
+                "user",
+                F::String,
+                D::None,
+                "the only login accepted (besides lures); unset: any login while anonymous",
+            ),
+            secret("user_password", F::Password, D::None, "password of that login"),
+        ],
+        "MQTT broker (Mosquitto) recording logins, subscriptions and publishes; retained $SYS and sensor topics",
+    ),
     svc("mssql", &[1433], &[], &[], "Microsoft SQL Server login endpoint"),
     svc(
         "mysql",
