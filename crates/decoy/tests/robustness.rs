@@ -56,6 +56,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "ldap" => vec![LDAP_BIND, b"\x30\x25\x02\x01\x02\x63\x20\x04\x00\x0a\x01\x00\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00\x87\x0bobjectClass\x30\x00"],
         "snmp" => vec![SNMP_GETNEXT, b"\x30\x26\x02\x01\x00\x04\x06public\xa5\x19\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x0a\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00"],
         "mqtt" => vec![b"\x10\x10\x00\x04MQTT\x04\x02\x00\x1e\x00\x04nmap\x82\x0b\x00\x01\x00\x06$SYS/#\x00\xc0\x00", b"\x10\x1a\x00\x04MQTT\x04\xc2\x00\x3c\x00\x01c\x00\x05alice\x00\x04pass\x32\x08\x00\x01t\x00\x01hi\xe0\x00"],
+        "tftp" => vec![b"\x00\x01startup-config\x00octet\x00", b"\x00\x02up.bin\x00netascii\x00blksize\x001428\x00", b"\x00\x01nothere\x00octet\x00"],
         "vnc" => vec![b"RFB 003.008\n\x02AAAAAAAAAAAAAAAA", b"RFB 003.003\n0123456789abcdef", b"RFB 003.007\n\x01"],
         _ => vec![b"x"],
     };
@@ -145,14 +146,14 @@ fn storm(service: &str) {
 }
 
 /// The storm over UDP: every input one datagram (cut to the largest a datagram carries).
-#[test]
-fn snmp_survives_hostile_datagrams() {
-    let mut decoy = Decoy::start("snmp", &format!("{}:0", loopback()), None, &[]);
+/// The decoy, still running, under the memory cap.
+fn datagram_storm(service: &str) -> Decoy {
+    let mut decoy = Decoy::start(service, &format!("{}:0", loopback()), None, &[]);
     let mut runner = TestRunner::new_with_rng(
         Config::default(),
         TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
     );
-    let strategy = hostile(seeds("snmp"));
+    let strategy = hostile(seeds(service));
     let socket = std::net::UdpSocket::bind((loopback(), 0)).unwrap();
     let mut peak = 0;
     for round in 0..10 {
@@ -161,21 +162,41 @@ fn snmp_survives_hostile_datagrams() {
             input.truncate(65_000);
             let _ = socket.send_to(&input, decoy.addr);
         }
-        assert!(decoy.alive(), "snmp crashed in round {round}");
+        assert!(decoy.alive(), "{service} crashed in round {round}");
         peak = peak.max(decoy.rss_kib());
     }
-    assert!(peak < MEMORY_CAP_KIB, "snmp peaked at {peak} KiB");
-    // A well-formed request from another source is still answered.
+    assert!(peak < MEMORY_CAP_KIB, "{service} peaked at {peak} KiB");
+    eprintln!("{service}: {INPUTS} hostile datagrams, peak RSS {peak} KiB");
+    decoy
+}
+
+/// Whether `request` from a fresh source gets an answer passing `good` (from any port:
+/// TFTP answers from a new one), within a few tries.
+fn datagram_answered(addr: SocketAddr, request: &[u8], good: impl Fn(&[u8]) -> bool) -> bool {
     let client = std::net::UdpSocket::bind(("127.0.0.2", 0)).unwrap();
     client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let mut answer = [0u8; 1500];
-    let answered = (0..5).any(|_| {
-        client.send_to(SNMP_GETNEXT, decoy.addr).unwrap();
-        client.recv(&mut answer).is_ok_and(|n| n > 0 && answer[0] == 0x30)
-    });
+    (0..5).any(|_| {
+        client.send_to(request, addr).unwrap();
+        client.recv(&mut answer).is_ok_and(|n| good(&answer[..n]))
+    })
+}
+
+#[test]
+fn snmp_survives_hostile_datagrams() {
+    let mut decoy = datagram_storm("snmp");
+    let answered = datagram_answered(decoy.addr, SNMP_GETNEXT, |a| a.first() == Some(&0x30));
     assert!(answered, "snmp answers a well-formed request after the storm");
     decoy.wait_kind("protocol_error", |_| true);
-    eprintln!("snmp: {INPUTS} hostile datagrams, peak RSS {peak} KiB");
+}
+
+#[test]
+fn tftp_survives_hostile_datagrams() {
+    let mut decoy = datagram_storm("tftp");
+    let answered =
+        datagram_answered(decoy.addr, b"\x00\x01startup-config\x00octet\x00", |a| a.starts_with(b"\x00\x03\x00\x01"));
+    assert!(answered, "tftp serves a read after the storm");
+    decoy.wait_kind("protocol_error", |_| true);
 }
 
 #[test]

@@ -23,6 +23,7 @@ pub mod snmp;
 pub mod sql;
 pub mod ssh;
 pub mod telnet;
+pub mod tftp;
 pub mod vnc;
 
 use std::net::SocketAddr;
@@ -42,7 +43,7 @@ use crate::server::{Conn, Decoy, End, Limits, run_tcp};
 pub struct Sockets {
     /// TCP listeners.
     pub tcp: Vec<TcpListener>,
-    /// UDP sockets (SNMP's agent; the placeholder records the others).
+    /// UDP sockets (each UDP service runs its own datagram loop; the placeholder records).
     pub udp: Vec<UdpSocket>,
 }
 
@@ -66,13 +67,20 @@ pub async fn serve(
 ) {
     let limits = Arc::new(limits);
     let mut tasks = JoinSet::new();
+    // UDP: one task per socket, each service's datagram loop (the placeholder records).
     for socket in sockets.udp {
-        let (recorder, stop) = (recorder.clone(), stop.clone());
-        if service.name == "snmp" {
-            let agent = snmp::Snmp::new(persona, config, &interfaces(&socket).await);
-            tasks.spawn(async move { snmp::run(agent, socket, recorder, stopped(stop)).await });
-        } else {
-            tasks.spawn(async move { placeholder::run_udp(socket, recorder, stopped(stop)).await });
+        let (recorder, shutdown) = (recorder.clone(), stopped(stop.clone()));
+        match service.name {
+            "snmp" => {
+                let agent = snmp::Snmp::new(persona, config, &interfaces(&socket).await);
+                tasks.spawn(snmp::run(agent, socket, recorder, shutdown));
+            }
+            "tftp" => {
+                tasks.spawn(tftp::run(tftp::Tftp::new(persona, config), socket, recorder, shutdown));
+            }
+            _ => {
+                tasks.spawn(placeholder::run_udp(socket, recorder, shutdown));
+            }
         }
     }
     macro_rules! run {

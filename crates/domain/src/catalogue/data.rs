@@ -219,7 +219,7 @@ pub static SERVICES: &[Service] = &[
     svc("snmp", &[], &[161], SNMP_KEYS, "SNMP v1/v2c agent with a walkable MIB-II (system, interfaces, addresses)"),
     svc("ssh", &[22], &[], SSH_KEYS, "SSH server with a fake shell"),
     svc("telnet", &[23], &[], LOGIN_KEYS, "Telnet server with a fake shell"),
-    svc("tftp", &[], &[69], &[], "TFTP server"),
+    svc("tftp", &[], &[69], &[], "TFTP server (tftpd-hpa) serving switch configs and a PXE menu, recording uploads"),
     svc("vnc", &[5900], &[], &[], "VNC server (RFB 3.8) capturing DES challenge responses with their challenge"),
 ];
 
