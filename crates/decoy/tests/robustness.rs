@@ -30,6 +30,10 @@ const SNMP_GETNEXT: &[u8] = b"\x30\x26\x02\x01\x01\x04\x06public\xa1\x19\x02\x04
 /// An LDAP anonymous simple bind (message 1).
 const LDAP_BIND: &[u8] = b"\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\x00";
 
+/// A DNS query for `www.corp.local` A (over UDP; the TCP seed adds the length).
+const DNS_QUERY: &[u8] =
+    b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x04corp\x05local\x00\x00\x01\x00\x01";
+
 /// Well-formed openings of each protocol, which the generator mutates.
 fn seeds(service: &str) -> Vec<Vec<u8>> {
     let mut startup = 0u32.to_be_bytes().to_vec();
@@ -56,6 +60,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "ldap" => vec![LDAP_BIND, b"\x30\x25\x02\x01\x02\x63\x20\x04\x00\x0a\x01\x00\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00\x87\x0bobjectClass\x30\x00"],
         "snmp" => vec![SNMP_GETNEXT, b"\x30\x26\x02\x01\x00\x04\x06public\xa5\x19\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x0a\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00"],
         "mqtt" => vec![b"\x10\x10\x00\x04MQTT\x04\x02\x00\x1e\x00\x04nmap\x82\x0b\x00\x01\x00\x06$SYS/#\x00\xc0\x00", b"\x10\x1a\x00\x04MQTT\x04\xc2\x00\x3c\x00\x01c\x00\x05alice\x00\x04pass\x32\x08\x00\x01t\x00\x01hi\xe0\x00"],
+        "dns" => vec![DNS_QUERY, b"\x00\x1d\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x04corp\x05local\x00\x00\x01\x00\x01", b"\x00\x06\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07version\x04bind\x00\x00\x10\x00\x03"],
         "tftp" => vec![b"\x00\x01startup-config\x00octet\x00", b"\x00\x02up.bin\x00netascii\x00blksize\x001428\x00", b"\x00\x01nothere\x00octet\x00"],
         "vnc" => vec![b"RFB 003.008\n\x02AAAAAAAAAAAAAAAA", b"RFB 003.003\n0123456789abcdef", b"RFB 003.007\n\x01"],
         _ => vec![b"x"],
@@ -116,6 +121,9 @@ fn still_serving(service: &str, addr: SocketAddr) {
         "redis" => b"PING\r\n",
         "postgres" => b"\0\0\0\x08\x04\xd2\x16\x2f",
         "ldap" => LDAP_BIND,
+        "dns" => {
+            b"\x00\x1d\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x04corp\x05local\x00\x00\x01\x00\x01"
+        }
         "mqtt" => b"\x10\x10\x00\x04MQTT\x04\x02\x00\x1e\x00\x04nmap",
         _ => b"",
     };
@@ -148,7 +156,13 @@ fn storm(service: &str) {
 /// The storm over UDP: every input one datagram (cut to the largest a datagram carries).
 /// The decoy, still running, under the memory cap.
 fn datagram_storm(service: &str) -> Decoy {
-    let mut decoy = Decoy::start(service, &format!("{}:0", loopback()), None, &[]);
+    datagram_storm_on(service, &format!("{}:0", loopback()))
+}
+
+/// [`datagram_storm`] on `listen` (an address alone: the catalogue's ports, for a service
+/// that also listens on TCP); the datagrams go to the same port number over UDP.
+fn datagram_storm_on(service: &str, listen: &str) -> Decoy {
+    let mut decoy = Decoy::start(service, listen, None, &[]);
     let mut runner = TestRunner::new_with_rng(
         Config::default(),
         TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
@@ -187,6 +201,20 @@ fn snmp_survives_hostile_datagrams() {
     let mut decoy = datagram_storm("snmp");
     let answered = datagram_answered(decoy.addr, SNMP_GETNEXT, |a| a.first() == Some(&0x30));
     assert!(answered, "snmp answers a well-formed request after the storm");
+    decoy.wait_kind("protocol_error", |_| true);
+}
+
+#[test]
+fn dns_survives_hostile_input_over_tcp() {
+    storm("dns");
+}
+
+#[test]
+fn dns_survives_hostile_datagrams() {
+    let mut decoy = datagram_storm_on("dns", &loopback().to_string());
+    let udp = SocketAddr::new(decoy.addr.ip(), 53);
+    let answered = datagram_answered(udp, DNS_QUERY, |a| a.starts_with(b"\x12\x34\x85"));
+    assert!(answered, "dns answers a query after the storm");
     decoy.wait_kind("protocol_error", |_| true);
 }
 

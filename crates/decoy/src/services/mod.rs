@@ -5,6 +5,7 @@
 //! Services without a protocol decoy yet answer nothing: they record each connection
 //! (and UDP datagram) and close.
 
+pub mod dns;
 pub mod ftp;
 pub mod http;
 pub mod imap;
@@ -71,6 +72,9 @@ pub async fn serve(
     for socket in sockets.udp {
         let (recorder, shutdown) = (recorder.clone(), stopped(stop.clone()));
         match service.name {
+            "dns" => {
+                tasks.spawn(dns::run_udp(Arc::new(dns::Dns::new(persona, config)), socket, recorder, shutdown));
+            }
             "snmp" => {
                 let agent = snmp::Snmp::new(persona, config, &interfaces(&socket).await);
                 tasks.spawn(snmp::run(agent, socket, recorder, shutdown));
@@ -89,6 +93,7 @@ pub async fn serve(
         };
     }
     match service.name {
+        "dns" => run!(dns::Dns::new(persona, config)),
         "ftp" => run!(ftp::Ftp::new(persona, config)),
         "http" => run!(http::Http::new(persona, config)),
         "imap" => run!(imap::Imap::new(persona, config)),

@@ -125,22 +125,33 @@ const SMTP_RELAY_KEYS: &[ConfigKey] = &[
 
 const DNS_MODES: &[&str] = &["auth", "recursive", "open"];
 const DNS_KEYS: &[ConfigKey] = &[
-    key("zone_mode", F::Enum(DNS_MODES), D::Str("auth"), "authoritative, recursive or open resolver persona"),
-    key("domain", F::String, D::Str(""), "zone served"),
-    key("bind_version", F::String, D::Str("9.11.4-P2-RedHat-9.11.4-26.P2.el7_9.16"), "answer to version.bind"),
+    key(
+        "zone_mode",
+        F::Enum(DNS_MODES),
+        D::Str("auth"),
+        "auth refuses other names; recursive (private sources) and open (anyone) answer them SERVFAIL, never forwarding",
+    ),
+    key("domain", F::String, D::Str(""), "zone served (empty: corp.local)"),
+    key("bind_version", F::String, D::None, "answer to version.bind (defaults to the persona's BIND build)"),
     key("nsid", F::String, D::Str(""), "NSID option value"),
-    key("extra_records", F::Textarea, D::None, "extra zone records, one per line"),
-    key("real_recursive", F::Bool, D::Bool(false), "actually resolve recursive queries"),
-    key("upstream", F::String, D::Str(""), "upstream resolver for real recursion"),
-    key("forward_budget", F::String, D::Str("50"), "forwarded queries allowed per window"),
-    key("forward_window", F::String, D::Str("1.0"), "forwarding window in seconds"),
-    key("state_path", F::String, D::Str(""), "where resolver state is kept"),
+    key(
+        "extra_records",
+        F::Textarea,
+        D::None,
+        "extra zone records, one per line: name TYPE value (A, AAAA, CNAME, NS, MX, TXT)",
+    ),
 ];
 
 /// Every service, sorted by name.
 pub static SERVICES: &[Service] = &[
     svc("conpot", &[502, 80], &[161], &[], "industrial control system honeypot (Modbus, HTTP, SNMP)"),
-    svc("dns", &[53], &[53], DNS_KEYS, "authoritative DNS server with a BIND persona"),
+    svc(
+        "dns",
+        &[53],
+        &[53],
+        DNS_KEYS,
+        "authoritative DNS server (BIND persona): zone records, version.bind, transfers refused, every query recorded",
+    ),
     svc("docker_api", &[2375], &[], &[], "unauthenticated Docker Engine API"),
     svc("elasticsearch", &[9200], &[], &[], "Elasticsearch REST API"),
     svc("ftp", &[21], &[], FTP_KEYS, "FTP server with a read-only bait filesystem"),
