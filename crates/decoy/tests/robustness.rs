@@ -34,6 +34,9 @@ const LDAP_BIND: &[u8] = b"\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\
 const DNS_QUERY: &[u8] =
     b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x04corp\x05local\x00\x00\x01\x00\x01";
 
+/// A SIP OPTIONS request, as nmap sends it.
+const SIP_OPTIONS: &[u8] = b"OPTIONS sip:nm SIP/2.0\r\nVia: SIP/2.0/UDP nm;branch=foo;rport\r\nFrom: <sip:nm@nm>;tag=root\r\nTo: <sip:nm2@nm2>\r\nCall-ID: 50000\r\nCSeq: 42 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+
 /// Well-formed openings of each protocol, which the generator mutates.
 fn seeds(service: &str) -> Vec<Vec<u8>> {
     let mut startup = 0u32.to_be_bytes().to_vec();
@@ -61,6 +64,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "snmp" => vec![SNMP_GETNEXT, b"\x30\x26\x02\x01\x00\x04\x06public\xa5\x19\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x0a\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00"],
         "mqtt" => vec![b"\x10\x10\x00\x04MQTT\x04\x02\x00\x1e\x00\x04nmap\x82\x0b\x00\x01\x00\x06$SYS/#\x00\xc0\x00", b"\x10\x1a\x00\x04MQTT\x04\xc2\x00\x3c\x00\x01c\x00\x05alice\x00\x04pass\x32\x08\x00\x01t\x00\x01hi\xe0\x00"],
         "dns" => vec![DNS_QUERY, b"\x00\x1d\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x04corp\x05local\x00\x00\x01\x00\x01", b"\x00\x06\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07version\x04bind\x00\x00\x10\x00\x03"],
+        "sip" => vec![SIP_OPTIONS, b"REGISTER sip:10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4:5060;branch=z9hG4bK1\r\nFrom: <sip:100@10.0.0.1>;tag=1\r\nTo: <sip:100@10.0.0.1>\r\nCall-ID: 1@x\r\nCSeq: 2 REGISTER\r\nAuthorization: Digest username=\"100\", realm=\"asterisk\", nonce=\"ab12\", uri=\"sip:10.0.0.1\", response=\"00ff\"\r\nUser-Agent: friendly-scanner\r\nContent-Length: 4\r\n\r\nv=0\n"],
         "tftp" => vec![b"\x00\x01startup-config\x00octet\x00", b"\x00\x02up.bin\x00netascii\x00blksize\x001428\x00", b"\x00\x01nothere\x00octet\x00"],
         "vnc" => vec![b"RFB 003.008\n\x02AAAAAAAAAAAAAAAA", b"RFB 003.003\n0123456789abcdef", b"RFB 003.007\n\x01"],
         _ => vec![b"x"],
@@ -124,6 +128,7 @@ fn still_serving(service: &str, addr: SocketAddr) {
         "dns" => {
             b"\x00\x1d\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x04corp\x05local\x00\x00\x01\x00\x01"
         }
+        "sip" => SIP_OPTIONS,
         "mqtt" => b"\x10\x10\x00\x04MQTT\x04\x02\x00\x1e\x00\x04nmap",
         _ => b"",
     };
@@ -215,6 +220,20 @@ fn dns_survives_hostile_datagrams() {
     let udp = SocketAddr::new(decoy.addr.ip(), 53);
     let answered = datagram_answered(udp, DNS_QUERY, |a| a.starts_with(b"\x12\x34\x85"));
     assert!(answered, "dns answers a query after the storm");
+    decoy.wait_kind("protocol_error", |_| true);
+}
+
+#[test]
+fn sip_survives_hostile_input_over_tcp() {
+    storm("sip");
+}
+
+#[test]
+fn sip_survives_hostile_datagrams() {
+    let mut decoy = datagram_storm_on("sip", &loopback().to_string());
+    let udp = SocketAddr::new(decoy.addr.ip(), 5060);
+    let answered = datagram_answered(udp, SIP_OPTIONS, |a| a.starts_with(b"SIP/2.0 200 OK"));
+    assert!(answered, "sip answers OPTIONS after the storm");
     decoy.wait_kind("protocol_error", |_| true);
 }
 

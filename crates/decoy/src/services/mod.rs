@@ -19,6 +19,7 @@ pub mod postgres;
 pub mod redis;
 pub mod shell;
 pub mod shell_net;
+pub mod sip;
 pub mod smtp;
 pub mod snmp;
 pub mod sql;
@@ -75,6 +76,9 @@ pub async fn serve(
             "dns" => {
                 tasks.spawn(dns::run_udp(Arc::new(dns::Dns::new(persona, config)), socket, recorder, shutdown));
             }
+            "sip" => {
+                tasks.spawn(sip::run_udp(Arc::new(sip::Sip::new(persona, config)), socket, recorder, shutdown));
+            }
             "snmp" => {
                 let agent = snmp::Snmp::new(persona, config, &interfaces(&socket).await);
                 tasks.spawn(snmp::run(agent, socket, recorder, shutdown));
@@ -103,6 +107,7 @@ pub async fn serve(
         "pop3" => run!(pop3::Pop3::new(persona, config)),
         "postgres" => run!(postgres::Postgres::new(persona, config)),
         "redis" => run!(redis::Redis::new(persona, config)),
+        "sip" => run!(sip::Sip::new(persona, config)),
         "smtp" => run!(smtp::Smtp::new(persona, config)),
         "telnet" => run!(telnet::Telnet::new(persona, config)),
         "vnc" => run!(vnc::Vnc::new(persona, config)),

@@ -215,7 +215,7 @@ pub static SERVICES: &[Service] = &[
         ],
         "Redis server with a fake keyspace",
     ),
-    svc("sip", &[5060], &[5060], &[], "SIP registrar with digest authentication"),
+    svc("sip", &[5060], &[5060], &[], "SIP registrar (Asterisk persona) recording Digest responses with their nonce"),
     svc("smb", &[445, 139], &[], &[], "SMB server capturing NTLM hashes"),
     svc("smtp", &[25, 587], &[], SMTP_KEYS, "SMTP server capturing credentials, refusing relay"),
     svc("smtp_relay", &[25, 587], &[], SMTP_RELAY_KEYS, "SMTP open-relay persona that stores mail"),
