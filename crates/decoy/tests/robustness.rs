@@ -65,6 +65,7 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "mqtt" => vec![b"\x10\x10\x00\x04MQTT\x04\x02\x00\x1e\x00\x04nmap\x82\x0b\x00\x01\x00\x06$SYS/#\x00\xc0\x00", b"\x10\x1a\x00\x04MQTT\x04\xc2\x00\x3c\x00\x01c\x00\x05alice\x00\x04pass\x32\x08\x00\x01t\x00\x01hi\xe0\x00"],
         "dns" => vec![DNS_QUERY, b"\x00\x1d\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x04corp\x05local\x00\x00\x01\x00\x01", b"\x00\x06\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07version\x04bind\x00\x00\x10\x00\x03"],
         "sip" => vec![SIP_OPTIONS, b"REGISTER sip:10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4:5060;branch=z9hG4bK1\r\nFrom: <sip:100@10.0.0.1>;tag=1\r\nTo: <sip:100@10.0.0.1>\r\nCall-ID: 1@x\r\nCSeq: 2 REGISTER\r\nAuthorization: Digest username=\"100\", realm=\"asterisk\", nonce=\"ab12\", uri=\"sip:10.0.0.1\", response=\"00ff\"\r\nUser-Agent: friendly-scanner\r\nContent-Length: 4\r\n\r\nv=0\n"],
+        "llmnr" => vec![b"\x8a\x1f\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04wpad\x00\x00\x01\x00\x01", b"\x8a\x1f\x80\x00\x00\x00\x00\x01\x00\x00\x00\x00\x08fileserv\x00\x00\x01\x00\x01\x00\x00\x00\x1e\x00\x04\x0a\x00\x00\x42"],
         "tftp" => vec![b"\x00\x01startup-config\x00octet\x00", b"\x00\x02up.bin\x00netascii\x00blksize\x001428\x00", b"\x00\x01nothere\x00octet\x00"],
         "vnc" => vec![b"RFB 003.008\n\x02AAAAAAAAAAAAAAAA", b"RFB 003.003\n0123456789abcdef", b"RFB 003.007\n\x01"],
         _ => vec![b"x"],
@@ -235,6 +236,19 @@ fn sip_survives_hostile_datagrams() {
     let answered = datagram_answered(udp, SIP_OPTIONS, |a| a.starts_with(b"SIP/2.0 200 OK"));
     assert!(answered, "sip answers OPTIONS after the storm");
     decoy.wait_kind("protocol_error", |_| true);
+}
+
+/// The passive listener answers nothing: after the storm, a query from a fresh source is
+/// still recorded.
+#[test]
+fn llmnr_survives_hostile_datagrams() {
+    let mut decoy = datagram_storm_on("llmnr", &loopback().to_string());
+    decoy.wait_kind("protocol_error", |_| true);
+    let client = std::net::UdpSocket::bind(("127.0.0.3", 0)).unwrap();
+    client
+        .send_to(b"\x00\x07\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05after\x00\x00\x01\x00\x01", decoy.addr)
+        .unwrap();
+    decoy.wait_kind("command", |e| e["details"]["name"] == "after." && e["src_ip"] == "127.0.0.3");
 }
 
 #[test]

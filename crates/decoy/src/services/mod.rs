@@ -10,6 +10,7 @@ pub mod ftp;
 pub mod http;
 pub mod imap;
 pub mod ldap;
+pub mod llmnr;
 mod mailbox;
 pub mod mqtt;
 pub mod mysql;
@@ -75,6 +76,9 @@ pub async fn serve(
         match service.name {
             "dns" => {
                 tasks.spawn(dns::run_udp(Arc::new(dns::Dns::new(persona, config)), socket, recorder, shutdown));
+            }
+            "llmnr" => {
+                tasks.spawn(llmnr::run(socket, recorder, shutdown));
             }
             "sip" => {
                 tasks.spawn(sip::run_udp(Arc::new(sip::Sip::new(persona, config)), socket, recorder, shutdown));

@@ -160,7 +160,13 @@ pub static SERVICES: &[Service] = &[
     svc("imap", &[143], &[], MAILBOX_KEYS, "IMAP server (Dovecot) with a bait mailbox"),
     svc("k8s", &[6443], &[], &[], "Kubernetes API server"),
     svc("ldap", &[389], &[], LDAP_KEYS, "LDAP as an Active Directory domain controller: rootDSE, binds recorded"),
-    svc("llmnr", &[], &[5355, 5353], &[], "passive LLMNR and mDNS listener"),
+    svc(
+        "llmnr",
+        &[],
+        &[5355, 5353],
+        &[],
+        "passive LLMNR and mDNS listener recording every query and claimed answer, never answering",
+    ),
     svc("mongodb", &[27017], &[], &[], "MongoDB server"),
     svc(
         "mqtt",
