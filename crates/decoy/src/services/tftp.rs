@@ -8,8 +8,9 @@
 //! ignored, which RFC 2347 allows. Other packets on port 69 are recorded as protocol errors
 //! and answered with silence, as tftpd-hpa does.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -26,6 +27,10 @@ const MAX_DATAGRAM: usize = 1500;
 const BLOCK: usize = 512;
 /// Transfers served at once; requests beyond are recorded and dropped.
 const MAX_TRANSFERS: usize = 32;
+/// Transfers served at once to one address. A read request's source can be forged, and
+/// each transfer resends its block to that address: the cap bounds what a forged request
+/// can reflect at a victim.
+const MAX_PER_SOURCE: usize = 4;
 /// How long a transfer waits for the client's next packet before sending again.
 const RETRANSMIT: Duration = Duration::from_secs(1);
 /// Sends of one packet before a transfer is abandoned.
@@ -209,12 +214,47 @@ impl Tftp {
     }
 }
 
+/// Transfers in progress per client address.
+#[derive(Debug, Default)]
+struct Sources(Mutex<HashMap<IpAddr, usize>>);
+
+/// One of its address's transfers, given back on drop.
+struct SourceSlot {
+    sources: Arc<Sources>,
+    ip: IpAddr,
+}
+
+impl Sources {
+    fn enter(self: &Arc<Self>, ip: IpAddr) -> Option<SourceSlot> {
+        let mut open = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = open.entry(ip).or_default();
+        if *count >= MAX_PER_SOURCE {
+            return None;
+        }
+        *count += 1;
+        Some(SourceSlot { sources: self.clone(), ip })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut open = self.sources.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Serves `socket` until `shutdown` resolves: each request in a session of its own, its
 /// transfer from a new socket on the same address.
 pub async fn run(tftp: Tftp, socket: UdpSocket, recorder: Recorder, shutdown: impl std::future::Future<Output = ()>) {
     let tftp = Arc::new(tftp);
     let local = socket.local_addr().unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 69));
     let transfers = Arc::new(Semaphore::new(MAX_TRANSFERS));
+    let sources = Arc::new(Sources::default());
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut running = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -251,13 +291,17 @@ pub async fn run(tftp: Tftp, socket: UdpSocket, recorder: Recorder, shutdown: im
                 continue;
             }
         };
+        let Some(slot) = sources.enter(peer.ip()) else {
+            log.record(Kind::Rejected, Fields::default().detail("reason", "source transfer limit")).await;
+            continue;
+        };
         let Ok(permit) = transfers.clone().try_acquire_owned() else {
             log.record(Kind::Rejected, Fields::default().detail("reason", "transfer limit")).await;
             continue;
         };
         let tftp = tftp.clone();
         running.spawn(async move {
-            let _permit = permit;
+            let _held = (permit, slot);
             tftp.transfer(request, local.ip(), log).await;
         });
     }
@@ -449,6 +493,17 @@ mod tests {
         assert!(parse(b"\x00").is_err());
         assert!(parse(b"\x00\x00\x10\x00").is_err());
         assert_eq!(error(1, "File not found"), b"\x00\x05\x00\x01File not found\x00");
+    }
+
+    #[test]
+    fn each_source_holds_a_few_transfers_at_most() {
+        let sources = Arc::new(Sources::default());
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        let held: Vec<SourceSlot> = (0..MAX_PER_SOURCE).map(|_| sources.enter(ip).unwrap()).collect();
+        assert!(sources.enter(ip).is_none());
+        assert!(sources.enter("10.0.0.10".parse().unwrap()).is_some());
+        drop(held);
+        assert!(sources.enter(ip).is_some());
     }
 
     #[test]
