@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from Debian's packages, if missing: the real clients
 # the decoy tests talk to (redis-cli, the MariaDB mysql client, psql, ftp, telnet, swaks,
-# sshpass, OpenSSH's ssh, mosquitto_sub/pub, tftp, dig and sipsak), nmap for the service-detection tests, and Chromium with
+# sshpass, OpenSSH's ssh, mosquitto_sub/pub, tftp, dig, sipsak and sipvicious's svmap), nmap for the service-detection tests, and Chromium with
 # chromedriver for the console's browser tests. Idempotent; quiet
 # when everything is there. Needs root (or sudo) the first time.
 set -euo pipefail
@@ -26,6 +26,7 @@ need mosquitto_sub mosquitto-clients
 need tftp tftp-hpa
 need dig bind9-dnsutils
 need sipsak sipsak
+need svmap sipvicious
 # The Docker tests: the topology firewall and a route deleted "by hand" in a namespace.
 need iptables iptables
 need nsenter util-linux

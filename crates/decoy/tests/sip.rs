@@ -1,5 +1,5 @@
-//! The SIP decoy against `sipsak` (OPTIONS over UDP and TCP, a REGISTER with a password)
-//! and nmap's UDP version probe.
+//! The SIP decoy against `sipsak` (OPTIONS over UDP and TCP, a REGISTER with a password),
+//! SIPVicious' `svmap` and nmap's UDP version probe.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
@@ -58,4 +58,17 @@ fn nmap_names_the_asterisk_pbx_over_udp() {
     let scan = text(&client("nmap", &["-sU", "-sV", "-Pn", "-n", "-p", "5060", &ip], None));
     let line = scan.lines().find(|l| l.starts_with("5060/udp")).unwrap_or(&scan);
     assert!(line.contains("open") && line.contains("Asterisk PBX 18.10.0~dfsg+~cs6.10.40431411-1"), "{scan}");
+}
+
+#[test]
+fn sipvicious_svmap_finds_the_pbx_and_is_recorded_as_itself() {
+    let mut decoy = start();
+    // Its own loopback address and port: by default svmap binds *:5060, which would take
+    // the port from the other tests' decoys.
+    let own = loopback().to_string();
+    let out = text(&client("svmap", &["-b", &own, "-P", "15060", &decoy.addr.ip().to_string()], None));
+    assert!(out.contains(&format!("{}:5060", decoy.addr.ip())), "{out}");
+    assert!(out.contains("Asterisk PBX 18.10.0~dfsg+~cs6.10.40431411-1"), "{out}");
+    let scan = decoy.wait_kind("command", |e| e["details"]["user_agent"] == "friendly-scanner");
+    assert_eq!(scan["details"]["method"], "OPTIONS");
 }
