@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from Debian's packages, if missing: the real clients
 # the decoy tests talk to (redis-cli, the MariaDB mysql client, psql, ftp, telnet, swaks,
-# smbclient, xfreerdp under Xvfb, impacket for MSSQL, sshpass, OpenSSH's ssh and the
-# docker CLI), nmap for the service-detection tests, and Chromium with
+# smbclient, xfreerdp under Xvfb, impacket for MSSQL, sshpass, OpenSSH's ssh, the docker
+# CLI, mosquitto_sub/pub, tftp, dig, sipsak and sipvicious's svmap), nmap for the
+# service-detection tests, and Chromium with
 # chromedriver for the console's browser tests. Idempotent; quiet
 # when everything is there. Needs root (or sudo) the first time.
 set -euo pipefail
@@ -29,6 +30,12 @@ need curl curl
 # The docker_api decoy's client: the docker CLI (Debian ships it in docker.io).
 need docker docker.io
 need nc netcat-openbsd
+# The UDP and IoT decoys' clients: MQTT, TFTP, DNS and SIP.
+need mosquitto_sub mosquitto-clients
+need tftp tftp-hpa
+need dig bind9-dnsutils
+need sipsak sipsak
+need svmap sipvicious
 # The Docker tests: the topology firewall and a route deleted "by hand" in a namespace.
 need iptables iptables
 need nsenter util-linux

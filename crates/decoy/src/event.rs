@@ -74,6 +74,12 @@ pub enum SecretKind {
     NetNtlmv1,
     /// An NTLMv2 response as hashcat's NetNTLMv2 line (mode 5600), with the server challenge.
     NetNtlmv2,
+    /// VNC Authentication: the 16-byte DES encryption of the 16-byte challenge (the salt)
+    /// under the password (its first 8 bytes, each byte's bits reversed), hex.
+    VncDes,
+    /// SIP (HTTP) Digest `response` (`MD5(MD5(user:realm:password):nonce:MD5(method:uri))`);
+    /// the salt is the nonce, the realm, method and uri are in the details.
+    SipDigest,
 }
 
 /// A captured secret.

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
 use decnet_decoy::server::Parse;
-use decnet_decoy::services::{conpot, http, mongodb, mysql, postgres, redis, telnet};
+use decnet_decoy::services::{conpot, dns, http, mongodb, mqtt, mysql, postgres, redis, sip, telnet, vnc};
 use proptest::prelude::*;
 
 fn consumed_at_most<T>(parsed: &Parse<T>, len: usize) -> bool {
@@ -33,6 +33,54 @@ proptest! {
         let at = cut.index(bytes.len());
         prop_assert_eq!(redis::parse(&bytes[..at]), Parse::Incomplete);
         prop_assert!(matches!(redis::parse(bytes), Parse::Done(_, n) if n == bytes.len()));
+    }
+
+    #[test]
+    fn vnc_mqtt_dns_and_sip_frames(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        prop_assert!(consumed_at_most(&vnc::parse_version(&bytes), bytes.len()));
+        prop_assert!(consumed_at_most(&mqtt::parse(&bytes), bytes.len()));
+        prop_assert!(consumed_at_most(&dns::parse(&bytes), bytes.len()));
+        prop_assert!(consumed_at_most(&sip::parse(&bytes), bytes.len()));
+    }
+
+    #[test]
+    fn vnc_mqtt_dns_and_sip_truncation_is_incomplete(topic in "[a-z/]{1,40}", payload in proptest::collection::vec(any::<u8>(), 0..300), cut in any::<prop::sample::Index>()) {
+        let version = b"RFB 003.008\n";
+        prop_assert_eq!(vnc::parse_version(&version[..cut.index(version.len())]), Parse::Incomplete);
+
+        let mut body = vec![0, topic.len() as u8];
+        body.extend_from_slice(topic.as_bytes());
+        body.extend_from_slice(&payload);
+        let mut publish = vec![0x30];
+        let mut len = body.len();
+        loop {
+            let byte = (len % 128) as u8;
+            len /= 128;
+            publish.push(if len > 0 { byte | 0x80 } else { byte });
+            if len == 0 {
+                break;
+            }
+        }
+        publish.extend_from_slice(&body);
+        prop_assert_eq!(mqtt::parse(&publish[..cut.index(publish.len())]), Parse::Incomplete);
+        prop_assert!(matches!(mqtt::parse(&publish), Parse::Done(_, n) if n == publish.len()));
+
+        let mut query = vec![0, 0, 0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in topic.split('/').filter(|l| !l.is_empty()) {
+            query.push(label.len() as u8);
+            query.extend_from_slice(label.as_bytes());
+        }
+        query.extend_from_slice(&[0, 0, 1, 0, 1]);
+        let len = (query.len() - 2) as u16;
+        query[..2].copy_from_slice(&len.to_be_bytes());
+        prop_assert_eq!(dns::parse(&query[..cut.index(query.len())]), Parse::Incomplete);
+        prop_assert!(matches!(dns::parse(&query), Parse::Done(_, n) if n == query.len()));
+
+        let message = format!("MESSAGE sip:{topic}@pbx SIP/2.0\r\nCall-ID: 1\r\nContent-Length: {}\r\n\r\n", payload.len());
+        let mut message = message.into_bytes();
+        message.extend_from_slice(&payload);
+        prop_assert_eq!(sip::parse(&message[..cut.index(message.len())]), Parse::Incomplete);
+        prop_assert!(matches!(sip::parse(&message), Parse::Done(_, n) if n == message.len()));
     }
 
     #[test]

@@ -59,6 +59,12 @@ const MONGO_QUERY: &[u8] = b"\x41\0\0\0\x3a\x30\0\0\xff\xff\xff\xff\xd4\x07\0\0\
 
 /// An OP_MSG `find` on shop.users with a filter.
 const MONGO_FIND: &[u8] = b"V\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\xdd\x07\x00\x00\x00\x00\x00\x00\x00A\x00\x00\x00\x02find\x00\x06\x00\x00\x00users\x00\x03filter\x00\x16\x00\x00\x00\x03a\x00\x0e\x00\x00\x00\x10$gt\x00\x01\x00\x00\x00\x00\x00\x02$db\x00\x05\x00\x00\x00shop\x00\x00";
+/// A DNS query for `www.corp.local` A (over UDP; the TCP seed adds the length).
+const DNS_QUERY: &[u8] =
+    b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x04corp\x05local\x00\x00\x01\x00\x01";
+
+/// A SIP OPTIONS request, as nmap sends it.
+const SIP_OPTIONS: &[u8] = b"OPTIONS sip:nm SIP/2.0\r\nVia: SIP/2.0/UDP nm;branch=foo;rport\r\nFrom: <sip:nm@nm>;tag=root\r\nTo: <sip:nm2@nm2>\r\nCall-ID: 50000\r\nCSeq: 42 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
 
 /// Well-formed openings of each protocol, which the generator mutates.
 fn seeds(service: &str) -> Vec<Vec<u8>> {
@@ -94,6 +100,12 @@ fn seeds(service: &str) -> Vec<Vec<u8>> {
         "docker_api" => vec![b"GET /v1.43/info HTTP/1.1\r\nHost: a\r\n\r\n", b"POST /containers/create HTTP/1.1\r\nContent-Length: 62\r\n\r\n{\"Image\":\"redis:7-alpine\",\"Cmd\":[\"id\"],\"HostConfig\":{\"Binds\":[]}}", b"POST /containers/web/exec HTTP/1.1\r\nContent-Length: 14\r\n\r\n{\"Cmd\":[\"id\"]}"],
         "mongodb" => vec![MONGO_QUERY, MONGO_FIND],
         "conpot" => vec![b"\x00\x01\x00\x00\x00\x06\x01\x03\x00\x00\x00\x0a", b"\x00\x02\x00\x00\x00\x0b\x01\x10\x00\x01\x00\x02\x04\x00\x01\x00\x02", b"\x00\x03\x00\x00\x00\x05\x01\x2b\x0e\x01\x00"],
+        "mqtt" => vec![b"\x10\x10\x00\x04MQTT\x04\x02\x00\x1e\x00\x04nmap\x82\x0b\x00\x01\x00\x06$SYS/#\x00\xc0\x00", b"\x10\x1a\x00\x04MQTT\x04\xc2\x00\x3c\x00\x01c\x00\x05alice\x00\x04pass\x32\x08\x00\x01t\x00\x01hi\xe0\x00"],
+        "dns" => vec![DNS_QUERY, b"\x00\x1d\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x04corp\x05local\x00\x00\x01\x00\x01", b"\x00\x06\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07version\x04bind\x00\x00\x10\x00\x03"],
+        "sip" => vec![SIP_OPTIONS, b"REGISTER sip:10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4:5060;branch=z9hG4bK1\r\nFrom: <sip:100@10.0.0.1>;tag=1\r\nTo: <sip:100@10.0.0.1>\r\nCall-ID: 1@x\r\nCSeq: 2 REGISTER\r\nAuthorization: Digest username=\"100\", realm=\"asterisk\", nonce=\"ab12\", uri=\"sip:10.0.0.1\", response=\"00ff\"\r\nUser-Agent: friendly-scanner\r\nContent-Length: 4\r\n\r\nv=0\n"],
+        "llmnr" => vec![b"\x8a\x1f\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04wpad\x00\x00\x01\x00\x01", b"\x8a\x1f\x80\x00\x00\x00\x00\x01\x00\x00\x00\x00\x08fileserv\x00\x00\x01\x00\x01\x00\x00\x00\x1e\x00\x04\x0a\x00\x00\x42"],
+        "tftp" => vec![b"\x00\x01startup-config\x00octet\x00", b"\x00\x02up.bin\x00netascii\x00blksize\x001428\x00", b"\x00\x01nothere\x00octet\x00"],
+        "vnc" => vec![b"RFB 003.008\n\x02AAAAAAAAAAAAAAAA", b"RFB 003.003\n0123456789abcdef", b"RFB 003.007\n\x01"],
         _ => vec![b"x"],
     };
     list.into_iter().map(<[u8]>::to_vec).collect()
@@ -167,6 +179,11 @@ fn still_serving(service: &str, addr: SocketAddr) {
         "mssql" => MSSQL_PRELOGIN,
         "mongodb" => MONGO_QUERY,
         "conpot" => b"\x00\x01\x00\x00\x00\x06\x01\x03\x00\x00\x00\x0a",
+        "dns" => {
+            b"\x00\x1d\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x04corp\x05local\x00\x00\x01\x00\x01"
+        }
+        "sip" => SIP_OPTIONS,
+        "mqtt" => b"\x10\x10\x00\x04MQTT\x04\x02\x00\x1e\x00\x04nmap",
         _ => b"",
     };
     let negotiate = smb2_negotiate();
@@ -198,14 +215,20 @@ fn storm(service: &str) {
 }
 
 /// The storm over UDP: every input one datagram (cut to the largest a datagram carries).
-#[test]
-fn snmp_survives_hostile_datagrams() {
-    let mut decoy = Decoy::start("snmp", &format!("{}:0", loopback()), None, &[]);
+/// The decoy, still running, under the memory cap.
+fn datagram_storm(service: &str) -> Decoy {
+    datagram_storm_on(service, &format!("{}:0", loopback()))
+}
+
+/// [`datagram_storm`] on `listen` (an address alone: the catalogue's ports, for a service
+/// that also listens on TCP); the datagrams go to the same port number over UDP.
+fn datagram_storm_on(service: &str, listen: &str) -> Decoy {
+    let mut decoy = Decoy::start(service, listen, None, &[]);
     let mut runner = TestRunner::new_with_rng(
         Config::default(),
         TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
     );
-    let strategy = hostile(seeds("snmp"));
+    let strategy = hostile(seeds(service));
     let socket = std::net::UdpSocket::bind((loopback(), 0)).unwrap();
     let mut peak = 0;
     for round in 0..10 {
@@ -214,21 +237,82 @@ fn snmp_survives_hostile_datagrams() {
             input.truncate(65_000);
             let _ = socket.send_to(&input, decoy.addr);
         }
-        assert!(decoy.alive(), "snmp crashed in round {round}");
+        assert!(decoy.alive(), "{service} crashed in round {round}");
         peak = peak.max(decoy.rss_kib());
     }
-    assert!(peak < MEMORY_CAP_KIB, "snmp peaked at {peak} KiB");
-    // A well-formed request from another source is still answered.
+    assert!(peak < MEMORY_CAP_KIB, "{service} peaked at {peak} KiB");
+    eprintln!("{service}: {INPUTS} hostile datagrams, peak RSS {peak} KiB");
+    decoy
+}
+
+/// Whether `request` from a fresh source gets an answer passing `good` (from any port:
+/// TFTP answers from a new one), within a few tries.
+fn datagram_answered(addr: SocketAddr, request: &[u8], good: impl Fn(&[u8]) -> bool) -> bool {
     let client = std::net::UdpSocket::bind(("127.0.0.2", 0)).unwrap();
     client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let mut answer = [0u8; 1500];
-    let answered = (0..5).any(|_| {
-        client.send_to(SNMP_GETNEXT, decoy.addr).unwrap();
-        client.recv(&mut answer).is_ok_and(|n| n > 0 && answer[0] == 0x30)
-    });
+    (0..5).any(|_| {
+        client.send_to(request, addr).unwrap();
+        client.recv(&mut answer).is_ok_and(|n| good(&answer[..n]))
+    })
+}
+
+#[test]
+fn snmp_survives_hostile_datagrams() {
+    let mut decoy = datagram_storm("snmp");
+    let answered = datagram_answered(decoy.addr, SNMP_GETNEXT, |a| a.first() == Some(&0x30));
     assert!(answered, "snmp answers a well-formed request after the storm");
     decoy.wait_kind("protocol_error", |_| true);
-    eprintln!("snmp: {INPUTS} hostile datagrams, peak RSS {peak} KiB");
+}
+
+#[test]
+fn dns_survives_hostile_input_over_tcp() {
+    storm("dns");
+}
+
+#[test]
+fn dns_survives_hostile_datagrams() {
+    let mut decoy = datagram_storm_on("dns", &loopback().to_string());
+    let udp = SocketAddr::new(decoy.addr.ip(), 53);
+    let answered = datagram_answered(udp, DNS_QUERY, |a| a.starts_with(b"\x12\x34\x85"));
+    assert!(answered, "dns answers a query after the storm");
+    decoy.wait_kind("protocol_error", |_| true);
+}
+
+#[test]
+fn sip_survives_hostile_input_over_tcp() {
+    storm("sip");
+}
+
+#[test]
+fn sip_survives_hostile_datagrams() {
+    let mut decoy = datagram_storm_on("sip", &loopback().to_string());
+    let udp = SocketAddr::new(decoy.addr.ip(), 5060);
+    let answered = datagram_answered(udp, SIP_OPTIONS, |a| a.starts_with(b"SIP/2.0 200 OK"));
+    assert!(answered, "sip answers OPTIONS after the storm");
+    decoy.wait_kind("protocol_error", |_| true);
+}
+
+/// The passive listener answers nothing: after the storm, a query from a fresh source is
+/// still recorded.
+#[test]
+fn llmnr_survives_hostile_datagrams() {
+    let mut decoy = datagram_storm_on("llmnr", &loopback().to_string());
+    decoy.wait_kind("protocol_error", |_| true);
+    let client = std::net::UdpSocket::bind(("127.0.0.3", 0)).unwrap();
+    client
+        .send_to(b"\x00\x07\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05after\x00\x00\x01\x00\x01", decoy.addr)
+        .unwrap();
+    decoy.wait_kind("command", |e| e["details"]["name"] == "after." && e["src_ip"] == "127.0.0.3");
+}
+
+#[test]
+fn tftp_survives_hostile_datagrams() {
+    let mut decoy = datagram_storm("tftp");
+    let answered =
+        datagram_answered(decoy.addr, b"\x00\x01startup-config\x00octet\x00", |a| a.starts_with(b"\x00\x03\x00\x01"));
+    assert!(answered, "tftp serves a read after the storm");
+    decoy.wait_kind("protocol_error", |_| true);
 }
 
 #[test]
@@ -244,6 +328,16 @@ fn imap_survives_hostile_input() {
 #[test]
 fn pop3_survives_hostile_input() {
     storm("pop3");
+}
+
+#[test]
+fn mqtt_survives_hostile_input() {
+    storm("mqtt");
+}
+
+#[test]
+fn vnc_survives_hostile_input() {
+    storm("vnc");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! (and UDP datagram) and close.
 
 pub mod conpot;
+pub mod dns;
 pub mod docker_api;
 pub mod elasticsearch;
 pub mod ftp;
@@ -13,8 +14,10 @@ pub mod http;
 pub mod imap;
 pub mod k8s;
 pub mod ldap;
+pub mod llmnr;
 mod mailbox;
 pub mod mongodb;
+pub mod mqtt;
 pub mod mssql;
 pub mod mysql;
 mod placeholder;
@@ -24,12 +27,15 @@ pub mod rdp;
 pub mod redis;
 pub mod shell;
 pub mod shell_net;
+pub mod sip;
 pub mod smb;
 pub mod smtp;
 pub mod snmp;
 pub mod sql;
 pub mod ssh;
 pub mod telnet;
+pub mod tftp;
+pub mod vnc;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,7 +54,7 @@ use crate::server::{Conn, Decoy, End, Limits, run_tcp};
 pub struct Sockets {
     /// TCP listeners.
     pub tcp: Vec<TcpListener>,
-    /// UDP sockets (SNMP's agent; the placeholder records the others).
+    /// UDP sockets (each UDP service runs its own datagram loop; the placeholder records).
     pub udp: Vec<UdpSocket>,
 }
 
@@ -72,18 +78,35 @@ pub async fn serve(
 ) {
     let limits = Arc::new(limits);
     let mut tasks = JoinSet::new();
+    // UDP: one task per socket, each service's datagram loop (the placeholder records).
     for socket in sockets.udp {
-        let (recorder, stop) = (recorder.clone(), stop.clone());
-        if service.name == "snmp" {
-            let agent = snmp::Snmp::new(persona, config, &interfaces(&socket).await);
-            tasks.spawn(async move { snmp::run(agent, socket, recorder, stopped(stop)).await });
-        } else if service.name == "conpot" {
-            // The PLC's own agent: MIB-II with its system group (the snmp keys keep their defaults).
-            let agent = snmp::Snmp::new(persona, &Config::default(), &interfaces(&socket).await);
-            let agent = conpot::Conpot::new(persona, config).snmp(agent);
-            tasks.spawn(async move { snmp::run(agent, socket, recorder, stopped(stop)).await });
-        } else {
-            tasks.spawn(async move { placeholder::run_udp(socket, recorder, stopped(stop)).await });
+        let (recorder, shutdown) = (recorder.clone(), stopped(stop.clone()));
+        match service.name {
+            "conpot" => {
+                // The PLC's own agent: MIB-II with its system group (the snmp keys keep their defaults).
+                let agent = snmp::Snmp::new(persona, &Config::default(), &interfaces(&socket).await);
+                let agent = conpot::Conpot::new(persona, config).snmp(agent);
+                tasks.spawn(snmp::run(agent, socket, recorder, shutdown));
+            }
+            "dns" => {
+                tasks.spawn(dns::run_udp(Arc::new(dns::Dns::new(persona, config)), socket, recorder, shutdown));
+            }
+            "llmnr" => {
+                tasks.spawn(llmnr::run(socket, recorder, shutdown));
+            }
+            "sip" => {
+                tasks.spawn(sip::run_udp(Arc::new(sip::Sip::new(persona, config)), socket, recorder, shutdown));
+            }
+            "snmp" => {
+                let agent = snmp::Snmp::new(persona, config, &interfaces(&socket).await);
+                tasks.spawn(snmp::run(agent, socket, recorder, shutdown));
+            }
+            "tftp" => {
+                tasks.spawn(tftp::run(tftp::Tftp::new(persona, config), socket, recorder, shutdown));
+            }
+            _ => {
+                tasks.spawn(placeholder::run_udp(socket, recorder, shutdown));
+            }
         }
     }
     macro_rules! run {
@@ -93,6 +116,7 @@ pub async fn serve(
     }
     match service.name {
         "conpot" => run!(conpot::Conpot::new(persona, config)),
+        "dns" => run!(dns::Dns::new(persona, config)),
         "docker_api" => run!(docker_api::DockerApi::new(persona, config)),
         "elasticsearch" => run!(elasticsearch::Elasticsearch::new(persona, config)),
         "ftp" => run!(ftp::Ftp::new(persona, config)),
@@ -108,6 +132,7 @@ pub async fn serve(
         },
         "ldap" => run!(ldap::Ldap::new(persona, config)),
         "mongodb" => run!(mongodb::Mongodb::new(persona, config)),
+        "mqtt" => run!(mqtt::Mqtt::new(persona, config)),
         "mssql" => match mssql::Mssql::new(persona, config) {
             Ok(decoy) => run!(decoy),
             Err(err) => eprintln!("decnet-decoy: mssql: {err}"),
@@ -120,10 +145,12 @@ pub async fn serve(
             Err(err) => eprintln!("decnet-decoy: rdp: {err}"),
         },
         "redis" => run!(redis::Redis::new(persona, config)),
+        "sip" => run!(sip::Sip::new(persona, config)),
         "smb" => run!(smb::Smb::new(persona, config)),
         "smtp" => run!(smtp::Smtp::new(persona, config)),
         "smtp_relay" => run!(smtp::Smtp::open_relay(persona, config)),
         "telnet" => run!(telnet::Telnet::new(persona, config)),
+        "vnc" => run!(vnc::Vnc::new(persona, config)),
         "ssh" => match ssh::Ssh::new(persona, config, &limits) {
             Ok(decoy) => run!(decoy),
             Err(err) => eprintln!("decnet-decoy: {err}"),

@@ -114,16 +114,21 @@ const SMTP_KEYS: &[ConfigKey] = &[
 
 const DNS_MODES: &[&str] = &["auth", "recursive", "open"];
 const DNS_KEYS: &[ConfigKey] = &[
-    key("zone_mode", F::Enum(DNS_MODES), D::Str("auth"), "authoritative, recursive or open resolver persona"),
-    key("domain", F::String, D::Str(""), "zone served"),
-    key("bind_version", F::String, D::Str("9.11.4-P2-RedHat-9.11.4-26.P2.el7_9.16"), "answer to version.bind"),
+    key(
+        "zone_mode",
+        F::Enum(DNS_MODES),
+        D::Str("auth"),
+        "auth refuses other names; recursive (private sources) and open (anyone) answer them SERVFAIL, never forwarding",
+    ),
+    key("domain", F::String, D::Str(""), "zone served (empty: corp.local)"),
+    key("bind_version", F::String, D::None, "answer to version.bind (defaults to the persona's BIND build)"),
     key("nsid", F::String, D::Str(""), "NSID option value"),
-    key("extra_records", F::Textarea, D::None, "extra zone records, one per line"),
-    key("real_recursive", F::Bool, D::Bool(false), "actually resolve recursive queries"),
-    key("upstream", F::String, D::Str(""), "upstream resolver for real recursion"),
-    key("forward_budget", F::String, D::Str("50"), "forwarded queries allowed per window"),
-    key("forward_window", F::String, D::Str("1.0"), "forwarding window in seconds"),
-    key("state_path", F::String, D::Str(""), "where resolver state is kept"),
+    key(
+        "extra_records",
+        F::Textarea,
+        D::None,
+        "extra zone records, one per line: name TYPE value (A, AAAA, CNAME, NS, MX, TXT)",
+    ),
 ];
 
 /// Every service, sorted by name.
@@ -135,7 +140,13 @@ pub static SERVICES: &[Service] = &[
         &[],
         "a Schneider Modicon PLC: Modbus/TCP (reads, recorded writes, device id), web login, SNMP",
     ),
-    svc("dns", &[53], &[53], DNS_KEYS, "authoritative DNS server with a BIND persona"),
+    svc(
+        "dns",
+        &[53],
+        &[53],
+        DNS_KEYS,
+        "authoritative DNS server (BIND persona): zone records, version.bind, transfers refused, every query recorded",
+    ),
     svc(
         "docker_api",
         &[2375],
@@ -162,7 +173,13 @@ pub static SERVICES: &[Service] = &[
         "Kubernetes API server over TLS: anonymous reads, tokens and takeover moves recorded",
     ),
     svc("ldap", &[389], &[], LDAP_KEYS, "LDAP as an Active Directory domain controller: rootDSE, binds recorded"),
-    svc("llmnr", &[], &[5355, 5353], &[], "passive LLMNR and mDNS listener"),
+    svc(
+        "llmnr",
+        &[],
+        &[5355, 5353],
+        &[],
+        "passive LLMNR and mDNS listener recording every query and claimed answer, never answering",
+    ),
     svc(
         "mongodb",
         &[27017],
@@ -170,7 +187,22 @@ pub static SERVICES: &[Service] = &[
         &[],
         "MongoDB 7.0 without access control: bait databases, commands and SCRAM logins recorded",
     ),
-    svc("mqtt", &[1883], &[], &[], "MQTT broker"),
+    svc(
+        "mqtt",
+        &[1883],
+        &[],
+        &[
+            key("anonymous", F::Bool, D::Bool(true), "let clients in without credentials (an open broker)"),
+            key(
+                "user",
+                F::String,
+                D::None,
+                "the only login accepted (besides lures); unset: any login while anonymous",
+            ),
+            secret("user_password", F::Password, D::None, "password of that login"),
+        ],
+        "MQTT broker (Mosquitto) recording logins, subscriptions and publishes; retained $SYS and sensor topics",
+    ),
     svc("mssql", &[1433], &[], &[], "Microsoft SQL Server: TLS inside TDS, SQL and NTLM logins captured"),
     svc(
         "mysql",
@@ -208,7 +240,7 @@ pub static SERVICES: &[Service] = &[
         ],
         "Redis server with a fake keyspace",
     ),
-    svc("sip", &[5060], &[5060], &[], "SIP registrar with digest authentication"),
+    svc("sip", &[5060], &[5060], &[], "SIP registrar (Asterisk persona) recording Digest responses with their nonce"),
     svc(
         "smb",
         &[445, 139],
@@ -237,8 +269,8 @@ pub static SERVICES: &[Service] = &[
     svc("snmp", &[], &[161], SNMP_KEYS, "SNMP v1/v2c agent with a walkable MIB-II (system, interfaces, addresses)"),
     svc("ssh", &[22], &[], SSH_KEYS, "SSH server with a fake shell"),
     svc("telnet", &[23], &[], LOGIN_KEYS, "Telnet server with a fake shell"),
-    svc("tftp", &[], &[69], &[], "TFTP server"),
-    svc("vnc", &[5900], &[], &[], "VNC server capturing DES challenge responses"),
+    svc("tftp", &[], &[69], &[], "TFTP server (tftpd-hpa) serving switch configs and a PXE menu, recording uploads"),
+    svc("vnc", &[5900], &[], &[], "VNC server (RFB 3.8) capturing DES challenge responses with their challenge"),
 ];
 
 const fn arch(
