@@ -249,16 +249,22 @@ async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let served = decnet_decoy::services::serve(service, &persona, &config, sockets, recorder, limits, stop_rx);
     tokio::pin!(served);
-    tokio::select! {
-        () = &mut served => {}
+    let result = tokio::select! {
+        result = &mut served => result,
         () = shutdown => {
             let _ = stop_tx.send(true);
-            served.await;
+            served.await
         }
-    }
+    };
     // Every sink clone is gone with the sessions: the writer ends once it wrote the rest.
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
-    ExitCode::SUCCESS
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("decnet-decoy: {err}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {

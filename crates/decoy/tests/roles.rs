@@ -103,3 +103,19 @@ fn a_connection_cap_of_zero_is_refused() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("must be at least 1"), "{cap}");
     }
 }
+
+#[test]
+fn every_catalogue_service_with_ports_has_a_decoy_that_serves() {
+    for service in decnet_domain::catalogue::SERVICES.iter().filter(|s| !s.singleton) {
+        let (mut decoy, mut stderr) = spawn(&["serve", service.name, "--listen", "127.0.0.1:0"]);
+        wait_line(&mut stderr, "listening on");
+        // A decoy that cannot serve (none for the service, or its setup failed) has exited
+        // with an error by now; one that serves stops cleanly on SIGTERM.
+        let _ = Command::new("kill").args(["-TERM", &decoy.0.id().to_string()]).status();
+        let status = decoy.0.wait().unwrap();
+        let mut rest = String::new();
+        stderr.read_to_string(&mut rest).unwrap();
+        assert!(status.success(), "{}: {status:?} {rest}", service.name);
+        assert!(!rest.contains("no decoy"), "{}: {rest}", service.name);
+    }
+}

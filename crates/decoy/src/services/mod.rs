@@ -2,8 +2,9 @@
 //! persona and the checked config, a `parse` function for its framing (unit- and
 //! fuzz-tested), and a [`Decoy`] impl that serves one connection.
 //!
-//! Services without a protocol decoy yet answer nothing: they record each connection
-//! (and UDP datagram) and close.
+//! Every catalogue service with ports has a decoy here; asking for one that has none (or
+//! whose setup fails, such as an operator's certificate that does not parse) is an error
+//! the binary reports before serving anything.
 
 pub mod conpot;
 pub mod dns;
@@ -20,7 +21,6 @@ pub mod mongodb;
 pub mod mqtt;
 pub mod mssql;
 pub mod mysql;
-mod placeholder;
 pub mod pop3;
 pub mod postgres;
 pub mod rdp;
@@ -54,7 +54,7 @@ use crate::server::{Conn, Decoy, End, Limits, run_tcp};
 pub struct Sockets {
     /// TCP listeners.
     pub tcp: Vec<TcpListener>,
-    /// UDP sockets (each UDP service runs its own datagram loop; the placeholder records).
+    /// UDP sockets (each UDP service runs its own datagram loop).
     pub udp: Vec<UdpSocket>,
 }
 
@@ -66,7 +66,8 @@ pub fn lure_accounts() -> Vec<(String, String)> {
     accounts.into_iter().map(|a| (a.user, a.password)).collect()
 }
 
-/// Serves `service` on `sockets` until `stop` turns true.
+/// Serves `service` on `sockets` until `stop` turns true; an error, before anything is
+/// served, if the service has no decoy or its decoy cannot be set up.
 pub async fn serve(
     service: &'static Service,
     persona: &Persona,
@@ -75,10 +76,11 @@ pub async fn serve(
     recorder: Recorder,
     limits: Limits,
     stop: tokio::sync::watch::Receiver<bool>,
-) {
+) -> Result<(), String> {
     let limits = Arc::new(limits);
+    let setup = |err: crate::tls::TlsError| format!("{}: {err}", service.name);
     let mut tasks = JoinSet::new();
-    // UDP: one task per socket, each service's datagram loop (the placeholder records).
+    // UDP: one task per socket, each service's datagram loop.
     for socket in sockets.udp {
         let (recorder, shutdown) = (recorder.clone(), stopped(stop.clone()));
         match service.name {
@@ -104,9 +106,7 @@ pub async fn serve(
             "tftp" => {
                 tasks.spawn(tftp::run(tftp::Tftp::new(persona, config), socket, recorder, shutdown));
             }
-            _ => {
-                tasks.spawn(placeholder::run_udp(socket, recorder, shutdown));
-            }
+            name => return Err(format!("no UDP decoy for service {name}")),
         }
     }
     macro_rules! run {
@@ -114,50 +114,39 @@ pub async fn serve(
             spawn_tcp(&mut tasks, Arc::new($decoy), sockets.tcp, &recorder, &limits, &stop)
         };
     }
-    match service.name {
-        "conpot" => run!(conpot::Conpot::new(persona, config)),
-        "dns" => run!(dns::Dns::new(persona, config)),
-        "docker_api" => run!(docker_api::DockerApi::new(persona, config)),
-        "elasticsearch" => run!(elasticsearch::Elasticsearch::new(persona, config)),
-        "ftp" => run!(ftp::Ftp::new(persona, config)),
-        "http" => run!(http::Http::new(persona, config)),
-        "https" => match http::Https::new(persona, config) {
-            Ok(decoy) => run!(decoy),
-            Err(err) => eprintln!("decnet-decoy: https: {err}"),
-        },
-        "imap" => run!(imap::Imap::new(persona, config)),
-        "k8s" => match k8s::K8s::new(persona, config) {
-            Ok(decoy) => run!(decoy),
-            Err(err) => eprintln!("decnet-decoy: k8s: {err}"),
-        },
-        "ldap" => run!(ldap::Ldap::new(persona, config)),
-        "mongodb" => run!(mongodb::Mongodb::new(persona, config)),
-        "mqtt" => run!(mqtt::Mqtt::new(persona, config)),
-        "mssql" => match mssql::Mssql::new(persona, config) {
-            Ok(decoy) => run!(decoy),
-            Err(err) => eprintln!("decnet-decoy: mssql: {err}"),
-        },
-        "mysql" => run!(mysql::Mysql::new(persona, config)),
-        "pop3" => run!(pop3::Pop3::new(persona, config)),
-        "postgres" => run!(postgres::Postgres::new(persona, config)),
-        "rdp" => match rdp::Rdp::new(persona, config) {
-            Ok(decoy) => run!(decoy),
-            Err(err) => eprintln!("decnet-decoy: rdp: {err}"),
-        },
-        "redis" => run!(redis::Redis::new(persona, config)),
-        "sip" => run!(sip::Sip::new(persona, config)),
-        "smb" => run!(smb::Smb::new(persona, config)),
-        "smtp" => run!(smtp::Smtp::new(persona, config)),
-        "smtp_relay" => run!(smtp::Smtp::open_relay(persona, config)),
-        "telnet" => run!(telnet::Telnet::new(persona, config)),
-        "vnc" => run!(vnc::Vnc::new(persona, config)),
-        "ssh" => match ssh::Ssh::new(persona, config, &limits) {
-            Ok(decoy) => run!(decoy),
-            Err(err) => eprintln!("decnet-decoy: {err}"),
-        },
-        name => run!(placeholder::Placeholder { name }),
+    // TCP: the UDP-only services (llmnr, snmp, tftp) have no listener here.
+    if !sockets.tcp.is_empty() {
+        match service.name {
+            "conpot" => run!(conpot::Conpot::new(persona, config)),
+            "dns" => run!(dns::Dns::new(persona, config)),
+            "docker_api" => run!(docker_api::DockerApi::new(persona, config)),
+            "elasticsearch" => run!(elasticsearch::Elasticsearch::new(persona, config)),
+            "ftp" => run!(ftp::Ftp::new(persona, config)),
+            "http" => run!(http::Http::new(persona, config)),
+            "https" => run!(http::Https::new(persona, config).map_err(setup)?),
+            "imap" => run!(imap::Imap::new(persona, config)),
+            "k8s" => run!(k8s::K8s::new(persona, config).map_err(setup)?),
+            "ldap" => run!(ldap::Ldap::new(persona, config)),
+            "mongodb" => run!(mongodb::Mongodb::new(persona, config)),
+            "mqtt" => run!(mqtt::Mqtt::new(persona, config)),
+            "mssql" => run!(mssql::Mssql::new(persona, config).map_err(setup)?),
+            "mysql" => run!(mysql::Mysql::new(persona, config)),
+            "pop3" => run!(pop3::Pop3::new(persona, config)),
+            "postgres" => run!(postgres::Postgres::new(persona, config)),
+            "rdp" => run!(rdp::Rdp::new(persona, config).map_err(setup)?),
+            "redis" => run!(redis::Redis::new(persona, config)),
+            "sip" => run!(sip::Sip::new(persona, config)),
+            "smb" => run!(smb::Smb::new(persona, config)),
+            "smtp" => run!(smtp::Smtp::new(persona, config)),
+            "smtp_relay" => run!(smtp::Smtp::open_relay(persona, config)),
+            "telnet" => run!(telnet::Telnet::new(persona, config)),
+            "vnc" => run!(vnc::Vnc::new(persona, config)),
+            "ssh" => run!(ssh::Ssh::new(persona, config, &limits).map_err(|err| err.to_string())?),
+            name => return Err(format!("no decoy for service {name}")),
+        }
     }
     while tasks.join_next().await.is_some() {}
+    Ok(())
 }
 
 /// The interfaces a UDP agent describes: the namespace's own (a decky's, or the host's
