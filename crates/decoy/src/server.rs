@@ -258,7 +258,14 @@ impl Conn {
 
     /// Puts TLS over the connection with `acceptor` (waiting at most [`Limits::idle`] for
     /// the handshake). A failed handshake is recorded as a violation.
-    pub async fn start_tls(&mut self, acceptor: &tokio_rustls::TlsAcceptor) -> Result<crate::tls::Handshake, End> {
+    pub async fn start_tls(&mut self, acceptor: &crate::tls::Acceptor) -> Result<crate::tls::Handshake, End> {
+        let acceptor = match acceptor.get() {
+            Ok(acceptor) => acceptor,
+            Err(err) => {
+                eprintln!("decnet-decoy: TLS: {err}");
+                return Err(End::Io);
+            }
+        };
         let Some(io) = self.take_io() else { return Err(End::Io) };
         match tokio::time::timeout(self.limits.idle, acceptor.accept(io)).await {
             Err(_) => Err(End::Idle),

@@ -5,8 +5,12 @@
 //! after every restart, as a real host does (a key that changes on each restart is a
 //! tell for anyone who scans twice). The validity starts some weeks before "now", as a
 //! certificate made when the machine was installed would.
+//!
+//! The certificate is made at the first handshake, not at start: an idle decoy never
+//! touches the key-generation and signing code (about 1 MiB of resident memory per
+//! process). An operator's PEM pair is checked at start, so a bad one is an error then.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use p256::pkcs8::EncodePrivateKey;
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SerialNumber};
@@ -58,19 +62,64 @@ pub struct Handshake {
     pub alpn: Option<String>,
 }
 
-/// A TLS server configuration presenting the persona's generated certificate for `subject`
-/// (or the operator's `pem` pair: certificate chain, private key), offering `alpn`.
+/// A TLS server configuration, made at its first use ([`Acceptor::get`]).
+pub struct Acceptor {
+    persona: Persona,
+    subject: Subject,
+    pem: Option<(String, String)>,
+    alpn: Vec<Vec<u8>>,
+    versions: &'static [&'static rustls::SupportedProtocolVersion],
+    made: OnceLock<Result<TlsAcceptor, String>>,
+}
+
+impl Acceptor {
+    /// The acceptor, made on the first call (the same one, or the same error, after).
+    pub fn get(&self) -> Result<&TlsAcceptor, &str> {
+        self.made
+            .get_or_init(|| {
+                let pem = self.pem.as_ref().map(|(c, k)| (c.as_str(), k.as_str()));
+                let alpn: Vec<&[u8]> = self.alpn.iter().map(Vec::as_slice).collect();
+                make(&self.persona, &self.subject, pem, &alpn, self.versions).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
+
+/// TLS presenting the persona's generated certificate for `subject` (or the operator's
+/// `pem` pair: certificate chain, private key, checked now), offering `alpn`.
 pub fn acceptor(
     persona: &Persona,
     subject: &Subject,
     pem: Option<(&str, &str)>,
     alpn: &[&[u8]],
-) -> Result<TlsAcceptor, TlsError> {
+) -> Result<Acceptor, TlsError> {
     acceptor_with(persona, subject, pem, alpn, rustls::DEFAULT_VERSIONS)
 }
 
 /// [`acceptor`] speaking only `versions` (a persona whose real server stops at TLS 1.2).
 pub fn acceptor_with(
+    persona: &Persona,
+    subject: &Subject,
+    pem: Option<(&str, &str)>,
+    alpn: &[&[u8]],
+    versions: &'static [&'static rustls::SupportedProtocolVersion],
+) -> Result<Acceptor, TlsError> {
+    if let Some((cert, key)) = pem {
+        operator_pair(cert, key)?;
+    }
+    Ok(Acceptor {
+        persona: persona.clone(),
+        subject: subject.clone(),
+        pem: pem.map(|(c, k)| (c.to_owned(), k.to_owned())),
+        alpn: alpn.iter().map(|p| p.to_vec()).collect(),
+        versions,
+        made: OnceLock::new(),
+    })
+}
+
+/// The rustls configuration.
+fn make(
     persona: &Persona,
     subject: &Subject,
     pem: Option<(&str, &str)>,
@@ -171,7 +220,7 @@ mod tests {
     #[test]
     fn a_generated_certificate_is_accepted_by_rustls() {
         let subject = Subject { common_name: "win-srv-01".into(), alt_names: vec![], valid_days: 182 };
-        acceptor(&persona("a"), &subject, None, &[b"http/1.1"]).unwrap();
+        acceptor(&persona("a"), &subject, None, &[b"http/1.1"]).unwrap().get().unwrap();
     }
 
     #[test]

@@ -444,7 +444,7 @@ pub(crate) fn credentials(head: &Head, body: &[u8]) -> Option<(&'static str, Vec
 /// The `https` decoy: [`Http`] behind TLS.
 pub struct Https {
     http: Http,
-    tls: tokio_rustls::TlsAcceptor,
+    tls: crate::tls::Acceptor,
 }
 
 impl Https {

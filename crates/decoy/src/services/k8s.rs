@@ -26,7 +26,7 @@ const MAX_TOKEN: usize = 512;
 
 /// The k8s decoy.
 pub struct K8s {
-    tls: tokio_rustls::TlsAcceptor,
+    tls: crate::tls::Acceptor,
 }
 
 impl K8s {

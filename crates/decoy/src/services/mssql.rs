@@ -35,13 +35,16 @@ const ENCRYPT_ON: u8 = 1;
 const ENCRYPT_NOT_SUP: u8 = 2;
 const ENCRYPT_REQ: u8 = 3;
 
+/// SQL Server before 2022 speaks TLS up to 1.2 inside TDS.
+const TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+
 /// SQL Server releases a persona picks from: (major, minor, build, sub-build).
 const RELEASES: &[(u8, u8, u16, u16)] = &[(14, 0, 1000, 169), (15, 0, 2000, 5)];
 
 /// The mssql decoy.
 pub struct Mssql {
     identity: Identity,
-    tls: tokio_rustls::TlsAcceptor,
+    tls: crate::tls::Acceptor,
     version: (u8, u8, u16, u16),
 }
 
@@ -55,8 +58,7 @@ impl Mssql {
             alt_names: Vec::new(),
             valid_days: 30 * 365,
         };
-        // SQL Server before 2022 speaks TLS up to 1.2 inside TDS.
-        let tls = crate::tls::acceptor_with(persona, &subject, None, &[], &[&rustls::version::TLS12])?;
+        let tls = crate::tls::acceptor_with(persona, &subject, None, &[], TLS12_ONLY)?;
         let version =
             RELEASES.get(persona.derive("mssql release") as usize % RELEASES.len()).copied().unwrap_or(RELEASES[1]);
         Ok(Self { identity, tls, version })
@@ -440,7 +442,14 @@ impl Decoy for Mssql {
         let Some(io) = conn.take_io() else { return End::Io };
         let raw = Arc::new(AtomicBool::new(false));
         let idle = conn.limits().idle;
-        let mut tls = match tokio::time::timeout(idle, self.tls.accept(TdsWrap::new(io, raw.clone()))).await {
+        let acceptor = match self.tls.get() {
+            Ok(acceptor) => acceptor,
+            Err(err) => {
+                eprintln!("decnet-decoy: TLS: {err}");
+                return End::Io;
+            }
+        };
+        let mut tls = match tokio::time::timeout(idle, acceptor.accept(TdsWrap::new(io, raw.clone()))).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(err)) => {
                 let reason = format!("TLS handshake failed: {err}");

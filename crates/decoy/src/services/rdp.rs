@@ -29,7 +29,7 @@ const MAX_CREDSSP_MESSAGES: usize = 4;
 /// The rdp decoy.
 pub struct Rdp {
     identity: Identity,
-    tls: tokio_rustls::TlsAcceptor,
+    tls: crate::tls::Acceptor,
     /// Whether NLA is required (plain TLS sessions refused).
     nla: bool,
 }
