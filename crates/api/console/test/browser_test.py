@@ -521,6 +521,9 @@ class DockerFeed(ConsoleCase):
     runtime = "docker"
 
     def test_a_real_decoys_events_appear_in_the_feed(self):
+        # Signed in first, as an operator is before deploying: the page loads while the
+        # server is idle, and the deploy's image build and container starts follow.
+        self.sign_in()
         name = "console-" + secrets.token_hex(3)
         self.server.request("POST", "/api/v1/topologies", {"name": name, "depth": 1, "seed": 5, "gateway": False, "services_explicit": ["http"], "deckies_per_lan_min": 1, "deckies_per_lan_max": 1})
         self.addCleanup(self.remove_topology, name)
@@ -528,7 +531,6 @@ class DockerFeed(ConsoleCase):
         topology = self.topology(name)
         decky = next(d for d in topology["deckies"] if d["home_lan"] == "dmz" or any(l["is_dmz"] and l["name"] == d["home_lan"] for l in topology["lans"]))
         ip = decky["decky_config"]["ips_by_lan"][decky["home_lan"]]
-        self.sign_in()
         self.driver.get(self.server.base + f"/#/t/{name}")
         self.wait(lambda d: self.text("#live") == "LIVE", "the live stream")
         # A request to the decky's own address on the network this test's topology made.
