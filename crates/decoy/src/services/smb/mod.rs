@@ -661,10 +661,7 @@ impl Smb {
                 error(status::ACCESS_DENIED)
             }
             cmd::FLUSH | cmd::LOCK => (status::SUCCESS, reserved4()),
-            _ => {
-                let _ = tree;
-                error(status::NOT_SUPPORTED)
-            }
+            _ => error(status::NOT_SUPPORTED),
         }
     }
 
