@@ -10,7 +10,7 @@
 //! format is `hickory-proto`'s.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
@@ -432,22 +432,9 @@ pub async fn run_udp(
     recorder: Recorder,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let local = socket.local_addr().unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 53));
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    tokio::pin!(shutdown);
-    let mut count: u64 = 0;
-    loop {
-        let received = tokio::select! {
-            () = &mut shutdown => return,
-            received = socket.recv_from(&mut buf) => received,
-        };
-        let Ok((len, peer)) = received else { continue };
-        count += 1;
-        let log = recorder.session(format!("dns{count:012x}"), peer, local);
-        if let Some(reply) = answer(&dns, &log, buf.get(..len).unwrap_or_default(), "udp").await {
-            let _ = socket.send_to(&reply, peer).await;
-        }
-    }
+    let dns = &*dns;
+    let answer_udp = |datagram: Vec<u8>, log: SessionLog| async move { answer(dns, &log, &datagram, "udp").await };
+    crate::server::run_udp(&socket, &recorder, MAX_DATAGRAM, shutdown, answer_udp).await;
 }
 
 #[cfg(test)]

@@ -6,12 +6,10 @@
 //! address and join no multicast group: the decky stays silent on the wire. Messages use
 //! the DNS wire format, decoded with `hickory-proto`.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
 use hickory_proto::op::{Message, MessageType};
 use tokio::net::UdpSocket;
 
-use crate::event::{Fields, Kind, Recorder, printable};
+use crate::event::{Fields, Kind, Recorder, SessionLog, printable};
 
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 4096;
@@ -73,27 +71,16 @@ pub fn observe(datagram: &[u8]) -> Result<Observed, String> {
 
 /// Listens on `socket` until `shutdown` resolves, recording and never answering.
 pub async fn run(socket: UdpSocket, recorder: Recorder, shutdown: impl std::future::Future<Output = ()>) {
-    let local = socket.local_addr().unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 5355));
-    let protocol = if local.port() == 5353 { "mdns" } else { "llmnr" };
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    tokio::pin!(shutdown);
-    let mut count: u64 = 0;
-    loop {
-        let received = tokio::select! {
-            () = &mut shutdown => return,
-            received = socket.recv_from(&mut buf) => received,
-        };
-        let Ok((len, peer)) = received else { continue };
-        count += 1;
-        let log = recorder.session(format!("{protocol}{count:012x}"), peer, local);
-        let datagram = buf.get(..len).unwrap_or_default();
-        match observe(datagram) {
+    let port = socket.local_addr().map_or(5355, |a| a.port());
+    let protocol = if port == 5353 { "mdns" } else { "llmnr" };
+    let observe_only = |datagram: Vec<u8>, log: SessionLog| async move {
+        match observe(&datagram) {
             Err(reason) => {
                 let fields = Fields::default()
                     .detail("reason", reason)
                     .detail("protocol", protocol)
-                    .detail("bytes", len)
-                    .detail("input", printable(datagram.get(..64).unwrap_or(datagram)));
+                    .detail("bytes", datagram.len())
+                    .detail("input", printable(datagram.get(..64).unwrap_or(&datagram)));
                 log.record(Kind::ProtocolError, fields).await;
             }
             Ok(observed) => {
@@ -110,7 +97,10 @@ pub async fn run(socket: UdpSocket, recorder: Recorder, shutdown: impl std::futu
                 }
             }
         }
-    }
+        // A listener only: nothing is ever sent back.
+        None
+    };
+    crate::server::run_udp(&socket, &recorder, MAX_DATAGRAM, shutdown, observe_only).await;
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! crack the password offline) and refused with 403, as a PBX whose password was not
 //! guessed. Every request is a `command` event (method, URI, From, To, User-Agent).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rand::{RngCore, SeedableRng};
@@ -315,39 +315,26 @@ pub async fn run_udp(
     recorder: Recorder,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let local = socket.local_addr().unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 5060));
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    tokio::pin!(shutdown);
-    let mut count: u64 = 0;
-    loop {
-        let received = tokio::select! {
-            () = &mut shutdown => return,
-            received = socket.recv_from(&mut buf) => received,
-        };
-        let Ok((len, peer)) = received else { continue };
-        let datagram = buf.get(..len).unwrap_or_default();
+    let sip = &*sip;
+    let answer_udp = |datagram: Vec<u8>, log: SessionLog| async move {
         // Keep-alives (CRLF) are not requests.
         if datagram.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
+            return None;
         }
-        count += 1;
-        let log = recorder.session(format!("sip{count:012x}"), peer, local);
-        match parse_datagram(datagram) {
+        match parse_datagram(&datagram) {
             Err(reason) => {
                 let fields = Fields::default()
                     .detail("reason", reason)
                     .detail("transport", "udp")
-                    .detail("bytes", len)
-                    .detail("input", printable(datagram.get(..128).unwrap_or(datagram)));
+                    .detail("bytes", datagram.len())
+                    .detail("input", printable(datagram.get(..128).unwrap_or(&datagram)));
                 log.record(Kind::ProtocolError, fields).await;
+                None
             }
-            Ok(request) => {
-                if let Some(reply) = sip.answer(&request, &log, "udp").await {
-                    let _ = socket.send_to(reply.as_bytes(), peer).await;
-                }
-            }
+            Ok(request) => sip.answer(&request, &log, "udp").await.map(String::into_bytes),
         }
-    }
+    };
+    crate::server::run_udp(&socket, &recorder, MAX_DATAGRAM, shutdown, answer_udp).await;
 }
 
 #[cfg(test)]

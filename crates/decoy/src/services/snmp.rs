@@ -5,7 +5,7 @@
 //! nothing is ever written.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use rasn::types::{ObjectIdentifier, OctetString};
@@ -16,7 +16,7 @@ use rasn_snmp::v2::{BulkPdu, Pdu, Pdus, Response, VarBind, VarBindValue};
 use tokio::net::UdpSocket;
 
 use crate::config::Config;
-use crate::event::{Fields, Kind, Recorder, Secret};
+use crate::event::{Fields, Kind, Recorder, Secret, SessionLog};
 use crate::netview::NetView;
 use crate::persona::Persona;
 
@@ -346,21 +346,16 @@ fn end_of_view(name: &ObjectIdentifier) -> VarBind {
 /// recorded as an `auth_attempt`, the request as a `command`, undecodable input as a
 /// `protocol_error`.
 pub async fn run(agent: Snmp, socket: UdpSocket, recorder: Recorder, shutdown: impl std::future::Future<Output = ()>) {
-    let local = socket.local_addr().unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 161));
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    tokio::pin!(shutdown);
-    let mut count: u64 = 0;
-    loop {
-        let received = tokio::select! {
-            () = &mut shutdown => return,
-            received = socket.recv_from(&mut buf) => received,
-        };
-        let Ok((len, peer)) = received else { continue };
-        count += 1;
-        let log = recorder.session(format!("snmp{count:012x}"), peer, local);
-        match agent.exchange(&buf[..len]) {
+    let agent = &agent;
+    let exchange = |datagram: Vec<u8>, log: SessionLog| async move {
+        match agent.exchange(&datagram) {
             Err(reason) => {
-                log.record(Kind::ProtocolError, Fields::default().detail("reason", reason).detail("bytes", len)).await;
+                log.record(
+                    Kind::ProtocolError,
+                    Fields::default().detail("reason", reason).detail("bytes", datagram.len()),
+                )
+                .await;
+                None
             }
             Ok(exchange) => {
                 let outcome = if exchange.accepted { "success" } else { "failure" };
@@ -379,12 +374,11 @@ pub async fn run(agent: Snmp, socket: UdpSocket, recorder: Recorder, shutdown: i
                     Fields::default().command(command.trim_end()).detail("operation", exchange.operation),
                 )
                 .await;
-                if let Some(reply) = exchange.reply {
-                    let _ = socket.send_to(&reply, peer).await;
-                }
+                exchange.reply
             }
         }
-    }
+    };
+    crate::server::run_udp(&socket, &recorder, MAX_DATAGRAM, shutdown, exchange).await;
 }
 
 #[cfg(test)]
