@@ -257,8 +257,9 @@ impl Conn {
     }
 
     /// Puts TLS over the connection with `acceptor` (waiting at most [`Limits::idle`] for
-    /// the handshake). A failed handshake is recorded as a violation.
-    pub async fn start_tls(&mut self, acceptor: &crate::tls::Acceptor) -> Result<crate::tls::Handshake, End> {
+    /// the handshake). The handshake (version, SNI, ALPN) is a `handshake` event, a failed
+    /// one a violation.
+    pub async fn start_tls(&mut self, acceptor: &crate::tls::Acceptor) -> Result<(), End> {
         let acceptor = match acceptor.get() {
             Ok(acceptor) => acceptor,
             Err(err) => {
@@ -276,13 +277,13 @@ impl Conn {
             }
             Ok(Ok(tls)) => {
                 let (_, session) = tls.get_ref();
-                let handshake = crate::tls::Handshake {
-                    server_name: session.server_name().map(|name| printable(name.as_bytes())),
-                    version: session.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default(),
-                    alpn: session.alpn_protocol().map(printable),
-                };
+                let fields = Fields::default()
+                    .detail("tls_version", session.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default())
+                    .detail("sni", session.server_name().map(|name| printable(name.as_bytes())).unwrap_or_default())
+                    .detail("alpn", session.alpn_protocol().map(printable).unwrap_or_default());
                 self.stream = Some(Stream::Layered(Box::new(tls)));
-                Ok(handshake)
+                self.log.record(Kind::Handshake, fields).await;
+                Ok(())
             }
         }
     }

@@ -51,17 +51,6 @@ pub struct Subject {
     pub valid_days: i64,
 }
 
-/// What a TLS handshake told about the client.
-#[derive(Debug, Clone, Default)]
-pub struct Handshake {
-    /// The server name the client asked for (SNI), if any.
-    pub server_name: Option<String>,
-    /// The protocol version agreed (`TLSv1_3`, ...).
-    pub version: String,
-    /// The application protocol agreed by ALPN, if any.
-    pub alpn: Option<String>,
-}
-
 /// A TLS server configuration, made at its first use ([`Acceptor::get`]).
 pub struct Acceptor {
     persona: Persona,

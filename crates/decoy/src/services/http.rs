@@ -470,14 +470,7 @@ impl Decoy for Https {
 
     async fn serve(&self, conn: &mut Conn) -> End {
         match conn.start_tls(&self.tls).await {
-            Ok(handshake) => {
-                let fields = Fields::default()
-                    .detail("tls_version", handshake.version.as_str())
-                    .detail("sni", handshake.server_name.unwrap_or_default().as_str())
-                    .detail("alpn", handshake.alpn.unwrap_or_default().as_str());
-                conn.log.record(Kind::Handshake, fields).await;
-                self.http.serve(conn).await
-            }
+            Ok(()) => self.http.serve(conn).await,
             Err(end) => end,
         }
     }

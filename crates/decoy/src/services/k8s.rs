@@ -209,15 +209,8 @@ impl Decoy for K8s {
                 conn.write(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n").await;
             return End::Violation;
         }
-        match conn.start_tls(&self.tls).await {
-            Ok(handshake) => {
-                let fields = Fields::default()
-                    .detail("tls_version", handshake.version.as_str())
-                    .detail("sni", handshake.server_name.unwrap_or_default().as_str())
-                    .detail("alpn", handshake.alpn.unwrap_or_default().as_str());
-                conn.log.record(Kind::Handshake, fields).await;
-            }
-            Err(end) => return end,
+        if let Err(end) = conn.start_tls(&self.tls).await {
+            return end;
         }
         loop {
             let (head, close) = match http::next_request(conn).await {

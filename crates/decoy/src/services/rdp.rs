@@ -209,14 +209,9 @@ impl Decoy for Rdp {
             return end;
         }
         let Some(selected) = selected else { return End::Done };
-        let handshake = match conn.start_tls(&self.tls).await {
-            Ok(handshake) => handshake,
-            Err(end) => return end,
-        };
-        let fields = Fields::default()
-            .detail("tls_version", handshake.version.as_str())
-            .detail("sni", handshake.server_name.unwrap_or_default().as_str());
-        conn.log.record(Kind::Handshake, fields).await;
+        if let Err(end) = conn.start_tls(&self.tls).await {
+            return end;
+        }
         if selected == PROTOCOL_SSL {
             // The MCS Connect Initial would follow: the session ends there.
             let _ = conn.fill().await;
