@@ -12,5 +12,6 @@ pub mod persona;
 pub mod routes;
 pub mod server;
 pub mod services;
+pub mod stack;
 pub mod tls;
 pub mod windows;

@@ -134,7 +134,15 @@ async fn probe(target: std::net::SocketAddr, timeout_ms: u64) -> ExitCode {
 /// Holds the namespace and keeps its routes as desired, re-applying them every second
 /// (a route deleted by hand is back within that), until a signal.
 async fn base(shutdown: impl std::future::Future<Output = ()>) -> ExitCode {
-    use decnet_decoy::routes;
+    use decnet_decoy::{routes, stack};
+    // The persona's OS family shapes the namespace's TCP/IP stack; a refusal is said and
+    // the decky keeps running with its sysctls alone.
+    let family = decnet_domain::catalogue::os_family_of(std::env::var("DECNET_ARCHETYPE").ok().as_deref());
+    match stack::shape(family) {
+        Ok(true) => eprintln!("decnet-decoy: {} TCP/IP stack installed", family.as_str()),
+        Ok(false) => {}
+        Err(err) => eprintln!("decnet-decoy: {} TCP/IP stack not installed: {err}", family.as_str()),
+    }
     eprintln!("decnet-decoy: base ready");
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));

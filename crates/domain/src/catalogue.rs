@@ -310,7 +310,7 @@ impl OsFamily {
     }
 
     /// The network-namespace sysctls of the family, in a fixed order.
-    pub fn sysctls(self) -> [(&'static str, &'static str); 10] {
+    pub fn sysctls(self) -> Vec<(&'static str, &'static str)> {
         // Columns: ttl, syn_retries, timestamps, window_scaling, sack, ecn, no_pmtu_disc,
         // fin_timeout, icmp_ratelimit, icmp_ratemask.
         let v: [&'static str; 10] = match self {
@@ -321,7 +321,7 @@ impl OsFamily {
             OsFamily::Embedded => ["255", "3", "0", "0", "0", "0", "1", "15", "0", "0"],
             OsFamily::Cisco => ["255", "2", "0", "0", "0", "0", "1", "15", "0", "0"],
         };
-        [
+        let mut sysctls = vec![
             ("net.ipv4.ip_default_ttl", v[0]),
             ("net.ipv4.tcp_syn_retries", v[1]),
             ("net.ipv4.tcp_timestamps", v[2]),
@@ -332,7 +332,20 @@ impl OsFamily {
             ("net.ipv4.tcp_fin_timeout", v[7]),
             ("net.ipv4.icmp_ratelimit", v[8]),
             ("net.ipv4.icmp_ratemask", v[9]),
-        ]
+        ];
+        if self.is_windows() {
+            // An 8 MiB receive buffer makes the kernel advertise window scale 8, as
+            // Windows does (Linux's default 6 MiB gives 7); the decoy's stack rules then
+            // only reorder the options.
+            sysctls.push(("net.ipv4.tcp_rmem", "4096 131072 8388608"));
+        }
+        sysctls
+    }
+
+    /// Whether the family is Windows (desktop or server): its TCP/IP stack is also
+    /// reshaped by the base (the decoy's `stack` module), not by sysctls alone.
+    pub fn is_windows(self) -> bool {
+        matches!(self, OsFamily::Windows | OsFamily::WindowsServer)
     }
 }
 

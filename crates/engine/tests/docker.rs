@@ -504,3 +504,72 @@ async fn decoy_events_arrive_through_the_collector() {
     assert_eq!(request.payload["dst_ip"], ip.to_string(), "the decoy saw the decky's own address");
     assert!(request.source_ip.is_some());
 }
+
+/// What `nmap -O --osscan-guess` makes of `ip` (one open port, one closed): its first
+/// guess and that guess's confidence in percent (100 for an exact match).
+fn nmap_os_guess(ip: &str, open: u16) -> (String, u32) {
+    let out = Command::new("timeout")
+        .args(["120", "nmap", "-O", "--osscan-guess", "-n", "-Pn", "-p"])
+        .arg(format!("{open},1"))
+        .arg(ip)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "nmap failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    if let Some(exact) = text.lines().find_map(|l| l.strip_prefix("OS details: ")) {
+        return (exact.to_owned(), 100);
+    }
+    let guesses = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Aggressive OS guesses: "))
+        .unwrap_or_else(|| panic!("nmap made no OS guess for {ip}:\n{text}"));
+    let first = guesses.split("%), ").next().unwrap();
+    let (name, percent) = first.rsplit_once(" (").unwrap();
+    (name.to_owned(), percent.trim_end_matches("%)").parse().unwrap())
+}
+
+/// Waits (bounded) until `ip:port` accepts a connection.
+fn wait_open(ip: &str, port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let address: std::net::SocketAddr = format!("{ip}:{port}").parse().unwrap();
+    while std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(1)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "{address} never answered");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[tokio::test]
+async fn nmap_reads_a_windows_decky_as_windows_and_its_services_still_answer() {
+    let lab = lab().await;
+    let doc: decnet_domain::document::TopologyDocument = serde_json::from_value(json!({
+        "name": "osfp",
+        "lans": [{"name": "dmz", "subnet": "10.233.0.0/24", "is_dmz": true}],
+        "deckies": [
+            {"name": "files", "home_lan": "dmz", "networks": [{"lan": "dmz", "ip": "10.233.0.10"}],
+             "archetype": "windows-server", "services": ["smb", "rdp"]},
+            {"name": "web", "home_lan": "dmz", "networks": [{"lan": "dmz", "ip": "10.233.0.11"}],
+             "archetype": "linux-server", "services": ["ssh"]}
+        ]
+    }))
+    .unwrap();
+    let id = lab.engine.create(doc, "test").await.unwrap().header.id;
+    let _cleanup = Cleanup(id);
+    assert_eq!(lab.engine.deploy(id).await.unwrap().status, TopologyStatus::Active);
+    wait_open("10.233.0.10", 445);
+    wait_open("10.233.0.11", 22);
+
+    let (guess, confidence) = nmap_os_guess("10.233.0.10", 445);
+    eprintln!("nmap -O reads the Windows decky as {guess} ({confidence}%)");
+    assert!(
+        guess.starts_with("Microsoft Windows") && confidence >= 95,
+        "the Windows decky reads as {guess} ({confidence}%)"
+    );
+    let (guess, _) = nmap_os_guess("10.233.0.11", 22);
+    assert!(!guess.contains("Windows"), "the Linux decky beside it reads as {guess}");
+
+    // Sessions still work through the reshaped stack: an anonymous share listing.
+    let out = Command::new("timeout").args(["30", "smbclient", "-N", "-L", "//10.233.0.10"]).output().unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && listing.contains("IPC$"), "smbclient -L: {listing}");
+    lab.engine.teardown(id).await.unwrap();
+}
