@@ -86,9 +86,9 @@ pub async fn serve(
         match service.name {
             "conpot" => {
                 // The PLC's own agent: MIB-II with its system group (the snmp keys keep their defaults).
-                let agent = snmp::Snmp::new(persona, &Config::default(), &interfaces(&socket).await);
-                let agent = conpot::Conpot::new(persona, config).snmp(agent);
-                tasks.spawn(snmp::run(agent, socket, recorder, shutdown));
+                let (plc, persona) = (conpot::Conpot::new(persona, config), persona.clone());
+                let make = move |view: &_| plc.snmp(snmp::Snmp::new(&persona, &Config::default(), view));
+                tasks.spawn(snmp::run(make, socket, recorder, shutdown));
             }
             "dns" => {
                 tasks.spawn(dns::run_udp(Arc::new(dns::Dns::new(persona, config)), socket, recorder, shutdown));
@@ -100,8 +100,9 @@ pub async fn serve(
                 tasks.spawn(sip::run_udp(Arc::new(sip::Sip::new(persona, config)), socket, recorder, shutdown));
             }
             "snmp" => {
-                let agent = snmp::Snmp::new(persona, config, &interfaces(&socket).await);
-                tasks.spawn(snmp::run(agent, socket, recorder, shutdown));
+                let (persona, config) = (persona.clone(), config.clone());
+                let make = move |view: &_| snmp::Snmp::new(&persona, &config, view);
+                tasks.spawn(snmp::run(make, socket, recorder, shutdown));
             }
             "tftp" => {
                 tasks.spawn(tftp::run(tftp::Tftp::new(persona, config), socket, recorder, shutdown));
@@ -141,27 +142,12 @@ pub async fn serve(
             "smtp_relay" => run!(smtp::Smtp::open_relay(persona, config)),
             "telnet" => run!(telnet::Telnet::new(persona, config)),
             "vnc" => run!(vnc::Vnc::new(persona, config)),
-            "ssh" => run!(ssh::Ssh::new(persona, config, &limits).map_err(|err| err.to_string())?),
+            "ssh" => run!(ssh::Ssh::new(persona, config, &limits)),
             name => return Err(format!("no decoy for service {name}")),
         }
     }
     while tasks.join_next().await.is_some() {}
     Ok(())
-}
-
-/// The interfaces a UDP agent describes: the namespace's own (a decky's, or the host's
-/// when run outside one), or one made up around the socket's address if they cannot be read.
-async fn interfaces(socket: &UdpSocket) -> crate::netview::NetView {
-    match crate::netview::NetView::read().await {
-        Ok(view) if !view.interfaces.is_empty() => view,
-        _ => {
-            let local = match socket.local_addr().map(|a| a.ip()) {
-                Ok(std::net::IpAddr::V4(ip)) => ip,
-                _ => std::net::Ipv4Addr::LOCALHOST,
-            };
-            crate::netview::NetView::around(local, "02:42:00:00:00:01")
-        }
-    }
 }
 
 fn spawn_tcp<D: Decoy>(

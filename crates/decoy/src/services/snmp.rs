@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rasn::types::{ObjectIdentifier, OctetString};
 use rasn::{AsnType, Decode, Encode};
@@ -342,12 +343,64 @@ fn end_of_view(name: &ObjectIdentifier) -> VarBind {
     VarBind { name: name.clone(), value: VarBindValue::EndOfMibView }
 }
 
-/// Serves `socket` until `shutdown` resolves: one session per datagram, the community
-/// recorded as an `auth_attempt`, the request as a `command`, undecodable input as a
-/// `protocol_error`.
-pub async fn run(agent: Snmp, socket: UdpSocket, recorder: Recorder, shutdown: impl std::future::Future<Output = ()>) {
-    let agent = &agent;
+/// How long an agent's view of the namespace's interfaces is answered before it is read
+/// again (a decky attached to another LAN gains an interface while running).
+const VIEW_REFRESH: Duration = Duration::from_secs(10);
+
+/// The interfaces an agent describes: the namespace's own (a decky's, or the host's when
+/// run outside one), or one made up around the socket's address if they cannot be read.
+async fn view_of(socket: &UdpSocket) -> NetView {
+    match NetView::read().await {
+        Ok(view) if !view.interfaces.is_empty() => view,
+        _ => {
+            let local = match socket.local_addr().map(|a| a.ip()) {
+                Ok(std::net::IpAddr::V4(ip)) => ip,
+                _ => Ipv4Addr::LOCALHOST,
+            };
+            NetView::around(local, "02:42:00:00:00:01")
+        }
+    }
+}
+
+/// The agent answering now: made by `make` from the namespace's interfaces at the first
+/// request (an idle agent reads nothing) and again once the view is older than
+/// [`VIEW_REFRESH`], keeping the first agent's uptime.
+async fn agent_now(
+    current: &std::sync::Mutex<Option<(Instant, Arc<Snmp>)>>,
+    make: &impl Fn(&NetView) -> Snmp,
+    socket: &UdpSocket,
+) -> Arc<Snmp> {
+    let earlier = current.lock().ok().and_then(|held| held.clone());
+    if let Some((read, agent)) = &earlier
+        && read.elapsed() < VIEW_REFRESH
+    {
+        return agent.clone();
+    }
+    let mut agent = make(&view_of(socket).await);
+    if let Some((_, first)) = &earlier {
+        agent.uptime_at_start = first.uptime_at_start;
+        agent.started = first.started;
+    }
+    let agent = Arc::new(agent);
+    if let Ok(mut held) = current.lock() {
+        *held = Some((Instant::now(), agent.clone()));
+    }
+    agent
+}
+
+/// Serves `socket` until `shutdown` resolves with the agent `make` builds over the
+/// namespace's interfaces: one session per datagram, the community recorded as an
+/// `auth_attempt`, the request as a `command`, undecodable input as a `protocol_error`.
+pub async fn run(
+    make: impl Fn(&NetView) -> Snmp,
+    socket: UdpSocket,
+    recorder: Recorder,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let current = std::sync::Mutex::new(None);
+    let (current, make, socket_ref) = (&current, &make, &socket);
     let exchange = |datagram: Vec<u8>, log: SessionLog| async move {
+        let agent = agent_now(current, make, socket_ref).await;
         match agent.exchange(&datagram) {
             Err(reason) => {
                 log.record(

@@ -54,10 +54,16 @@ impl rand_core::TryRng for SeededRng {
 
 impl rand_core::TryCryptoRng for SeededRng {}
 
-/// Why the ssh decoy could not start.
-#[derive(Debug, thiserror::Error)]
+/// Why the ssh host keys could not be made.
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("cannot make the ssh host keys: {0}")]
 pub struct KeyError(String);
+
+impl From<String> for KeyError {
+    fn from(reason: String) -> Self {
+        KeyError(reason)
+    }
+}
 
 fn ed25519(persona: &Persona) -> Ed25519Keypair {
     Ed25519Keypair::from_seed(&persona.derive_key("ssh host key ed25519"))

@@ -75,7 +75,12 @@ const MACS: &[mac::Name] = &[
 /// The ssh decoy.
 #[derive(Debug)]
 pub struct Ssh {
-    config: Arc<russh::server::Config>,
+    /// The server configuration with the host keys, made at the first connection:
+    /// deriving the RSA key is the costliest thing the decoy does (in time and in the
+    /// memory it leaves mapped), and an idle decoy never needs it.
+    config: tokio::sync::OnceCell<Result<Arc<russh::server::Config>, KeyError>>,
+    version: String,
+    idle: std::time::Duration,
     persona: Persona,
     accounts: Arc<Vec<(String, String)>>,
     accept_any: bool,
@@ -84,12 +89,12 @@ pub struct Ssh {
 
 impl Ssh {
     /// The decoy for `persona` with `config` and the connection `limits`.
-    pub fn new(persona: &Persona, config: &Config, limits: &Limits) -> Result<Self, KeyError> {
+    pub fn new(persona: &Persona, config: &Config, limits: &Limits) -> Self {
         let mut persona = persona.clone();
         if let Some(hostname) = config.string("hostname") {
             persona.hostname = hostname.to_owned();
         }
-        let version = config.string("version").unwrap_or(persona.ssh_version);
+        let version = config.string("version").unwrap_or(persona.ssh_version).to_owned();
         let mut accounts = Vec::new();
         if let Some(password) = config.string("password") {
             accounts.push(("root".to_owned(), password.to_owned()));
@@ -99,17 +104,45 @@ impl Ssh {
         }
         // The decky's lure account (what breadcrumbs on other deckies name).
         accounts.extend(super::lure_accounts());
-        let server = russh::server::Config {
-            server_id: SshId::Standard(format!("SSH-2.0-{version}").into()),
+        Self {
+            config: tokio::sync::OnceCell::new(),
+            version,
+            idle: limits.idle,
+            persona,
+            accounts: Arc::new(accounts),
+            accept_any: config.bool("accept_any").unwrap_or(false),
+            reach: limits.reach.clone(),
+        }
+    }
+
+    /// The server configuration, with the host keys derived (off the runtime's threads)
+    /// by the first connection that needs them.
+    async fn server_config(&self) -> Result<Arc<russh::server::Config>, KeyError> {
+        let made = self
+            .config
+            .get_or_init(|| async {
+                let persona = self.persona.clone();
+                let keys = tokio::task::spawn_blocking(move || host_keys(&persona))
+                    .await
+                    .unwrap_or_else(|err| Err(KeyError::from(err.to_string())))?;
+                Ok(Arc::new(self.server_config_with(keys)))
+            })
+            .await;
+        made.clone()
+    }
+
+    fn server_config_with(&self, keys: Vec<russh::keys::PrivateKey>) -> russh::server::Config {
+        russh::server::Config {
+            server_id: SshId::Standard(format!("SSH-2.0-{}", self.version).into()),
             methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..]),
             auth_rejection_time: std::time::Duration::from_millis(300),
             auth_rejection_time_initial: Some(std::time::Duration::ZERO),
-            keys: host_keys(&persona)?,
+            keys,
             max_auth_attempts: 6,
             // The handshake is many small round trips: Nagle's algorithm against delayed
             // ACKs would add tens of milliseconds to each.
             nodelay: true,
-            inactivity_timeout: Some(limits.idle),
+            inactivity_timeout: Some(self.idle),
             preferred: russh::Preferred {
                 kex: KEX.into(),
                 cipher: CIPHERS.into(),
@@ -125,14 +158,7 @@ impl Ssh {
                 ..russh::Preferred::default()
             },
             ..russh::server::Config::default()
-        };
-        Ok(Self {
-            config: Arc::new(server),
-            persona,
-            accounts: Arc::new(accounts),
-            accept_any: config.bool("accept_any").unwrap_or(false),
-            reach: limits.reach.clone(),
-        })
+        }
     }
 }
 
@@ -223,7 +249,14 @@ impl Decoy for Ssh {
             reach: self.reach.clone(),
         };
         let log = conn.log.clone();
-        let end = match russh::server::run_stream(self.config.clone(), counted, handler).await {
+        let config = match self.server_config().await {
+            Ok(config) => config,
+            Err(err) => {
+                log.record(Kind::ProtocolError, Fields::default().detail("reason", format!("host keys: {err}"))).await;
+                return End::Io;
+            }
+        };
+        let end = match russh::server::run_stream(config, counted, handler).await {
             Err(err) => ended_by(&log, err).await,
             Ok(running) => {
                 let mut guard = DisconnectOnDrop(Some(running.handle()));
