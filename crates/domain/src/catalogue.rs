@@ -349,6 +349,16 @@ impl OsFamily {
     }
 }
 
+/// Services only Windows offers: a decky running one presents Windows even without a
+/// Windows archetype (an RDP server on a Linux TCP/IP stack would give the decky away).
+pub const WINDOWS_ONLY_SERVICES: [&str; 2] = ["mssql", "rdp"];
+
+/// The archetype a decky with these explicit `services` and no archetype of its own
+/// takes: `windows-server` when one of them is Windows-only, else none.
+pub fn archetype_for_services<S: AsRef<str>>(services: &[S]) -> Option<&'static str> {
+    services.iter().any(|s| WINDOWS_ONLY_SERVICES.contains(&s.as_ref())).then_some("windows-server")
+}
+
 /// A ready-made decky profile.
 #[derive(Debug, Clone, Copy)]
 pub struct Archetype {

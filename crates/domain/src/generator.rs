@@ -35,7 +35,8 @@ pub struct GeneratorConfig {
     pub bridge_forward_p: f64,
     /// Probability that a LAN gets an extra cross edge (0-1).
     pub cross_edge_p: f64,
-    /// Services for every decky; `None` gives each decky an archetype and its services
+    /// Services for every decky (with the `windows-server` archetype when one of them is
+    /// Windows-only, else none); `None` gives each decky an archetype and its services
     /// (the DMZ's: a Linux server with ssh and http, the entry attackers try first).
     pub services: Option<Vec<String>>,
     /// The RNG seed.
@@ -209,7 +210,8 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
                 Some(explicit) => {
                     let mut s = explicit.clone();
                     s.sort();
-                    (s, None)
+                    let archetype = catalogue::archetype_for_services(&s).map(str::to_owned);
+                    (s, archetype)
                 }
                 None => {
                     let drawn = draw_archetype(&mut rng, lan.is_dmz);
@@ -320,6 +322,18 @@ mod tests {
             let issues = validate(&design, &Context::default(), Scope::Full);
             assert!(issues.iter().all(|i| !i.is_error()), "seed {seed}: {issues:?}");
         }
+    }
+
+    #[test]
+    fn explicit_windows_only_services_make_windows_deckies() {
+        let with = |services: &[&str]| {
+            let services = Some(services.iter().map(|s| (*s).to_owned()).collect());
+            let design = generate(&GeneratorConfig { seed: 5, services, ..GeneratorConfig::default() }, &[]).unwrap();
+            design.deckies.values().map(|d| d.archetype.clone()).collect::<std::collections::BTreeSet<_>>()
+        };
+        assert_eq!(with(&["smb", "rdp"]), [Some("windows-server".to_owned())].into());
+        assert_eq!(with(&["mssql"]), [Some("windows-server".to_owned())].into());
+        assert_eq!(with(&["ssh", "smb"]), [None].into());
     }
 
     #[test]
