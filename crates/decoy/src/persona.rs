@@ -296,7 +296,84 @@ impl Persona {
     pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
         Sha256::new().chain_update(self.seed).chain_update(purpose.as_bytes()).finalize().into()
     }
+
+    /// An endless stream of bytes for `purpose`, for the key generators that draw from a
+    /// random source: the same keys from the same persona after every restart.
+    pub fn key_stream(&self, purpose: &str) -> KeyStream {
+        KeyStream { seed: self.derive_key(purpose), counter: 0, block: [0; 32], used: 32 }
+    }
 }
+
+/// A deterministic generator (SHA-256 in counter mode over a secret seed), so a decky's
+/// keys are the same after every restart without being stored anywhere. It serves both
+/// generations of the `rand_core` traits: ssh-key's (0.10) and rsa's (0.6).
+pub struct KeyStream {
+    seed: [u8; 32],
+    counter: u64,
+    block: [u8; 32],
+    used: usize,
+}
+
+impl KeyStream {
+    fn fill(&mut self, dst: &mut [u8]) {
+        for byte in dst {
+            if self.used == self.block.len() {
+                self.block =
+                    Sha256::new().chain_update(self.seed).chain_update(self.counter.to_le_bytes()).finalize().into();
+                self.counter += 1;
+                self.used = 0;
+            }
+            *byte = self.block[self.used];
+            self.used += 1;
+        }
+    }
+
+    fn word<const N: usize>(&mut self) -> [u8; N] {
+        let mut bytes = [0u8; N];
+        self.fill(&mut bytes);
+        bytes
+    }
+}
+
+impl rand_core::TryRng for KeyStream {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(u32::from_le_bytes(self.word()))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(u64::from_le_bytes(self.word()))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.fill(dst);
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for KeyStream {}
+
+impl rsa::rand_core::RngCore for KeyStream {
+    fn next_u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.word())
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.word())
+    }
+
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        self.fill(dst);
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
+        self.fill(dst);
+        Ok(())
+    }
+}
+
+impl rsa::rand_core::CryptoRng for KeyStream {}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

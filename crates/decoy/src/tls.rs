@@ -12,8 +12,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use p256::pkcs8::EncodePrivateKey;
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SerialNumber};
+use rsa::pkcs8::EncodePrivateKey;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -144,7 +144,8 @@ fn operator_pair(cert: &str, key: &str) -> Result<(Vec<CertificateDer<'static>>,
     Ok((chain, key))
 }
 
-/// A self-signed ECDSA P-256 certificate for `subject` under the persona's own key.
+/// A self-signed certificate for `subject` under the persona's own RSA key (RSA 2048 and
+/// SHA-256, what Windows, IIS, kubeadm and a stock nginx make; an ECDSA key would stand out).
 fn generated(
     persona: &Persona,
     subject: &Subject,
@@ -167,19 +168,12 @@ fn generated(
     Ok((vec![cert.der().clone()], PrivateKeyDer::Pkcs8(key_der)))
 }
 
-/// The persona's P-256 private key, from its seed (so the same after every restart).
+/// The persona's RSA 2048 private key, from its seed (so the same after every restart).
 fn persona_key(persona: &Persona) -> Result<PrivatePkcs8KeyDer<'static>, TlsError> {
-    // A 32-byte seed is a valid scalar except with negligible probability; the loop only
-    // guards that case.
-    for round in 0u32..16 {
-        let seed = persona.derive_key(&format!("tls key {round}"));
-        if let Ok(secret) = p256::SecretKey::from_slice(&seed)
-            && let Ok(der) = secret.to_pkcs8_der()
-        {
-            return Ok(PrivatePkcs8KeyDer::from(der.as_bytes().to_vec()));
-        }
-    }
-    Err(TlsError::Pem { what: "generated key", why: "no valid P-256 scalar from the seed".into() })
+    let key = rsa::RsaPrivateKey::new(&mut persona.key_stream("tls key rsa"), 2048)
+        .map_err(|e| TlsError::Pem { what: "generated key", why: e.to_string() })?;
+    let der = key.to_pkcs8_der().map_err(|e| TlsError::Pem { what: "generated key", why: e.to_string() })?;
+    Ok(PrivatePkcs8KeyDer::from(der.as_bytes().to_vec()))
 }
 
 /// Seconds since the Unix epoch.
@@ -204,6 +198,18 @@ mod tests {
         let b = persona_key(&persona("b")).unwrap();
         assert_eq!(a.secret_pkcs8_der(), again.secret_pkcs8_der());
         assert_ne!(a.secret_pkcs8_der(), b.secret_pkcs8_der());
+    }
+
+    #[test]
+    fn the_generated_certificate_is_rsa_signed_with_sha256() {
+        let subject = Subject { common_name: "win-srv-01".into(), alt_names: vec![], valid_days: 182 };
+        let (chain, _) = generated(&persona("a"), &subject).unwrap();
+        let der = chain[0].as_ref();
+        let has = |oid: &[u8]| der.windows(oid.len()).any(|w| w == oid);
+        // rsaEncryption and sha256WithRSAEncryption, DER-encoded.
+        assert!(has(b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01"), "the key is RSA");
+        assert!(has(b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b"), "signed with SHA-256 and RSA");
+        assert!(der.len() > 600, "a 2048-bit key and a 2048-bit signature (an ECDSA P-256 certificate is ~300 bytes)");
     }
 
     #[test]

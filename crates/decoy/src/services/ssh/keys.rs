@@ -3,56 +3,8 @@
 
 use russh::keys::ssh_key::private::{EcdsaKeypair, Ed25519Keypair, KeypairData, RsaKeypair};
 use russh::keys::{EcdsaCurve, PrivateKey};
-use sha2::{Digest, Sha256};
 
 use crate::persona::Persona;
-
-/// A deterministic generator (SHA-256 in counter mode over a secret seed), so a decky's
-/// host keys are the same after every restart without being stored anywhere.
-struct SeededRng {
-    seed: [u8; 32],
-    counter: u64,
-    block: [u8; 32],
-    used: usize,
-}
-
-impl SeededRng {
-    fn new(seed: [u8; 32]) -> Self {
-        Self { seed, counter: 0, block: [0; 32], used: 32 }
-    }
-}
-
-impl rand_core::TryRng for SeededRng {
-    type Error = std::convert::Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut bytes = [0u8; 4];
-        self.try_fill_bytes(&mut bytes)?;
-        Ok(u32::from_le_bytes(bytes))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut bytes = [0u8; 8];
-        self.try_fill_bytes(&mut bytes)?;
-        Ok(u64::from_le_bytes(bytes))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for byte in dst {
-            if self.used == self.block.len() {
-                self.block =
-                    Sha256::new().chain_update(self.seed).chain_update(self.counter.to_le_bytes()).finalize().into();
-                self.counter += 1;
-                self.used = 0;
-            }
-            *byte = self.block[self.used];
-            self.used += 1;
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for SeededRng {}
 
 /// Why the ssh host keys could not be made.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -83,9 +35,8 @@ pub fn host_keys(persona: &Persona) -> Result<Vec<PrivateKey>, KeyError> {
     let err = |e: russh::keys::ssh_key::Error| KeyError(e.to_string());
     let ed25519 = ed25519(persona);
     let ecdsa =
-        EcdsaKeypair::random(&mut SeededRng::new(persona.derive_key("ssh host key ecdsa")), EcdsaCurve::NistP256)
-            .map_err(err)?;
-    let rsa = RsaKeypair::random(&mut SeededRng::new(persona.derive_key("ssh host key rsa")), 2048).map_err(err)?;
+        EcdsaKeypair::random(&mut persona.key_stream("ssh host key ecdsa"), EcdsaCurve::NistP256).map_err(err)?;
+    let rsa = RsaKeypair::random(&mut persona.key_stream("ssh host key rsa"), 2048).map_err(err)?;
     let comment = format!("root@{}", persona.hostname);
     [KeypairData::from(ed25519), KeypairData::from(ecdsa), KeypairData::from(rsa)]
         .into_iter()
