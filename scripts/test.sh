@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (unit, property, store, engine, API over HTTP, Docker-backed
-# and end-to-end CLI tests, then schemathesis against the served OpenAPI document, then the
-# web console's node and headless-Chromium tests) and closes with one summary line. Needs a
-# running Docker Engine, node and python3 (schemathesis and selenium are installed from
-# PyPI into target/).
+# Runs the whole test suite (unit, property, store on SQLite and on a throwaway PostgreSQL
+# server, engine, API over HTTP, Docker-backed and end-to-end CLI tests, then schemathesis
+# against the served OpenAPI document, then the web console's node and headless-Chromium
+# tests) and closes with one summary line. Needs a running Docker Engine, node and python3
+# (schemathesis and selenium are installed from PyPI into target/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log="$(mktemp)"
@@ -14,7 +14,11 @@ if [[ -z "${DECNET_DECOY_BIN:-}" ]]; then
   DECNET_DECOY_BIN="$(./scripts/build-decoy.sh)"
   export DECNET_DECOY_BIN
 fi
-trap 'rm -f "$log"' EXIT
+# The store tests' PostgreSQL server: a throwaway one under a temporary directory.
+pg_dir="$(mktemp -d /tmp/decnet-test-pg.XXXXXX)"
+trap 'rm -f "$log"; ./scripts/postgres.sh stop "$pg_dir"' EXIT
+DECNET_TEST_PG_URL="$(./scripts/postgres.sh start "$pg_dir")" || { echo "the PostgreSQL test server did not start" >&2; exit 1; }
+export DECNET_TEST_PG_URL
 cargo test --workspace --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')

@@ -1,4 +1,5 @@
-//! Persistence for DECNET: the [`Store`] contract and its embedded SQLite implementation.
+//! Persistence for DECNET: the [`Store`] contract, its embedded SQLite implementation and the
+//! PostgreSQL one for several replicas (being built: [`PgStore`] holds the accounts so far).
 //!
 //! This is the only crate that knows SQL. The contract is written so PostgreSQL can
 //! implement it too: every method is one transaction, optimistic concurrency is a version
@@ -8,6 +9,7 @@
 pub mod accounts;
 mod error;
 pub mod events;
+mod postgres;
 pub mod queue;
 mod sqlite;
 
@@ -25,6 +27,7 @@ use serde_json::Value;
 pub use accounts::{Accounts, Role, User, UserChange};
 pub use error::StoreError;
 pub use events::{EventFilter, Events, NewEvent, Snapshot, StoredEvent};
+pub use postgres::PgStore;
 pub use queue::Queue;
 pub use sqlite::SqliteStore;
 

@@ -1,0 +1,134 @@
+-- The whole schema for PostgreSQL, equal in meaning to the SQLite migrations 0001-0007
+-- (a PostgreSQL database never had the earlier shapes), in PostgreSQL's own types: times
+-- are TIMESTAMPTZ, subnets CIDR, addresses INET. Subnet claims are the database's to
+-- enforce: two LANs that claim a subnet can never overlap, whoever writes them
+-- (`lans_claims_disjoint`); a torn-down topology's LANs stop claiming (`claimed`).
+
+CREATE TABLE topologies (
+    id                TEXT PRIMARY KEY,
+    name              TEXT NOT NULL UNIQUE,
+    mode              TEXT NOT NULL,
+    target_host       TEXT,
+    status            TEXT NOT NULL,
+    version           BIGINT NOT NULL,
+    generation        BIGINT NOT NULL,
+    observed          BIGINT NOT NULL DEFAULT 0,
+    config_snapshot   TEXT NOT NULL,
+    created_at        TIMESTAMPTZ NOT NULL,
+    status_changed_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX topologies_status ON topologies (status);
+CREATE INDEX topologies_created ON topologies (created_at);
+
+CREATE TABLE lans (
+    topology_id TEXT NOT NULL REFERENCES topologies (id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    id          TEXT,
+    subnet      CIDR NOT NULL,
+    claimed     BOOLEAN NOT NULL DEFAULT TRUE,
+    is_dmz      BOOLEAN NOT NULL,
+    x           DOUBLE PRECISION,
+    y           DOUBLE PRECISION,
+    PRIMARY KEY (topology_id, name),
+    CONSTRAINT lans_claims_disjoint EXCLUDE USING gist (subnet inet_ops WITH &&) WHERE (claimed)
+);
+
+CREATE TABLE deckies (
+    topology_id    TEXT NOT NULL REFERENCES topologies (id) ON DELETE CASCADE,
+    name           TEXT NOT NULL,
+    uuid           TEXT,
+    hostname       TEXT,
+    services       TEXT NOT NULL,
+    service_config TEXT NOT NULL,
+    forwards_l3    BOOLEAN NOT NULL,
+    archetype      TEXT,
+    x              DOUBLE PRECISION,
+    y              DOUBLE PRECISION,
+    state          TEXT NOT NULL,
+    last_error     TEXT,
+    PRIMARY KEY (topology_id, name)
+);
+
+-- Decky <-> LAN edges with the decky's IP on the LAN; exactly one per decky is its home.
+CREATE TABLE memberships (
+    topology_id TEXT NOT NULL,
+    decky       TEXT NOT NULL,
+    lan         TEXT NOT NULL,
+    ip          INET NOT NULL,
+    is_home     BOOLEAN NOT NULL,
+    PRIMARY KEY (topology_id, decky, lan),
+    FOREIGN KEY (topology_id, decky) REFERENCES deckies (topology_id, name) ON DELETE CASCADE ON UPDATE CASCADE,
+    FOREIGN KEY (topology_id, lan) REFERENCES lans (topology_id, name) ON DELETE CASCADE ON UPDATE CASCADE,
+    UNIQUE (topology_id, lan, ip)
+);
+CREATE UNIQUE INDEX memberships_one_home ON memberships (topology_id, decky) WHERE is_home;
+
+CREATE TABLE mutations (
+    id                BIGSERIAL PRIMARY KEY,
+    topology_id       TEXT NOT NULL REFERENCES topologies (id) ON DELETE CASCADE,
+    op                TEXT NOT NULL,
+    payload           TEXT NOT NULL,
+    state             TEXT NOT NULL,
+    reason            TEXT,
+    codes             TEXT NOT NULL,
+    lease_owner       TEXT,
+    lease_deadline_ms BIGINT,
+    attempts          INTEGER NOT NULL,
+    requested_at      TIMESTAMPTZ NOT NULL,
+    finished_at       TIMESTAMPTZ
+);
+CREATE INDEX mutations_queue ON mutations (topology_id, state, id);
+CREATE INDEX mutations_state ON mutations (state, topology_id);
+
+CREATE TABLE status_events (
+    id          BIGSERIAL PRIMARY KEY,
+    topology_id TEXT NOT NULL REFERENCES topologies (id) ON DELETE CASCADE,
+    from_status TEXT NOT NULL,
+    to_status   TEXT NOT NULL,
+    at          TIMESTAMPTZ NOT NULL,
+    reason      TEXT NOT NULL
+);
+CREATE INDEX status_events_topology ON status_events (topology_id, id);
+
+CREATE TABLE topology_personas (
+    topology_id      TEXT PRIMARY KEY REFERENCES topologies (id) ON DELETE CASCADE,
+    language_default TEXT NOT NULL,
+    personas         TEXT NOT NULL
+);
+
+-- Accounts of the HTTP API.
+CREATE TABLE users (
+    username      TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL,
+    updated_at    TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE revoked_tokens (
+    jti        TEXT PRIMARY KEY,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- The event log. Ids come from a sequence, which hands them out at insert, not at commit:
+-- readers resuming "after id N" read only below the oldest id still being written (the
+-- store's job), never a gap that a later commit fills.
+CREATE TABLE events (
+    id          BIGSERIAL PRIMARY KEY,
+    at          TIMESTAMPTZ NOT NULL,
+    topology_id TEXT,
+    kind        TEXT NOT NULL,
+    decky       TEXT,
+    service     TEXT,
+    source_ip   TEXT,
+    payload     TEXT NOT NULL
+);
+CREATE INDEX events_topology ON events (topology_id, id);
+CREATE INDEX events_kind ON events (kind, id);
+CREATE INDEX events_source ON events (source_ip, id);
+CREATE INDEX events_at ON events (at);
