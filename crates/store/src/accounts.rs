@@ -64,6 +64,25 @@ pub struct UserChange {
     pub role: Option<Role>,
 }
 
+impl UserChange {
+    /// Whether applying it to `user` takes an admin's role away (refused for the last one).
+    pub(crate) fn demotes_admin(&self, user: &User) -> bool {
+        user.role == Role::Admin && self.role == Some(Role::Viewer)
+    }
+
+    /// `user` with this change applied at `now`.
+    pub(crate) fn applied_to(&self, mut user: User, now: DateTime<Utc>) -> User {
+        if let Some(hash) = &self.password_hash {
+            user.password_hash = hash.clone();
+        }
+        if let Some(role) = self.role {
+            user.role = role;
+        }
+        user.updated_at = now;
+        user
+    }
+}
+
 /// The accounts contract. Every method is one transaction.
 #[async_trait]
 pub trait Accounts: Send + Sync {

@@ -11,7 +11,7 @@ use sqlx::{PgConnection, Row};
 
 use super::PgStore;
 use crate::StoreError;
-use crate::accounts::{Accounts, Role, User, UserChange};
+use crate::accounts::{Accounts, User, UserChange};
 
 const USER_COLUMNS: &str = "SELECT username, password_hash, role, created_at, updated_at FROM users";
 
@@ -106,20 +106,11 @@ impl Accounts for PgStore {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| not_found(username))?;
-        let mut current = user(&row)?;
-        if current.role == Role::Admin
-            && change.role == Some(Role::Viewer)
-            && other_admins(&mut tx, username).await? == 0
-        {
+        let current = user(&row)?;
+        if change.demotes_admin(&current) && other_admins(&mut tx, username).await? == 0 {
             return Err(StoreError::LastAdmin);
         }
-        if let Some(hash) = &change.password_hash {
-            current.password_hash = hash.clone();
-        }
-        if let Some(role) = change.role {
-            current.role = role;
-        }
-        current.updated_at = now;
+        let current = change.applied_to(current, now);
         sqlx::query("UPDATE users SET password_hash = $2, role = $3, updated_at = $4 WHERE username = $1")
             .bind(username)
             .bind(&current.password_hash)

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use super::SqliteStore;
 use super::rows::{parse_ts, ts};
 use crate::StoreError;
-use crate::accounts::{Accounts, Role, User, UserChange};
+use crate::accounts::{Accounts, User, UserChange};
 
 const USER_COLUMNS: &str = "SELECT username, password_hash, role, created_at, updated_at FROM users";
 
@@ -98,20 +98,11 @@ impl Accounts for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| not_found(username))?;
-        let mut current = user(&row)?;
-        if current.role == Role::Admin
-            && change.role == Some(Role::Viewer)
-            && other_admins(&mut tx, username).await? == 0
-        {
+        let current = user(&row)?;
+        if change.demotes_admin(&current) && other_admins(&mut tx, username).await? == 0 {
             return Err(StoreError::LastAdmin);
         }
-        if let Some(hash) = &change.password_hash {
-            current.password_hash = hash.clone();
-        }
-        if let Some(role) = change.role {
-            current.role = role;
-        }
-        current.updated_at = now;
+        let current = change.applied_to(current, now);
         sqlx::query("UPDATE users SET password_hash = $2, role = $3, updated_at = $4 WHERE username = $1")
             .bind(username)
             .bind(&current.password_hash)
