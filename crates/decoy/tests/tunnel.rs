@@ -102,18 +102,21 @@ fn ssh_j_logs_into_the_next_decky_through_this_one() {
     gate.wait_kind("tunnel", |e| e["details"]["outcome"] == "open" && e["details"]["port"] == inner.addr.port());
 }
 
-/// `ssh -N -D` to `gate`, once its SOCKS listener accepts (bounded wait); the client and
-/// the listener's address.
+/// `ssh -N -D` to `gate`, once its SOCKS listener answers a SOCKS greeting (bounded
+/// wait); the client and the listener's address. A bare connect is not proof: the port is
+/// in the ephemeral range, so a probe can connect to itself before ssh listens.
 fn socks_proxy(gate: &Decoy) -> (KillOnDrop, String) {
     let socks = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let forward = format!("127.0.0.1:{socks}");
     let mut args: Vec<String> = ["-p", "admin", "ssh"].map(String::from).to_vec();
     args.extend(QUIET.iter().map(|s| (*s).to_owned()));
-    args.extend(["-N", "-D", &forward, "-p", &gate.addr.port().to_string()].map(String::from));
+    args.extend(
+        ["-o", "ExitOnForwardFailure=yes", "-N", "-D", &forward, "-p", &gate.addr.port().to_string()].map(String::from),
+    );
     args.push(format!("root@{}", gate.addr.ip()));
     let mut proxy = KillOnDrop(Command::new("sshpass").args(&args).stdin(Stdio::null()).spawn().unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&forward).is_err() {
+    while !socks_answers(&forward) {
         assert!(proxy.0.try_wait().unwrap().is_none(), "ssh -D exited");
         assert!(Instant::now() < deadline, "ssh -D never listened");
         std::thread::sleep(Duration::from_millis(50));
@@ -128,6 +131,17 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Whether a SOCKS5 proxy at `proxy` accepts a greeting without authentication.
+fn socks_answers(proxy: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(proxy) else { return false };
+    let mut method = [0u8; 2];
+    stream.set_read_timeout(Some(Duration::from_secs(2))).is_ok()
+        && stream.write_all(&[5, 1, 0]).is_ok()
+        && stream.read_exact(&mut method).is_ok()
+        && method == [5, 0]
 }
 
 /// Asks the SOCKS5 proxy at `proxy` (ssh -D) to connect to `target`; the open stream
