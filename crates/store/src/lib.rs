@@ -7,6 +7,7 @@
 //! conditional updates with a lease, which `SELECT … FOR UPDATE SKIP LOCKED` also gives.
 
 pub mod accounts;
+mod decode;
 mod error;
 pub mod events;
 mod postgres;
@@ -42,6 +43,13 @@ pub type Planner = dyn Fn(&Mutation, &TopologyHeader, &Design, &Context) -> Resu
 /// Edits a pending topology's design (given its header, design and other topologies'
 /// claims). Runs inside the writing transaction.
 pub type DesignEdit = Box<dyn FnOnce(&TopologyHeader, &Design, &Context) -> Result<Design, Refusal> + Send>;
+
+/// Gives the items of a design about to be stored what only storing gives them: an id
+/// for every new LAN and decky, a host name for every new decky.
+pub(crate) fn complete(design: &mut Design) {
+    design.assign_ids(uuid::Uuid::new_v4);
+    design.assign_hostnames();
+}
 
 /// The fields of a new topology besides its design.
 #[derive(Debug, Clone)]

@@ -1,13 +1,17 @@
 //! The mutation queue contract: enqueue with a version check, leased claims, group
 //! commit of claimed mutations, and failing what a teardown leaves open.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use decnet_domain::{MutationState, TopologyId};
-use serde_json::Value;
+use decnet_domain::model::TopologyHeader;
+use decnet_domain::validate::Context;
+use decnet_domain::{Design, MutationState, Refusal, RuntimeAction, TopologyId};
+use serde_json::{Value, json};
 
+use crate::events::{NewEvent, kinds};
 use crate::{ApplyOutcome, Mutation, Planner, StoreError};
 
 /// The queue contract. Every method is one transaction (claims one statement).
@@ -61,4 +65,106 @@ pub trait Queue: Send + Sync {
 
     /// Fails every pending or applying mutation of a topology (used by teardown).
     async fn fail_open_mutations(&self, id: TopologyId, reason: &str, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// What planning a claimed batch gave, before anything is written: each mutation's plan
+/// (its actions and the design after it) or refusal, and the design the batch leaves.
+pub(crate) struct BatchPlan {
+    /// The design after every accepted plan.
+    pub design: Arc<Design>,
+    /// Per mutation, in order.
+    pub steps: Vec<(i64, Result<(Vec<RuntimeAction>, Arc<Design>), Refusal>)>,
+}
+
+/// Plans `claimed` in order, each against the design the accepted ones before it left.
+pub(crate) fn plan_batch(
+    claimed: &[Mutation],
+    header: &TopologyHeader,
+    original: Arc<Design>,
+    ctx: &Context,
+    planner: &Planner,
+) -> BatchPlan {
+    let mut design = original;
+    let mut steps = Vec::with_capacity(claimed.len());
+    for mutation in claimed {
+        match planner(mutation, header, &design, ctx) {
+            Ok(plan) => {
+                let mut planned = plan.design;
+                crate::complete(&mut planned);
+                design = Arc::new(planned);
+                steps.push((mutation.id, Ok((plan.actions, design.clone()))));
+            }
+            Err(refusal) => steps.push((mutation.id, Err(refusal))),
+        }
+    }
+    BatchPlan { design, steps }
+}
+
+/// The state, reason and refusal codes (JSON) a planned step settles its mutation with.
+pub(crate) fn settlement(
+    step: &Result<(Vec<RuntimeAction>, Arc<Design>), Refusal>,
+) -> (&'static str, Option<String>, String) {
+    match step {
+        Ok(_) => ("applied", None, "[]".to_owned()),
+        Err(refusal) => (
+            "failed",
+            Some(refusal.to_string()),
+            serde_json::to_string(&refusal.codes()).unwrap_or_else(|_| "[]".into()),
+        ),
+    }
+}
+
+/// The event recording a settled step and what [`Queue::apply_claimed`] reports for it.
+pub(crate) fn settled(
+    step: Result<(Vec<RuntimeAction>, Arc<Design>), Refusal>,
+    mutation: Mutation,
+    header: &TopologyHeader,
+    generation: i64,
+    now: DateTime<Utc>,
+) -> (NewEvent, ApplyOutcome) {
+    let id = header.id;
+    match step {
+        Ok((actions, design)) => {
+            let body = json!({ "mutation_id": mutation.id, "op": mutation.op, "version": header.version,
+                               "actions": actions });
+            let outcome = ApplyOutcome::Committed {
+                actions,
+                design,
+                mutation,
+                header: TopologyHeader { generation, ..header.clone() },
+            };
+            (NewEvent::topology(id, kinds::MUTATION_APPLIED, now, body), outcome)
+        }
+        Err(refusal) => {
+            let body = json!({ "mutation_id": mutation.id, "op": mutation.op, "reason": mutation.reason,
+                               "codes": mutation.codes, "issues": refusal.issues });
+            (NewEvent::topology(id, kinds::MUTATION_FAILED, now, body), ApplyOutcome::Refused { refusal, mutation })
+        }
+    }
+}
+
+/// The events recording that `owner` claimed `claimed`.
+pub(crate) fn applying_events(claimed: &[Mutation], owner: &str, now: DateTime<Utc>) -> Vec<NewEvent> {
+    claimed
+        .iter()
+        .map(|m| {
+            let body = json!({ "mutation_id": m.id, "op": m.op, "attempts": m.attempts, "owner": owner });
+            NewEvent::topology(m.topology_id, kinds::MUTATION_APPLYING, now, body)
+        })
+        .collect()
+}
+
+/// The refusal code of mutations a teardown leaves open.
+pub(crate) const NOT_LIVE: &str = "TOPOLOGY_NOT_LIVE";
+
+/// The event recording that a teardown failed an open mutation.
+pub(crate) fn abandoned_event(
+    id: TopologyId,
+    mutation_id: i64,
+    op: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    let body = json!({ "mutation_id": mutation_id, "op": op, "reason": reason, "codes": [NOT_LIVE] });
+    NewEvent::topology(id, kinds::MUTATION_FAILED, now, body)
 }

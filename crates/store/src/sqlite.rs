@@ -28,6 +28,7 @@ use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
+use crate::decode;
 use crate::events::{NewEvent, kinds};
 use crate::{DesignBuilder, DesignEdit, ListFilter, NewTopology, Page, Personas, StatusEvent, Store, StoreError};
 use rows::ts;
@@ -122,12 +123,12 @@ impl SqliteStore {
 }
 
 async fn header_in(conn: &mut SqliteConnection, id: TopologyId) -> Result<TopologyHeader, StoreError> {
-    let row = sqlx::query(rows::HEADER_SELECT_BY_ID)
+    let row = sqlx::query(decode::HEADER_SELECT_BY_ID)
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::NotFound { what: "topology", key: id.to_string() })?;
-    rows::header(&row)
+    decode::header(&row)
 }
 
 async fn claims_in(conn: &mut SqliteConnection, excluding: Option<TopologyId>) -> Result<Context, StoreError> {
@@ -181,7 +182,7 @@ impl Store for SqliteStore {
         }
         let claimed = claims_in(&mut tx, None).await?.foreign_subnets;
         let mut design = build(&claimed).map_err(StoreError::Refused)?;
-        rows::complete(&mut design);
+        crate::complete(&mut design);
         let id = TopologyId(uuid::Uuid::new_v4());
         let header = TopologyHeader {
             id,
@@ -252,14 +253,14 @@ impl Store for SqliteStore {
 
     async fn header_by_key(&self, key: &str) -> Result<TopologyHeader, StoreError> {
         let query = match TopologyId::from_str(key) {
-            Ok(id) => sqlx::query(rows::HEADER_SELECT_BY_ID).bind(id.to_string()),
-            Err(_) => sqlx::query(rows::HEADER_SELECT_BY_NAME).bind(key),
+            Ok(id) => sqlx::query(decode::HEADER_SELECT_BY_ID).bind(id.to_string()),
+            Err(_) => sqlx::query(decode::HEADER_SELECT_BY_NAME).bind(key),
         };
         let row = query
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::NotFound { what: "topology", key: key.to_owned() })?;
-        rows::header(&row)
+        decode::header(&row)
     }
 
     async fn list_topologies(&self, filter: &ListFilter) -> Result<Page<TopologyHeader>, StoreError> {
@@ -272,7 +273,7 @@ impl Store for SqliteStore {
             .await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "{} WHERE ($1 IS NULL OR status = $1) ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
-            rows::HEADER_SELECT
+            decode::HEADER_SELECT
         )))
         .bind(status)
         .bind(filter.limit.unwrap_or(i64::MAX))
@@ -280,7 +281,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let items = rows.iter().map(rows::header).collect::<Result<_, _>>()?;
+        let items = rows.iter().map(decode::header).collect::<Result<_, _>>()?;
         Ok(Page { total, items })
     }
 
@@ -344,7 +345,7 @@ impl Store for SqliteStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(rows::status_event).collect()
+        rows.iter().map(decode::status_event).collect()
     }
 
     async fn delete_topology(&self, id: TopologyId) -> Result<(), StoreError> {
@@ -426,7 +427,7 @@ impl Store for SqliteStore {
         let original = self.design(&mut tx, id, header.generation).await?;
         let ctx = claims_in(&mut tx, Some(id)).await?;
         let mut design = edit(&header, &original, &ctx).map_err(StoreError::Refused)?;
-        rows::complete(&mut design);
+        crate::complete(&mut design);
         let design = Arc::new(design);
         let changes = diff(&original, &design);
         if changes.is_empty() {

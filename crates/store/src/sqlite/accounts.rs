@@ -6,9 +6,10 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
-use super::rows::{parse_ts, ts};
+use super::rows::ts;
 use crate::StoreError;
 use crate::accounts::{Accounts, User, UserChange};
+use crate::decode::parse_ts;
 
 const USER_COLUMNS: &str = "SELECT username, password_hash, role, created_at, updated_at FROM users";
 

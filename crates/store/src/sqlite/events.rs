@@ -1,16 +1,14 @@
 //! [`Events`] on SQLite, and the helper every writing transaction uses to log its change.
 
-use std::str::FromStr;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use decnet_domain::TopologyId;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::SqliteStore;
-use super::rows::{self, MUTATION_COLUMNS, parse_ts, ts};
+use super::rows::ts;
 use crate::StoreError;
+use crate::decode::{self, EVENT_COLUMNS, MUTATION_COLUMNS};
 use crate::events::{EventFilter, Events, NewEvent, Snapshot, StoredEvent};
 
 /// Rows per multi-row INSERT (8 parameters each, well under SQLite's limit).
@@ -36,31 +34,10 @@ pub(super) async fn record(conn: &mut SqliteConnection, events: &[NewEvent]) -> 
     Ok(())
 }
 
-fn event(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
-    let id: i64 = row.try_get(0)?;
-    let topology: Option<String> = row.try_get(2)?;
-    let payload: String = row.try_get(7)?;
-    Ok(StoredEvent {
-        id,
-        at: parse_ts("event time", &row.try_get::<String, _>(1)?)?,
-        topology_id: topology
-            .map(|t| TopologyId::from_str(&t))
-            .transpose()
-            .map_err(|e| StoreError::corrupt(format!("topology of event {id}"), e))?,
-        kind: row.try_get(3)?,
-        decky: row.try_get(4)?,
-        service: row.try_get(5)?,
-        source_ip: row.try_get(6)?,
-        payload: serde_json::from_str(&payload).map_err(|e| StoreError::corrupt(format!("event {id}"), e))?,
-    })
-}
-
 #[async_trait]
 impl Events for SqliteStore {
     async fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT id, at, topology_id, kind, decky, service, source_ip, payload FROM events WHERE 1 = 1",
-        );
+        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1"));
         if let Some(id) = filter.topology_id {
             query.push(" AND topology_id = ").push_bind(id.to_string());
         }
@@ -82,7 +59,7 @@ impl Events for SqliteStore {
         }
         query.push(" ORDER BY id LIMIT ").push_bind(filter.limit.max(0));
         let rows = query.build().fetch_all(&self.pool).await?;
-        rows.iter().map(event).collect()
+        rows.iter().map(decode::event).collect()
     }
 
     async fn snapshot(&self, id: TopologyId) -> Result<Snapshot, StoreError> {
@@ -97,7 +74,7 @@ impl Events for SqliteStore {
         .bind(id.to_string())
         .fetch_all(&mut *tx)
         .await?;
-        let open_mutations = rows.iter().map(rows::mutation).collect::<Result<_, _>>()?;
+        let open_mutations = rows.iter().map(decode::mutation).collect::<Result<_, _>>()?;
         let last_event_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events").fetch_one(&mut *tx).await?;
         tx.commit().await?;
         Ok(Snapshot { header, open_mutations, last_event_id: last_event_id.unwrap_or(0) })

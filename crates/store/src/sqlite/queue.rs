@@ -2,22 +2,21 @@
 //! claims as one conditional update with a lease, group commit of a claimed batch.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use decnet_domain::diff::diff;
-use decnet_domain::model::TopologyHeader;
 use decnet_domain::validate::Context;
 use decnet_domain::{MutationState, TopologyId};
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row};
 
-use super::rows::{self, MUTATION_COLUMNS, ts};
+use super::rows::{self, ts};
 use super::{SqliteStore, claims_in, events, header_in};
+use crate::decode::{self, MUTATION_COLUMNS};
 use crate::events::{NewEvent, kinds};
-use crate::queue::Queue;
+use crate::queue::{BatchPlan, Queue, abandoned_event, applying_events, plan_batch, settled, settlement};
 use crate::{ApplyOutcome, Mutation, Planner, StoreError};
 
 #[async_trait]
@@ -65,7 +64,7 @@ impl Queue for SqliteStore {
         .bind(ts(now))
         .fetch_one(&mut *tx)
         .await?;
-        let mutation = rows::mutation(&row)?;
+        let mutation = decode::mutation(&row)?;
         let queued = json!({ "mutation_id": mutation.id, "op": op, "payload": payload, "version": version });
         events::record(&mut tx, &[NewEvent::topology(id, kinds::MUTATION_ENQUEUED, now, queued)]).await?;
         tx.commit().await?;
@@ -80,7 +79,7 @@ impl Queue for SqliteStore {
         .bind(state.map(|s| s.as_str()))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(rows::mutation).collect()
+        rows.iter().map(decode::mutation).collect()
     }
 
     async fn topologies_with_work(&self, now: DateTime<Utc>) -> Result<Vec<TopologyId>, StoreError> {
@@ -129,16 +128,9 @@ impl Queue for SqliteStore {
         .bind(i64::try_from(limit.max(1)).unwrap_or(i64::MAX))
         .fetch_all(&mut *tx)
         .await?;
-        let mut claimed = rows.iter().map(rows::mutation).collect::<Result<Vec<_>, _>>()?;
+        let mut claimed = rows.iter().map(decode::mutation).collect::<Result<Vec<_>, _>>()?;
         claimed.sort_by_key(|m| m.id);
-        let applying: Vec<_> = claimed
-            .iter()
-            .map(|m| {
-                let body = json!({ "mutation_id": m.id, "op": m.op, "attempts": m.attempts, "owner": owner });
-                NewEvent::topology(id, kinds::MUTATION_APPLYING, now, body)
-            })
-            .collect();
-        events::record(&mut tx, &applying).await?;
+        events::record(&mut tx, &applying_events(&claimed, owner, now)).await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -158,7 +150,7 @@ impl Queue for SqliteStore {
         let id = first.topology_id;
         let mut tx = self.write_tx().await?;
         // The header and how many of the claims this owner still holds, in one round trip.
-        let mut query = QueryBuilder::<sqlx::Sqlite>::new(rows::HEADER_COLUMNS_THEN);
+        let mut query = QueryBuilder::<sqlx::Sqlite>::new(decode::HEADER_COLUMNS_THEN);
         query
             .push("(SELECT count(*) FROM mutations m WHERE m.state = 'applying' AND m.topology_id = topologies.id")
             .push(" AND m.lease_owner = ")
@@ -174,29 +166,16 @@ impl Queue for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::NotFound { what: "topology", key: id.to_string() })?;
-        let held: i64 = row.try_get(11)?;
+        let held: i64 = row.try_get(decode::HEADER_WIDTH)?;
         if usize::try_from(held).ok() != Some(claimed.len()) {
             return Ok(claimed.iter().map(|_| ApplyOutcome::LeaseLost).collect());
         }
-        let header = rows::header(&row)?;
+        let header = decode::header(&row)?;
         let original = self.design(&mut tx, id, header.generation).await?;
         let ctx = if needs_claims { claims_in(&mut tx, Some(id)).await? } else { Context::default() };
-        let mut design = original.clone();
         // The version counted these mutations when they were enqueued; applying them is not
         // a new intent, so it stays (an editor's staged `expected_version`s keep holding).
-        let version = header.version;
-        let mut steps = Vec::with_capacity(claimed.len());
-        for mutation in claimed {
-            match planner(mutation, &header, &design, &ctx) {
-                Ok(plan) => {
-                    let mut planned = plan.design;
-                    rows::complete(&mut planned);
-                    design = Arc::new(planned);
-                    steps.push((mutation.id, Ok((plan.actions, design.clone()))));
-                }
-                Err(refusal) => steps.push((mutation.id, Err(refusal))),
-            }
-        }
+        let BatchPlan { design, steps } = plan_batch(claimed, &header, original.clone(), &ctx, planner);
         let changes = diff(&original, &design);
         let bump_generation = i64::from(!changes.is_empty());
         rows::write_diff(&mut tx, id, &changes).await?;
@@ -207,16 +186,9 @@ impl Queue for SqliteStore {
             .await?;
         let generation = header.generation + bump_generation;
         let mut outcomes = Vec::with_capacity(steps.len());
-        let mut settled = Vec::with_capacity(steps.len());
+        let mut events = Vec::with_capacity(steps.len());
         for (mutation_id, step) in steps {
-            let (state, reason, codes) = match &step {
-                Ok(_) => ("applied", None, "[]".to_owned()),
-                Err(refusal) => (
-                    "failed",
-                    Some(refusal.to_string()),
-                    serde_json::to_string(&refusal.codes()).unwrap_or_else(|_| "[]".into()),
-                ),
-            };
+            let (state, reason, codes) = settlement(&step);
             let row = sqlx::query(AssertSqlSafe(format!(
                 "UPDATE mutations SET state = $1, reason = $2, codes = $3, finished_at = $4, lease_deadline_ms = NULL \
                  WHERE id = $5 RETURNING {MUTATION_COLUMNS}"
@@ -228,33 +200,11 @@ impl Queue for SqliteStore {
             .bind(mutation_id)
             .fetch_one(&mut *tx)
             .await?;
-            let mutation = rows::mutation(&row)?;
-            settled.push(match &step {
-                Ok((actions, _)) => NewEvent::topology(
-                    id,
-                    kinds::MUTATION_APPLIED,
-                    now,
-                    json!({ "mutation_id": mutation_id, "op": mutation.op, "version": version, "actions": actions }),
-                ),
-                Err(refusal) => NewEvent::topology(
-                    id,
-                    kinds::MUTATION_FAILED,
-                    now,
-                    json!({ "mutation_id": mutation_id, "op": mutation.op, "reason": mutation.reason,
-                            "codes": mutation.codes, "issues": refusal.issues }),
-                ),
-            });
-            outcomes.push(match step {
-                Ok((actions, design)) => ApplyOutcome::Committed {
-                    actions,
-                    design,
-                    mutation,
-                    header: TopologyHeader { version, generation, ..header.clone() },
-                },
-                Err(refusal) => ApplyOutcome::Refused { refusal, mutation },
-            });
+            let (event, outcome) = settled(step, decode::mutation(&row)?, &header, generation, now);
+            events.push(event);
+            outcomes.push(outcome);
         }
-        events::record(&mut tx, &settled).await?;
+        events::record(&mut tx, &events).await?;
         tx.commit().await?;
         self.cache_design(id, generation, design);
         Ok(outcomes)
@@ -272,14 +222,12 @@ impl Queue for SqliteStore {
         .bind(id.to_string())
         .fetch_all(&mut *tx)
         .await?;
-        let mut settled = Vec::with_capacity(failed.len());
+        let mut abandoned = Vec::with_capacity(failed.len());
         for row in &failed {
             let (mutation_id, op): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
-            let body =
-                json!({ "mutation_id": mutation_id, "op": op, "reason": reason, "codes": ["TOPOLOGY_NOT_LIVE"] });
-            settled.push(NewEvent::topology(id, kinds::MUTATION_FAILED, now, body));
+            abandoned.push(abandoned_event(id, mutation_id, &op, reason, now));
         }
-        events::record(&mut tx, &settled).await?;
+        events::record(&mut tx, &abandoned).await?;
         tx.commit().await?;
         Ok(failed.len() as u64)
     }

@@ -1,48 +1,17 @@
-//! Row encoding and decoding, and the design's table layout.
+//! Row encoding on SQLite, and the design's table layout.
 //!
 //! A design lives in three tables: `lans`, `deckies` and `memberships` (one row per
 //! decky ↔ LAN edge with the IP, `is_home` marking the decky's home LAN). Inserts are
 //! batched into multi-row statements, which is what makes persisting 5,000 deckies cheap.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
-use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use decnet_domain::diff::DesignDiff;
-use decnet_domain::model::TopologyHeader;
-use decnet_domain::{
-    Decky, DeckyState, DeckyStatus, Design, ItemId, Lan, Mode, MutationState, Name, TopologyId, TopologyStatus,
-};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use decnet_domain::{Decky, DeckyState, DeckyStatus, Design, Lan, Name, TopologyId};
+use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqliteConnection};
 
-use crate::{Mutation, StatusEvent, StoreError};
-
-/// Columns of a topology header, in [`header`]'s order.
-macro_rules! header_columns {
-    () => {
-        "id, name, mode, target_host, status, version, generation, config_snapshot, created_at, status_changed_at, \
-         observed"
-    };
-}
-
-/// The header columns, to be followed by more columns and a `FROM topologies` clause.
-pub(super) const HEADER_COLUMNS_THEN: &str = concat!("SELECT ", header_columns!(), ", ");
-
-/// Topology headers.
-pub(super) const HEADER_SELECT: &str = concat!("SELECT ", header_columns!(), " FROM topologies");
-
-/// [`HEADER_SELECT`] for one name.
-pub(super) const HEADER_SELECT_BY_NAME: &str =
-    concat!("SELECT ", header_columns!(), " FROM topologies WHERE name = $1");
-
-/// [`HEADER_SELECT`] for one id.
-pub(super) const HEADER_SELECT_BY_ID: &str = concat!("SELECT ", header_columns!(), " FROM topologies WHERE id = $1");
-
-/// Columns of a mutation, in [`mutation`]'s order.
-pub(super) const MUTATION_COLUMNS: &str = "id, topology_id, op, payload, state, reason, codes, lease_owner, \
-     lease_deadline_ms, attempts, requested_at, finished_at";
+use crate::{StoreError, decode};
 
 /// Rows per multi-row INSERT (well under SQLite's bound-parameter limit).
 const BATCH: usize = 400;
@@ -52,168 +21,23 @@ pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-pub(super) fn parse_ts(what: &str, text: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|e| StoreError::corrupt(what, e))
-}
-
-fn parse<T: FromStr>(what: &str, text: &str) -> Result<T, StoreError>
-where
-    T::Err: std::fmt::Display,
-{
-    text.parse().map_err(|e: T::Err| StoreError::corrupt(what, format!("{text:?}: {e}")))
-}
-
-fn item_id(what: &str, text: &str) -> Result<ItemId, StoreError> {
-    parse::<uuid::Uuid>(what, text).map(ItemId)
-}
-
-fn name(what: &str, text: &str) -> Result<Name, StoreError> {
-    Name::parse(text).map_err(|e| StoreError::corrupt(what, e))
-}
-
-pub(super) fn header(row: &SqliteRow) -> Result<TopologyHeader, StoreError> {
-    let id: String = row.try_get(0)?;
-    let snapshot: String = row.try_get(7)?;
-    Ok(TopologyHeader {
-        id: parse::<TopologyId>("topology id", &id)?,
-        name: name("topology name", &row.try_get::<String, _>(1)?)?,
-        mode: parse::<Mode>("topology mode", &row.try_get::<String, _>(2)?)?,
-        target_host: row.try_get(3)?,
-        status: parse::<TopologyStatus>("topology status", &row.try_get::<String, _>(4)?)?,
-        version: row.try_get(5)?,
-        generation: row.try_get(6)?,
-        config_snapshot: serde_json::from_str(&snapshot).map_err(|e| StoreError::corrupt("config snapshot", e))?,
-        created_at: parse_ts("created_at", &row.try_get::<String, _>(8)?)?,
-        status_changed_at: parse_ts("status_changed_at", &row.try_get::<String, _>(9)?)?,
-        observed: row.try_get(10)?,
-    })
-}
-
-pub(super) fn mutation(row: &SqliteRow) -> Result<Mutation, StoreError> {
-    let payload: String = row.try_get(3)?;
-    let codes: String = row.try_get(6)?;
-    let deadline: Option<i64> = row.try_get(8)?;
-    let finished: Option<String> = row.try_get(11)?;
-    Ok(Mutation {
-        id: row.try_get(0)?,
-        topology_id: parse("mutation topology id", &row.try_get::<String, _>(1)?)?,
-        op: row.try_get(2)?,
-        payload: serde_json::from_str(&payload).map_err(|e| StoreError::corrupt("mutation payload", e))?,
-        state: parse::<MutationState>("mutation state", &row.try_get::<String, _>(4)?)?,
-        reason: row.try_get(5)?,
-        codes: serde_json::from_str(&codes).map_err(|e| StoreError::corrupt("mutation codes", e))?,
-        lease_owner: row.try_get(7)?,
-        lease_deadline: deadline.and_then(DateTime::from_timestamp_millis),
-        attempts: row.try_get(9)?,
-        requested_at: parse_ts("requested_at", &row.try_get::<String, _>(10)?)?,
-        finished_at: finished.map(|f| parse_ts("finished_at", &f)).transpose()?,
-    })
-}
-
-pub(super) fn status_event(row: &SqliteRow) -> Result<StatusEvent, StoreError> {
-    Ok(StatusEvent {
-        id: row.try_get(0)?,
-        from: parse("from_status", &row.try_get::<String, _>(1)?)?,
-        to: parse("to_status", &row.try_get::<String, _>(2)?)?,
-        at: parse_ts("status event time", &row.try_get::<String, _>(3)?)?,
-        reason: row.try_get(4)?,
-    })
-}
-
-/// Gives the items of a design about to be stored what only storing gives them: an id
-/// for every new LAN and decky, a host name for every new decky.
-pub(super) fn complete(design: &mut Design) {
-    design.assign_ids(uuid::Uuid::new_v4);
-    design.assign_hostnames();
-}
-
 pub(super) async fn load_design(conn: &mut SqliteConnection, id: TopologyId) -> Result<Design, StoreError> {
     let id = id.to_string();
-    let mut design = Design::default();
-    let lans = sqlx::query("SELECT name, subnet, is_dmz, x, y, id FROM lans WHERE topology_id = $1")
-        .bind(&id)
-        .fetch_all(&mut *conn)
-        .await?;
-    for row in lans {
-        let lan_name = name("LAN name", &row.try_get::<String, _>(0)?)?;
-        let subnet = parse("LAN subnet", &row.try_get::<String, _>(1)?)?;
-        design.lans.insert(
-            lan_name.clone(),
-            Lan {
-                id: item_id("LAN id", &row.try_get::<String, _>(5)?)?,
-                name: lan_name,
-                subnet,
-                is_dmz: row.try_get(2)?,
-                x: row.try_get(3)?,
-                y: row.try_get(4)?,
-            },
-        );
-    }
-    let mut deckies_by_name: BTreeMap<Name, Decky> = BTreeMap::new();
-    let deckies = sqlx::query(
-        "SELECT name, services, service_config, forwards_l3, archetype, x, y, uuid, hostname FROM deckies \
-         WHERE topology_id = $1",
-    )
-    .bind(&id)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in deckies {
-        let decky_name = name("decky name", &row.try_get::<String, _>(0)?)?;
-        let services: String = row.try_get(1)?;
-        let config: String = row.try_get(2)?;
-        deckies_by_name.insert(
-            decky_name.clone(),
-            Decky {
-                id: item_id("decky uuid", &row.try_get::<String, _>(7)?)?,
-                hostname: row.try_get::<Option<String>, _>(8)?.map(|h| name("decky hostname", &h)).transpose()?,
-                home_lan: decky_name.clone(),
-                name: decky_name,
-                ips: BTreeMap::new(),
-                services: serde_json::from_str(&services).map_err(|e| StoreError::corrupt("decky services", e))?,
-                forwards_l3: row.try_get(3)?,
-                archetype: row.try_get(4)?,
-                service_config: serde_json::from_str(&config).map_err(|e| StoreError::corrupt("service config", e))?,
-                x: row.try_get(5)?,
-                y: row.try_get(6)?,
-            },
-        );
-    }
+    let lans = sqlx::query(AssertSqlSafe(decode::lan_select("subnet"))).bind(&id).fetch_all(&mut *conn).await?;
+    let deckies = sqlx::query(decode::DECKY_SELECT).bind(&id).fetch_all(&mut *conn).await?;
     let memberships = sqlx::query("SELECT decky, lan, ip, is_home FROM memberships WHERE topology_id = $1")
         .bind(&id)
         .fetch_all(&mut *conn)
         .await?;
-    for row in memberships {
-        let decky_name: String = row.try_get(0)?;
-        let lan = name("membership LAN", &row.try_get::<String, _>(1)?)?;
-        let ip = parse("membership IP", &row.try_get::<String, _>(2)?)?;
-        let is_home: bool = row.try_get(3)?;
-        let decky = deckies_by_name
-            .get_mut(decky_name.as_str())
-            .ok_or_else(|| StoreError::corrupt("membership", format!("unknown decky {decky_name}")))?;
-        if is_home {
-            decky.home_lan = lan.clone();
-        }
-        decky.ips.insert(lan, ip);
-    }
-    design.deckies = deckies_by_name.into_iter().map(|(name, decky)| (name, Arc::new(decky))).collect();
-    Ok(design)
+    decode::design(&lans, &deckies, &memberships)
 }
 
 pub(super) async fn load_decky_status(
     conn: &mut SqliteConnection,
     id: TopologyId,
 ) -> Result<BTreeMap<Name, DeckyStatus>, StoreError> {
-    let rows = sqlx::query("SELECT name, state, last_error FROM deckies WHERE topology_id = $1")
-        .bind(id.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|row| {
-            let decky = name("decky name", &row.try_get::<String, _>(0)?)?;
-            let state = parse::<DeckyState>("decky state", &row.try_get::<String, _>(1)?)?;
-            Ok((decky, DeckyStatus { state, last_error: row.try_get(2)? }))
-        })
-        .collect()
+    let rows = sqlx::query(decode::DECKY_STATUS_SELECT).bind(id.to_string()).fetch_all(&mut *conn).await?;
+    rows.iter().map(decode::decky_status).collect()
 }
 
 pub(super) async fn insert_lans(conn: &mut SqliteConnection, id: TopologyId, lans: &[&Lan]) -> Result<(), StoreError> {
