@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use decnet_domain::model::TopologyHeader;
+use decnet_domain::validate::{Context, ForeignPort, ForeignSubnet};
 use decnet_domain::{
     Decky, DeckyState, DeckyStatus, Design, ItemId, Lan, Mode, MutationState, Name, TopologyId, TopologyStatus,
 };
@@ -279,4 +280,44 @@ pub(crate) fn design<R: StoredRow>(lans: &[R], deckies: &[R], memberships: &[R])
     }
     design.deckies = by_name.into_iter().map(|(name, decky)| (name, Arc::new(decky))).collect();
     Ok(design)
+}
+
+/// Statuses of a deployed topology whose gateways hold host ports.
+const PORT_HOLDING: &str = "('deploying','active','degraded','tearing_down')";
+
+/// Other topologies' claims (`$1` is the excluded topology's id, or empty), in
+/// [`claims`]'s form; the subnet column is backend-specific.
+pub(crate) fn claims_select(subnet_as_text: &str) -> String {
+    // One round trip, driven by the (few) other topologies: CROSS JOIN fixes the join
+    // order in SQLite and means the same as an inner join everywhere else.
+    format!(
+        "SELECT t.name, CAST(0 AS BIGINT), {subnet_as_text} FROM topologies t CROSS JOIN lans l \
+         WHERE l.topology_id = t.id AND t.status <> 'torn_down' AND t.id <> $1 \
+         UNION ALL \
+         SELECT t.name, CAST(1 AS BIGINT), d.services FROM topologies t CROSS JOIN deckies d \
+         JOIN memberships m ON m.topology_id = d.topology_id AND m.decky = d.name AND m.is_home \
+         JOIN lans l ON l.topology_id = m.topology_id AND l.name = m.lan \
+         WHERE d.topology_id = t.id AND d.forwards_l3 AND l.is_dmz AND t.status IN {PORT_HOLDING} AND t.id <> $1"
+    )
+}
+
+/// Other topologies' subnets and published host ports, from [`claims_select`]'s rows.
+pub(crate) fn claims<R: StoredRow>(rows: &[R]) -> Result<Context, StoreError> {
+    let mut ctx = Context::default();
+    for row in rows {
+        let topology = row.text(0)?;
+        let value = row.text(2)?;
+        if row.int(1)? == 0 {
+            let subnet = parse(&format!("subnet of a LAN of {topology}"), &value)?;
+            ctx.foreign_subnets.push(ForeignSubnet { topology, subnet });
+            continue;
+        }
+        let services: Vec<String> = json(&format!("services in {topology}"), &value)?;
+        for service in services.iter().filter_map(|s| decnet_domain::catalogue::decky_service(s)) {
+            for (port, proto) in service.ports() {
+                ctx.foreign_ports.push(ForeignPort { topology: topology.clone(), port, proto });
+            }
+        }
+    }
+    Ok(ctx)
 }

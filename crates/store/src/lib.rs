@@ -7,6 +7,7 @@
 //! conditional updates with a lease, which `SELECT … FOR UPDATE SKIP LOCKED` also gives.
 
 pub mod accounts;
+mod cache;
 mod decode;
 mod error;
 pub mod events;

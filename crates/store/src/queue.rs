@@ -73,8 +73,11 @@ pub(crate) struct BatchPlan {
     /// The design after every accepted plan.
     pub design: Arc<Design>,
     /// Per mutation, in order.
-    pub steps: Vec<(i64, Result<(Vec<RuntimeAction>, Arc<Design>), Refusal>)>,
+    pub steps: Vec<(i64, PlannedStep)>,
 }
+
+/// One mutation's plan (its actions and the design after it) or refusal.
+pub(crate) type PlannedStep = Result<(Vec<RuntimeAction>, Arc<Design>), Refusal>;
 
 /// Plans `claimed` in order, each against the design the accepted ones before it left.
 pub(crate) fn plan_batch(
@@ -101,9 +104,7 @@ pub(crate) fn plan_batch(
 }
 
 /// The state, reason and refusal codes (JSON) a planned step settles its mutation with.
-pub(crate) fn settlement(
-    step: &Result<(Vec<RuntimeAction>, Arc<Design>), Refusal>,
-) -> (&'static str, Option<String>, String) {
+pub(crate) fn settlement(step: &PlannedStep) -> (&'static str, Option<String>, String) {
     match step {
         Ok(_) => ("applied", None, "[]".to_owned()),
         Err(refusal) => (
@@ -116,7 +117,7 @@ pub(crate) fn settlement(
 
 /// The event recording a settled step and what [`Queue::apply_claimed`] reports for it.
 pub(crate) fn settled(
-    step: Result<(Vec<RuntimeAction>, Arc<Design>), Refusal>,
+    step: PlannedStep,
     mutation: Mutation,
     header: &TopologyHeader,
     generation: i64,

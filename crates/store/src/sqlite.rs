@@ -3,38 +3,33 @@
 //! WAL journal, foreign keys on, `synchronous=FULL`, and every write in a `BEGIN
 //! IMMEDIATE` transaction, so a writer takes the database lock before it reads what it
 //! is about to change (no read-then-write races between processes). Designs are cached
-//! by `generation`: a reader checks the generation in its own transaction and reuses the
-//! cached design when nothing changed, so a mutation on a 1,000-decky topology does not
-//! reload 1,000 rows.
+//! by `generation` ([`DesignCache`]).
 
 mod accounts;
 mod events;
 mod queue;
 mod rows;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use decnet_domain::diff::diff;
 use decnet_domain::model::TopologyHeader;
-use decnet_domain::validate::{Context, ForeignPort, ForeignSubnet};
+use decnet_domain::validate::Context;
 use decnet_domain::{DeckyStatus, Design, Layout, Name, Topology, TopologyId, TopologyStatus, apply_layout};
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
+use crate::cache::DesignCache;
 use crate::decode;
 use crate::events::{NewEvent, kinds};
 use crate::{DesignBuilder, DesignEdit, ListFilter, NewTopology, Page, Personas, StatusEvent, Store, StoreError};
 use rows::ts;
-
-/// How many statuses of a deployed topology make its gateways hold host ports.
-const PORT_HOLDING: &str = "('deploying','active','degraded','tearing_down')";
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
@@ -50,7 +45,7 @@ pub struct SqliteStore {
     /// by sleeping (1 ms and up) and would otherwise stall every enqueue that meets an
     /// apply. Other processes still meet at SQLite's lock.
     writer: tokio::sync::Mutex<()>,
-    designs: Mutex<HashMap<TopologyId, (i64, Arc<Design>)>>,
+    designs: DesignCache,
 }
 
 impl SqliteStore {
@@ -82,28 +77,11 @@ impl SqliteStore {
             .connect_with(options.synchronous(SqliteSynchronous::Normal))
             .await
             .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
-        Ok(Self { pool, bookkeeping, writer: tokio::sync::Mutex::new(()), designs: Mutex::new(HashMap::new()) })
+        Ok(Self { pool, bookkeeping, writer: tokio::sync::Mutex::new(()), designs: DesignCache::default() })
     }
 
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
-    fn cached_design(&self, id: TopologyId, generation: i64) -> Option<Arc<Design>> {
-        let cache = self.designs.lock().ok()?;
-        cache.get(&id).filter(|(g, _)| *g == generation).map(|(_, d)| d.clone())
-    }
-
-    fn cache_design(&self, id: TopologyId, generation: i64, design: Arc<Design>) {
-        if let Ok(mut cache) = self.designs.lock() {
-            cache.insert(id, (generation, design));
-        }
-    }
-
-    fn forget_design(&self, id: TopologyId) {
-        if let Ok(mut cache) = self.designs.lock() {
-            cache.remove(&id);
-        }
     }
 
     /// The design at `generation`, from the cache or loaded through `conn`.
@@ -113,11 +91,11 @@ impl SqliteStore {
         id: TopologyId,
         generation: i64,
     ) -> Result<Arc<Design>, StoreError> {
-        if let Some(design) = self.cached_design(id, generation) {
+        if let Some(design) = self.designs.get(id, generation) {
             return Ok(design);
         }
         let design = Arc::new(rows::load_design(conn, id).await?);
-        self.cache_design(id, generation, design.clone());
+        self.designs.put(id, generation, design.clone());
         Ok(design)
     }
 }
@@ -132,40 +110,11 @@ async fn header_in(conn: &mut SqliteConnection, id: TopologyId) -> Result<Topolo
 }
 
 async fn claims_in(conn: &mut SqliteConnection, excluding: Option<TopologyId>) -> Result<Context, StoreError> {
-    let excluded = excluding.map(|id| id.to_string()).unwrap_or_default();
-    let mut ctx = Context::default();
-    // One round trip, driven by the (few) other topologies: CROSS JOIN fixes the join
-    // order in SQLite and means the same as an inner join everywhere else.
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT t.name, 0, l.subnet FROM topologies t CROSS JOIN lans l \
-         WHERE l.topology_id = t.id AND t.status <> 'torn_down' AND t.id <> $1 \
-         UNION ALL \
-         SELECT t.name, 1, d.services FROM topologies t CROSS JOIN deckies d \
-         JOIN memberships m ON m.topology_id = d.topology_id AND m.decky = d.name AND m.is_home \
-         JOIN lans l ON l.topology_id = m.topology_id AND l.name = m.lan \
-         WHERE d.topology_id = t.id AND d.forwards_l3 AND l.is_dmz AND t.status IN {PORT_HOLDING} AND t.id <> $1"
-    )))
-    .bind(&excluded)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in rows {
-        let topology: String = row.try_get(0)?;
-        let kind: i64 = row.try_get(1)?;
-        let value: String = row.try_get(2)?;
-        if kind == 0 {
-            let subnet = value.parse().map_err(|e| StoreError::corrupt(format!("subnet of a LAN of {topology}"), e))?;
-            ctx.foreign_subnets.push(ForeignSubnet { topology, subnet });
-            continue;
-        }
-        let services: Vec<String> =
-            serde_json::from_str(&value).map_err(|e| StoreError::corrupt(format!("services in {topology}"), e))?;
-        for service in services.iter().filter_map(|s| decnet_domain::catalogue::decky_service(s)) {
-            for (port, proto) in service.ports() {
-                ctx.foreign_ports.push(ForeignPort { topology: topology.clone(), port, proto });
-            }
-        }
-    }
-    Ok(ctx)
+    let rows = sqlx::query(AssertSqlSafe(decode::claims_select("l.subnet")))
+        .bind(excluding.map(|id| id.to_string()).unwrap_or_default())
+        .fetch_all(&mut *conn)
+        .await?;
+    decode::claims(&rows)
 }
 
 #[async_trait]
@@ -220,7 +169,7 @@ impl Store for SqliteStore {
         tx.commit().await?;
         let decky_status = design.deckies.keys().map(|n| (n.clone(), DeckyStatus::default())).collect();
         let design = Arc::new(design);
-        self.cache_design(id, header.generation, design.clone());
+        self.designs.put(id, header.generation, design.clone());
         Ok(Arc::new(Topology { header, design, decky_status }))
     }
 
@@ -364,7 +313,7 @@ impl Store for SqliteStore {
         let deleted = json!({ "name": header.name, "status": header.status });
         events::record(&mut tx, &[NewEvent::topology(id, kinds::TOPOLOGY_DELETED, Utc::now(), deleted)]).await?;
         tx.commit().await?;
-        self.forget_design(id);
+        self.designs.forget(id);
         Ok(())
     }
 
@@ -443,7 +392,7 @@ impl Store for SqliteStore {
         let edited = json!({ "version": header.version });
         events::record(&mut tx, &[NewEvent::topology(id, kinds::DESIGN_EDITED, now, edited)]).await?;
         tx.commit().await?;
-        self.cache_design(id, header.generation, design.clone());
+        self.designs.put(id, header.generation, design.clone());
         Ok((header, design))
     }
 
@@ -472,7 +421,7 @@ impl Store for SqliteStore {
         let saved = json!({ "lans": layout.lans.len(), "deckies": layout.deckies.len() });
         events::record(&mut tx, &[NewEvent::topology(id, kinds::LAYOUT_SAVED, now, saved)]).await?;
         tx.commit().await?;
-        self.cache_design(id, header.generation, design);
+        self.designs.put(id, header.generation, design);
         Ok(header)
     }
 

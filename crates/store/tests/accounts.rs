@@ -1,12 +1,12 @@
-//! The accounts contract on both backends: SQLite, and PostgreSQL from the test server
-//! that `scripts/test.sh` starts (`DECNET_TEST_PG_URL`; each test makes its own database).
+//! The accounts contract on both backends (see `backends`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
+use backends::TestDb;
 use chrono::{TimeDelta, Utc};
-use decnet_store::{Accounts, PgStore, Role, SqliteStore, StoreError, User, UserChange};
-use sqlx::Connection;
-use tempfile::TempDir;
+use decnet_store::{Role, StoreError, User, UserChange};
+
+mod backends;
 
 fn user(name: &str, role: Role) -> User {
     let now = Utc::now();
@@ -15,73 +15,6 @@ fn user(name: &str, role: Role) -> User {
 
 fn demote() -> UserChange {
     UserChange { password_hash: None, role: Some(Role::Viewer) }
-}
-
-async fn sqlite() -> (TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("accounts.db")).await.unwrap();
-    (dir, store)
-}
-
-/// A database of its own on the PostgreSQL test server, dropped by [`Pg::drop_database`].
-struct Pg {
-    store: PgStore,
-    server: String,
-    name: String,
-}
-
-impl Pg {
-    async fn new() -> Pg {
-        let server = std::env::var("DECNET_TEST_PG_URL")
-            .expect("DECNET_TEST_PG_URL names the PostgreSQL test server (scripts/test.sh starts one)");
-        let name = format!("accounts_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
-        let store = PgStore::connect(&database_url(&server, &name)).await.unwrap();
-        Pg { store, server, name }
-    }
-
-    async fn drop_database(self) {
-        drop(self.store);
-        let mut admin = sqlx::PgConnection::connect(&self.server).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {} WITH (FORCE)", self.name)))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
-}
-
-/// `server` (`postgres://…/db?…`) naming database `name` instead.
-fn database_url(server: &str, name: &str) -> String {
-    let (base, query) = server.split_once('?').map_or((server, None), |(b, q)| (b, Some(q)));
-    let (scheme, rest) = base.split_once("://").unwrap();
-    let authority = rest.split('/').next().unwrap_or_default();
-    let mut url = format!("{scheme}://{authority}/{name}");
-    if let Some(query) = query {
-        url.push('?');
-        url.push_str(query);
-    }
-    url
-}
-
-/// Runs the contract test `$name` (an `async fn(&impl Accounts)`) on each backend.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (_dir, store) = super::sqlite().await;
-                super::$name(&store).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let db = super::Pg::new().await;
-                super::$name(&db.store).await;
-                db.drop_database().await;
-            }
-        }
-    )*};
 }
 
 on_both_backends!(
@@ -93,7 +26,8 @@ on_both_backends!(
     the_first_setting_written_wins_even_at_once,
 );
 
-async fn the_first_user_is_made_once(store: &impl Accounts) {
+async fn the_first_user_is_made_once(db: &TestDb) {
+    let store = db.open().await;
     assert!(store.create_first_user(&user("admin", Role::Admin)).await.unwrap());
     assert!(!store.create_first_user(&user("second", Role::Admin)).await.unwrap());
     let admin = store.user("admin").await.unwrap();
@@ -105,14 +39,16 @@ async fn the_first_user_is_made_once(store: &impl Accounts) {
     assert_eq!(names, ["admin", "alice", "bob"]);
 }
 
-async fn a_taken_name_is_a_conflict(store: &impl Accounts) {
+async fn a_taken_name_is_a_conflict(db: &TestDb) {
+    let store = db.open().await;
     store.create_user(&user("carol", Role::Viewer)).await.unwrap();
     let err = store.create_user(&user("carol", Role::Admin)).await.unwrap_err();
     assert!(matches!(err, StoreError::UserTaken { ref username } if username == "carol"), "{err}");
     assert_eq!(store.user("carol").await.unwrap().role, Role::Viewer, "the first one is unchanged");
 }
 
-async fn the_last_admin_can_be_neither_demoted_nor_deleted(store: &impl Accounts) {
+async fn the_last_admin_can_be_neither_demoted_nor_deleted(db: &TestDb) {
+    let store = db.open().await;
     store.create_user(&user("root", Role::Admin)).await.unwrap();
     store.create_user(&user("eve", Role::Viewer)).await.unwrap();
     assert!(matches!(store.update_user("root", &demote(), Utc::now()).await, Err(StoreError::LastAdmin)));
@@ -128,7 +64,8 @@ async fn the_last_admin_can_be_neither_demoted_nor_deleted(store: &impl Accounts
     assert_eq!(store.users().await.unwrap().len(), 1);
 }
 
-async fn two_admins_deleting_each_other_at_once_leave_one(store: &impl Accounts) {
+async fn two_admins_deleting_each_other_at_once_leave_one(db: &TestDb) {
+    let store = db.open().await;
     store.create_user(&user("admin-0", Role::Admin)).await.unwrap();
     let mut survivor = "admin-0".to_owned();
     for round in 1..=40 {
@@ -145,7 +82,8 @@ async fn two_admins_deleting_each_other_at_once_leave_one(store: &impl Accounts)
     }
 }
 
-async fn revoked_tokens_are_kept_until_they_expire(store: &impl Accounts) {
+async fn revoked_tokens_are_kept_until_they_expire(db: &TestDb) {
+    let store = db.open().await;
     let now = Utc::now();
     store.revoke_token("old", now - TimeDelta::minutes(1), now - TimeDelta::minutes(2)).await.unwrap();
     store.revoke_token("live", now + TimeDelta::hours(1), now).await.unwrap();
@@ -154,7 +92,8 @@ async fn revoked_tokens_are_kept_until_they_expire(store: &impl Accounts) {
     assert!(store.revoked_tokens(now + TimeDelta::hours(2)).await.unwrap().is_empty());
 }
 
-async fn the_first_setting_written_wins_even_at_once(store: &impl Accounts) {
+async fn the_first_setting_written_wins_even_at_once(db: &TestDb) {
+    let store = db.open().await;
     assert_eq!(store.setting_or_insert("token_key", "first").await.unwrap(), "first");
     assert_eq!(store.setting_or_insert("token_key", "second").await.unwrap(), "first");
     let calls = (0..8).map(|i| store.setting_or_insert("other_key", if i % 2 == 0 { "even" } else { "odd" }));

@@ -1,17 +1,39 @@
-//! The store contract against SQLite: versions, audit, claims, the leased queue.
+//! The store contract on both backends (see `backends`): versions, audit, claims, the
+//! leased queue, the event log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
-use decnet_store::Queue as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use decnet_domain::document::{TopologyDocument, to_design};
 use decnet_domain::{Design, Mode, MutationOp, MutationState, Name, TopologyId, TopologyStatus, plan};
-use decnet_store::{ApplyOutcome, ListFilter, Mutation, NewTopology, Planner, SqliteStore, Store, StoreError};
+use decnet_store::{ApplyOutcome, ListFilter, Mutation, NewTopology, Planner, Store, StoreError};
 use serde_json::json;
-use tempfile::TempDir;
+
+use backends::TestDb;
+
+mod backends;
+
+on_both_backends!(
+    a_created_topology_reads_back_identically_with_an_id_for_every_item,
+    a_reopened_store_reads_the_design_from_the_database,
+    defect_20_duplicate_names_are_a_conflict_not_a_crash,
+    transitions_follow_the_machine_and_are_audited,
+    enqueue_checks_status_and_version_then_bumps_once,
+    two_enqueues_with_the_same_expected_version_one_wins,
+    delete_only_in_deletable_states_and_takes_every_child,
+    claims_cover_subnets_until_torn_down_and_ports_while_deployed,
+    the_queue_is_fifo_with_one_lease_per_topology,
+    defect_04_an_expired_lease_is_reclaimed_and_applied_exactly_once,
+    defect_02_a_refusal_changes_nothing_but_the_mutation,
+    an_applied_mutation_bumps_generation_once_and_keeps_the_version,
+    a_layout_moves_items_of_a_deployed_topology_keeping_the_version,
+    list_pages_newest_first_with_a_status_filter,
+    a_claimed_batch_commits_together_each_mutation_on_its_own_merits,
+    every_state_change_is_logged_in_its_own_transaction_in_commit_order,
+);
 
 fn design(offset: u8) -> Design {
     let doc: TopologyDocument = serde_json::from_value(json!({
@@ -32,13 +54,7 @@ fn design(offset: u8) -> Design {
     parsed.design
 }
 
-async fn open() -> (TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("test.db")).await.unwrap();
-    (dir, store)
-}
-
-async fn create(store: &SqliteStore, name: &str, offset: u8) -> TopologyId {
+async fn create(store: &dyn Store, name: &str, offset: u8) -> TopologyId {
     let new = NewTopology {
         name: Name::parse(name).unwrap(),
         mode: Mode::Unihost,
@@ -50,7 +66,7 @@ async fn create(store: &SqliteStore, name: &str, offset: u8) -> TopologyId {
     store.create_topology(new, Box::new(move |_| Ok(design))).await.unwrap().header.id
 }
 
-async fn activate(store: &SqliteStore, id: TopologyId) {
+async fn activate(store: &dyn Store, id: TopologyId) {
     store.transition(id, None, TopologyStatus::Deploying, "test", Utc::now()).await.unwrap();
     store.transition(id, None, TopologyStatus::Active, "test", Utc::now()).await.unwrap();
 }
@@ -78,13 +94,13 @@ fn queue_planner() -> Box<Planner> {
     })
 }
 
-async fn claim1(store: &SqliteStore, id: TopologyId, owner: &str, now: DateTime<Utc>) -> Option<Mutation> {
+async fn claim1(store: &dyn Store, id: TopologyId, owner: &str, now: DateTime<Utc>) -> Option<Mutation> {
     let mut claimed = store.claim_next(id, owner, now, Duration::from_secs(30), 1).await.unwrap();
     assert!(claimed.len() <= 1);
     claimed.pop()
 }
 
-async fn apply1(store: &SqliteStore, m: &Mutation, owner: &str, now: DateTime<Utc>, planner: &Planner) -> ApplyOutcome {
+async fn apply1(store: &dyn Store, m: &Mutation, owner: &str, now: DateTime<Utc>, planner: &Planner) -> ApplyOutcome {
     let mut outcomes = store.apply_claimed(std::slice::from_ref(m), owner, now, true, planner).await.unwrap();
     assert_eq!(outcomes.len(), 1);
     outcomes.remove(0)
@@ -105,10 +121,9 @@ fn without_ids(design: &Design) -> Design {
     design
 }
 
-#[tokio::test]
-async fn a_created_topology_reads_back_identically_with_an_id_for_every_item() {
-    let (_dir, store) = open().await;
-    let id = create(&store, "one", 0).await;
+async fn a_created_topology_reads_back_identically_with_an_id_for_every_item(db: &TestDb) {
+    let store = db.open().await;
+    let id = create(&*store, "one", 0).await;
     let topology = store.topology(id).await.unwrap();
     assert_eq!(without_ids(&topology.design), design(0));
     let ids: std::collections::BTreeSet<_> =
@@ -122,23 +137,19 @@ async fn a_created_topology_reads_back_identically_with_an_id_for_every_item() {
     assert!(matches!(store.resolve("two").await, Err(StoreError::NotFound { .. })));
 }
 
-#[tokio::test]
-async fn a_reopened_store_reads_the_design_from_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("test.db");
+async fn a_reopened_store_reads_the_design_from_the_database(db: &TestDb) {
     let (id, written) = {
-        let store = SqliteStore::open(&path).await.unwrap();
-        let id = create(&store, "one", 0).await;
+        let store = db.open().await;
+        let id = create(&*store, "one", 0).await;
         (id, store.topology(id).await.unwrap().design.clone())
     };
-    let store = SqliteStore::open(&path).await.unwrap();
+    let store = db.open().await;
     assert_eq!(store.topology(id).await.unwrap().design, written, "ids included");
 }
 
-#[tokio::test]
-async fn defect_20_duplicate_names_are_a_conflict_not_a_crash() {
-    let (_dir, store) = open().await;
-    create(&store, "one", 0).await;
+async fn defect_20_duplicate_names_are_a_conflict_not_a_crash(db: &TestDb) {
+    let store = db.open().await;
+    create(&*store, "one", 0).await;
     let new = NewTopology {
         name: Name::parse("one").unwrap(),
         mode: Mode::Unihost,
@@ -150,10 +161,9 @@ async fn defect_20_duplicate_names_are_a_conflict_not_a_crash() {
     assert!(matches!(err, StoreError::NameTaken { .. }), "{err}");
 }
 
-#[tokio::test]
-async fn transitions_follow_the_machine_and_are_audited() {
-    let (_dir, store) = open().await;
-    let id = create(&store, "one", 0).await;
+async fn transitions_follow_the_machine_and_are_audited(db: &TestDb) {
+    let store = db.open().await;
+    let id = create(&*store, "one", 0).await;
     let err = store.transition(id, None, TopologyStatus::Active, "skip", Utc::now()).await.unwrap_err();
     assert!(matches!(err, StoreError::IllegalTransition(_)), "{err}");
     let header = store.transition(id, None, TopologyStatus::Deploying, "go", Utc::now()).await.unwrap();
@@ -171,13 +181,12 @@ async fn transitions_follow_the_machine_and_are_audited() {
     );
 }
 
-#[tokio::test]
-async fn enqueue_checks_status_and_version_then_bumps_once() {
-    let (_dir, store) = open().await;
-    let id = create(&store, "one", 0).await;
+async fn enqueue_checks_status_and_version_then_bumps_once(db: &TestDb) {
+    let store = db.open().await;
+    let id = create(&*store, "one", 0).await;
     let err = store.enqueue(id, "remove_decky", &json!({"decky": "gw"}), None, Utc::now()).await.unwrap_err();
     assert!(matches!(err, StoreError::WrongStatus { .. }), "enqueue on pending: {err}");
-    activate(&store, id).await;
+    activate(&*store, id).await;
     // Deploying and activating are status changes, not intents: still version 1.
     let (_, version) = store.enqueue(id, "remove_decky", &json!({"decky": "gw"}), Some(1), Utc::now()).await.unwrap();
     assert_eq!(version, 2);
@@ -186,12 +195,10 @@ async fn enqueue_checks_status_and_version_then_bumps_once() {
     assert_eq!(store.mutations(id, None).await.unwrap().len(), 1, "the refused enqueue wrote nothing");
 }
 
-#[tokio::test]
-async fn two_enqueues_with_the_same_expected_version_one_wins() {
-    let (_dir, store) = open().await;
-    let store = Arc::new(store);
-    let id = create(&store, "one", 0).await;
-    activate(&store, id).await;
+async fn two_enqueues_with_the_same_expected_version_one_wins(db: &TestDb) {
+    let store = db.open().await;
+    let id = create(&*store, "one", 0).await;
+    activate(&*store, id).await;
     let version = store.header(id).await.unwrap().version;
     let payload = json!({"name": "x"});
     let (a, b) = tokio::join!(
@@ -204,11 +211,10 @@ async fn two_enqueues_with_the_same_expected_version_one_wins() {
     assert!(matches!(loser, StoreError::VersionConflict { expected, .. } if expected == version), "{loser}");
 }
 
-#[tokio::test]
-async fn delete_only_in_deletable_states_and_takes_every_child() {
-    let (_dir, store) = open().await;
-    let id = create(&store, "one", 0).await;
-    activate(&store, id).await;
+async fn delete_only_in_deletable_states_and_takes_every_child(db: &TestDb) {
+    let store = db.open().await;
+    let id = create(&*store, "one", 0).await;
+    activate(&*store, id).await;
     store.enqueue(id, "add_lan", &json!({"name": "x"}), None, Utc::now()).await.unwrap();
     assert!(matches!(store.delete_topology(id).await, Err(StoreError::WrongStatus { .. })));
     store.transition(id, None, TopologyStatus::TearingDown, "t", Utc::now()).await.unwrap();
@@ -218,15 +224,14 @@ async fn delete_only_in_deletable_states_and_takes_every_child() {
     assert!(store.mutations(id, None).await.unwrap().is_empty());
     assert!(store.status_events(id, 10).await.unwrap().is_empty());
     // Its name and subnets are free again.
-    create(&store, "one", 0).await;
+    create(&*store, "one", 0).await;
 }
 
-#[tokio::test]
-async fn claims_cover_subnets_until_torn_down_and_ports_while_deployed() {
-    let (_dir, store) = open().await;
-    let pending = create(&store, "pending", 0).await;
-    let live = create(&store, "live", 1).await;
-    activate(&store, live).await;
+async fn claims_cover_subnets_until_torn_down_and_ports_while_deployed(db: &TestDb) {
+    let store = db.open().await;
+    let pending = create(&*store, "pending", 0).await;
+    let live = create(&*store, "live", 1).await;
+    activate(&*store, live).await;
     let ctx = store.claims(None).await.unwrap();
     assert_eq!(ctx.foreign_subnets.len(), 4);
     let ports: Vec<_> = ctx.foreign_ports.iter().map(|p| (p.topology.as_str(), p.port)).collect();
@@ -236,62 +241,59 @@ async fn claims_cover_subnets_until_torn_down_and_ports_while_deployed() {
     assert_eq!(store.claims(None).await.unwrap().foreign_subnets.len(), 2);
 }
 
-#[tokio::test]
-async fn the_queue_is_fifo_with_one_lease_per_topology() {
-    let (_dir, store) = open().await;
-    let id = create(&store, "one", 0).await;
-    activate(&store, id).await;
+async fn the_queue_is_fifo_with_one_lease_per_topology(db: &TestDb) {
+    let store = db.open().await;
+    let id = create(&*store, "one", 0).await;
+    activate(&*store, id).await;
     let now = Utc::now();
     for name in ["a", "b"] {
         store.enqueue(id, "add_lan", &json!({ "name": name }), None, now).await.unwrap();
     }
-    let first = claim1(&store, id, "engine-1", now).await.unwrap();
+    let first = claim1(&*store, id, "engine-1", now).await.unwrap();
     assert_eq!(first.payload, json!({"name": "a"}));
-    assert_eq!(claim1(&store, id, "engine-2", now).await, None, "one in flight per topology");
+    assert_eq!(claim1(&*store, id, "engine-2", now).await, None, "one in flight per topology");
     assert_eq!(store.topologies_with_work(now).await.unwrap(), [id], "b is still pending");
-    let outcome = apply1(&store, &first, "engine-1", now, &*op_planner("add_lan", first.payload.clone())).await;
+    let outcome = apply1(&*store, &first, "engine-1", now, &*op_planner("add_lan", first.payload.clone())).await;
     assert!(matches!(outcome, ApplyOutcome::Committed { .. }));
-    let second = claim1(&store, id, "engine-2", now).await.unwrap();
+    let second = claim1(&*store, id, "engine-2", now).await.unwrap();
     assert_eq!(second.payload, json!({"name": "b"}));
 }
 
-#[tokio::test]
-async fn defect_04_an_expired_lease_is_reclaimed_and_applied_exactly_once() {
-    let (_dir, store) = open().await;
-    let id = create(&store, "one", 0).await;
-    activate(&store, id).await;
+async fn defect_04_an_expired_lease_is_reclaimed_and_applied_exactly_once(db: &TestDb) {
+    let store = db.open().await;
+    let id = create(&*store, "one", 0).await;
+    activate(&*store, id).await;
     let start = Utc::now();
     store.enqueue(id, "add_lan", &json!({"name": "a"}), None, start).await.unwrap();
     // Engine 1 claims, then "crashes" before committing.
-    let claimed = claim1(&store, id, "engine-1", start).await.unwrap();
+    let claimed = claim1(&*store, id, "engine-1", start).await.unwrap();
     let before_expiry = start + TimeDelta::seconds(29);
     assert_eq!(store.topologies_with_work(before_expiry).await.unwrap(), Vec::<TopologyId>::new());
     let after_expiry = start + TimeDelta::seconds(31);
     assert_eq!(store.topologies_with_work(after_expiry).await.unwrap(), [id]);
-    let reclaimed = claim1(&store, id, "engine-2", after_expiry).await.unwrap();
+    let reclaimed = claim1(&*store, id, "engine-2", after_expiry).await.unwrap();
     assert_eq!((reclaimed.id, reclaimed.attempts), (claimed.id, 2));
     // Engine 1 wakes up and tries to commit: it no longer owns the claim.
     let planner = op_planner("add_lan", json!({"name": "a"}));
-    let stale = apply1(&store, &claimed, "engine-1", after_expiry, &*planner).await;
+    let stale = apply1(&*store, &claimed, "engine-1", after_expiry, &*planner).await;
     assert!(matches!(stale, ApplyOutcome::LeaseLost));
-    let done = apply1(&store, &reclaimed, "engine-2", after_expiry, &*planner).await;
+    let done = apply1(&*store, &reclaimed, "engine-2", after_expiry, &*planner).await;
     assert!(matches!(done, ApplyOutcome::Committed { .. }));
-    let again = apply1(&store, &reclaimed, "engine-2", after_expiry, &*planner).await;
+    let again = apply1(&*store, &reclaimed, "engine-2", after_expiry, &*planner).await;
     assert!(matches!(again, ApplyOutcome::LeaseLost), "an applied mutation is never applied twice");
     let topology = store.topology(id).await.unwrap();
     assert_eq!(topology.design.lans.len(), 3);
     assert_eq!(store.mutations(id, Some(MutationState::Applied)).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn defect_02_a_refusal_changes_nothing_but_the_mutation() {
-    let (_dir, store) = open().await;
-    let id = create(&store, "one", 0).await;
-    activate(&store, id).await;
+async fn defect_02_a_refusal_changes_nothing_but_the_mutation(db: &TestDb) {
+    let store = db.open().await;
+    let id = create(&*store, "one", 0).await;
+    activate(&*store, id).await;
     store.enqueue(id, "add_lan", &json!({"name": "a"}), None, Utc::now()).await.unwrap();
     let before = store.topology(id).await.unwrap();
-    let claimed = claim1(&store, id, "e", Utc::now()).await.unwrap();
-    let outcome = apply1(&store, &claimed, "e", Utc::now(), &*planner()).await;
+    let claimed = claim1(&*store, id, "e", Utc::now()).await.unwrap();
+    let outcome = apply1(&*store, &claimed, "e", Utc::now(), &*planner()).await;
     let ApplyOutcome::Refused { mutation, .. } = outcome else { panic!("expected a refusal") };
     assert_eq!(mutation.state, MutationState::Failed);
     assert_eq!(mutation.codes, ["PAYLOAD_INVALID"]);
@@ -300,17 +302,16 @@ async fn defect_02_a_refusal_changes_nothing_but_the_mutation() {
     assert_eq!(*store.topology(id).await.unwrap(), *before);
 }
 
-#[tokio::test]
-async fn an_applied_mutation_bumps_generation_once_and_keeps_the_version() {
-    let (_dir, store) = open().await;
-    let id = create(&store, "one", 0).await;
-    activate(&store, id).await;
+async fn an_applied_mutation_bumps_generation_once_and_keeps_the_version(db: &TestDb) {
+    let store = db.open().await;
+    let id = create(&*store, "one", 0).await;
+    activate(&*store, id).await;
     let (_, version) = store.enqueue(id, "remove_decky", &json!({"decky": "gw"}), None, Utc::now()).await.unwrap();
-    let claimed = claim1(&store, id, "e", Utc::now()).await.unwrap();
+    let claimed = claim1(&*store, id, "e", Utc::now()).await.unwrap();
     let before = store.header(id).await.unwrap();
     assert_eq!(before.version, version, "claiming is not a design write");
     let planner = op_planner("remove_decky", json!({"decky": "gw"}));
-    let ApplyOutcome::Committed { header, design, .. } = apply1(&store, &claimed, "e", Utc::now(), &*planner).await
+    let ApplyOutcome::Committed { header, design, .. } = apply1(&*store, &claimed, "e", Utc::now(), &*planner).await
     else {
         panic!("expected a commit")
     };
@@ -319,15 +320,12 @@ async fn an_applied_mutation_bumps_generation_once_and_keeps_the_version() {
     assert!(!design.deckies.contains_key("gw"));
 }
 
-#[tokio::test]
-async fn a_layout_moves_items_of_a_deployed_topology_keeping_the_version() {
+async fn a_layout_moves_items_of_a_deployed_topology_keeping_the_version(db: &TestDb) {
     use decnet_domain::{Layout, Point};
-    use decnet_store::{EventFilter, Events};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("test.db");
-    let store = SqliteStore::open(&path).await.unwrap();
-    let id = create(&store, "one", 0).await;
-    activate(&store, id).await;
+    use decnet_store::EventFilter;
+    let store = db.open().await;
+    let id = create(&*store, "one", 0).await;
+    activate(&*store, id).await;
     let before = store.topology(id).await.unwrap();
     let layout = Layout {
         lans: [(Name::parse("dmz").unwrap(), Point { x: 10.5, y: -3.0 })].into(),
@@ -342,8 +340,8 @@ async fn a_layout_moves_items_of_a_deployed_topology_keeping_the_version() {
     assert_eq!(saved.len(), 1);
     assert_eq!(saved[0].payload, json!({"lans": 1, "deckies": 1}));
 
-    // Written to disk, not only cached; nothing but the positions changed.
-    let reopened = SqliteStore::open(&path).await.unwrap();
+    // Written to the database, not only cached; nothing but the positions changed.
+    let reopened = db.open().await;
     let after = reopened.topology(id).await.unwrap();
     assert_eq!(after.header.generation, header.generation);
     let (dmz, gw) = (&after.design.lans["dmz"], &after.design.deckies["gw"]);
@@ -371,12 +369,11 @@ async fn a_layout_moves_items_of_a_deployed_topology_keeping_the_version() {
     assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
 }
 
-#[tokio::test]
-async fn list_pages_newest_first_with_a_status_filter() {
-    let (_dir, store) = open().await;
-    let a = create(&store, "a", 0).await;
-    let b = create(&store, "b", 1).await;
-    activate(&store, b).await;
+async fn list_pages_newest_first_with_a_status_filter(db: &TestDb) {
+    let store = db.open().await;
+    let a = create(&*store, "a", 0).await;
+    let b = create(&*store, "b", 1).await;
+    activate(&*store, b).await;
     let all = store.list_topologies(&ListFilter::default()).await.unwrap();
     assert_eq!((all.total, all.items.iter().map(|h| h.id).collect::<Vec<_>>()), (2, vec![b, a]));
     let active = store
@@ -388,11 +385,10 @@ async fn list_pages_newest_first_with_a_status_filter() {
     assert_eq!(page.items.iter().map(|h| h.id).collect::<Vec<_>>(), [a]);
 }
 
-#[tokio::test]
-async fn a_claimed_batch_commits_together_each_mutation_on_its_own_merits() {
-    let (_dir, store) = open().await;
-    let id = create(&store, "one", 0).await;
-    activate(&store, id).await;
+async fn a_claimed_batch_commits_together_each_mutation_on_its_own_merits(db: &TestDb) {
+    let store = db.open().await;
+    let id = create(&*store, "one", 0).await;
+    activate(&*store, id).await;
     let now = Utc::now();
     for (op, payload) in [
         ("add_lan", json!({"name": "a"})),
@@ -421,12 +417,11 @@ async fn a_claimed_batch_commits_together_each_mutation_on_its_own_merits() {
     assert!(after.design.deckies["gw"].ips.contains_key("a"), "the attach saw the LAN added before it");
 }
 
-#[tokio::test]
-async fn every_state_change_is_logged_in_its_own_transaction_in_commit_order() {
-    use decnet_store::{EventFilter, Events};
-    let (_dir, store) = open().await;
-    let id = create(&store, "logged", 1).await;
-    activate(&store, id).await;
+async fn every_state_change_is_logged_in_its_own_transaction_in_commit_order(db: &TestDb) {
+    use decnet_store::EventFilter;
+    let store = db.open().await;
+    let id = create(&*store, "logged", 1).await;
+    activate(&*store, id).await;
     let (accepted, _) = store.enqueue(id, "add_lan", &json!({"name": "lab"}), None, Utc::now()).await.unwrap();
     // A stale version writes nothing, not even an event.
     let stale = store.enqueue(id, "add_lan", &json!({"name": "x"}), Some(1), Utc::now()).await;

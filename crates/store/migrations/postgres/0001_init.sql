@@ -1,8 +1,10 @@
 -- The whole schema for PostgreSQL, equal in meaning to the SQLite migrations 0001-0007
 -- (a PostgreSQL database never had the earlier shapes), in PostgreSQL's own types: times
--- are TIMESTAMPTZ, subnets CIDR, addresses INET. Subnet claims are the database's to
--- enforce: two LANs that claim a subnet can never overlap, whoever writes them
--- (`lans_claims_disjoint`); a torn-down topology's LANs stop claiming (`claimed`).
+-- are TIMESTAMPTZ, subnets CIDR, addresses INET. Subnet claims of deployed topologies are
+-- the database's to enforce: two LANs that claim a subnet can never overlap, whoever
+-- writes them (`lans_claims_disjoint`, checked at commit so a batch may swap subnets).
+-- A LAN claims (`claimed`) from its topology's deploy until its teardown; a pending design
+-- is a draft that may still overlap, which validation refuses before deploy.
 
 CREATE TABLE topologies (
     id                TEXT PRIMARY KEY,
@@ -25,12 +27,13 @@ CREATE TABLE lans (
     name        TEXT NOT NULL,
     id          TEXT,
     subnet      CIDR NOT NULL,
-    claimed     BOOLEAN NOT NULL DEFAULT TRUE,
+    claimed     BOOLEAN NOT NULL DEFAULT FALSE,
     is_dmz      BOOLEAN NOT NULL,
     x           DOUBLE PRECISION,
     y           DOUBLE PRECISION,
     PRIMARY KEY (topology_id, name),
     CONSTRAINT lans_claims_disjoint EXCLUDE USING gist (subnet inet_ops WITH &&) WHERE (claimed)
+        DEFERRABLE INITIALLY DEFERRED
 );
 
 CREATE TABLE deckies (
@@ -73,7 +76,7 @@ CREATE TABLE mutations (
     codes             TEXT NOT NULL,
     lease_owner       TEXT,
     lease_deadline_ms BIGINT,
-    attempts          INTEGER NOT NULL,
+    attempts          BIGINT NOT NULL,
     requested_at      TIMESTAMPTZ NOT NULL,
     finished_at       TIMESTAMPTZ
 );
@@ -115,9 +118,10 @@ CREATE TABLE settings (
     value TEXT NOT NULL
 );
 
--- The event log. Ids come from a sequence, which hands them out at insert, not at commit:
--- readers resuming "after id N" read only below the oldest id still being written (the
--- store's job), never a gap that a later commit fills.
+-- The event log. Ids come from a sequence, which hands them out at insert, not at commit;
+-- the store makes them grow in commit order (appending holds a transaction-level advisory
+-- lock until commit), so a reader resuming "after id N" never misses a later commit that
+-- took a lower id.
 CREATE TABLE events (
     id          BIGSERIAL PRIMARY KEY,
     at          TIMESTAMPTZ NOT NULL,

@@ -206,7 +206,7 @@ impl Queue for SqliteStore {
         }
         events::record(&mut tx, &events).await?;
         tx.commit().await?;
-        self.cache_design(id, generation, design);
+        self.designs.put(id, generation, design);
         Ok(outcomes)
     }
 
