@@ -321,3 +321,23 @@ pub(crate) fn claims<R: StoredRow>(rows: &[R]) -> Result<Context, StoreError> {
     }
     Ok(ctx)
 }
+
+/// A topology's LANs with their subnets (`$1` is its id), for [`subnets`]; the subnet
+/// column is backend-specific.
+pub(crate) fn own_subnets_select(subnet_as_text: &str) -> String {
+    format!("SELECT name, {subnet_as_text} FROM lans WHERE topology_id = $1")
+}
+
+/// Other deployed topologies' names and subnets (`$1` is the excluded topology's id), for
+/// [`subnets`].
+pub(crate) fn deployed_subnets_select(subnet_as_text: &str) -> String {
+    format!(
+        "SELECT t.name, {subnet_as_text} FROM topologies t JOIN lans l ON l.topology_id = t.id \
+         WHERE t.status NOT IN ('pending', 'torn_down') AND t.id <> $1"
+    )
+}
+
+/// Rows of (name, subnet as text).
+pub(crate) fn subnets<R: StoredRow>(rows: &[R]) -> Result<Vec<(String, ipnet::Ipv4Net)>, StoreError> {
+    rows.iter().map(|row| Ok((row.text(0)?, parse("LAN subnet", &row.text(1)?)?))).collect()
+}

@@ -24,6 +24,7 @@ use decnet_domain::validate::{Context, ForeignSubnet};
 use decnet_domain::{
     Design, Layout, MutationState, Name, Plan, Refusal, RuntimeAction, Topology, TopologyId, TopologyStatus,
 };
+use ipnet::Ipv4Net;
 use serde_json::Value;
 
 pub use accounts::{Accounts, Role, User, UserChange};
@@ -50,6 +51,20 @@ pub type DesignEdit = Box<dyn FnOnce(&TopologyHeader, &Design, &Context) -> Resu
 pub(crate) fn complete(design: &mut Design) {
     design.assign_ids(uuid::Uuid::new_v4);
     design.assign_hostnames();
+}
+
+/// The first of `mine` (a topology's LANs and subnets) that overlaps a subnet of `deployed`
+/// (other deployed topologies' names and subnets), as the refusal of its deploy.
+pub(crate) fn deploy_overlap(mine: &[(String, Ipv4Net)], deployed: &[(String, Ipv4Net)]) -> Option<Refusal> {
+    let overlaps = |a: &Ipv4Net, b: &Ipv4Net| a.contains(&b.network()) || b.contains(&a.network());
+    mine.iter().find_map(|(lan, subnet)| {
+        let (topology, theirs) = deployed.iter().find(|(_, theirs)| overlaps(subnet, theirs))?;
+        Some(Refusal::one(
+            decnet_domain::Code::SubnetTaken,
+            decnet_domain::Target::lan(lan.as_str()),
+            format!("subnet {subnet} of LAN {lan} overlaps {theirs} of deployed topology {topology}"),
+        ))
+    })
 }
 
 /// The fields of a new topology besides its design.

@@ -121,6 +121,24 @@ async fn claims_in(conn: &mut PgConnection, excluding: Option<TopologyId>) -> Re
     decode::claims(&rows)
 }
 
+/// Refuses to deploy `id` over a subnet another deployed topology holds, with the LANs
+/// named (the claims lock is held; the exclusion constraint would refuse it too, at commit,
+/// in its own words).
+async fn refuse_overlap(conn: &mut PgConnection, id: TopologyId) -> Result<(), StoreError> {
+    let mine = sqlx::query(AssertSqlSafe(decode::own_subnets_select("subnet::text")))
+        .bind(id.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+    let deployed = sqlx::query(AssertSqlSafe(decode::deployed_subnets_select("l.subnet::text")))
+        .bind(id.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+    match crate::deploy_overlap(&decode::subnets(&mine)?, &decode::subnets(&deployed)?) {
+        Some(refusal) => Err(StoreError::Refused(refusal)),
+        None => Ok(()),
+    }
+}
+
 /// The database's refusal of overlapping subnet claims as the contract's refusal.
 fn claims_conflict(err: StoreError) -> StoreError {
     let StoreError::Database(sqlx::Error::Database(db)) = &err else { return err };
@@ -261,6 +279,9 @@ impl Store for PgStore {
         now: DateTime<Utc>,
     ) -> Result<TopologyHeader, StoreError> {
         let mut tx = self.pool.begin().await?;
+        if to == TopologyStatus::Deploying {
+            lock_claims(&mut tx).await?;
+        }
         let mut header = lock_topology(&mut tx, id).await?;
         if let Some(allowed) = from
             && !allowed.contains(&header.status)
@@ -279,6 +300,9 @@ impl Store for PgStore {
             TopologyStatus::TornDown => Some(false),
             _ => None,
         };
+        if to == TopologyStatus::Deploying {
+            refuse_overlap(&mut tx, id).await?;
+        }
         if let Some(claimed) = claims {
             sqlx::query("UPDATE lans SET claimed = $1 WHERE topology_id = $2")
                 .bind(claimed)

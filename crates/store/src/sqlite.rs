@@ -117,6 +117,23 @@ async fn claims_in(conn: &mut SqliteConnection, excluding: Option<TopologyId>) -
     decode::claims(&rows)
 }
 
+/// Refuses to deploy `id` over a subnet another deployed topology holds (PostgreSQL's
+/// exclusion constraint, checked by hand; the write lock is held).
+async fn refuse_overlap(conn: &mut SqliteConnection, id: TopologyId) -> Result<(), StoreError> {
+    let mine = sqlx::query(AssertSqlSafe(decode::own_subnets_select("subnet")))
+        .bind(id.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+    let deployed = sqlx::query(AssertSqlSafe(decode::deployed_subnets_select("l.subnet")))
+        .bind(id.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+    match crate::deploy_overlap(&decode::subnets(&mine)?, &decode::subnets(&deployed)?) {
+        Some(refusal) => Err(StoreError::Refused(refusal)),
+        None => Ok(()),
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_topology(&self, new: NewTopology, build: DesignBuilder) -> Result<Arc<Topology>, StoreError> {
@@ -262,6 +279,9 @@ impl Store for SqliteStore {
             });
         }
         header.status.check_transition(to)?;
+        if to == TopologyStatus::Deploying {
+            refuse_overlap(&mut tx, id).await?;
+        }
         sqlx::query("UPDATE topologies SET status = $1, status_changed_at = $2 WHERE id = $3")
             .bind(to.as_str())
             .bind(ts(now))

@@ -33,6 +33,10 @@ on_both_backends!(
     list_pages_newest_first_with_a_status_filter,
     a_claimed_batch_commits_together_each_mutation_on_its_own_merits,
     every_state_change_is_logged_in_its_own_transaction_in_commit_order,
+    replicas_claiming_at_once_apply_every_mutation_once_in_order,
+    event_ids_grow_in_commit_order_so_a_cursor_misses_nothing,
+    a_deploy_over_a_deployed_topologys_subnet_is_refused_even_at_once,
+    a_replica_reads_what_another_wrote_despite_its_cache,
 );
 
 fn design(offset: u8) -> Design {
@@ -473,4 +477,172 @@ async fn every_state_change_is_logged_in_its_own_transaction_in_commit_order(db:
     assert_eq!(snapshot.last_event_id, all[9].id);
     assert!(snapshot.open_mutations.is_empty());
     assert_eq!(snapshot.header.status, TopologyStatus::Active);
+}
+
+/// Replicas (store handles of their own) draining the queues of three topologies at once,
+/// each claiming batches: every mutation is applied exactly once, and each topology's in
+/// the order it was queued.
+async fn replicas_claiming_at_once_apply_every_mutation_once_in_order(db: &TestDb) {
+    use decnet_store::EventFilter;
+    const PER_TOPOLOGY: usize = 40;
+    let store = db.open().await;
+    let mut ids = Vec::new();
+    for (n, offset) in [("q0", 10), ("q1", 11), ("q2", 12)] {
+        let id = create(&*store, n, offset).await;
+        activate(&*store, id).await;
+        for i in 0..PER_TOPOLOGY {
+            let lan = json!({ "name": format!("m{i}"), "subnet": format!("10.{offset}.{}.0/24", i + 2) });
+            store.enqueue(id, "add_lan", &lan, None, Utc::now()).await.unwrap();
+        }
+        ids.push(id);
+    }
+    let mut replicas = Vec::new();
+    for r in 0..4 {
+        let replica = db.open().await;
+        replicas.push(tokio::spawn(async move {
+            let owner = format!("replica-{r}");
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                assert!(std::time::Instant::now() < deadline, "{owner}: the queues never drained");
+                let work = replica.topologies_with_work(Utc::now()).await.unwrap();
+                if work.is_empty() {
+                    return;
+                }
+                // Each replica walks the topologies in its own order, so they meet.
+                for id in work.iter().cycle().skip(r).take(work.len()).copied() {
+                    let batch = replica.claim_next(id, &owner, Utc::now(), Duration::from_secs(30), 3).await.unwrap();
+                    if !batch.is_empty() {
+                        let outcomes =
+                            replica.apply_claimed(&batch, &owner, Utc::now(), false, &*queue_planner()).await.unwrap();
+                        for outcome in outcomes {
+                            assert!(matches!(outcome, ApplyOutcome::Committed { .. }), "{owner}: {outcome:?}");
+                        }
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for replica in replicas {
+        replica.await.unwrap();
+    }
+    for id in ids {
+        let applied = store.mutations(id, Some(MutationState::Applied)).await.unwrap();
+        assert_eq!(applied.len(), PER_TOPOLOGY);
+        assert!(applied.iter().all(|m| m.attempts == 1), "no claim was taken twice");
+        let filter = EventFilter {
+            topology_id: Some(id),
+            kind: Some("mutation.applied".into()),
+            limit: 1000,
+            ..Default::default()
+        };
+        let order: Vec<i64> =
+            store.events(&filter).await.unwrap().iter().map(|e| e.payload["mutation_id"].as_i64().unwrap()).collect();
+        let mut queued: Vec<i64> = applied.iter().map(|m| m.id).collect();
+        queued.sort_unstable();
+        assert_eq!(order, queued, "applied once each, in queue order");
+        assert_eq!(store.topology(id).await.unwrap().design.lans.len(), 2 + PER_TOPOLOGY);
+    }
+}
+
+/// Writers appending at once while a reader follows the log with a cursor ("after id
+/// N"): the reader sees every event, because ids grow in commit order.
+async fn event_ids_grow_in_commit_order_so_a_cursor_misses_nothing(db: &TestDb) {
+    use decnet_store::{EventFilter, NewEvent};
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 60;
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = db.open().await;
+        writers.push(tokio::spawn(async move {
+            for i in 0..PER_WRITER {
+                let event = NewEvent {
+                    at: Utc::now(),
+                    topology_id: None,
+                    kind: "test.write".into(),
+                    decky: None,
+                    service: None,
+                    source_ip: None,
+                    payload: json!({ "writer": w, "i": i }),
+                };
+                store.record_events(&[event.clone(), event]).await.unwrap();
+            }
+        }));
+    }
+    let reader = db.open().await;
+    let mut seen = Vec::new();
+    let mut cursor = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    // Follow until the writers are done and the log has nothing after the cursor.
+    loop {
+        assert!(std::time::Instant::now() < deadline, "the reader saw {} events", seen.len());
+        let finished = writers.iter().all(tokio::task::JoinHandle::is_finished);
+        let filter = EventFilter { after: Some(cursor), limit: 50, ..Default::default() };
+        let page = reader.events(&filter).await.unwrap();
+        match page.last() {
+            Some(last) => cursor = last.id,
+            None if finished => break,
+            None => tokio::task::yield_now().await,
+        }
+        seen.extend(page.into_iter().map(|e| e.id));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let all: Vec<i64> = reader
+        .events(&EventFilter { limit: 10_000, ..Default::default() })
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    let missed: Vec<i64> = all.iter().filter(|id| !seen.contains(id)).copied().collect();
+    assert!(missed.is_empty(), "the cursor missed {missed:?}");
+    assert_eq!(seen.len(), all.len(), "the cursor saw none twice");
+}
+
+/// A topology whose LANs overlap a deployed one's may be designed but not deployed; of two
+/// overlapping topologies deployed at the same moment, one is.
+async fn a_deploy_over_a_deployed_topologys_subnet_is_refused_even_at_once(db: &TestDb) {
+    let store = db.open().await;
+    let first = create(&*store, "first", 20).await;
+    let second = create(&*store, "second", 20).await;
+    activate(&*store, first).await;
+    let refused = store.transition(second, None, TopologyStatus::Deploying, "go", Utc::now()).await;
+    let Err(StoreError::Refused(refusal)) = refused else { panic!("expected a refusal, got {refused:?}") };
+    assert_eq!(refusal.codes(), ["SUBNET_TAKEN"]);
+    assert!(refusal.to_string().contains("first"), "{refusal}");
+    assert_eq!(store.header(second).await.unwrap().status, TopologyStatus::Pending, "nothing was written");
+    // Once the first is torn down, its subnets are free.
+    store.transition(first, None, TopologyStatus::TearingDown, "t", Utc::now()).await.unwrap();
+    store.transition(first, None, TopologyStatus::TornDown, "t", Utc::now()).await.unwrap();
+    store.transition(second, None, TopologyStatus::Deploying, "go", Utc::now()).await.unwrap();
+
+    for round in 0..10 {
+        let (a, b) = (format!("a{round}"), format!("b{round}"));
+        let a = create(&*store, &a, 30 + round).await;
+        let b = create(&*store, &b, 30 + round).await;
+        let (replica_a, replica_b) = (db.open().await, db.open().await);
+        let (ra, rb) = tokio::join!(
+            replica_a.transition(a, None, TopologyStatus::Deploying, "go", Utc::now()),
+            replica_b.transition(b, None, TopologyStatus::Deploying, "go", Utc::now()),
+        );
+        let deployed = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(deployed, 1, "round {round}: {ra:?} {rb:?}");
+    }
+}
+
+/// One replica caches a design; another changes it; the first reads the change.
+async fn a_replica_reads_what_another_wrote_despite_its_cache(db: &TestDb) {
+    let (one, two) = (db.open().await, db.open().await);
+    let id = create(&*one, "shared", 40).await;
+    activate(&*one, id).await;
+    assert_eq!(one.topology(id).await.unwrap().design.lans.len(), 2);
+    two.enqueue(id, "add_lan", &json!({"name": "late"}), None, Utc::now()).await.unwrap();
+    let claimed = claim1(&*two, id, "two", Utc::now()).await.unwrap();
+    let outcome = apply1(&*two, &claimed, "two", Utc::now(), &*queue_planner()).await;
+    assert!(matches!(outcome, ApplyOutcome::Committed { .. }));
+    let seen = one.topology(id).await.unwrap();
+    assert!(seen.design.lans.contains_key("late"), "the other replica's write is read, not the cached design");
+    assert_eq!(seen.header.version, 2);
 }
