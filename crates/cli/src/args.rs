@@ -4,13 +4,44 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An embedded SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, by URL (the password, if any, is in it).
+    Postgres(String),
+}
+
+impl Database {
+    /// A PostgreSQL URL (`postgres://` or `postgresql://`), else a SQLite path
+    /// (`sqlite://` is accepted before the path).
+    pub fn parse(text: &str) -> Result<Database, String> {
+        if text.trim().is_empty() {
+            return Err("empty database location".into());
+        }
+        let lower = text.to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            return Ok(Database::Postgres(text.to_owned()));
+        }
+        if lower.contains("://") && !lower.starts_with("sqlite://") {
+            let scheme = text.split("://").next().unwrap_or_default();
+            return Err(format!("unknown database scheme {scheme:?}: use a SQLite file path or a postgres:// URL"));
+        }
+        Ok(Database::Sqlite(PathBuf::from(text.strip_prefix("sqlite://").unwrap_or(text))))
+    }
+}
+
 /// DECNET: design, deploy and live-edit deception networks.
 #[derive(Debug, Parser)]
 #[command(name = "decnet", version, about, after_help = crate::exit::help())]
 pub struct Cli {
-    /// SQLite database file.
-    #[arg(long, global = true, env = "DECNET_DB", value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    /// The database: a SQLite file (the embedded default), or a PostgreSQL URL
+    /// (`postgres://user:password@host/db`, or `postgres:///db?host=/run/postgresql`) that
+    /// several `decnet serve` and `decnet engine run` replicas share. Without it,
+    /// `DATABASE_URL` is used when set, else ~/.local/share/decnet/decnet.db.
+    #[arg(long, global = true, env = "DECNET_DB", value_name = "PATH|URL", value_parser = Database::parse)]
+    pub db: Option<Database>,
 
     /// Container runtime: `docker` runs real containers (the daemon must answer);
     /// `memory` simulates them in-process.

@@ -18,11 +18,11 @@ use decnet_domain::generator::GeneratorConfig;
 use decnet_domain::{MutationState, Name, TopologyStatus};
 use decnet_engine::{Bus, Engine, EngineConfig, EngineError};
 use decnet_runtime::{DecoyBinary, DockerRuntime, MemoryRuntime, Runtime};
-use decnet_store::{ListFilter, SqliteStore, Store};
+use decnet_store::{ListFilter, PgStore, SqliteStore, Store};
 use serde_json::{Value, json};
 
 use crate::UsageError;
-use crate::args::{EventsArgs, GenerateArgs, RuntimeKind};
+use crate::args::{Database, EventsArgs, GenerateArgs, RuntimeKind};
 use crate::remote::{Remote, encode};
 
 /// The most topologies one listing shows.
@@ -124,10 +124,13 @@ pub struct Local {
 }
 
 impl Local {
-    /// Opens the database at `db`.
-    pub async fn open(db: &Path, runtime: RuntimeKind, decoy_bin: Option<PathBuf>) -> anyhow::Result<Self> {
-        let store = SqliteStore::open(db).await?;
-        Ok(Self { store: Arc::new(store), runtime, decoy_bin })
+    /// Opens the database `db` (creating a SQLite file, migrating either).
+    pub async fn open(db: &Database, runtime: RuntimeKind, decoy_bin: Option<PathBuf>) -> anyhow::Result<Self> {
+        let store: Arc<dyn Store> = match db {
+            Database::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
+            Database::Postgres(url) => Arc::new(PgStore::connect(url).await?),
+        };
+        Ok(Self { store, runtime, decoy_bin })
     }
 
     /// An engine over the store. Only commands that touch containers connect to the

@@ -2,7 +2,7 @@
 //! command is written once against it; `serve` and `engine run` run here, on the database.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +13,17 @@ use decnet_domain::{Code, Refusal, Target, TopologyId};
 use decnet_engine::{Engine, EngineConfig, EngineError};
 
 use crate::UsageError;
-use crate::args::{Cli, Command, EngineCommand, ExportFormat, ServeArgs, TopologyCommand};
+use crate::args::{Cli, Command, Database, EngineCommand, ExportFormat, ServeArgs, TopologyCommand};
 use crate::backend::{Backend, Local, decoy_binary};
 use crate::output;
 
-/// Where the database lives when neither `--db` nor `DECNET_DB` says.
-fn default_db() -> PathBuf {
-    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("decnet").join("decnet.db")
+/// Where the database lives when neither `--db` nor `DECNET_DB` says: `DATABASE_URL` if
+/// set, else the embedded SQLite file under the user's data directory.
+fn default_db() -> anyhow::Result<Database> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Database::parse(&url).map_err(|e| usage(format!("DATABASE_URL: {e}"))),
+        _ => Ok(Database::Sqlite(dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("decnet").join("decnet.db"))),
+    }
 }
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -30,7 +34,10 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
 /// database, or a server with `--server`) is chosen here, once.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let json = cli.json;
-    let db = cli.db.clone().unwrap_or_else(default_db);
+    let db = match cli.db.clone() {
+        Some(db) => db,
+        None => default_db()?,
+    };
     match (&cli.command, &cli.server) {
         (Command::Login(args), Some(server)) => {
             let password = read_password(args)?;

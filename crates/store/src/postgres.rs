@@ -24,6 +24,7 @@ mod rows;
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -35,12 +36,15 @@ use decnet_domain::{
 };
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::cache::DesignCache;
 use crate::decode;
 use crate::events::{NewEvent, kinds};
 use crate::{DesignBuilder, DesignEdit, ListFilter, NewTopology, Page, Personas, StatusEvent, Store, StoreError};
+
+/// How long connecting to the server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The advisory lock held by writers that decide on other topologies' subnet claims.
 const CLAIMS_LOCK: i64 = 0x4445_434e_4554_0001;
@@ -56,7 +60,20 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let open = |source| StoreError::Open { path: redacted(url), source };
         let options: PgConnectOptions = url.parse().map_err(open)?;
-        let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await.map_err(open)?;
+        // One connection first, bounded in time, so a wrong address or password is
+        // reported as itself at once (a pool would retry until its own timeout and then
+        // say only that it timed out).
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| {
+                open(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                )))
+            })?
+            .map_err(open)?;
+        probe.close().await.map_err(open)?;
+        let pool = PgPoolOptions::new().max_connections(8).acquire_timeout(CONNECT_TIMEOUT).connect_lazy_with(options);
         sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(StoreError::Migrate)?;
         Ok(Self { pool, designs: DesignCache::default() })
     }
