@@ -1,15 +1,16 @@
 //! Authentication and authorisation: argon2 password hashes, signed bearer tokens (JWT,
 //! HS256) with revocation, the `admin`/`viewer` roles, and login rate limits.
 //!
-//! The signing key is generated once and kept in the store, so tokens outlive a restart.
-//! A token names its user, and each request takes the role from the user's current record
-//! (kept in memory), so deleting or demoting a user takes effect at once rather than when
-//! the user's tokens expire.
+//! The signing key is generated once and kept in the store, so tokens outlive a restart
+//! and every replica of the API accepts every replica's tokens. A token names its user,
+//! and each request reads the user's current record and the token's revocation from the
+//! store (two lookups by key), so deleting or demoting a user or logging out takes effect
+//! at once on every replica rather than when the user's tokens expire. Event-stream
+//! tickets are kept in the store for the same reason.
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Argon2;
@@ -19,7 +20,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use decnet_store::{Role, Store, StoreError, User};
+use decnet_store::{Role, Store, StoreError, StreamTicket, User};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
@@ -118,15 +119,11 @@ pub struct Auth {
     decoding: DecodingKey,
     validation: Validation,
     config: AuthConfig,
-    revoked: RwLock<HashSet<String>>,
-    roles: RwLock<HashMap<String, Role>>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     per_user: DefaultKeyedRateLimiter<String>,
     /// A hash verified when the username is unknown, so the answer takes as long as for
     /// a known user and does not tell which names exist.
     decoy_hash: String,
-    /// Unredeemed SSE tickets: ticket → the principal it stands for, and when it expires.
-    tickets: Mutex<HashMap<String, (Principal, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -137,9 +134,6 @@ impl std::fmt::Debug for Auth {
 
 /// How long an SSE ticket stays valid unused.
 pub const TICKET_TTL: Duration = Duration::from_secs(30);
-
-/// Most unredeemed SSE tickets kept (the oldest go first beyond it).
-const MAX_TICKETS: usize = 4096;
 
 /// `bytes` random bytes from the OS, hex-encoded.
 fn random_hex(bytes: usize) -> String {
@@ -215,13 +209,9 @@ pub async fn ensure_first_admin(store: &dyn Store, password: Option<String>) -> 
 }
 
 impl Auth {
-    /// Loads the signing key (creating it at first start), the users' roles and the
-    /// revoked tokens from the store.
+    /// Loads the signing key from the store (creating it at first start).
     pub async fn load(store: &dyn Store, config: AuthConfig) -> Result<Self, AuthSetupError> {
         let secret = store.setting_or_insert("token_signing_key", &random_hex(32)).await?;
-        let now = Utc::now();
-        let revoked = store.revoked_tokens(now).await?.into_iter().collect();
-        let roles = store.users().await?.into_iter().map(|u| (u.username, u.role)).collect();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
@@ -233,20 +223,8 @@ impl Auth {
             per_ip: RateLimiter::keyed(Quota::per_minute(config.logins_per_ip_per_minute)),
             per_user: RateLimiter::keyed(Quota::per_minute(config.logins_per_user_per_minute)),
             config,
-            revoked: RwLock::new(revoked),
-            roles: RwLock::new(roles),
             decoy_hash,
-            tickets: Mutex::default(),
         })
-    }
-
-    /// Records a user's current role (after a create or update).
-    pub(crate) fn set_role(&self, username: &str, role: Option<Role>) {
-        let mut roles = self.roles.write().unwrap_or_else(|p| p.into_inner());
-        match role {
-            Some(role) => roles.insert(username.to_owned(), role),
-            None => roles.remove(username),
-        };
     }
 
     /// Counts a login attempt against the source's and the username's limits.
@@ -302,13 +280,12 @@ impl Auth {
         };
         let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))?;
-        self.set_role(&user.username, Some(user.role));
         tracing::info!(%source, username, "login");
         Ok((token, self.config.token_ttl.as_secs(), user.role))
     }
 
-    /// The caller named by the request's bearer token.
-    pub fn principal(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    /// The caller named by the request's bearer token, as the store has them now.
+    pub async fn principal(&self, store: &dyn Store, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let value = headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| unauthorized("a bearer token is required (POST /api/v1/auth/login)"))?;
@@ -325,66 +302,61 @@ impl Auth {
                 _ => unauthorized("the token is not valid"),
             })?
             .claims;
-        if self.revoked.read().unwrap_or_else(|p| p.into_inner()).contains(&claims.jti) {
-            return Err(unauthorized("the token has been revoked"));
-        }
-        let role = self
-            .roles
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&claims.sub)
-            .copied()
-            .ok_or_else(|| unauthorized("the token's user no longer exists"))?;
-        Ok(Principal {
-            username: claims.sub,
-            role,
-            jti: claims.jti,
-            expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now),
-        })
+        let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
+        current(store, claims.sub, claims.jti, expires_at).await
     }
 
-    /// A single-use ticket standing for `principal` for one event stream.
-    pub(crate) fn issue_ticket(&self, principal: &Principal) -> String {
-        let ticket = random_hex(24);
-        let now = std::time::Instant::now();
-        let mut tickets = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
-        // Bounded: expired tickets go first; past the cap the oldest are dropped.
-        tickets.retain(|_, (_, expires)| *expires > now);
-        if tickets.len() >= MAX_TICKETS
-            && let Some(oldest) = tickets.iter().min_by_key(|(_, (_, expires))| *expires).map(|(t, _)| t.clone())
-        {
-            tickets.remove(&oldest);
-        }
-        tickets.insert(ticket.clone(), (principal.clone(), now + TICKET_TTL));
-        ticket
+    /// A single-use ticket standing for `principal` for one event stream, redeemable on
+    /// any replica within [`TICKET_TTL`].
+    pub(crate) async fn issue_ticket(&self, store: &dyn Store, principal: &Principal) -> Result<String, ApiError> {
+        let now = Utc::now();
+        let ticket = StreamTicket {
+            ticket: random_hex(24),
+            username: principal.username.clone(),
+            jti: principal.jti.clone(),
+            token_expires_at: principal.expires_at,
+            expires_at: now + TICKET_TTL,
+        };
+        store.issue_ticket(&ticket, now).await?;
+        Ok(ticket.ticket)
     }
 
     /// The principal of an unexpired ticket, which is used up; its token's revocation and
     /// the user's current role apply as for the token itself.
-    fn redeem_ticket(&self, ticket: &str) -> Result<Principal, ApiError> {
-        let found = self.tickets.lock().unwrap_or_else(|p| p.into_inner()).remove(ticket);
-        let Some((mut principal, _)) = found.filter(|(_, expires)| *expires > std::time::Instant::now()) else {
+    async fn redeem_ticket(&self, store: &dyn Store, ticket: &str) -> Result<Principal, ApiError> {
+        let Some(found) = store.redeem_ticket(ticket, Utc::now()).await? else {
             return Err(unauthorized("the ticket is unknown, used or expired (POST /api/v1/auth/sse-ticket)"));
         };
-        if self.revoked.read().unwrap_or_else(|p| p.into_inner()).contains(&principal.jti) {
-            return Err(unauthorized("the token has been revoked"));
+        if found.token_expires_at <= Utc::now() {
+            return Err(unauthorized("the token has expired"));
         }
-        principal.role = self
-            .roles
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&principal.username)
-            .copied()
-            .ok_or_else(|| unauthorized("the token's user no longer exists"))?;
-        Ok(principal)
+        current(store, found.username, found.jti, found.token_expires_at).await
     }
 
-    /// Revokes a token until it expires.
+    /// Revokes a token until it expires, for every replica.
     pub(crate) async fn revoke(&self, store: &dyn Store, principal: &Principal) -> Result<(), ApiError> {
         store.revoke_token(&principal.jti, principal.expires_at, Utc::now()).await?;
-        self.revoked.write().unwrap_or_else(|p| p.into_inner()).insert(principal.jti.clone());
         Ok(())
     }
+}
+
+/// The principal of token `jti` of `username` as the store has them now: refused when the
+/// token is revoked or the user is gone; with the user's current role.
+async fn current(
+    store: &dyn Store,
+    username: String,
+    jti: String,
+    expires_at: DateTime<Utc>,
+) -> Result<Principal, ApiError> {
+    if store.is_revoked(&jti, Utc::now()).await? {
+        return Err(unauthorized("the token has been revoked"));
+    }
+    let role = match store.user(&username).await {
+        Ok(user) => user.role,
+        Err(StoreError::NotFound { .. }) => return Err(unauthorized("the token's user no longer exists")),
+        Err(other) => return Err(other.into()),
+    };
+    Ok(Principal { username, role, jti, expires_at })
 }
 
 fn unauthorized(detail: &str) -> ApiError {
@@ -423,8 +395,10 @@ pub(crate) async fn authenticate(
     next: Next,
 ) -> Result<Response, ApiError> {
     let principal = match stream_ticket(&request) {
-        Some(ticket) if !request.headers().contains_key(header::AUTHORIZATION) => state.auth.redeem_ticket(&ticket)?,
-        _ => state.auth.principal(request.headers())?,
+        Some(ticket) if !request.headers().contains_key(header::AUTHORIZATION) => {
+            state.auth.redeem_ticket(state.engine.store().as_ref(), &ticket).await?
+        }
+        _ => state.auth.principal(state.engine.store().as_ref(), request.headers()).await?,
     };
     if principal.role == Role::Viewer && !viewer_may(request.method(), request.uri().path(), &principal.username) {
         return Err(forbidden());

@@ -55,10 +55,13 @@ pub(crate) async fn login(
 /// A single-use ticket for one event stream (`GET .../events?ticket=`), valid for
 /// [`crate::auth::TICKET_TTL`]: a browser's EventSource cannot send a bearer token.
 #[utoipa::path(post, path = "/api/v1/auth/sse-ticket", tag = "auth", responses((status = 201, body = wire::SseTicket)))]
-pub(crate) async fn sse_ticket(State(state): State<AppState>, Extension(me): Extension<Arc<Principal>>) -> Response {
-    let ticket = state.auth.issue_ticket(&me);
+pub(crate) async fn sse_ticket(
+    State(state): State<AppState>,
+    Extension(me): Extension<Arc<Principal>>,
+) -> Result<Response, ApiError> {
+    let ticket = state.auth.issue_ticket(state.engine.store().as_ref(), &me).await?;
     let body = wire::SseTicket { ticket, expires_in: crate::auth::TICKET_TTL.as_secs() };
-    (StatusCode::CREATED, Json(body)).into_response()
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 /// Revokes the token of the request.
@@ -125,7 +128,6 @@ pub(crate) async fn create(
     let user =
         User { username: request.username, password_hash: hash, role: request.role, created_at: now, updated_at: now };
     state.engine.store().create_user(&user).await?;
-    state.auth.set_role(&user.username, Some(user.role));
     Ok((StatusCode::CREATED, Json(wire::UserRow::from(&user))).into_response())
 }
 
@@ -176,7 +178,6 @@ pub(crate) async fn update(
     };
     let change = UserChange { password_hash, role: request.role };
     let user = state.engine.store().update_user(&username, &change, Utc::now()).await?;
-    state.auth.set_role(&user.username, Some(user.role));
     Ok(Json(wire::UserRow::from(&user)))
 }
 
@@ -190,6 +191,5 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     me.require_admin()?;
     state.engine.store().delete_user(&username).await?;
-    state.auth.set_role(&username, None);
     Ok(StatusCode::NO_CONTENT)
 }

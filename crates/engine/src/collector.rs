@@ -1,5 +1,5 @@
 //! Decoy event collection: the engine follows every running decoy service container's
-//! stdout through the runtime, turns each line into a stored event and announces it on
+//! stdout through the runtime (of the topologies whose collect lease it holds), turns each line into a stored event and announces it on
 //! the bus as `attacker.observed`; a session that arrived through another decky's tunnel
 //! is also stored and announced as `attacker.hop` (see [`crate::attackers::HopWatch`]).
 //!
@@ -10,14 +10,14 @@
 //! timestamp (`log_at`), so a restarted engine resumes after the last stored line of each
 //! container instead of losing or repeating any.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use decnet_domain::{TopologyId, TopologyStatus};
 use decnet_runtime::{LogLine, labels};
-use decnet_store::{ListFilter, NewEvent};
+use decnet_store::{LeasePurpose, ListFilter, NewEvent};
 use serde_json::{Value, json};
 
 use crate::{Engine, EngineError};
@@ -27,8 +27,8 @@ const MAX_LINE: usize = 16 * 1024;
 /// Lines written per store transaction.
 const BATCH: usize = 256;
 
-/// Containers being followed, by name.
-pub(crate) type Followed = Arc<Mutex<HashSet<String>>>;
+/// Containers being followed, by name, with their topology and their follower task.
+pub(crate) type Followed = Arc<Mutex<HashMap<String, (TopologyId, tokio::task::AbortHandle)>>>;
 
 /// Where a followed container's lines belong.
 #[derive(Debug, Clone)]
@@ -92,13 +92,25 @@ fn event_of(source: &Source, line: &LogLine) -> NewEvent {
 
 impl Engine {
     /// Starts following every running decoy service container of the deployed topologies
-    /// that is not followed yet; how many it started.
+    /// this engine collects (it holds their collect lease, so no two engines store the same
+    /// line) that is not followed yet; how many it started. A topology whose lease passed
+    /// to another engine is no longer followed here: that engine resumes after the last
+    /// stored line.
     pub async fn collect(&self) -> Result<usize, EngineError> {
         let topologies = self.store.list_topologies(&ListFilter::default()).await?;
         let mut started = 0;
         for header in topologies.items.iter().filter(|h| {
             matches!(h.status, TopologyStatus::Deploying | TopologyStatus::Active | TopologyStatus::Degraded)
         }) {
+            let owner = self.config.owner.as_str();
+            if !self
+                .store
+                .lease_topology(header.id, LeasePurpose::Collect, owner, Utc::now(), self.collect_lease())
+                .await?
+            {
+                self.stop_following(header.id);
+                continue;
+            }
             let observed = self.runtime.observe(header.id).await?;
             for container in observed.containers.values().filter(|c| c.running) {
                 let role = container.labels.get(labels::ROLE).map(String::as_str);
@@ -107,23 +119,60 @@ impl Engine {
                 else {
                     continue;
                 };
-                if !self.followed.lock().unwrap_or_else(|p| p.into_inner()).insert(container.name.clone()) {
+                if self.followed.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&container.name) {
                     continue;
                 }
                 let source = Source { topology: header.id, decky: decky.clone(), service: service.clone() };
                 let since = self.store.last_log_time(header.id, decky, service).await?;
-                match self.runtime.follow_logs(&container.name, since.as_deref()) {
-                    Some(lines) => {
-                        started += 1;
-                        tokio::spawn(self.clone().follow(container.name.clone(), source, lines));
-                    }
-                    None => {
-                        self.followed.lock().unwrap_or_else(|p| p.into_inner()).remove(&container.name);
-                    }
+                if let Some(lines) = self.runtime.follow_logs(&container.name, since.as_deref()) {
+                    started += 1;
+                    // Spawned under the lock, so the task cannot remove its entry before it
+                    // is inserted.
+                    let mut followed = self.followed.lock().unwrap_or_else(|p| p.into_inner());
+                    let task = tokio::spawn(self.clone().follow(container.name.clone(), source, lines));
+                    followed.insert(container.name.clone(), (header.id, task.abort_handle()));
                 }
             }
         }
         Ok(started)
+    }
+
+    /// How long a collect lease lasts unrenewed: five collect intervals (every collect pass
+    /// renews it), so a replica that dies is replaced within seconds, not a queue lease.
+    fn collect_lease(&self) -> Duration {
+        self.config.collect.saturating_mul(5).max(Duration::from_secs(1))
+    }
+
+    /// Stops following every container and gives up the collect leases, so another engine
+    /// (or this one restarted) resumes after the last stored line at once: what a clean
+    /// shutdown does.
+    pub async fn stop_collecting(&self) {
+        let topologies: std::collections::BTreeSet<TopologyId> = {
+            let mut followed = self.followed.lock().unwrap_or_else(|p| p.into_inner());
+            followed
+                .drain()
+                .map(|(_, (topology, task))| {
+                    task.abort();
+                    topology
+                })
+                .collect()
+        };
+        for topology in topologies {
+            if let Err(err) = self.store.release_topology(topology, LeasePurpose::Collect, &self.config.owner).await {
+                tracing::warn!(topology = %topology, error = %err, "giving up a collect lease failed; it will expire");
+            }
+        }
+    }
+
+    /// Stops following the containers of `topology`.
+    fn stop_following(&self, topology: TopologyId) {
+        self.followed.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, (followed, task)| {
+            let keep = *followed != topology;
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
     }
 
     /// Stores and announces the lines of one container until its log ends.

@@ -62,25 +62,19 @@ fn hash_matches(observed: &Observed, spec: &decnet_runtime::ContainerSpec) -> bo
 }
 
 impl Engine {
-    /// Records a decky's observed state (and publishes it) when it changed.
+    /// Records a decky's observed state (and publishes it) when it differs from the stored
+    /// one, whichever engine stored that.
     pub(crate) async fn record_decky(
         &self,
         id: TopologyId,
         decky: &Name,
         status: DeckyStatus,
     ) -> Result<(), EngineError> {
-        let key = (id, decky.clone());
-        let unchanged = self.recorded.lock().is_ok_and(|seen| seen.get(&key) == Some(&status));
-        if unchanged {
-            return Ok(());
-        }
-        self.store.set_decky_status(id, decky, &status).await?;
-        self.bus.publish(
-            topics::decky_state(decky),
-            json!({ "topology_id": id, "decky": decky, "state": status.state, "last_error": status.last_error }),
-        );
-        if let Ok(mut seen) = self.recorded.lock() {
-            seen.insert(key, status);
+        if self.store.set_decky_status(id, decky, &status).await? {
+            self.bus.publish(
+                topics::decky_state(decky),
+                json!({ "topology_id": id, "decky": decky, "state": status.state, "last_error": status.last_error }),
+            );
         }
         Ok(())
     }
@@ -107,7 +101,8 @@ impl Engine {
     /// Converges a deployed (active or degraded) topology and moves it between active and
     /// degraded to match the outcome; any other status is left alone.
     pub async fn converge(&self, id: TopologyId) -> Result<ConvergeReport, EngineError> {
-        let _exclusive = self.lock(id).await;
+        // Another engine holding the topology converges it itself.
+        let Some(_exclusive) = self.try_exclusive(id).await? else { return Ok(ConvergeReport::default()) };
         self.converge_locked(id).await
     }
 
@@ -353,9 +348,6 @@ impl Engine {
             match (action, result) {
                 (RuntimeAction::RemoveDecky { decky, .. }, Ok(())) => {
                     touched.remove(decky);
-                    if let Ok(mut seen) = self.recorded.lock() {
-                        seen.remove(&(id, decky.clone()));
-                    }
                 }
                 (action, result) => match action.decky() {
                     Some(decky) => {

@@ -21,6 +21,14 @@ pub enum EngineError {
     /// Generator parameters are invalid.
     #[error(transparent)]
     Generate(#[from] GenerateError),
+    /// Another engine kept reconciling the topology for longer than this one waited.
+    #[error("topology {topology} is being reconciled by another engine; still busy after {} s", waited.as_secs())]
+    Busy {
+        /// The topology.
+        topology: decnet_domain::TopologyId,
+        /// How long this engine waited.
+        waited: std::time::Duration,
+    },
 }
 
 impl From<Refusal> for EngineError {
@@ -38,6 +46,7 @@ impl EngineError {
             EngineError::Refused(_) => ErrorKind::Refused,
             // Out-of-range generator parameters are bad input, as the original answers.
             EngineError::Generate(_) => ErrorKind::BadRequest,
+            EngineError::Busy { .. } => ErrorKind::Conflict,
         }
     }
 }

@@ -13,6 +13,7 @@ mod converge;
 mod design;
 mod error;
 mod host;
+mod lease;
 mod lifecycle;
 mod reconciler;
 
@@ -20,7 +21,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use decnet_domain::{DeckyStatus, Name, TopologyId};
+use decnet_domain::{Name, TopologyId};
 use decnet_runtime::Runtime;
 use decnet_store::Store;
 use tokio::sync::Notify;
@@ -93,8 +94,6 @@ pub struct Engine {
     locks: Arc<Mutex<HashMap<TopologyId, Arc<tokio::sync::Mutex<()>>>>>,
     /// Deckies that keep failing, and when to try them again.
     backoff: Arc<Mutex<HashMap<(TopologyId, Name), converge::Backoff>>>,
-    /// Last decky status this engine recorded, to skip redundant writes.
-    recorded: Arc<Mutex<HashMap<(TopologyId, Name), DeckyStatus>>>,
     /// Decoy containers whose logs are being followed.
     followed: collector::Followed,
     /// Tunnels and arrivals waiting for their other side (`attacker.hop`).
@@ -113,7 +112,6 @@ impl Engine {
             marked: Arc::default(),
             locks: Arc::default(),
             backoff: Arc::default(),
-            recorded: Arc::default(),
             followed: Arc::default(),
             hops: Arc::default(),
         }

@@ -162,7 +162,7 @@ impl Engine {
         }
         // The transition is the race guard: of two concurrent deploys only one moves the
         // topology out of pending.
-        let _exclusive = self.lock(id).await;
+        let _exclusive = self.exclusive(id).await?;
         self.set_status(id, Some(&[TopologyStatus::Pending]), TopologyStatus::Deploying, "deploy requested").await?;
         self.finish_deploy(id).await
     }
@@ -196,7 +196,7 @@ impl Engine {
     /// labelled container and network, → torn_down. An interrupted teardown leaves
     /// `tearing_down`, from which teardown can simply be run again.
     pub async fn teardown(&self, id: TopologyId) -> Result<TopologyHeader, EngineError> {
-        let _exclusive = self.lock(id).await;
+        let _exclusive = self.exclusive(id).await?;
         let header = self.store.header(id).await?;
         if !header.status.can_tear_down() {
             return Err(StoreError::WrongStatus {

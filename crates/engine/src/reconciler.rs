@@ -52,8 +52,9 @@ impl Engine {
     /// Applies one topology's queued mutations in order, a claimed batch per transaction,
     /// until a batch comes back short of the batch size.
     pub async fn drain(&self, id: TopologyId) -> Result<DrainReport, EngineError> {
-        let _exclusive = self.lock(id).await;
         let mut report = DrainReport::default();
+        // Another engine reconciling this topology drains it itself.
+        let Some(_exclusive) = self.try_exclusive(id).await? else { return Ok(report) };
         let owner = self.config.owner.as_str();
         loop {
             let batch = self.store.claim_next(id, owner, Utc::now(), self.config.lease, self.config.batch).await?;
@@ -145,9 +146,11 @@ impl Engine {
             .list_topologies(&ListFilter { status: Some(TopologyStatus::Deploying), ..ListFilter::default() })
             .await?;
         for header in interrupted.items {
-            let finished = {
-                let _exclusive = self.lock(header.id).await;
-                self.finish_deploy(header.id).await
+            let finished = match self.try_exclusive(header.id).await {
+                Ok(Some(_exclusive)) => self.finish_deploy(header.id).await,
+                // Another engine is deploying it.
+                Ok(None) => continue,
+                Err(err) => Err(err),
             };
             match finished {
                 Ok(done) => {
@@ -207,7 +210,10 @@ impl Engine {
         self.bus.publish("engine.ready".into(), json!({ "owner": self.config.owner, "runtime": self.runtime.kind() }));
         loop {
             tokio::select! {
-                () = &mut shutdown => return Ok(()),
+                () = &mut shutdown => {
+                    self.stop_collecting().await;
+                    return Ok(());
+                }
                 () = self.wake.notified() => {
                     let marked = std::mem::take(&mut *self.marked.lock().unwrap_or_else(|p| p.into_inner()));
                     self.drain_all(marked).await;

@@ -61,8 +61,14 @@ async fn decoy_lines_become_events_and_a_later_engine_resumes_after_the_last_one
     let by_source = EventFilter { source_ip: Some("203.0.113.5".into()), limit: 10, ..Default::default() };
     assert_eq!(h.store.events(&by_source).await.unwrap().len(), 2);
 
+    // Another engine on the same store and runtime (a replica) leaves the topology to the
+    // engine that collects it.
+    let replica = h.second_engine("replica").await;
+    assert_eq!(replica.collect().await.unwrap(), 0, "one engine follows a topology's decoys");
+
     // The first engine stops; a second one on the same store and runtime (a restart)
     // records only what is new.
+    h.engine.stop_collecting().await;
     h.runtime.end_log_followers(&container);
     let later = h.second_engine("engine-after-restart").await;
     h.runtime.write_log(&container, &line("disconnect", "203.0.113.5"));

@@ -1,4 +1,5 @@
-//! The accounts contract: API users, revoked tokens and server settings.
+//! The accounts contract: API users, revoked tokens, event-stream tickets and server
+//! settings.
 //!
 //! Kept apart from the topology contract ([`crate::Store`]) because nothing in the engine
 //! needs it; the store implements both, so one handle serves the API.
@@ -83,6 +84,21 @@ impl UserChange {
     }
 }
 
+/// A single-use ticket standing for a token, for one event stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamTicket {
+    /// The ticket (random).
+    pub ticket: String,
+    /// Whose.
+    pub username: String,
+    /// The token it stands for.
+    pub jti: String,
+    /// When that token expires.
+    pub token_expires_at: DateTime<Utc>,
+    /// When the ticket expires unused.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// The accounts contract. Every method is one transaction.
 #[async_trait]
 pub trait Accounts: Send + Sync {
@@ -110,6 +126,16 @@ pub trait Accounts: Send + Sync {
 
     /// Ids of revoked tokens that have not expired at `now`.
     async fn revoked_tokens(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+
+    /// Whether the token `jti` is revoked (and not yet expired), as of now.
+    async fn is_revoked(&self, jti: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Stores an event-stream ticket until it is redeemed or expires (dropping expired ones).
+    async fn issue_ticket(&self, ticket: &StreamTicket, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Uses up a ticket: what it stands for if it exists and has not expired; a ticket is
+    /// redeemed once, by whichever replica is asked first.
+    async fn redeem_ticket(&self, ticket: &str, now: DateTime<Utc>) -> Result<Option<StreamTicket>, StoreError>;
 
     /// The setting `key`, storing `value` first if it has none; returns what is stored.
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError>;

@@ -341,3 +341,14 @@ pub(crate) fn deployed_subnets_select(subnet_as_text: &str) -> String {
 pub(crate) fn subnets<R: StoredRow>(rows: &[R]) -> Result<Vec<(String, ipnet::Ipv4Net)>, StoreError> {
     rows.iter().map(|row| Ok((row.text(0)?, parse("LAN subnet", &row.text(1)?)?))).collect()
 }
+
+/// An event-stream ticket: `ticket, username, jti, token_expires_at, expires_at`.
+pub(crate) fn stream_ticket(row: &impl StoredRow) -> Result<crate::StreamTicket, StoreError> {
+    Ok(crate::StreamTicket {
+        ticket: row.text(0)?,
+        username: row.text(1)?,
+        jti: row.text(2)?,
+        token_expires_at: row.time(3, "ticket's token expiry")?,
+        expires_at: row.time(4, "ticket expiry")?,
+    })
+}

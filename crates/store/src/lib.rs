@@ -27,11 +27,11 @@ use decnet_domain::{
 use ipnet::Ipv4Net;
 use serde_json::Value;
 
-pub use accounts::{Accounts, Role, User, UserChange};
+pub use accounts::{Accounts, Role, StreamTicket, User, UserChange};
 pub use error::StoreError;
 pub use events::{EventFilter, Events, NewEvent, Snapshot, StoredEvent};
 pub use postgres::PgStore;
-pub use queue::Queue;
+pub use queue::{LeasePurpose, Queue};
 pub use sqlite::SqliteStore;
 
 /// Builds the design of a new topology from the subnets already claimed by others. Runs
@@ -52,6 +52,11 @@ pub(crate) fn complete(design: &mut Design) {
     design.assign_ids(uuid::Uuid::new_v4);
     design.assign_hostnames();
 }
+
+/// Sets a decky's observed state where it differs ($1 state, $2 last error, $3 topology,
+/// $4 decky).
+pub(crate) const SET_DECKY_STATUS: &str = "UPDATE deckies SET state = $1, last_error = $2 \
+     WHERE topology_id = $3 AND name = $4 AND (state <> $1 OR last_error IS DISTINCT FROM $2)";
 
 /// The first of `mine` (a topology's LANs and subnets) that overlaps a subnet of `deployed`
 /// (other deployed topologies' names and subnets), as the refusal of its deploy.
@@ -269,11 +274,13 @@ pub trait Store: Accounts + Events + Queue + Send + Sync {
     /// Replaces a topology's mail personas (last write wins; not a design write).
     async fn set_personas(&self, id: TopologyId, personas: &Personas) -> Result<(), StoreError>;
 
-    /// Records the observed state of a decky (not a design write).
+    /// Records the observed state of a decky (not a design write): true when it differed
+    /// from the stored one (and was written, with its event), false when it was already so
+    /// or the decky is gone. Whoever wrote the stored state, this or another engine.
     async fn set_decky_status(
         &self,
         id: TopologyId,
         decky: &Name,
         status: &decnet_domain::DeckyStatus,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 }

@@ -484,17 +484,18 @@ impl Store for PgStore {
         Ok(header)
     }
 
-    async fn set_decky_status(&self, id: TopologyId, decky: &Name, status: &DeckyStatus) -> Result<(), StoreError> {
+    async fn set_decky_status(&self, id: TopologyId, decky: &Name, status: &DeckyStatus) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         lock_topology(&mut tx, id).await?;
-        let done = sqlx::query("UPDATE deckies SET state = $1, last_error = $2 WHERE topology_id = $3 AND name = $4")
+        let done = sqlx::query(crate::SET_DECKY_STATUS)
             .bind(status.state.as_str())
             .bind(status.last_error.as_deref())
             .bind(id.to_string())
             .bind(decky.as_str())
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() > 0 {
+        let changed = done.rows_affected() > 0;
+        if changed {
             sqlx::query("UPDATE topologies SET observed = observed + 1 WHERE id = $1")
                 .bind(id.to_string())
                 .execute(&mut *tx)
@@ -508,7 +509,8 @@ impl Store for PgStore {
             event.decky = Some(decky.to_string());
             events::record(&mut tx, &[event]).await?;
         }
-        commit(tx).await
+        commit(tx).await?;
+        Ok(changed)
     }
 }
 

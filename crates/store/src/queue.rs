@@ -65,6 +65,58 @@ pub trait Queue: Send + Sync {
 
     /// Fails every pending or applying mutation of a topology (used by teardown).
     async fn fail_open_mutations(&self, id: TopologyId, reason: &str, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Takes or renews, for `owner` until `now + ttl`, the lease on `purpose` for a topology:
+    /// true when `owner` holds it after the call, false while another owner's lease runs.
+    /// One statement, so two engines racing for a free or expired lease cannot both win.
+    async fn lease_topology(
+        &self,
+        id: TopologyId,
+        purpose: LeasePurpose,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives up `owner`'s lease on `purpose` for a topology (nothing when another holds it).
+    async fn release_topology(&self, id: TopologyId, purpose: LeasePurpose, owner: &str) -> Result<(), StoreError>;
+}
+
+/// What an engine holds a topology lease for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeasePurpose {
+    /// Draining its queue, deploying, healing, tearing down: whatever touches its
+    /// containers. Held while the work lasts.
+    Reconcile,
+    /// Following its decoys' logs into the event log. Held while the engine follows them.
+    Collect,
+}
+
+impl LeasePurpose {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeasePurpose::Reconcile => "reconcile",
+            LeasePurpose::Collect => "collect",
+        }
+    }
+}
+
+/// Takes or renews a topology lease ($1 topology, $2 purpose, $3 owner, $4 new deadline,
+/// $5 now, in ms): returns a row when `owner` holds it afterwards. Standard SQL both
+/// backends run.
+pub(crate) const LEASE_TOPOLOGY: &str = "INSERT INTO topology_leases (topology_id, purpose, owner, deadline_ms) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (topology_id, purpose) DO UPDATE \
+     SET owner = excluded.owner, deadline_ms = excluded.deadline_ms \
+     WHERE topology_leases.owner = excluded.owner OR topology_leases.deadline_ms <= $5 RETURNING owner";
+
+/// Gives a topology lease up ($1 topology, $2 purpose, $3 owner).
+pub(crate) const RELEASE_TOPOLOGY: &str =
+    "DELETE FROM topology_leases WHERE topology_id = $1 AND purpose = $2 AND owner = $3";
+
+/// A lease's deadline in ms since the epoch: `now + ttl`.
+pub(crate) fn deadline_ms(now: DateTime<Utc>, ttl: Duration) -> i64 {
+    now.timestamp_millis().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// What planning a claimed batch gave, before anything is written: each mutation's plan

@@ -445,17 +445,18 @@ impl Store for SqliteStore {
         Ok(header)
     }
 
-    async fn set_decky_status(&self, id: TopologyId, decky: &Name, status: &DeckyStatus) -> Result<(), StoreError> {
+    async fn set_decky_status(&self, id: TopologyId, decky: &Name, status: &DeckyStatus) -> Result<bool, StoreError> {
         let _writer = self.writer.lock().await;
         let mut tx = self.bookkeeping.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query("UPDATE deckies SET state = $1, last_error = $2 WHERE topology_id = $3 AND name = $4")
+        let done = sqlx::query(crate::SET_DECKY_STATUS)
             .bind(status.state.as_str())
             .bind(status.last_error.as_deref())
             .bind(id.to_string())
             .bind(decky.as_str())
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() > 0 {
+        let changed = done.rows_affected() > 0;
+        if changed {
             sqlx::query("UPDATE topologies SET observed = observed + 1 WHERE id = $1")
                 .bind(id.to_string())
                 .execute(&mut *tx)
@@ -470,6 +471,6 @@ impl Store for SqliteStore {
             events::record(&mut tx, &[event]).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(changed)
     }
 }

@@ -24,6 +24,7 @@ on_both_backends!(
     two_admins_deleting_each_other_at_once_leave_one,
     revoked_tokens_are_kept_until_they_expire,
     the_first_setting_written_wins_even_at_once,
+    a_stream_ticket_is_redeemed_once_by_whichever_replica_is_asked_first,
 );
 
 async fn the_first_user_is_made_once(db: &TestDb) {
@@ -90,6 +91,9 @@ async fn revoked_tokens_are_kept_until_they_expire(db: &TestDb) {
     store.revoke_token("live", now + TimeDelta::hours(1), now).await.unwrap();
     assert_eq!(store.revoked_tokens(now).await.unwrap(), ["live"]);
     assert!(store.revoked_tokens(now + TimeDelta::hours(2)).await.unwrap().is_empty());
+    assert!(store.is_revoked("live", now).await.unwrap());
+    assert!(!store.is_revoked("live", now + TimeDelta::hours(2)).await.unwrap(), "expired");
+    assert!(!store.is_revoked("never", now).await.unwrap());
 }
 
 async fn the_first_setting_written_wins_even_at_once(db: &TestDb) {
@@ -99,4 +103,30 @@ async fn the_first_setting_written_wins_even_at_once(db: &TestDb) {
     let calls = (0..8).map(|i| store.setting_or_insert("other_key", if i % 2 == 0 { "even" } else { "odd" }));
     let values: Vec<String> = futures_util::future::join_all(calls).await.into_iter().map(Result::unwrap).collect();
     assert!(values.windows(2).all(|w| w[0] == w[1]), "every caller reads the same value: {values:?}");
+}
+
+async fn a_stream_ticket_is_redeemed_once_by_whichever_replica_is_asked_first(db: &TestDb) {
+    let store = db.open().await;
+    let now = Utc::now();
+    let ticket = |id: &str, expires_at| decnet_store::StreamTicket {
+        ticket: id.into(),
+        username: "alice".into(),
+        jti: format!("jti-{id}"),
+        token_expires_at: now + TimeDelta::hours(1),
+        expires_at,
+    };
+    let live = ticket("live", now + TimeDelta::seconds(30));
+    store.issue_ticket(&live, now).await.unwrap();
+    store.issue_ticket(&ticket("stale", now + TimeDelta::seconds(1)), now).await.unwrap();
+    let replicas = futures_util::future::join_all((0..4).map(|_| db.open())).await;
+    let redeemed = futures_util::future::join_all(replicas.iter().map(|r| r.redeem_ticket("live", now))).await;
+    let winners: Vec<_> = redeemed.into_iter().filter_map(Result::unwrap).collect();
+    assert_eq!(winners.len(), 1, "redeemed exactly once");
+    let winner = &winners[0];
+    assert_eq!(
+        (winner.username.as_str(), winner.jti.as_str(), winner.token_expires_at.timestamp()),
+        ("alice", "jti-live", live.token_expires_at.timestamp())
+    );
+    assert_eq!(store.redeem_ticket("stale", now + TimeDelta::seconds(5)).await.unwrap(), None, "expired");
+    assert_eq!(store.redeem_ticket("unknown", now).await.unwrap(), None);
 }

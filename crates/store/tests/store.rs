@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use decnet_domain::document::{TopologyDocument, to_design};
 use decnet_domain::{Design, Mode, MutationOp, MutationState, Name, TopologyId, TopologyStatus, plan};
-use decnet_store::{ApplyOutcome, ListFilter, Mutation, NewTopology, Planner, Store, StoreError};
+use decnet_store::{ApplyOutcome, LeasePurpose, ListFilter, Mutation, NewTopology, Planner, Store, StoreError};
 use serde_json::json;
 
 use backends::TestDb;
@@ -37,6 +37,7 @@ on_both_backends!(
     event_ids_grow_in_commit_order_so_a_cursor_misses_nothing,
     a_deploy_over_a_deployed_topologys_subnet_is_refused_even_at_once,
     a_replica_reads_what_another_wrote_despite_its_cache,
+    a_topology_lease_has_one_owner_until_it_expires_or_is_released,
 );
 
 fn design(offset: u8) -> Design {
@@ -438,7 +439,10 @@ async fn every_state_change_is_logged_in_its_own_transaction_in_commit_order(db:
     assert!(matches!(outcomes[0], ApplyOutcome::Committed { .. }));
     assert!(matches!(outcomes[1], ApplyOutcome::Refused { .. }));
     let gw = Name::parse("gw").unwrap();
-    store.set_decky_status(id, &gw, &decnet_domain::DeckyStatus::default()).await.unwrap();
+    let running = decnet_domain::DeckyStatus { state: decnet_domain::DeckyState::Running, last_error: None };
+    assert!(!store.set_decky_status(id, &gw, &decnet_domain::DeckyStatus::default()).await.unwrap(), "unchanged");
+    assert!(store.set_decky_status(id, &gw, &running).await.unwrap());
+    assert!(!store.set_decky_status(id, &gw, &running).await.unwrap(), "written once, logged once");
 
     let all = store.events(&EventFilter { topology_id: Some(id), limit: 100, ..Default::default() }).await.unwrap();
     let kinds: Vec<_> = all.iter().map(|e| e.kind.as_str()).collect();
@@ -645,4 +649,45 @@ async fn a_replica_reads_what_another_wrote_despite_its_cache(db: &TestDb) {
     let seen = one.topology(id).await.unwrap();
     assert!(seen.design.lans.contains_key("late"), "the other replica's write is read, not the cached design");
     assert_eq!(seen.header.version, 2);
+}
+
+/// The reconciling lease of a topology: one owner at a time, renewable by its owner, taken
+/// over once expired, free again once released; of replicas racing for it, one wins.
+async fn a_topology_lease_has_one_owner_until_it_expires_or_is_released(db: &TestDb) {
+    let store = db.open().await;
+    let id = create(&*store, "leased", 50).await;
+    let ttl = Duration::from_secs(10);
+    let start = Utc::now();
+    assert!(store.lease_topology(id, LeasePurpose::Reconcile, "a", start, ttl).await.unwrap());
+    assert!(!store.lease_topology(id, LeasePurpose::Reconcile, "b", start + TimeDelta::seconds(5), ttl).await.unwrap());
+    assert!(
+        store.lease_topology(id, LeasePurpose::Reconcile, "a", start + TimeDelta::seconds(9), ttl).await.unwrap(),
+        "renewed"
+    );
+    assert!(
+        !store.lease_topology(id, LeasePurpose::Reconcile, "b", start + TimeDelta::seconds(15), ttl).await.unwrap(),
+        "renewal counts"
+    );
+    let expired = start + TimeDelta::seconds(19);
+    assert!(
+        store.lease_topology(id, LeasePurpose::Reconcile, "b", expired, ttl).await.unwrap(),
+        "taken over once expired"
+    );
+    assert!(!store.lease_topology(id, LeasePurpose::Reconcile, "a", expired, ttl).await.unwrap());
+    store.release_topology(id, LeasePurpose::Reconcile, "a").await.unwrap();
+    assert!(
+        !store.lease_topology(id, LeasePurpose::Reconcile, "c", expired, ttl).await.unwrap(),
+        "only the owner releases"
+    );
+    store.release_topology(id, LeasePurpose::Reconcile, "b").await.unwrap();
+
+    let replicas: Vec<_> = futures_util::future::join_all((0..6).map(|_| db.open())).await;
+    let races = replicas.iter().enumerate().map(|(r, replica)| {
+        let owner = format!("replica-{r}");
+        async move { replica.lease_topology(id, LeasePurpose::Reconcile, &owner, expired, ttl).await.unwrap() }
+    });
+    let won = futures_util::future::join_all(races).await.into_iter().filter(|held| *held).count();
+    assert_eq!(won, 1, "of six replicas racing for a free lease, one holds it");
+    // Purposes are leased apart.
+    assert!(store.lease_topology(id, LeasePurpose::Collect, "z", expired, ttl).await.unwrap());
 }

@@ -1,4 +1,4 @@
--- The whole schema for PostgreSQL, equal in meaning to the SQLite migrations 0001-0007
+-- The whole schema for PostgreSQL, equal in meaning to the SQLite migrations 0001-0008
 -- (a PostgreSQL database never had the earlier shapes), in PostgreSQL's own types: times
 -- are TIMESTAMPTZ, subnets CIDR, addresses INET. Subnet claims of deployed topologies are
 -- the database's to enforce: two LANs that claim a subnet can never overlap, whoever
@@ -83,6 +83,17 @@ CREATE TABLE mutations (
 CREATE INDEX mutations_queue ON mutations (topology_id, state, id);
 CREATE INDEX mutations_state ON mutations (state, topology_id);
 
+-- Which engine does what for a topology (`purpose`: reconcile = drain, deploy, heal, tear
+-- down; collect = follow its decoys' logs), until when: one engine at a time per purpose,
+-- taken over by another once the deadline passes.
+CREATE TABLE topology_leases (
+    topology_id TEXT NOT NULL REFERENCES topologies (id) ON DELETE CASCADE,
+    purpose     TEXT NOT NULL,
+    owner       TEXT NOT NULL,
+    deadline_ms BIGINT NOT NULL,
+    PRIMARY KEY (topology_id, purpose)
+);
+
 CREATE TABLE status_events (
     id          BIGSERIAL PRIMARY KEY,
     topology_id TEXT NOT NULL REFERENCES topologies (id) ON DELETE CASCADE,
@@ -111,6 +122,16 @@ CREATE TABLE users (
 CREATE TABLE revoked_tokens (
     jti        TEXT PRIMARY KEY,
     expires_at TIMESTAMPTZ NOT NULL
+);
+
+-- Unredeemed single-use tickets of the event stream (EventSource cannot send a header), in
+-- the database so a ticket issued by one API replica is redeemed by any.
+CREATE TABLE stream_tickets (
+    ticket           TEXT PRIMARY KEY,
+    username         TEXT NOT NULL,
+    jti              TEXT NOT NULL,
+    token_expires_at TIMESTAMPTZ NOT NULL,
+    expires_at       TIMESTAMPTZ NOT NULL
 );
 
 CREATE TABLE settings (

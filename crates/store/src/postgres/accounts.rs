@@ -11,7 +11,7 @@ use sqlx::{PgConnection, Row};
 
 use super::PgStore;
 use crate::StoreError;
-use crate::accounts::{Accounts, User, UserChange};
+use crate::accounts::{Accounts, StreamTicket, User, UserChange};
 
 const USER_COLUMNS: &str = "SELECT username, password_hash, role, created_at, updated_at FROM users";
 
@@ -156,6 +156,45 @@ impl Accounts for PgStore {
             .bind(now)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    async fn is_revoked(&self, jti: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let found = sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1 AND expires_at > $2")
+            .bind(jti)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn issue_ticket(&self, ticket: &StreamTicket, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM stream_tickets WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO stream_tickets (ticket, username, jti, token_expires_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&ticket.ticket)
+        .bind(&ticket.username)
+        .bind(&ticket.jti)
+        .bind(ticket.token_expires_at)
+        .bind(ticket.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn redeem_ticket(&self, ticket: &str, now: DateTime<Utc>) -> Result<Option<StreamTicket>, StoreError> {
+        // One statement: of two replicas redeeming the same ticket, one deletes the row.
+        let row = sqlx::query(
+            "DELETE FROM stream_tickets WHERE ticket = $1 RETURNING ticket, username, jti, token_expires_at, expires_at",
+        )
+        .bind(ticket)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let found = crate::decode::stream_ticket(&row)?;
+        Ok(Some(found).filter(|t| t.expires_at > now))
     }
 
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {

@@ -20,6 +20,9 @@ use crate::events::{EventFilter, Events, NewEvent, Snapshot, StoredEvent};
 /// The advisory lock that orders event appends.
 const EVENTS_LOCK: i64 = 0x4445_434e_4554_0002;
 
+/// The advisory lock of the replica pruning the log.
+const PRUNE_LOCK: i64 = 0x4445_434e_4554_0003;
+
 /// Rows per multi-row INSERT.
 const BATCH: usize = 1000;
 
@@ -112,6 +115,12 @@ impl Events for PgStore {
 
     async fn prune_events(&self, before: DateTime<Utc>, max_rows: i64) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // One replica prunes at a time; the others have nothing to add.
+        let ours: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(PRUNE_LOCK).fetch_one(&mut *tx).await?;
+        if !ours {
+            return Ok(0);
+        }
         let old = sqlx::query("DELETE FROM events WHERE at < $1").bind(before).execute(&mut *tx).await?.rows_affected();
         let excess =
             sqlx::query("DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET $1)")

@@ -22,7 +22,10 @@ use sqlx::{AssertSqlSafe, Row};
 use super::{PgStore, claims_in, claims_subnets, commit, events, header_in, lock_claims, lock_topology, rows};
 use crate::decode::{self, MUTATION_COLUMNS};
 use crate::events::{NewEvent, kinds};
-use crate::queue::{BatchPlan, NOT_LIVE, Queue, abandoned_event, applying_events, plan_batch, settled, settlement};
+use crate::queue::{
+    BatchPlan, LEASE_TOPOLOGY, LeasePurpose, NOT_LIVE, Queue, RELEASE_TOPOLOGY, abandoned_event, applying_events,
+    deadline_ms, plan_batch, settled, settlement,
+};
 use crate::{ApplyOutcome, Mutation, Planner, StoreError};
 
 /// The channel an enqueue notifies (with the topology's id) when it commits.
@@ -121,7 +124,7 @@ impl Queue for PgStore {
         limit: usize,
     ) -> Result<Vec<Mutation>, StoreError> {
         let now_ms = now.timestamp_millis();
-        let deadline = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let deadline = deadline_ms(now, lease);
         let mut tx = self.pool.begin().await?;
         if !lock_topology(&mut tx, id).await?.status.accepts_mutations() {
             return Ok(Vec::new());
@@ -240,5 +243,34 @@ impl Queue for PgStore {
         events::record(&mut tx, &abandoned).await?;
         commit(tx).await?;
         Ok(failed.len() as u64)
+    }
+
+    async fn lease_topology(
+        &self,
+        id: TopologyId,
+        purpose: LeasePurpose,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let held = sqlx::query(LEASE_TOPOLOGY)
+            .bind(id.to_string())
+            .bind(purpose.as_str())
+            .bind(owner)
+            .bind(deadline_ms(now, ttl))
+            .bind(now.timestamp_millis())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(held.is_some())
+    }
+
+    async fn release_topology(&self, id: TopologyId, purpose: LeasePurpose, owner: &str) -> Result<(), StoreError> {
+        sqlx::query(RELEASE_TOPOLOGY)
+            .bind(id.to_string())
+            .bind(purpose.as_str())
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use super::SqliteStore;
 use super::rows::ts;
 use crate::StoreError;
-use crate::accounts::{Accounts, User, UserChange};
+use crate::accounts::{Accounts, StreamTicket, User, UserChange};
 use crate::decode::parse_ts;
 
 const USER_COLUMNS: &str = "SELECT username, password_hash, role, created_at, updated_at FROM users";
@@ -151,6 +151,48 @@ impl Accounts for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows)
+    }
+
+    async fn is_revoked(&self, jti: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let found = sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1 AND expires_at > $2")
+            .bind(jti)
+            .bind(ts(now))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn issue_ticket(&self, ticket: &StreamTicket, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.bookkeeping.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM stream_tickets WHERE expires_at <= $1").bind(ts(now)).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO stream_tickets (ticket, username, jti, token_expires_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&ticket.ticket)
+        .bind(&ticket.username)
+        .bind(&ticket.jti)
+        .bind(ts(ticket.token_expires_at))
+        .bind(ts(ticket.expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn redeem_ticket(&self, ticket: &str, now: DateTime<Utc>) -> Result<Option<StreamTicket>, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.bookkeeping.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query(
+            "DELETE FROM stream_tickets WHERE ticket = $1 RETURNING ticket, username, jti, token_expires_at, expires_at",
+        )
+        .bind(ticket)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let Some(row) = row else { return Ok(None) };
+        let found = crate::decode::stream_ticket(&row)?;
+        Ok(Some(found).filter(|t| t.expires_at > now))
     }
 
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {

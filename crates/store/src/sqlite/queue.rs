@@ -16,7 +16,10 @@ use super::rows::{self, ts};
 use super::{SqliteStore, claims_in, events, header_in};
 use crate::decode::{self, MUTATION_COLUMNS};
 use crate::events::{NewEvent, kinds};
-use crate::queue::{BatchPlan, Queue, abandoned_event, applying_events, plan_batch, settled, settlement};
+use crate::queue::{
+    BatchPlan, LEASE_TOPOLOGY, LeasePurpose, Queue, RELEASE_TOPOLOGY, abandoned_event, applying_events, deadline_ms,
+    plan_batch, settled, settlement,
+};
 use crate::{ApplyOutcome, Mutation, Planner, StoreError};
 
 #[async_trait]
@@ -109,7 +112,7 @@ impl Queue for SqliteStore {
     ) -> Result<Vec<Mutation>, StoreError> {
         let _writer = self.writer.lock().await;
         let now_ms = now.timestamp_millis();
-        let deadline = now_ms.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let deadline = deadline_ms(now, lease);
         let mut tx = self.bookkeeping.begin_with("BEGIN IMMEDIATE").await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE mutations SET state = 'applying', lease_owner = $2, lease_deadline_ms = $3, attempts = attempts + 1 \
@@ -230,5 +233,37 @@ impl Queue for SqliteStore {
         events::record(&mut tx, &abandoned).await?;
         tx.commit().await?;
         Ok(failed.len() as u64)
+    }
+
+    async fn lease_topology(
+        &self,
+        id: TopologyId,
+        purpose: LeasePurpose,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer.lock().await;
+        // Bookkeeping durability: a lease lost in a power cut frees the topology early,
+        // as its expiry would.
+        let mut tx = self.bookkeeping.begin_with("BEGIN IMMEDIATE").await?;
+        let held = sqlx::query(LEASE_TOPOLOGY)
+            .bind(id.to_string())
+            .bind(purpose.as_str())
+            .bind(owner)
+            .bind(deadline_ms(now, ttl))
+            .bind(now.timestamp_millis())
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(held.is_some())
+    }
+
+    async fn release_topology(&self, id: TopologyId, purpose: LeasePurpose, owner: &str) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.bookkeeping.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(RELEASE_TOPOLOGY).bind(id.to_string()).bind(purpose.as_str()).bind(owner).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
