@@ -190,9 +190,9 @@ impl Engine {
     }
 
     /// The reconciler loop until `shutdown` resolves: heal, then drain exactly the
-    /// topologies that enqueues through this engine marked (woken at once), check every
-    /// `poll` for work queued by other processes or left behind by expired leases (one
-    /// indexed query), converge a topology as soon as the runtime reports a change to
+    /// topologies that enqueues through this engine marked (woken at once) or that the
+    /// database announces other processes queued work for, check every `poll` for work
+    /// the announcements missed or expired leases left behind (one indexed query), converge a topology as soon as the runtime reports a change to
     /// it, and on every `tick` make a full pass that also converges every deployed
     /// topology. In-flight work finishes before it returns.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
@@ -205,6 +205,15 @@ impl Engine {
         // Changes the runtime reports (a container died, a network went away) are healed
         // at once rather than at the next tick.
         let mut changes = self.runtime.watch();
+        // Enqueues of other processes, as the database announces them (PostgreSQL); the
+        // poll stays as the fallback for announcements lost to a reconnect, and for SQLite.
+        let mut announced = match self.store.queue_announcements().await {
+            Ok(announced) => announced,
+            Err(err) => {
+                tracing::warn!(error = %err, "queue announcements unavailable; polling only");
+                None
+            }
+        };
         let mut collect = tokio::time::interval(self.config.collect);
         collect.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.bus.publish("engine.ready".into(), json!({ "owner": self.config.owner, "runtime": self.runtime.kind() }));
@@ -217,6 +226,22 @@ impl Engine {
                 () = self.wake.notified() => {
                     let marked = std::mem::take(&mut *self.marked.lock().unwrap_or_else(|p| p.into_inner()));
                     self.drain_all(marked).await;
+                }
+                first = async {
+                    match announced.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let Some(first) = first else {
+                        announced = None;
+                        continue;
+                    };
+                    let mut ids = std::collections::BTreeSet::from([first]);
+                    while let Some(id) = announced.as_mut().and_then(|rx| rx.try_recv().ok()) {
+                        ids.insert(id);
+                    }
+                    self.drain_all(ids).await;
                 }
                 changed = async {
                     match changes.as_mut() {

@@ -10,6 +10,7 @@ use decnet_domain::model::TopologyHeader;
 use decnet_domain::validate::Context;
 use decnet_domain::{Design, MutationState, Refusal, RuntimeAction, TopologyId};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use crate::events::{NewEvent, kinds};
 use crate::{ApplyOutcome, Mutation, Planner, StoreError};
@@ -80,6 +81,15 @@ pub trait Queue: Send + Sync {
 
     /// Gives up `owner`'s lease on `purpose` for a topology (nothing when another holds it).
     async fn release_topology(&self, id: TopologyId, purpose: LeasePurpose, owner: &str) -> Result<(), StoreError>;
+
+    /// The topologies that get queued work from now on, as the database announces each
+    /// committed enqueue of any process (PostgreSQL: LISTEN/NOTIFY), or `None` where the
+    /// backend announces nothing (SQLite) and only polling finds other processes' work.
+    /// Announcements can be lost while the connection is re-established, so a caller keeps
+    /// a slower poll as well.
+    async fn queue_announcements(&self) -> Result<Option<mpsc::Receiver<TopologyId>>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// What an engine holds a topology lease for.

@@ -38,6 +38,7 @@ on_both_backends!(
     a_deploy_over_a_deployed_topologys_subnet_is_refused_even_at_once,
     a_replica_reads_what_another_wrote_despite_its_cache,
     a_topology_lease_has_one_owner_until_it_expires_or_is_released,
+    another_replicas_enqueue_is_announced_where_the_database_can,
 );
 
 fn design(offset: u8) -> Design {
@@ -690,4 +691,28 @@ async fn a_topology_lease_has_one_owner_until_it_expires_or_is_released(db: &Tes
     assert_eq!(won, 1, "of six replicas racing for a free lease, one holds it");
     // Purposes are leased apart.
     assert!(store.lease_topology(id, LeasePurpose::Collect, "z", expired, ttl).await.unwrap());
+}
+
+/// PostgreSQL announces each committed enqueue to every listening replica; SQLite has no
+/// such push (engines poll).
+async fn another_replicas_enqueue_is_announced_where_the_database_can(db: &TestDb) {
+    let (listener, writer) = (db.open().await, db.open().await);
+    let announced = listener.queue_announcements().await.unwrap();
+    let mut announced = match (db, announced) {
+        (TestDb::Sqlite(..), None) => return,
+        (TestDb::Postgres { .. }, Some(announced)) => announced,
+        (_, announced) => panic!("unexpected announcements: {}", announced.is_some()),
+    };
+    let id = create(&*writer, "announced", 60).await;
+    activate(&*writer, id).await;
+    writer.enqueue(id, "add_lan", &json!({"name": "x"}), None, Utc::now()).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), announced.recv()).await.expect("announced in time");
+    assert_eq!(got, Some(id));
+    // A refused enqueue commits nothing and announces nothing.
+    let stale = writer.enqueue(id, "add_lan", &json!({"name": "y"}), Some(1), Utc::now()).await;
+    assert!(matches!(stale, Err(StoreError::VersionConflict { .. })));
+    writer.enqueue(id, "add_lan", &json!({"name": "z"}), None, Utc::now()).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), announced.recv()).await.expect("announced in time");
+    assert_eq!(got, Some(id));
+    assert!(announced.try_recv().is_err(), "one announcement per committed enqueue");
 }

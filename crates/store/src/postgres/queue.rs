@@ -17,7 +17,9 @@ use decnet_domain::diff::diff;
 use decnet_domain::validate::Context;
 use decnet_domain::{MutationState, TopologyId};
 use serde_json::{Value, json};
+use sqlx::postgres::PgListener;
 use sqlx::{AssertSqlSafe, Row};
+use tokio::sync::mpsc;
 
 use super::{PgStore, claims_in, claims_subnets, commit, events, header_in, lock_claims, lock_topology, rows};
 use crate::decode::{self, MUTATION_COLUMNS};
@@ -29,7 +31,10 @@ use crate::queue::{
 use crate::{ApplyOutcome, Mutation, Planner, StoreError};
 
 /// The channel an enqueue notifies (with the topology's id) when it commits.
-pub(super) const QUEUE_CHANNEL: &str = "decnet_queue";
+const QUEUE_CHANNEL: &str = "decnet_queue";
+
+/// Announcements buffered for a listener that is behind.
+const ANNOUNCED: usize = 1024;
 
 #[async_trait]
 impl Queue for PgStore {
@@ -272,5 +277,37 @@ impl Queue for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn queue_announcements(&self) -> Result<Option<mpsc::Receiver<TopologyId>>, StoreError> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(QUEUE_CHANNEL).await?;
+        let (sender, receiver) = mpsc::channel(ANNOUNCED);
+        tokio::spawn(async move {
+            let mut wait = Duration::from_millis(100);
+            loop {
+                match listener.recv().await {
+                    Ok(notification) => {
+                        wait = Duration::from_millis(100);
+                        let Ok(id) = TopologyId::from_str(notification.payload()) else { continue };
+                        // A full channel means the engine is behind: it drains what is
+                        // queued anyway, so an announcement may be dropped.
+                        if let Err(mpsc::error::TrySendError::Closed(_)) = sender.try_send(id) {
+                            return;
+                        }
+                    }
+                    // The listener reconnects on the next call; meanwhile the poll covers.
+                    Err(err) => {
+                        tracing::warn!(error = %err, "queue announcements interrupted; reconnecting");
+                        if sender.is_closed() {
+                            return;
+                        }
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        });
+        Ok(Some(receiver))
     }
 }
