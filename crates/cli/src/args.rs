@@ -203,9 +203,17 @@ pub enum EngineCommand {
         /// Seconds between full passes that heal degraded topologies.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         tick: u64,
-        /// Milliseconds between checks for mutations queued by other processes.
+        /// Milliseconds between checks for mutations queued by other processes (with
+        /// PostgreSQL, enqueues are also announced at once; this is the fallback).
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
         poll_ms: u64,
+        /// Seconds a claim or a topology lease of this engine lasts unrenewed: when this
+        /// engine dies, another takes its work over after at most this long.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+        lease: u64,
+        /// Most mutations of one topology claimed and committed together.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+        batch: u64,
     },
 }
 

@@ -51,10 +51,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let local = Local::open(&db, cli.runtime, cli.decoy_bin.clone()).await?;
             return serve(local.engine(true).await?, args).await;
         }
-        (Command::Engine(EngineCommand::Run { once, tick, poll_ms }), None) => {
+        (Command::Engine(EngineCommand::Run { once, tick, poll_ms, lease, batch }), None) => {
             let local = Local::open(&db, cli.runtime, cli.decoy_bin.clone()).await?;
-            let (tick, poll) = (Duration::from_secs(*tick), Duration::from_millis(*poll_ms));
-            return run_engine(local.engine(true).await?, *once, tick, poll, json).await;
+            let timing = EngineTiming {
+                tick: Duration::from_secs(*tick),
+                poll: Duration::from_millis(*poll_ms),
+                lease: Duration::from_secs(*lease),
+                batch: usize::try_from(*batch).unwrap_or(64),
+            };
+            return run_engine(local.engine(true).await?, *once, timing, json).await;
         }
         _ => {}
     }
@@ -86,13 +91,15 @@ async fn command(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_engine(
-    engine: Engine,
-    once: bool,
+/// The intervals and batch size `decnet engine run` was given.
+struct EngineTiming {
     tick: Duration,
     poll: Duration,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+    lease: Duration,
+    batch: usize,
+}
+
+async fn run_engine(engine: Engine, once: bool, timing: EngineTiming, json: bool) -> anyhow::Result<ExitCode> {
     let stop = shutdown_signal();
     if once {
         engine.heal().await?;
@@ -108,7 +115,13 @@ async fn run_engine(
         engine.store().clone(),
         engine.runtime().clone(),
         engine.bus().clone(),
-        EngineConfig { tick, poll, ..engine.config().clone() },
+        EngineConfig {
+            tick: timing.tick,
+            poll: timing.poll,
+            lease: timing.lease,
+            batch: timing.batch,
+            ..engine.config().clone()
+        },
     );
     tracing::info!(runtime = engine.runtime().kind(), "engine running; Ctrl-C or SIGTERM stops it");
     engine.run(stop).await?;
