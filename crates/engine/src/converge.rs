@@ -102,8 +102,8 @@ impl Engine {
     /// degraded to match the outcome; any other status is left alone.
     pub async fn converge(&self, id: TopologyId) -> Result<ConvergeReport, EngineError> {
         // Another engine holding the topology converges it itself.
-        let Some(_exclusive) = self.try_exclusive(id).await? else { return Ok(ConvergeReport::default()) };
-        self.converge_locked(id).await
+        let Some(held) = self.try_exclusive(id).await? else { return Ok(ConvergeReport::default()) };
+        held.around(self.converge_locked(id)).await
     }
 
     /// [`Engine::converge`] for a caller that holds the topology's lock.

@@ -21,9 +21,11 @@ use crate::{Engine, EngineError};
 /// How often a waiting deploy or teardown asks for a lease another engine holds.
 const RETRY: Duration = Duration::from_millis(200);
 
-/// This engine holds a topology: its local lock and its store lease. Dropping it stops
-/// the renewals and gives the lease up (still under the local lock, so this engine's next
-/// holder cannot be overtaken by the release).
+/// This engine holds a topology: its local lock and its store lease. [`Exclusive::around`]
+/// gives the lease up as soon as the work ends, awaited, so that a short-lived process (a
+/// CLI deploy) does not exit still holding it; dropping it unreleased (a cancelled request)
+/// stops the renewals and gives the lease up in the background. Either way the release
+/// happens under the local lock, so this engine's next holder cannot be overtaken by it.
 pub(crate) struct Exclusive {
     local: Option<OwnedMutexGuard<()>>,
     renewal: JoinHandle<()>,
@@ -32,17 +34,35 @@ pub(crate) struct Exclusive {
     owner: String,
 }
 
+impl Exclusive {
+    /// Runs `work` while holding the topology, then gives the lease up before returning.
+    pub(crate) async fn around<T>(mut self, work: impl std::future::Future<Output = T>) -> T {
+        let done = work.await;
+        self.renewal.abort();
+        let local = self.local.take();
+        release(&*self.store, self.id, &self.owner).await;
+        drop(local);
+        done
+    }
+}
+
 impl Drop for Exclusive {
     fn drop(&mut self) {
         self.renewal.abort();
-        let (store, id, owner, local) = (self.store.clone(), self.id, self.owner.clone(), self.local.take());
+        // Already released by `around`.
+        let Some(local) = self.local.take() else { return };
+        let (store, id, owner) = (self.store.clone(), self.id, self.owner.clone());
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         runtime.spawn(async move {
-            if let Err(err) = store.release_topology(id, LeasePurpose::Reconcile, &owner).await {
-                tracing::warn!(topology = %id, error = %err, "giving up the topology lease failed; it will expire");
-            }
+            release(&*store, id, &owner).await;
             drop(local);
         });
+    }
+}
+
+async fn release(store: &dyn Store, id: TopologyId, owner: &str) {
+    if let Err(err) = store.release_topology(id, LeasePurpose::Reconcile, owner).await {
+        tracing::warn!(topology = %id, error = %err, "giving up the topology lease failed; it will expire");
     }
 }
 

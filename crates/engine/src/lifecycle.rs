@@ -162,9 +162,13 @@ impl Engine {
         }
         // The transition is the race guard: of two concurrent deploys only one moves the
         // topology out of pending.
-        let _exclusive = self.exclusive(id).await?;
-        self.set_status(id, Some(&[TopologyStatus::Pending]), TopologyStatus::Deploying, "deploy requested").await?;
-        self.finish_deploy(id).await
+        let held = self.exclusive(id).await?;
+        held.around(async {
+            self.set_status(id, Some(&[TopologyStatus::Pending]), TopologyStatus::Deploying, "deploy requested")
+                .await?;
+            self.finish_deploy(id).await
+        })
+        .await
     }
 
     /// Materialises a deploying topology and settles its status: failed (and cleaned up)
@@ -196,7 +200,12 @@ impl Engine {
     /// labelled container and network, → torn_down. An interrupted teardown leaves
     /// `tearing_down`, from which teardown can simply be run again.
     pub async fn teardown(&self, id: TopologyId) -> Result<TopologyHeader, EngineError> {
-        let _exclusive = self.exclusive(id).await?;
+        let held = self.exclusive(id).await?;
+        held.around(self.teardown_locked(id)).await
+    }
+
+    /// [`Engine::teardown`] for a caller that holds the topology.
+    async fn teardown_locked(&self, id: TopologyId) -> Result<TopologyHeader, EngineError> {
         let header = self.store.header(id).await?;
         if !header.status.can_tear_down() {
             return Err(StoreError::WrongStatus {

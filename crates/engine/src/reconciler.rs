@@ -52,9 +52,14 @@ impl Engine {
     /// Applies one topology's queued mutations in order, a claimed batch per transaction,
     /// until a batch comes back short of the batch size.
     pub async fn drain(&self, id: TopologyId) -> Result<DrainReport, EngineError> {
-        let mut report = DrainReport::default();
         // Another engine reconciling this topology drains it itself.
-        let Some(_exclusive) = self.try_exclusive(id).await? else { return Ok(report) };
+        let Some(held) = self.try_exclusive(id).await? else { return Ok(DrainReport::default()) };
+        held.around(self.drain_locked(id)).await
+    }
+
+    /// [`Engine::drain`] for a caller that holds the topology.
+    async fn drain_locked(&self, id: TopologyId) -> Result<DrainReport, EngineError> {
+        let mut report = DrainReport::default();
         let owner = self.config.owner.as_str();
         loop {
             let batch = self.store.claim_next(id, owner, Utc::now(), self.config.lease, self.config.batch).await?;
@@ -147,7 +152,7 @@ impl Engine {
             .await?;
         for header in interrupted.items {
             let finished = match self.try_exclusive(header.id).await {
-                Ok(Some(_exclusive)) => self.finish_deploy(header.id).await,
+                Ok(Some(held)) => held.around(self.finish_deploy(header.id)).await,
                 // Another engine is deploying it.
                 Ok(None) => continue,
                 Err(err) => Err(err),

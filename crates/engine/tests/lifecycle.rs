@@ -12,6 +12,7 @@ use decnet_runtime::spec;
 use decnet_store::Queue as _;
 use decnet_store::{Store, StoreError};
 use serde_json::json;
+use std::time::Duration;
 
 #[tokio::test]
 async fn deploy_materialises_every_lan_and_decky() {
@@ -235,4 +236,31 @@ async fn a_decky_that_keeps_failing_is_retried_with_exponential_backoff() {
     // ...while an engine without backoff repairs it at once.
     h.engine.converge(id).await.unwrap();
     assert_eq!(h.store.header(id).await.unwrap().status, TopologyStatus::Active);
+}
+
+/// Whether an engine other than the harness's could take `id`'s reconcile lease now.
+async fn free_for_another_engine(h: &Harness, id: decnet_domain::TopologyId) -> bool {
+    let store = decnet_store::SqliteStore::open(&h.dir.path().join("engine.db")).await.unwrap();
+    let now = chrono::Utc::now();
+    store
+        .lease_topology(id, decnet_store::LeasePurpose::Reconcile, "engine-b", now, Duration::from_secs(30))
+        .await
+        .unwrap()
+}
+
+#[test]
+fn deploy_and_teardown_give_the_topology_up_before_they_return() {
+    // Each call runs on a runtime that is dropped as soon as the call returns, as a CLI
+    // process exits: whatever the call left to a background task never runs.
+    let once = || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (h, id) = once().block_on(async {
+        let h = Harness::new().await;
+        let id = h.generate("maze", 7).await;
+        (h, id)
+    });
+    once().block_on(h.engine.deploy(id)).unwrap();
+    assert!(once().block_on(free_for_another_engine(&h, id)), "the deploy still holds the topology");
+    once().block_on(h.store.release_topology(id, decnet_store::LeasePurpose::Reconcile, "engine-b")).unwrap();
+    once().block_on(h.engine.teardown(id)).unwrap();
+    assert!(once().block_on(free_for_another_engine(&h, id)), "the teardown still holds the topology");
 }
