@@ -44,9 +44,14 @@ pub struct Cli {
     pub db: Option<Database>,
 
     /// Container runtime: `docker` runs real containers (the daemon must answer);
+    /// `swarm` spreads deckies over a Docker Swarm's nodes (see --swarm-manager);
     /// `memory` simulates them in-process.
     #[arg(long, global = true, env = "DECNET_RUNTIME", value_enum, default_value_t = RuntimeKind::Docker)]
     pub runtime: RuntimeKind,
+
+    /// The swarm (with `--runtime swarm`).
+    #[command(flatten)]
+    pub swarm: SwarmArgs,
 
     /// A statically linked decoy binary for the Docker runtime's image
     /// (`scripts/build-decoy.sh` prints its path); default: the one built into `decnet`.
@@ -78,6 +83,41 @@ pub enum RuntimeKind {
     Memory,
     /// The Docker Engine.
     Docker,
+    /// Docker Swarm: LANs are overlay networks, deckies are placed on the swarm's nodes.
+    Swarm,
+}
+
+/// Where the swarm is and how deckies are placed on it (`--runtime swarm`).
+#[derive(Debug, Clone, Args)]
+pub struct SwarmArgs {
+    /// The swarm manager's Engine API: `unix:///PATH` or `tcp://HOST:PORT` (TLS). Every
+    /// node's own Engine API is the `decnet.engine` label of the node
+    /// (`docker node update --label-add decnet.engine=tcp://HOST:2376 NODE`), else
+    /// tcp://<node address>:2376.
+    #[arg(
+        long,
+        global = true,
+        env = "DECNET_SWARM_MANAGER",
+        value_name = "URL",
+        default_value = "unix:///var/run/docker.sock"
+    )]
+    pub swarm_manager: String,
+    /// Directory with ca.pem, cert.pem and key.pem for tcp:// Engine APIs.
+    #[arg(long, global = true, env = "DECNET_SWARM_TLS", value_name = "DIR")]
+    pub swarm_tls: Option<PathBuf>,
+    /// Where new deckies go: `spread` (the node with the fewest; deckies of a lost node are
+    /// re-created on the others) or `pack` (the first ready node).
+    #[arg(long, global = true, env = "DECNET_PLACEMENT", value_enum, default_value_t = PlacementPolicy::Spread)]
+    pub placement: PlacementPolicy,
+}
+
+/// `--placement`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlacementPolicy {
+    /// The node with the fewest deckies.
+    Spread,
+    /// The first ready node.
+    Pack,
 }
 
 /// Top-level commands.
@@ -102,10 +142,20 @@ pub enum Command {
     Engine(EngineCommand),
     /// Remove labelled containers and networks whose topology no longer exists.
     ReapOrphans,
+    /// The swarm's nodes (`--runtime swarm`).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Show recorded events (what attackers did, and the engine's own), oldest first.
     Events(EventsArgs),
     /// List the attackers seen in the mazes, or show one's path (`attackers show ID`).
     Attackers(AttackersArgs),
+}
+
+/// `decnet cluster …`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The swarm's nodes: state, Engine API, and the deckies each runs.
+    Nodes,
 }
 
 /// `decnet attackers`.

@@ -17,12 +17,12 @@ use decnet_domain::document::{TopologyDocument, from_design};
 use decnet_domain::generator::GeneratorConfig;
 use decnet_domain::{MutationState, Name, TopologyStatus};
 use decnet_engine::{Bus, Engine, EngineConfig, EngineError};
-use decnet_runtime::{DecoyBinary, DockerRuntime, MemoryRuntime, Runtime};
+use decnet_runtime::{DecoyBinary, DockerRuntime, MemoryRuntime, Placement, Runtime, SwarmConfig, SwarmRuntime};
 use decnet_store::{ListFilter, PgStore, SqliteStore, Store};
 use serde_json::{Value, json};
 
 use crate::UsageError;
-use crate::args::{Database, EventsArgs, GenerateArgs, RuntimeKind};
+use crate::args::{Database, EventsArgs, GenerateArgs, PlacementPolicy, RuntimeKind, SwarmArgs};
 use crate::remote::{Remote, encode};
 
 /// The most topologies one listing shows.
@@ -120,17 +120,23 @@ pub fn decoy_binary(path: Option<&Path>) -> anyhow::Result<DecoyBinary> {
 pub struct Local {
     store: Arc<dyn Store>,
     runtime: RuntimeKind,
+    swarm: SwarmArgs,
     decoy_bin: Option<PathBuf>,
 }
 
 impl Local {
     /// Opens the database `db` (creating a SQLite file, migrating either).
-    pub async fn open(db: &Database, runtime: RuntimeKind, decoy_bin: Option<PathBuf>) -> anyhow::Result<Self> {
+    pub async fn open(
+        db: &Database,
+        runtime: RuntimeKind,
+        swarm: SwarmArgs,
+        decoy_bin: Option<PathBuf>,
+    ) -> anyhow::Result<Self> {
         let store: Arc<dyn Store> = match db {
             Database::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
             Database::Postgres(url) => Arc::new(PgStore::connect(url).await?),
         };
-        Ok(Self { store, runtime, decoy_bin })
+        Ok(Self { store, runtime, swarm, decoy_bin })
     }
 
     /// An engine over the store. Only commands that touch containers connect to the
@@ -141,9 +147,55 @@ impl Local {
             (true, RuntimeKind::Docker) => {
                 Arc::new(DockerRuntime::connect(&decoy_binary(self.decoy_bin.as_deref())?).await?)
             }
+            (true, RuntimeKind::Swarm) => Arc::new(self.swarm().await?),
             _ => Arc::new(MemoryRuntime::new()),
         };
         Ok(Engine::new(self.store.clone(), runtime, Bus::default(), EngineConfig::default()))
+    }
+
+    /// The swarm runtime `--swarm-*` describe.
+    pub async fn swarm(&self) -> anyhow::Result<SwarmRuntime> {
+        let config = SwarmConfig {
+            manager: self.swarm.swarm_manager.clone(),
+            tls: self.swarm.swarm_tls.clone(),
+            placement: match self.swarm.placement {
+                PlacementPolicy::Spread => Placement::Spread,
+                PlacementPolicy::Pack => Placement::Pack,
+            },
+        };
+        Ok(SwarmRuntime::connect(config, &decoy_binary(self.decoy_bin.as_deref())?).await?)
+    }
+
+    /// The swarm's nodes with the deckies each runs, topologies by name where stored.
+    pub async fn cluster_nodes(&self) -> anyhow::Result<Vec<crate::output::ClusterNode>> {
+        let swarm = self.swarm().await?;
+        let nodes = swarm.nodes().await?;
+        let mut deckies = swarm.deckies().await?;
+        let mut names = std::collections::HashMap::new();
+        let mut rows = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let mut on_node = Vec::new();
+            for (topology, decky) in deckies.remove(&node.id).unwrap_or_default() {
+                if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(topology) {
+                    // A topology the store no longer knows is shown by its id.
+                    slot.insert(
+                        self.store.header(topology).await.map_or_else(|_| topology.to_string(), |h| h.name.to_string()),
+                    );
+                }
+                on_node.push(format!("{}/{decky}", names.get(&topology).map_or("?", String::as_str)));
+            }
+            rows.push(crate::output::ClusterNode {
+                id: node.id,
+                hostname: node.hostname,
+                addr: node.addr,
+                endpoint: node.endpoint,
+                state: node.state,
+                usable: node.usable,
+                reason: node.reason,
+                deckies: on_node,
+            });
+        }
+        Ok(rows)
     }
 
     async fn resolve(&self, key: &str) -> anyhow::Result<decnet_domain::TopologyId> {

@@ -13,7 +13,7 @@ use decnet_domain::{Code, Refusal, Target, TopologyId};
 use decnet_engine::{Engine, EngineConfig, EngineError};
 
 use crate::UsageError;
-use crate::args::{Cli, Command, Database, EngineCommand, ExportFormat, ServeArgs, TopologyCommand};
+use crate::args::{Cli, ClusterCommand, Command, Database, EngineCommand, ExportFormat, ServeArgs, TopologyCommand};
 use crate::backend::{Backend, Local, decoy_binary};
 use crate::output;
 
@@ -44,15 +44,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return crate::remote::login(server, &args.username, &password, json).await;
         }
         (Command::Login(_), None) => return Err(usage("login needs --server URL (or DECNET_SERVER)")),
-        (Command::Serve(_) | Command::Engine(_), Some(_)) => {
+        (Command::Serve(_) | Command::Engine(_) | Command::Cluster(_), Some(_)) => {
             return Err(usage("this command runs here, on the database; it does not take --server"));
         }
+        (Command::Cluster(ClusterCommand::Nodes), None) => {
+            let local = Local::open(&db, cli.runtime, cli.swarm.clone(), cli.decoy_bin.clone()).await?;
+            crate::output::cluster_nodes(&local.cluster_nodes().await?, json);
+            return Ok(ExitCode::SUCCESS);
+        }
         (Command::Serve(args), None) => {
-            let local = Local::open(&db, cli.runtime, cli.decoy_bin.clone()).await?;
+            let local = Local::open(&db, cli.runtime, cli.swarm.clone(), cli.decoy_bin.clone()).await?;
             return serve(local.engine(true).await?, args).await;
         }
         (Command::Engine(EngineCommand::Run { once, tick, poll_ms, lease, batch }), None) => {
-            let local = Local::open(&db, cli.runtime, cli.decoy_bin.clone()).await?;
+            let local = Local::open(&db, cli.runtime, cli.swarm.clone(), cli.decoy_bin.clone()).await?;
             let timing = EngineTiming {
                 tick: Duration::from_secs(*tick),
                 poll: Duration::from_millis(*poll_ms),
@@ -65,7 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let backend: Box<dyn Backend> = match &cli.server {
         Some(server) => Box::new(crate::remote::Remote::new(server, cli.token.clone())?),
-        None => Box::new(Local::open(&db, cli.runtime, cli.decoy_bin.clone()).await?),
+        None => Box::new(Local::open(&db, cli.runtime, cli.swarm.clone(), cli.decoy_bin.clone()).await?),
     };
     command(&*backend, &cli.command, json, cli.decoy_bin.as_deref()).await
 }
@@ -84,7 +89,7 @@ async fn command(
         Command::Events(args) => return crate::events::run(backend, args, json).await,
         Command::Attackers(args) => return crate::attackers::run(backend, args, json).await,
         Command::Topology(command) => return topology(backend, command, json, decoy_bin).await,
-        Command::Login(_) | Command::Serve(_) | Command::Engine(_) => {
+        Command::Login(_) | Command::Serve(_) | Command::Engine(_) | Command::Cluster(_) => {
             return Err(usage("this command is not run against a backend"));
         }
     }

@@ -45,18 +45,18 @@ pub struct DockerRuntime {
     image: String,
 }
 
-fn failed(operation: &'static str, name: &str, err: &DockerError) -> RuntimeError {
+pub(crate) fn failed(operation: &'static str, name: &str, err: &DockerError) -> RuntimeError {
     RuntimeError::Failed { operation, name: name.to_owned(), message: message(err) }
 }
 
-fn message(err: &DockerError) -> String {
+pub(crate) fn message(err: &DockerError) -> String {
     match err {
         DockerError::DockerResponseServerError { message, .. } => message.clone(),
         other => other.to_string(),
     }
 }
 
-fn status(err: &DockerError) -> Option<u16> {
+pub(crate) fn status(err: &DockerError) -> Option<u16> {
     match err {
         DockerError::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,
@@ -72,6 +72,15 @@ impl DockerRuntime {
         let where_ = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
         let unavailable = |err: DockerError| RuntimeError::Unavailable(format!("Docker at {where_}: {err}"));
         let docker = Docker::connect_with_defaults().map_err(unavailable)?;
+        Self::on(docker, &where_, decoy).await
+    }
+
+    /// The runtime on an engine already addressed by `docker` (named `where_` in errors):
+    /// the version is negotiated, the engine must answer, and the decoy image is built
+    /// there unless it exists.
+    pub async fn on(docker: Docker, where_: &str, decoy: &DecoyBinary) -> Result<Self, RuntimeError> {
+        decoy.check_static()?;
+        let unavailable = |err: DockerError| RuntimeError::Unavailable(format!("Docker at {where_}: {err}"));
         let docker = docker.negotiate_version().await.map_err(unavailable)?;
         docker.ping().await.map_err(unavailable)?;
         let image = ensure_image(&docker, decoy.bytes()).await?;
@@ -114,10 +123,6 @@ async fn ensure_image(docker: &Docker, binary: &[u8]) -> Result<String, RuntimeE
     Ok(image)
 }
 
-/// The topology a Docker event is about, when it is a change healing must look at: one of
-/// our containers dying or going away, or one of our networks going away or losing a
-/// member. Containers carry the topology label; networks are recognised by their name,
-/// `decnet-<32 hex digits of the id>-<lan>`.
 /// Runs `iptables ARGS` (waiting for the xtables lock rather than failing on it).
 async fn iptables(args: &[&str]) -> Result<(), RuntimeError> {
     let out =
@@ -151,7 +156,11 @@ async fn iptables_restore(rules: &str) -> Result<(), RuntimeError> {
     if out.status.success() { Ok(()) } else { Err(failed(String::from_utf8_lossy(&out.stderr).trim().to_owned())) }
 }
 
-fn changed_topology(event: &EventMessage) -> Option<TopologyId> {
+/// The topology a Docker event is about, when it is a change healing must look at: one of
+/// our containers dying or going away, or one of our networks going away or losing a
+/// member. Containers carry the topology label; networks are recognised by their name,
+/// `decnet-<32 hex digits of the id>-<lan>`.
+pub(crate) fn changed_topology(event: &EventMessage) -> Option<TopologyId> {
     let action = event.action.as_deref()?;
     let attributes = event.actor.as_ref()?.attributes.as_ref()?;
     match event.typ? {
@@ -187,7 +196,7 @@ fn endpoint(ip: Ipv4Addr) -> EndpointSettings {
     }
 }
 
-fn label_filter(topology: TopologyId) -> HashMap<String, Vec<String>> {
+pub(crate) fn label_filter(topology: TopologyId) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_owned(), vec![format!("{}={topology}", labels::TOPOLOGY)])])
 }
 

@@ -13,6 +13,7 @@ mod docker;
 pub mod firewall;
 mod memory;
 pub mod spec;
+mod swarm;
 
 use std::net::Ipv4Addr;
 
@@ -23,6 +24,7 @@ pub use decoy::DecoyBinary;
 pub use docker::{DockerRuntime, image_tag};
 pub use memory::{Call, MemoryRuntime};
 pub use spec::{ContainerSpec, NetworkSpec, Observed, ObservedContainer};
+pub use swarm::{ENGINE_LABEL, Placement, SwarmConfig, SwarmNode, SwarmRuntime};
 
 /// Why a runtime operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,0 +1,216 @@
+//! Against a real three-node Docker Swarm (three daemons in network namespaces of their
+//! own, `swarm_lab`): a topology spread over the nodes deploys; deckies on different
+//! nodes reach each other on one LAN and through a forwarder across LANs; a live op
+//! places a new decky; a node whose engine stops loses its deckies, which are re-created
+//! on the others; teardown leaves nothing on any node.
+//!
+//! Needs root, `ip`, `nsenter`, `dockerd` and the static decoy binary
+//! (`DECNET_DECOY_BIN`); subnet base 10.227.0.0/16, underlay 10.251.0.0/24 inside the
+//! lab's namespaces.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+mod support;
+mod swarm_lab;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use decnet_domain::{Design, Name, TopologyId, TopologyStatus};
+use decnet_engine::{Bus, Engine, EngineConfig};
+use decnet_runtime::{Placement, Runtime, SwarmConfig, SwarmRuntime, spec};
+use decnet_store::{SqliteStore, Store};
+use serde_json::json;
+use support::{config, decoy_bin};
+use swarm_lab::{SwarmLab, wait_until};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Node id of every decky of `id` the swarm runs.
+async fn placement(swarm: &SwarmRuntime, id: TopologyId) -> BTreeMap<String, String> {
+    let mut of = BTreeMap::new();
+    for (node, deckies) in swarm.deckies().await.unwrap() {
+        for (topology, decky) in deckies {
+            if topology == id {
+                of.insert(decky, node.clone());
+            }
+        }
+    }
+    of
+}
+
+/// Whether `from`'s namespace, on node `node` of the lab, connects to `target` (ip:port).
+fn reaches(lab: &SwarmLab, node: usize, image: &str, from: &str, target: &str) -> bool {
+    let out = lab.docker(
+        node,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &format!("container:{from}"),
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            "--user",
+            spec::SERVICE_USER,
+            image,
+            "probe",
+            target,
+            "--timeout-ms",
+            "1500",
+        ],
+    );
+    match out.status.code() {
+        Some(0) => true,
+        Some(3) => false,
+        other => panic!("probe failed to run ({other:?}): {}", String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+/// The lab's node number of a swarm node id.
+fn number(lab: &SwarmLab, node: &str) -> usize {
+    (1..=3).find(|n| lab.node_id(*n) == node).unwrap()
+}
+
+/// Asserts that decky `from` reaches decky `to` on `lan` (its ssh port), waiting for the
+/// overlay to learn the addresses.
+fn assert_reaches(
+    lab: &SwarmLab,
+    image: &str,
+    id: TopologyId,
+    on: &BTreeMap<String, String>,
+    design: &Design,
+    from: &str,
+    to: &str,
+) {
+    let target = design.deckies.get(&Name::parse(to).unwrap()).unwrap();
+    let ip = target.ips.values().next().unwrap();
+    let from_node = number(lab, &on[from]);
+    let base = spec::base_name(id, &Name::parse(from).unwrap());
+    wait_until(&format!("{from} (node {from_node}) reaching {to} at {ip}"), DEADLINE, || {
+        reaches(lab, from_node, image, &base, &format!("{ip}:22"))
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topology_spread_over_three_swarm_nodes_deploys_routes_heals_and_tears_down() {
+    let mut lab = SwarmLab::up(3);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("swarm.db")).await.unwrap());
+    let swarm_config = SwarmConfig { manager: lab.endpoint(1), tls: None, placement: Placement::Spread };
+    let swarm = Arc::new(SwarmRuntime::connect(swarm_config, &decoy_bin()).await.unwrap());
+    let image = swarm.image().to_owned();
+    assert_eq!(swarm.nodes().await.unwrap().iter().filter(|n| n.usable).count(), 3);
+    let engine = Engine::new(store.clone(), swarm.clone(), Bus::default(), EngineConfig::default());
+
+    // DMZ → lan-01 → lan-02, a forwarder between each pair, three deckies per LAN.
+    let generated = engine.generate(Name::parse("spread").unwrap(), config("10.227.0.0/16", false, &["ssh"])).await;
+    let id = generated.unwrap().header.id;
+    assert_eq!(engine.deploy(id).await.unwrap().status, TopologyStatus::Active);
+    let design = Design::clone(&store.topology(id).await.unwrap().design);
+    let on = placement(&swarm, id).await;
+    assert_eq!(on.len(), design.deckies.len(), "every decky runs somewhere: {on:?}");
+    let nodes: BTreeSet<&String> = on.values().collect();
+    assert_eq!(nodes.len(), 3, "spread puts deckies on every node: {on:?}");
+
+    // One LAN, two nodes.
+    let (lan, pair) = design
+        .lans
+        .keys()
+        .find_map(|lan| {
+            let here: Vec<&str> =
+                design.deckies.values().filter(|d| d.ips.contains_key(lan)).map(|d| d.name.as_str()).collect();
+            here.iter()
+                .flat_map(|a| here.iter().map(move |b| (*a, *b)))
+                .find(|(a, b)| on[*a] != on[*b])
+                .map(|pair| (lan.clone(), pair))
+        })
+        .expect("two deckies of one LAN on different nodes");
+    assert_reaches(&lab, &image, id, &on, &design, pair.0, pair.1);
+
+    // Across LANs through a forwarder, as many different nodes on the path as there are.
+    let mut best: Option<(usize, &str, &str, &str)> = None;
+    for forwarder in design.deckies.values().filter(|d| d.forwards_l3 && d.ips.len() > 1) {
+        let lans: Vec<&Name> = forwarder.ips.keys().collect();
+        let only_on = |l: &Name| -> Vec<&str> {
+            design
+                .deckies
+                .values()
+                .filter(|d| d.ips.len() == 1 && d.ips.contains_key(l))
+                .map(|d| d.name.as_str())
+                .collect()
+        };
+        for from in only_on(lans[0]) {
+            for to in only_on(lans[1]) {
+                let distinct: BTreeSet<&String> = [&on[from], &on[forwarder.name.as_str()], &on[to]].into();
+                if best.is_none_or(|b| distinct.len() > b.0) {
+                    best = Some((distinct.len(), from, forwarder.name.as_str(), to));
+                }
+            }
+        }
+    }
+    let (distinct, from, forwarder, to) = best.expect("a forwarder with deckies on both its LANs");
+    assert_eq!(distinct, 3, "source, forwarder and target on three nodes ({from} → {forwarder} → {to}): {on:?}");
+    assert_reaches(&lab, &image, id, &on, &design, from, to);
+
+    // A live op places a new decky and it is reachable from another node.
+    engine.enqueue(id, "add_decky", &json!({"name": "late-1", "lan": lan, "services": ["ssh"]}), None).await.unwrap();
+    assert_eq!(engine.run_until_idle().await.unwrap().applied, 1);
+    let design = Design::clone(&store.topology(id).await.unwrap().design);
+    let on = placement(&swarm, id).await;
+    let peer = design
+        .deckies
+        .values()
+        .find(|d| d.ips.contains_key(&lan) && on.get(d.name.as_str()) != on.get("late-1"))
+        .unwrap();
+    assert_reaches(&lab, &image, id, &on, &design, peer.name.as_str(), "late-1");
+
+    // Node 3's engine stops: its deckies are re-created on nodes 1 and 2.
+    let lost: Vec<String> = on.iter().filter(|(_, n)| *n == lab.node_id(3)).map(|(d, _)| d.clone()).collect();
+    assert!(!lost.is_empty());
+    lab.stop_node(3);
+    let node3 = lab.node_id(3).to_owned();
+    let until = tokio::time::Instant::now() + DEADLINE;
+    while !swarm.nodes().await.unwrap().iter().any(|n| n.id == node3 && n.state == "down") {
+        assert!(tokio::time::Instant::now() < until, "the manager never saw node 3 down");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let report = engine.converge(id).await.unwrap();
+        let on = placement(&swarm, id).await;
+        if report.converged() && on.len() == design.deckies.len() {
+            assert!(on.values().all(|n| *n != node3), "{on:?}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < until, "node 3's deckies were not re-created: {report:?} {on:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(store.header(id).await.unwrap().status, TopologyStatus::Active);
+    let on = placement(&swarm, id).await;
+    let moved = &lost[0];
+    let peer = design.deckies.values().find(|d| on.get(d.name.as_str()) != on.get(moved.as_str())).unwrap();
+    let target_lan = design.deckies.get(&Name::parse(moved).unwrap()).unwrap().ips.keys().next().unwrap().clone();
+    if peer.ips.contains_key(&target_lan) {
+        assert_reaches(&lab, &image, id, &on, &design, peer.name.as_str(), moved);
+    }
+
+    // Teardown leaves nothing on the nodes that remain.
+    assert_eq!(engine.teardown(id).await.unwrap().status, TopologyStatus::TornDown);
+    let prefix = format!("decnet-{}", id.simple());
+    for n in 1..=2 {
+        let left: Vec<String> = lab.containers(n).into_iter().filter(|c| c.starts_with(&prefix)).collect();
+        assert!(left.is_empty(), "node {n} still has {left:?}");
+    }
+    // The manager removes a network once every node has let it go.
+    let until = tokio::time::Instant::now() + DEADLINE;
+    while !swarm.owners().await.unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < until, "the swarm still has the topology's overlays");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The manager's own copies of the overlays go when the swarm has released them.
+    wait_until("the overlays to leave node 1", DEADLINE, || {
+        !lab.must_docker(1, &["network", "ls", "--format", "{{.Name}}"]).contains(&prefix)
+    });
+}
