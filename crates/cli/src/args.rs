@@ -109,6 +109,18 @@ pub struct SwarmArgs {
     /// re-created on the others) or `pack` (the first ready node).
     #[arg(long, global = true, env = "DECNET_PLACEMENT", value_enum, default_value_t = PlacementPolicy::Spread)]
     pub placement: PlacementPolicy,
+    /// Pin a decky to a swarm node (id or host name), whatever the policy; repeatable. A
+    /// pinned decky waits for its node rather than move when the node is lost.
+    #[arg(long = "pin", global = true, value_name = "DECKY=NODE", value_parser = parse_pin)]
+    pub pins: Vec<(String, String)>,
+}
+
+/// `DECKY=NODE`, both non-empty.
+fn parse_pin(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((decky, node)) if !decky.is_empty() && !node.is_empty() => Ok((decky.to_owned(), node.to_owned())),
+        _ => Err(format!("{text:?}: expected DECKY=NODE")),
+    }
 }
 
 /// `--placement`.

@@ -162,6 +162,7 @@ impl Local {
                 PlacementPolicy::Spread => Placement::Spread,
                 PlacementPolicy::Pack => Placement::Pack,
             },
+            pins: self.swarm.pins.iter().cloned().collect(),
         };
         Ok(SwarmRuntime::connect(config, &decoy_binary(self.decoy_bin.as_deref())?).await?)
     }

@@ -176,6 +176,16 @@ impl Engine {
         for (name, error) in &waiting {
             report.decky_errors.insert(name.clone(), format!("{error} (retrying after a backoff)"));
         }
+        // Deckies whose containers were on a host that is gone are failed, with the reason,
+        // until this pass re-creates them (where the runtime's placement allows it).
+        let mut lost = HashSet::new();
+        for decky in design.deckies.values() {
+            if let Some(reason) = observed.lost.get(&spec::base_name(id, &decky.name)) {
+                lost.insert(decky.name.clone());
+                let status = DeckyStatus { state: DeckyState::Failed, last_error: Some(reason.clone()) };
+                self.record_decky(id, &decky.name, status).await?;
+            }
+        }
         let jobs: Vec<_> = design
             .deckies
             .values()
@@ -201,7 +211,7 @@ impl Engine {
                     DeckyStatus { state: DeckyState::Failed, last_error: Some(err.to_string()) }
                 }
             };
-            if topology.decky_status.get(&decky.name) != Some(&status) {
+            if lost.contains(&decky.name) || topology.decky_status.get(&decky.name) != Some(&status) {
                 self.record_decky(id, &decky.name, status).await?;
             }
         }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use decnet_domain::{Design, Name, TopologyId, TopologyStatus};
 use decnet_engine::{Bus, Engine, EngineConfig};
-use decnet_runtime::{Placement, Runtime, SwarmConfig, SwarmRuntime, spec};
+use decnet_runtime::{MemoryRuntime, Placement, Runtime, SwarmConfig, SwarmRuntime, spec};
 use decnet_store::{SqliteStore, Store};
 use serde_json::json;
 use support::{config, decoy_bin};
@@ -98,61 +98,62 @@ async fn a_topology_spread_over_three_swarm_nodes_deploys_routes_heals_and_tears
     let mut lab = SwarmLab::up(3);
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("swarm.db")).await.unwrap());
-    let swarm_config = SwarmConfig { manager: lab.endpoint(1), tls: None, placement: Placement::Spread };
+    // DMZ → lan-01 → lan-02, a forwarder between each pair, three deckies per LAN;
+    // designed before any runtime is asked.
+    let designer = Engine::new(store.clone(), Arc::new(MemoryRuntime::new()), Bus::default(), EngineConfig::default());
+    let generated = designer.generate(Name::parse("spread").unwrap(), config("10.227.0.0/16", false, &["ssh"])).await;
+    let id = generated.unwrap().header.id;
+    let design = Design::clone(&store.topology(id).await.unwrap().design);
+    // A forwarder, a decky only on its first LAN, two only on its second.
+    let (from, forwarder, to, neighbour) = design
+        .deckies
+        .values()
+        .filter(|d| d.forwards_l3 && d.ips.len() == 2)
+        .find_map(|f| {
+            let lans: Vec<&Name> = f.ips.keys().collect();
+            let only_on = |l: &Name| -> Vec<String> {
+                design
+                    .deckies
+                    .values()
+                    .filter(|d| d.ips.len() == 1 && d.ips.contains_key(l))
+                    .map(|d| d.name.to_string())
+                    .collect()
+            };
+            let (first, second) = (only_on(lans[0]), only_on(lans[1]));
+            Some((first.first()?.clone(), f.name.to_string(), second.first()?.clone(), second.get(1)?.clone()))
+        })
+        .expect("a forwarder with one decky on one side and two on the other");
+
+    // The path pinned across the three nodes; everything else spread.
+    let (node1, node2, node3) = (lab.node_id(1).to_owned(), lab.node_id(2).to_owned(), lab.node_id(3).to_owned());
+    let pins = BTreeMap::from([
+        (from.clone(), node1.clone()),
+        (forwarder.clone(), node2.clone()),
+        (to.clone(), node3.clone()),
+        (neighbour.clone(), node1.clone()),
+    ]);
+    let swarm_config = SwarmConfig { manager: lab.endpoint(1), tls: None, placement: Placement::Spread, pins };
     let swarm = Arc::new(SwarmRuntime::connect(swarm_config, &decoy_bin()).await.unwrap());
     let image = swarm.image().to_owned();
     assert_eq!(swarm.nodes().await.unwrap().iter().filter(|n| n.usable).count(), 3);
-    let engine = Engine::new(store.clone(), swarm.clone(), Bus::default(), EngineConfig::default());
-
-    // DMZ → lan-01 → lan-02, a forwarder between each pair, three deckies per LAN.
-    let generated = engine.generate(Name::parse("spread").unwrap(), config("10.227.0.0/16", false, &["ssh"])).await;
-    let id = generated.unwrap().header.id;
+    let bus = Bus::default();
+    let engine = Engine::new(store.clone(), swarm.clone(), bus.clone(), EngineConfig::default());
     assert_eq!(engine.deploy(id).await.unwrap().status, TopologyStatus::Active);
-    let design = Design::clone(&store.topology(id).await.unwrap().design);
     let on = placement(&swarm, id).await;
     assert_eq!(on.len(), design.deckies.len(), "every decky runs somewhere: {on:?}");
-    let nodes: BTreeSet<&String> = on.values().collect();
-    assert_eq!(nodes.len(), 3, "spread puts deckies on every node: {on:?}");
-
-    // One LAN, two nodes.
-    let (lan, pair) = design
-        .lans
-        .keys()
-        .find_map(|lan| {
-            let here: Vec<&str> =
-                design.deckies.values().filter(|d| d.ips.contains_key(lan)).map(|d| d.name.as_str()).collect();
-            here.iter()
-                .flat_map(|a| here.iter().map(move |b| (*a, *b)))
-                .find(|(a, b)| on[*a] != on[*b])
-                .map(|pair| (lan.clone(), pair))
-        })
-        .expect("two deckies of one LAN on different nodes");
-    assert_reaches(&lab, &image, id, &on, &design, pair.0, pair.1);
-
-    // Across LANs through a forwarder, as many different nodes on the path as there are.
-    let mut best: Option<(usize, &str, &str, &str)> = None;
-    for forwarder in design.deckies.values().filter(|d| d.forwards_l3 && d.ips.len() > 1) {
-        let lans: Vec<&Name> = forwarder.ips.keys().collect();
-        let only_on = |l: &Name| -> Vec<&str> {
-            design
-                .deckies
-                .values()
-                .filter(|d| d.ips.len() == 1 && d.ips.contains_key(l))
-                .map(|d| d.name.as_str())
-                .collect()
-        };
-        for from in only_on(lans[0]) {
-            for to in only_on(lans[1]) {
-                let distinct: BTreeSet<&String> = [&on[from], &on[forwarder.name.as_str()], &on[to]].into();
-                if best.is_none_or(|b| distinct.len() > b.0) {
-                    best = Some((distinct.len(), from, forwarder.name.as_str(), to));
-                }
-            }
-        }
+    assert_eq!([&on[&from], &on[&forwarder], &on[&to], &on[&neighbour]], [&node1, &node2, &node3, &node1], "pinned");
+    let mut per_node: BTreeMap<&String, usize> = BTreeMap::new();
+    for node in on.values() {
+        *per_node.entry(node).or_default() += 1;
     }
-    let (distinct, from, forwarder, to) = best.expect("a forwarder with deckies on both its LANs");
-    assert_eq!(distinct, 3, "source, forwarder and target on three nodes ({from} → {forwarder} → {to}): {on:?}");
-    assert_reaches(&lab, &image, id, &on, &design, from, to);
+    let (fewest, most) = (per_node.values().min().unwrap(), per_node.values().max().unwrap());
+    assert!(per_node.len() == 3 && most - fewest <= 2, "the rest spread evenly around the pins: {on:?}");
+
+    // One LAN across nodes (1 → 3), and across LANs through the forwarder (1 → 2 → 3).
+    assert_reaches(&lab, &image, id, &on, &design, &neighbour, &to);
+    assert_reaches(&lab, &image, id, &on, &design, &from, &to);
+    let lan = design.deckies.get(&Name::parse(&to).unwrap()).unwrap().home_lan.clone();
+    swarm.set_pins(BTreeMap::new());
 
     // A live op places a new decky and it is reachable from another node.
     engine.enqueue(id, "add_decky", &json!({"name": "late-1", "lan": lan, "services": ["ssh"]}), None).await.unwrap();
@@ -169,8 +170,8 @@ async fn a_topology_spread_over_three_swarm_nodes_deploys_routes_heals_and_tears
     // Node 3's engine stops: its deckies are re-created on nodes 1 and 2.
     let lost: Vec<String> = on.iter().filter(|(_, n)| *n == lab.node_id(3)).map(|(d, _)| d.clone()).collect();
     assert!(!lost.is_empty());
+    let mut states = bus.subscribe();
     lab.stop_node(3);
-    let node3 = lab.node_id(3).to_owned();
     let until = tokio::time::Instant::now() + DEADLINE;
     while !swarm.nodes().await.unwrap().iter().any(|n| n.id == node3 && n.state == "down") {
         assert!(tokio::time::Instant::now() < until, "the manager never saw node 3 down");
@@ -188,13 +189,18 @@ async fn a_topology_spread_over_three_swarm_nodes_deploys_routes_heals_and_tears
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(store.header(id).await.unwrap().status, TopologyStatus::Active);
-    let on = placement(&swarm, id).await;
-    let moved = &lost[0];
-    let peer = design.deckies.values().find(|d| on.get(d.name.as_str()) != on.get(moved.as_str())).unwrap();
-    let target_lan = design.deckies.get(&Name::parse(moved).unwrap()).unwrap().ips.keys().next().unwrap().clone();
-    if peer.ips.contains_key(&target_lan) {
-        assert_reaches(&lab, &image, id, &on, &design, peer.name.as_str(), moved);
+    // On the way, each was failed with the reason.
+    let mut failed = BTreeSet::new();
+    while let Ok(event) = states.try_recv() {
+        let payload = &event.payload;
+        if payload["state"] == "failed" && payload["last_error"].as_str().is_some_and(|e| e.contains(&node3)) {
+            failed.insert(payload["decky"].as_str().unwrap().to_owned());
+        }
     }
+    assert_eq!(failed, lost.iter().cloned().collect::<BTreeSet<_>>(), "failed on the way, naming node 3");
+    // The path through the forwarder holds with its end re-created elsewhere.
+    assert!(lost.contains(&to));
+    assert_reaches(&lab, &image, id, &placement(&swarm, id).await, &design, &from, &to);
 
     // Teardown leaves nothing on the nodes that remain.
     assert_eq!(engine.teardown(id).await.unwrap().status, TopologyStatus::TornDown);

@@ -208,6 +208,7 @@ impl Runtime for MemoryRuntime {
                         )
                     })
                     .collect(),
+                lost: BTreeMap::new(),
             }
         })
     }

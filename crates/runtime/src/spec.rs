@@ -121,6 +121,9 @@ pub struct Observed {
     pub networks: BTreeMap<String, BTreeMap<String, String>>,
     /// Containers by name.
     pub containers: BTreeMap<String, ObservedContainer>,
+    /// Containers the runtime cannot see because their host is gone (a swarm node that is
+    /// down), with the reason: not in `containers`, and failed until re-created.
+    pub lost: BTreeMap<String, String>,
 }
 
 /// Runtime name of a LAN's network.

@@ -38,6 +38,9 @@ pub const ENGINE_LABEL: &str = "decnet.engine";
 /// Seconds a request to a node's Engine API may take.
 const TIMEOUT_SECS: u64 = 120;
 
+/// How long connecting to a node (and building the decoy image there) may take.
+const CONNECT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Where new deckies go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Placement {
@@ -58,6 +61,9 @@ pub struct SwarmConfig {
     pub tls: Option<PathBuf>,
     /// Placement policy.
     pub placement: Placement,
+    /// Deckies pinned to a node (decky name → node id or host name), whatever the policy;
+    /// a pinned decky waits for its node rather than move.
+    pub pins: BTreeMap<String, String>,
 }
 
 /// A swarm node as this runtime sees it.
@@ -96,6 +102,8 @@ pub struct SwarmRuntime {
     /// Held from choosing a node to recording the choice, so that concurrent creations
     /// spread instead of all counting the same nodes.
     placing: tokio::sync::Mutex<()>,
+    /// Decky name → node id or host name (starts as the configuration's).
+    pins: Mutex<BTreeMap<String, String>>,
 }
 
 /// A client for `endpoint`: `unix://` sockets as they are, `tcp://` only over TLS.
@@ -151,12 +159,13 @@ impl SwarmRuntime {
         })?;
         let runtime = Self {
             manager,
-            config,
             decoy: decoy.clone(),
             image: crate::image_tag(decoy.bytes()),
             members: RwLock::new(BTreeMap::new()),
             placed: Mutex::new(HashMap::new()),
             placing: tokio::sync::Mutex::new(()),
+            pins: Mutex::new(config.pins.clone()),
+            config,
         };
         runtime.refresh().await?;
         Ok(runtime)
@@ -192,6 +201,14 @@ impl SwarmRuntime {
             by_node.insert(node, deckies);
         }
         Ok(by_node)
+    }
+
+    /// Replaces the pins (decky name → node id or host name); containers already placed
+    /// stay where they are until they are re-created.
+    pub fn set_pins(&self, pins: BTreeMap<String, String>) {
+        if let Ok(mut held) = self.pins.lock() {
+            *held = pins;
+        }
     }
 
     /// Which node each of our containers is on (as created or last observed).
@@ -243,7 +260,21 @@ impl SwarmRuntime {
     }
 
     async fn connect_node(&self, endpoint: &str) -> Result<DockerRuntime, RuntimeError> {
-        DockerRuntime::on(client(endpoint, self.config.tls.as_deref())?, endpoint, &self.decoy).await
+        let connecting = DockerRuntime::on(client(endpoint, self.config.tls.as_deref())?, endpoint, &self.decoy);
+        // A host that is gone must not hold every observation up for a TCP timeout; the
+        // first connection may build the decoy image, which takes a few seconds.
+        tokio::time::timeout(CONNECT_DEADLINE, connecting)
+            .await
+            .unwrap_or_else(|_| Err(RuntimeError::Unavailable(format!("Docker at {endpoint}: no answer"))))
+    }
+
+    /// Marks `node` unusable until the next refresh finds its Engine API answering again.
+    async fn unreachable(&self, node: &str, err: &RuntimeError) {
+        if let Some(member) = self.members.write().await.get_mut(node) {
+            member.node.usable = false;
+            member.node.reason = Some(format!("its Engine API does not answer: {err}"));
+            member.runtime = None;
+        }
     }
 
     /// The usable nodes, by id.
@@ -322,7 +353,26 @@ impl SwarmRuntime {
                 .await
                 .ok_or_else(|| RuntimeError::Missing { kind: "base container", name: base.clone() });
         }
-        self.evict_down_nodes().await?;
+        let lost_on = self.placed.lock().ok().and_then(|p| p.get(&spec.name).map(|(n, _)| n.clone()));
+        let decky = spec.labels.get(labels::DECKY).cloned().unwrap_or_default();
+        let pin = self.pins.lock().ok().and_then(|pins| pins.get(&decky).cloned());
+        if let Some(pin) = pin {
+            let usable = self.usable().await;
+            let members = self.members.read().await;
+            let pinned = usable
+                .into_iter()
+                .find(|(id, _)| *id == pin || members.get(id).is_some_and(|m| m.node.hostname == pin));
+            return pinned.ok_or_else(|| {
+                RuntimeError::Unavailable(format!("decky {decky} is pinned to swarm node {pin}, which is not ready"))
+            });
+        }
+        if self.config.placement == Placement::Spread {
+            self.evict_down_nodes().await?;
+        } else if let Some(node) = lost_on {
+            return Err(RuntimeError::Unavailable(format!(
+                "swarm node {node} is lost; with pack placement its deckies wait for it to come back"
+            )));
+        }
         let usable = self.usable().await;
         let chosen = match self.config.placement {
             Placement::Pack => usable.into_iter().next(),
@@ -404,13 +454,39 @@ impl Runtime for SwarmRuntime {
             }
         }
         for (node, runtime) in self.usable().await {
-            let on_node = runtime.observe(topology).await?;
+            let on_node = match runtime.observe(topology).await {
+                Ok(on_node) => on_node,
+                // Before the manager notices, a stopped node is only a dead Engine API:
+                // its containers are lost, the rest of the swarm is still observed.
+                Err(err) => {
+                    self.unreachable(&node, &err).await;
+                    continue;
+                }
+            };
             for (name, container) in on_node.containers {
                 let base = container.labels.get(labels::ROLE).is_some_and(|r| r == "base");
                 self.remember(&name, &node, base);
                 observed.containers.insert(name, container);
             }
         }
+        let prefix = format!("decnet-{}-", topology.simple());
+        let lost: Vec<(String, String)> = {
+            let members = self.members.read().await;
+            let placed = self.placed.lock().map(|p| p.clone()).unwrap_or_default();
+            placed
+                .into_iter()
+                .filter(|(name, _)| name.starts_with(&prefix))
+                .filter_map(|(name, (node, _))| {
+                    let member = members.get(&node);
+                    if member.is_some_and(|m| m.node.usable) {
+                        return None;
+                    }
+                    let why = member.and_then(|m| m.node.reason.clone()).unwrap_or_else(|| "left the swarm".into());
+                    Some((name, format!("swarm node {node} is lost: {why}")))
+                })
+                .collect()
+        };
+        observed.lost.extend(lost);
         Ok(observed)
     }
 
