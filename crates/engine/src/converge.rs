@@ -131,6 +131,12 @@ impl Engine {
     /// One convergence pass; records decky states, leaves the topology status alone.
     pub(crate) async fn converge_design(&self, id: TopologyId) -> Result<ConvergeReport, EngineError> {
         let topology = self.store.topology(id).await?;
+        // Agent mode: the whole topology runs on its target host.
+        let pinned = match topology.header.mode {
+            decnet_domain::Mode::Agent => topology.header.target_host.as_deref(),
+            decnet_domain::Mode::Unihost => None,
+        };
+        self.runtime.pin_topology(id, pinned);
         let observed = self.runtime.observe(id).await?;
         let design = &topology.design;
         let lures = decnet_domain::lures::density_of(&topology.header.config_snapshot);

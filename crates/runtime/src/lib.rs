@@ -130,6 +130,10 @@ pub trait Runtime: Send + Sync {
     /// the base keeps them from then on.
     async fn set_routes(&self, container: &str, routes: &[decnet_domain::routing::Route]) -> Result<(), RuntimeError>;
 
+    /// Pins every decky of `topology` to one host (the original's agent mode and its
+    /// `target_host`), or unpins it with `None`. Runtimes of one host have nothing to pin.
+    fn pin_topology(&self, _topology: TopologyId, _host: Option<&str>) {}
+
     /// Follows what `container` writes on stdout, from after `since` (a timestamp this
     /// runtime gave on an earlier line; from the start when `None`), one line per message,
     /// until the container stops or the receiver is dropped. `None` when the runtime keeps

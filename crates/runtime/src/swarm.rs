@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bollard::Docker;
-use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest, NodeSpecAvailabilityEnum, NodeState};
+use bollard::models::{ContainerSummary, Ipam, IpamConfig, NetworkCreateRequest, NodeSpecAvailabilityEnum, NodeState};
 use bollard::query_parameters::{DeleteNodeOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
 use decnet_domain::TopologyId;
 use decnet_domain::routing::Route;
@@ -104,6 +104,8 @@ pub struct SwarmRuntime {
     placing: tokio::sync::Mutex<()>,
     /// Decky name → node id or host name (starts as the configuration's).
     pins: Mutex<BTreeMap<String, String>>,
+    /// Topologies pinned whole to a node (agent mode's target host).
+    topology_pins: Mutex<HashMap<TopologyId, String>>,
 }
 
 /// A client for `endpoint`: `unix://` sockets as they are, `tcp://` only over TLS.
@@ -139,6 +141,13 @@ fn docker_range(subnet: Ipv4Net) -> Option<Ipv4Net> {
     subnet.subnets(prefix).ok()?.last()
 }
 
+/// The decky bases (of any topology) on a node.
+async fn bases_on(node: &DockerRuntime) -> Result<Vec<ContainerSummary>, RuntimeError> {
+    let bases = HashMap::from([("label".to_owned(), vec![format!("{}=base", labels::ROLE)])]);
+    let options = ListContainersOptionsBuilder::default().all(true).filters(&bases).build();
+    node.client().list_containers(Some(options)).await.map_err(|e| RuntimeError::Unavailable(message(&e)))
+}
+
 /// Whether Docker refused to remove a network only because an endpoint (a removed
 /// container's attachment, which the nodes release asynchronously) is still on it.
 fn still_attached(message: &str) -> bool {
@@ -165,6 +174,7 @@ impl SwarmRuntime {
             placed: Mutex::new(HashMap::new()),
             placing: tokio::sync::Mutex::new(()),
             pins: Mutex::new(config.pins.clone()),
+            topology_pins: Mutex::new(HashMap::new()),
             config,
         };
         runtime.refresh().await?;
@@ -181,16 +191,10 @@ impl SwarmRuntime {
     /// (topology, decky) pairs, sorted.
     pub async fn deckies(&self) -> Result<BTreeMap<String, Vec<(TopologyId, String)>>, RuntimeError> {
         self.refresh().await?;
-        let bases = HashMap::from([("label".to_owned(), vec![format!("{}=base", labels::ROLE)])]);
         let mut by_node = BTreeMap::new();
         for (node, runtime) in self.usable().await {
-            let options = ListContainersOptionsBuilder::default().all(true).filters(&bases).build();
-            let containers = runtime
-                .client()
-                .list_containers(Some(options))
-                .await
-                .map_err(|e| RuntimeError::Unavailable(message(&e)))?;
-            let mut deckies: Vec<(TopologyId, String)> = containers
+            let mut deckies: Vec<(TopologyId, String)> = bases_on(&runtime)
+                .await?
                 .into_iter()
                 .filter_map(|c| {
                     let labels = c.labels?;
@@ -247,7 +251,16 @@ impl SwarmRuntime {
             };
             if ready && runtime.is_none() {
                 match self.connect_node(&endpoint).await {
-                    Ok(connected) => runtime = Some(Arc::new(connected)),
+                    Ok(connected) => {
+                        // What already runs there counts for spreading (other topologies,
+                        // other processes).
+                        for base in bases_on(&connected).await.unwrap_or_default() {
+                            if let Some(name) = base.names.and_then(|n| n.into_iter().next()) {
+                                self.remember(name.trim_start_matches('/'), &id, true);
+                            }
+                        }
+                        runtime = Some(Arc::new(connected));
+                    }
                     Err(err) => reason = Some(err.to_string()),
                 }
             }
@@ -355,7 +368,9 @@ impl SwarmRuntime {
         }
         let lost_on = self.placed.lock().ok().and_then(|p| p.get(&spec.name).map(|(n, _)| n.clone()));
         let decky = spec.labels.get(labels::DECKY).cloned().unwrap_or_default();
-        let pin = self.pins.lock().ok().and_then(|pins| pins.get(&decky).cloned());
+        let topology: Option<TopologyId> = spec.labels.get(labels::TOPOLOGY).and_then(|t| t.parse().ok());
+        let whole = topology.and_then(|t| self.topology_pins.lock().ok()?.get(&t).cloned());
+        let pin = whole.or_else(|| self.pins.lock().ok().and_then(|pins| pins.get(&decky).cloned()));
         if let Some(pin) = pin {
             let usable = self.usable().await;
             let members = self.members.read().await;
@@ -402,6 +417,15 @@ impl Runtime for SwarmRuntime {
 
     fn image(&self) -> &str {
         &self.image
+    }
+
+    fn pin_topology(&self, topology: TopologyId, host: Option<&str>) {
+        if let Ok(mut pins) = self.topology_pins.lock() {
+            match host {
+                Some(host) => pins.insert(topology, host.to_owned()),
+                None => pins.remove(&topology),
+            };
+        }
     }
 
     fn follow_logs(&self, container: &str, since: Option<&str>) -> Option<tokio::sync::mpsc::Receiver<LogLine>> {

@@ -111,7 +111,7 @@ impl SwarmLab {
             .arg("/usr/sbin/dockerd")
             .args(["--config-file", &path("daemon.json"), "--data-root", &path("root"), "--exec-root", &path("exec")])
             .args(["-H", &self.endpoint(n), "--pidfile", &path("docker.pid")])
-            .args(["--bridge=none", "--storage-driver=vfs", &format!("--cgroup-parent=/{}n{n}", self.tag)])
+            .args(["--bridge=none", "--storage-driver=overlay2", &format!("--cgroup-parent=/{}n{n}", self.tag)])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
