@@ -27,6 +27,8 @@ need xvfb-run xvfb
 need xauth xauth
 need impacket-secretsdump python3-impacket
 need curl curl
+# The swarm lab: a test CA and certificates for a node's Engine API over TLS.
+need openssl openssl
 # The docker_api decoy's client: the docker CLI (Debian ships it in docker.io).
 need docker docker.io
 need nc netcat-openbsd

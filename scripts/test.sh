@@ -19,7 +19,8 @@ pg_dir="$(mktemp -d /tmp/decnet-test-pg.XXXXXX)"
 trap 'rm -f "$log"; ./scripts/postgres.sh stop "$pg_dir"' EXIT
 DECNET_TEST_PG_URL="$(./scripts/postgres.sh start "$pg_dir")" || { echo "the PostgreSQL test server did not start" >&2; exit 1; }
 export DECNET_TEST_PG_URL
-cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+# Every test binary runs even after one fails, so a CI log shows every failure.
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')

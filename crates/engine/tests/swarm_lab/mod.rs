@@ -22,6 +22,8 @@ pub struct SwarmLab {
     tag: String,
     daemons: Vec<Option<Child>>,
     node_ids: Vec<String>,
+    /// Nodes whose Engine API is reached over TCP with TLS (their label says so).
+    tls: Vec<usize>,
 }
 
 fn run(program: &str, args: &[&str]) -> Output {
@@ -47,12 +49,34 @@ impl SwarmLab {
     /// Starts `nodes` daemons and makes node 1 the manager of a swarm the others join.
     /// Every node's `decnet.engine` label names its own socket.
     pub fn up(nodes: usize) -> Self {
+        Self::up_with_tls(nodes, &[])
+    }
+
+    /// As [`SwarmLab::up`], the nodes in `tls` also serving their Engine API on
+    /// `tcp://<node address>:2376` with TLS (a test CA, client certificates required),
+    /// which their `decnet.engine` label names; this host reaches the lab's segment
+    /// through a veth of its own (10.251.0.1).
+    pub fn up_with_tls(nodes: usize, tls: &[usize]) -> Self {
         let tag = format!("dsw{}", std::process::id() % 100_000);
-        let mut lab = Self { dir: tempfile::tempdir().unwrap(), tag, daemons: Vec::new(), node_ids: Vec::new() };
+        let mut lab = Self {
+            dir: tempfile::tempdir().unwrap(),
+            tag,
+            daemons: Vec::new(),
+            node_ids: Vec::new(),
+            tls: tls.to_vec(),
+        };
         let hub = lab.hub();
         must("ip", &["netns", "add", &hub]);
         must("ip", &["-n", &hub, "link", "add", "br0", "type", "bridge"]);
         must("ip", &["-n", &hub, "link", "set", "br0", "up"]);
+        if !tls.is_empty() {
+            lab.make_certificates();
+            let host_side = format!("{}h", lab.tag);
+            must("ip", &["link", "add", &host_side, "type", "veth", "peer", "name", "up0", "netns", &hub]);
+            must("ip", &["-n", &hub, "link", "set", "up0", "master", "br0", "up"]);
+            must("ip", &["addr", "add", "10.251.0.1/24", "dev", &host_side]);
+            must("ip", &["link", "set", &host_side, "up"]);
+        }
         for n in 1..=nodes {
             let (ns, veth) = (lab.netns(n), format!("{}v{n}", lab.tag));
             must("ip", &["netns", "add", &ns]);
@@ -75,11 +99,60 @@ impl SwarmLab {
         }
         for n in 1..=nodes {
             let id = lab.must_docker(n, &["info", "--format", "{{.Swarm.NodeID}}"]);
-            let label = format!("decnet.engine={}", lab.endpoint(n));
+            let label = format!("decnet.engine={}", lab.engine_api(n));
             lab.must_docker(1, &["node", "update", "--label-add", &label, &id]);
             lab.node_ids.push(id);
         }
         lab
+    }
+
+    /// The directory with the client's `ca.pem`, `cert.pem` and `key.pem`.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.dir.path().join("tls")
+    }
+
+    /// The endpoint node `n`'s `decnet.engine` label names.
+    pub fn engine_api(&self, n: usize) -> String {
+        if self.tls.contains(&n) { format!("tcp://{}:2376", self.addr(n)) } else { self.endpoint(n) }
+    }
+
+    /// A CA, a client certificate, and a server certificate per TLS node (for its address).
+    /// The client's pair is `cert.pem` and `key.pem`, as `DOCKER_CERT_PATH` has them; node
+    /// `n`'s is `node<n>-cert.pem` and `node<n>-key.pem`.
+    fn make_certificates(&self) {
+        let dir = self.tls_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        let (ca, ca_key) = (path("ca.pem"), path("ca-key.pem"));
+        must(
+            "openssl",
+            &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+                .into_iter()
+                .chain(["-subj", "/CN=decnet-test-ca", "-keyout", &ca_key, "-out", &ca])
+                .collect::<Vec<_>>(),
+        );
+        let mut pairs = vec![(String::new(), "extendedKeyUsage=clientAuth\n".to_owned())];
+        for n in &self.tls {
+            let extensions = format!("subjectAltName=IP:{}\nextendedKeyUsage=serverAuth\n", self.addr(*n));
+            pairs.push((format!("node{n}-"), extensions));
+        }
+        for (prefix, extensions) in pairs {
+            let [key, csr, cert, ext] =
+                ["key.pem", "req.csr", "cert.pem", "ext.cnf"].map(|f| path(&format!("{prefix}{f}")));
+            std::fs::write(&ext, extensions).unwrap();
+            let subject = format!("/CN=decnet-test-{}", if prefix.is_empty() { "client" } else { &prefix });
+            must(
+                "openssl",
+                &["req", "-newkey", "rsa:2048", "-nodes", "-subj", &subject, "-keyout", &key, "-out", &csr],
+            );
+            must(
+                "openssl",
+                &["x509", "-req", "-in", &csr, "-CA", &ca, "-CAkey", &ca_key, "-CAcreateserial"]
+                    .into_iter()
+                    .chain(["-days", "2", "-extfile", &ext, "-out", &cert])
+                    .collect::<Vec<_>>(),
+            );
+        }
     }
 
     fn hub(&self) -> String {
@@ -111,11 +184,28 @@ impl SwarmLab {
             .arg("/usr/sbin/dockerd")
             .args(["--config-file", &path("daemon.json"), "--data-root", &path("root"), "--exec-root", &path("exec")])
             .args(["-H", &self.endpoint(n), "--pidfile", &path("docker.pid")])
+            .args(self.tls_flags(n))
             .args(["--bridge=none", "--storage-driver=overlay2", &format!("--cgroup-parent=/{}n{n}", self.tag)])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap()
+    }
+
+    /// A TLS node's extra listener and its certificates; nothing for the others.
+    fn tls_flags(&self, n: usize) -> Vec<String> {
+        if !self.tls.contains(&n) {
+            return Vec::new();
+        }
+        let file = |name: &str| self.tls_dir().join(name).to_string_lossy().into_owned();
+        vec![
+            "-H".into(),
+            self.engine_api(n),
+            "--tlsverify".into(),
+            format!("--tlscacert={}", file("ca.pem")),
+            format!("--tlscert={}", file(&format!("node{n}-cert.pem"))),
+            format!("--tlskey={}", file(&format!("node{n}-key.pem"))),
+        ]
     }
 
     /// Node `n`'s Engine API endpoint (1-based).
@@ -187,6 +277,9 @@ impl SwarmLab {
             let _ = run("ip", &["netns", "del", &self.netns(n)]);
             remove_cgroups(&format!("{}n{n}", self.tag));
         }
+        // The host's end of the segment goes with its peer, but not until the hub
+        // namespace is really freed: removed by name.
+        let _ = run("ip", &["link", "del", &format!("{}h", self.tag)]);
         let _ = run("ip", &["netns", "del", &self.hub()]);
     }
 }
