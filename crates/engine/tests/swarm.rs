@@ -73,8 +73,8 @@ fn number(lab: &SwarmLab, node: &str) -> usize {
     (1..=3).find(|n| lab.node_id(*n) == node).unwrap()
 }
 
-/// Asserts that decky `from` reaches decky `to` on `lan` (its ssh port), waiting for the
-/// overlay to learn the addresses.
+/// Asserts that decky `from` reaches decky `to` at its first address (its ssh port),
+/// waiting for the overlay to learn the addresses.
 fn assert_reaches(
     lab: &SwarmLab,
     image: &str,
