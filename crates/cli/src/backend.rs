@@ -185,16 +185,7 @@ impl Local {
                 }
                 on_node.push(format!("{}/{decky}", names.get(&topology).map_or("?", String::as_str)));
             }
-            rows.push(crate::output::ClusterNode {
-                id: node.id,
-                hostname: node.hostname,
-                addr: node.addr,
-                endpoint: node.endpoint,
-                state: node.state,
-                usable: node.usable,
-                reason: node.reason,
-                deckies: on_node,
-            });
+            rows.push(crate::output::ClusterNode { node, deckies: on_node });
         }
         Ok(rows)
     }

@@ -250,23 +250,12 @@ pub fn reaped(report: &ReapReport, json: bool) {
     }
 }
 
-/// One swarm node as `decnet cluster nodes` shows it.
+/// One swarm node as `decnet cluster nodes` shows it: the runtime's view and its deckies.
 #[derive(Debug, Serialize)]
 pub struct ClusterNode {
-    /// The swarm's node id.
-    pub id: String,
-    /// Host name.
-    pub hostname: String,
-    /// Address in the swarm.
-    pub addr: String,
-    /// Its Engine API endpoint.
-    pub endpoint: String,
-    /// The manager's view: ready, down, ...
-    pub state: String,
-    /// Whether deckies can be placed there now.
-    pub usable: bool,
-    /// Why not, when not.
-    pub reason: Option<String>,
+    /// The node.
+    #[serde(flatten)]
+    pub node: decnet_runtime::SwarmNode,
     /// `topology/decky` of every decky it runs.
     pub deckies: Vec<String>,
 }
@@ -276,13 +265,13 @@ pub fn cluster_nodes(nodes: &[ClusterNode], json: bool) {
         return print_json(&nodes);
     }
     let mut out = table(&["node", "host", "address", "state", "engine API", "deckies"]);
-    for node in nodes {
+    for ClusterNode { node, deckies } in nodes {
         let state = match &node.reason {
             Some(reason) => format!("{} ({reason})", node.state),
             None => node.state.clone(),
         };
         let id: String = node.id.chars().take(12).collect();
-        let deckies = format!("{}: {}", node.deckies.len(), node.deckies.join(", "));
+        let deckies = format!("{}: {}", deckies.len(), deckies.join(", "));
         out.add_row([id, node.hostname.clone(), node.addr.clone(), state, node.endpoint.clone(), deckies]);
     }
     println!("{out}");

@@ -67,7 +67,7 @@ pub struct SwarmConfig {
 }
 
 /// A swarm node as this runtime sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SwarmNode {
     /// The swarm's node id.
     pub id: String,
