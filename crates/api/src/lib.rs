@@ -20,6 +20,7 @@ pub mod events;
 mod layout;
 pub mod openapi;
 mod personas;
+mod placement;
 mod topologies;
 mod users;
 pub mod wire;

@@ -106,6 +106,8 @@ impl Modify for Conventions {
         crate::decky_services::tarpit,
         crate::personas::show,
         crate::personas::replace,
+        crate::placement::show,
+        crate::placement::replace,
         crate::attackers::list,
         crate::attackers::show,
         crate::attackers::lures,

@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(crate::design_tools::routes())
         .merge(crate::decky_services::routes())
         .merge(crate::personas::routes())
+        .merge(crate::placement::routes())
         .merge(crate::layout::routes())
         .route("/import", post(import))
         .route("/{id}", get(show).delete(delete))

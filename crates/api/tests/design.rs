@@ -1,5 +1,6 @@
 //! Design-time routes over real HTTP: blank topologies, pending-only CRUD of LANs,
-//! deckies and edges with `expected_version`, address suggestions, the orphan reaper.
+//! deckies and edges with `expected_version`, address suggestions, the orphan reaper, a
+//! topology's stored placement.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
@@ -264,4 +265,48 @@ async fn an_op_of_the_mutation_vocabulary_edits_a_pending_design_at_once() {
     let (status, body) = call(&server, "POST", &edits, late).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_error(&body, "wrong_status");
+}
+
+/// Placement is stored per topology and replaced whole; a refused write changes nothing.
+#[tokio::test]
+async fn a_placement_is_replaced_whole_by_name_and_refused_for_unknown_items_odd_nodes_and_agents() {
+    let (_dir, _engine, server) = common::app().await;
+    call(&server, "POST", "/api/v1/topologies/blank", json!({ "name": "placed" })).await;
+    let uri = "/api/v1/topologies/placed/placement";
+    let (status, empty) = send(&server, "GET", uri, None).await;
+    assert_eq!(status, StatusCode::OK, "{empty}");
+    assert_eq!((empty["policy"].clone(), empty["lans"].clone(), empty["deckies"].clone()), (json!(null), json!({}), json!({})));
+    assert_eq!(empty["mode"], "unihost");
+
+    let wanted = json!({ "policy": "pack", "lans": { "dmz": "node-a" }, "deckies": { "dmz-gateway": "node-b.example" } });
+    let (status, stored) = call(&server, "PUT", uri, wanted.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert_eq!((&stored["policy"], &stored["lans"], &stored["deckies"]), (&wanted["policy"], &wanted["lans"], &wanted["deckies"]));
+    assert_eq!(send(&server, "GET", uri, None).await.1, stored, "stored");
+
+    for (body, why) in [
+        (json!({ "deckies": { "nobody": "node-a" } }), "an unknown decky"),
+        (json!({ "lans": { "nowhere": "node-a" } }), "an unknown LAN"),
+        (json!({ "deckies": { "dmz-gateway": "node a; rm -rf /" } }), "a node no swarm could have"),
+        (json!({ "deckies": { "dmz-gateway": "" } }), "an empty node"),
+    ] {
+        let (status, body) = call(&server, "PUT", uri, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{why}: {body}");
+        assert_error(&body, "refused");
+    }
+    for body in [json!({ "policy": "scatter" }), json!({ "pins": {} })] {
+        let (status, _) = call(&server, "PUT", uri, body.clone()).await;
+        assert!(status.is_client_error() && status != StatusCode::NOT_FOUND, "{body}: {status}");
+    }
+    assert_eq!(send(&server, "GET", uri, None).await.1, stored, "refused writes change nothing");
+    let (status, cleared) = call(&server, "PUT", uri, json!({})).await;
+    assert_eq!((status, cleared["policy"].clone(), cleared["deckies"].clone()), (StatusCode::OK, json!(null), json!({})));
+
+    let agent = json!({ "name": "whole", "mode": "agent", "target_host_uuid": "node-7", "seed": 1 });
+    assert_eq!(call(&server, "POST", "/api/v1/topologies", agent).await.0, StatusCode::CREATED);
+    let (_, shown) = send(&server, "GET", "/api/v1/topologies/whole/placement", None).await;
+    assert_eq!((shown["mode"].as_str(), shown["target_host_uuid"].as_str()), (Some("agent"), Some("node-7")));
+    let (status, body) = call(&server, "PUT", "/api/v1/topologies/whole/placement", json!({ "policy": "spread" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an agent topology runs whole on its host: {body}");
+    assert_eq!(send(&server, "GET", "/api/v1/topologies/nowhere/placement", None).await.0, StatusCode::NOT_FOUND);
 }

@@ -105,21 +105,18 @@ pub struct SwarmArgs {
     /// Directory with ca.pem, cert.pem and key.pem for tcp:// Engine APIs.
     #[arg(long, global = true, env = "DECNET_SWARM_TLS", value_name = "DIR")]
     pub swarm_tls: Option<PathBuf>,
-    /// Where new deckies go: `spread` (the node with the fewest; deckies of a lost node are
-    /// re-created on the others) or `pack` (the first ready node).
+    /// Where new deckies of topologies that set no policy go (`topology place`): `spread`
+    /// (the node with the fewest; deckies of a lost node are re-created on the others) or
+    /// `pack` (the first ready node).
     #[arg(long, global = true, env = "DECNET_PLACEMENT", value_enum, default_value_t = PlacementPolicy::Spread)]
     pub placement: PlacementPolicy,
-    /// Pin a decky to a swarm node (id or host name), whatever the policy; repeatable. A
-    /// pinned decky waits for its node rather than move when the node is lost.
-    #[arg(long = "pin", global = true, value_name = "DECKY=NODE", value_parser = parse_pin)]
-    pub pins: Vec<(String, String)>,
 }
 
-/// `DECKY=NODE`, both non-empty.
+/// `NAME=NODE`, both non-empty.
 fn parse_pin(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((decky, node)) if !decky.is_empty() && !node.is_empty() => Ok((decky.to_owned(), node.to_owned())),
-        _ => Err(format!("{text:?}: expected DECKY=NODE")),
+        Some((name, node)) if !name.is_empty() && !node.is_empty() => Ok((name.to_owned(), node.to_owned())),
+        _ => Err(format!("{text:?}: expected NAME=NODE")),
     }
 }
 
@@ -130,6 +127,15 @@ pub enum PlacementPolicy {
     Spread,
     /// The first ready node.
     Pack,
+}
+
+impl From<PlacementPolicy> for decnet_domain::placement::Policy {
+    fn from(policy: PlacementPolicy) -> Self {
+        match policy {
+            PlacementPolicy::Spread => Self::Spread,
+            PlacementPolicy::Pack => Self::Pack,
+        }
+    }
 }
 
 /// Top-level commands.
@@ -358,6 +364,28 @@ pub enum TopologyCommand {
     Lures {
         /// Topology id or name.
         topology: String,
+    },
+    /// Show where a topology's deckies run on a swarm: its policy and pins.
+    Placement {
+        /// Topology id or name.
+        topology: String,
+    },
+    /// Replace a topology's placement on a swarm, whole (what is not given is cleared). It
+    /// applies to deckies placed from then on: new ones, and those re-created after their
+    /// node is lost; running deckies stay where they are.
+    Place {
+        /// Topology id or name.
+        topology: String,
+        /// Where its unpinned deckies go (default: the engine's --placement).
+        #[arg(long, value_enum)]
+        policy: Option<PlacementPolicy>,
+        /// Pin a decky to a swarm node (id or host name); repeatable. A pinned decky waits
+        /// for its node rather than move when the node is lost.
+        #[arg(long = "pin", value_name = "DECKY=NODE", value_parser = parse_pin)]
+        pins: Vec<(String, String)>,
+        /// Pin the deckies whose home LAN this is (those not pinned themselves); repeatable.
+        #[arg(long = "pin-lan", value_name = "LAN=NODE", value_parser = parse_pin)]
+        lan_pins: Vec<(String, String)>,
     },
     /// Show a topology's status changes, newest first.
     History {

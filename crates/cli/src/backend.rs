@@ -10,19 +10,19 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use decnet_api::wire::{
     ArchetypeList, AttackerDetail, AttackerList, AttackerSummary, Enqueued, EventRow, LureList, MutationRow,
-    PlanResult, ReapReport, ServiceList, StatusEventRow, TopologyDetail, TopologyPage, TopologySummary,
-    ValidationReport,
+    PlacementRequest, PlacementView, PlanResult, ReapReport, ServiceList, StatusEventRow, TopologyDetail,
+    TopologyPage, TopologySummary, ValidationReport,
 };
 use decnet_domain::document::{TopologyDocument, from_design};
 use decnet_domain::generator::GeneratorConfig;
 use decnet_domain::{MutationState, Name, TopologyStatus};
 use decnet_engine::{Bus, Engine, EngineConfig, EngineError};
-use decnet_runtime::{DecoyBinary, DockerRuntime, MemoryRuntime, Placement, Runtime, SwarmConfig, SwarmRuntime};
+use decnet_runtime::{DecoyBinary, DockerRuntime, MemoryRuntime, Runtime, SwarmConfig, SwarmRuntime};
 use decnet_store::{ListFilter, PgStore, SqliteStore, Store};
 use serde_json::{Value, json};
 
 use crate::UsageError;
-use crate::args::{Database, EventsArgs, GenerateArgs, PlacementPolicy, RuntimeKind, SwarmArgs};
+use crate::args::{Database, EventsArgs, GenerateArgs, RuntimeKind, SwarmArgs};
 use crate::remote::{Remote, encode};
 
 /// The most topologies one listing shows.
@@ -55,6 +55,10 @@ pub trait Backend: Send + Sync {
     async fn history(&self, key: &str, limit: i64) -> anyhow::Result<Vec<StatusEventRow>>;
     /// A topology's lures.
     async fn lures(&self, key: &str) -> anyhow::Result<LureList>;
+    /// A topology's placement on a swarm.
+    async fn placement(&self, key: &str) -> anyhow::Result<PlacementView>;
+    /// Replaces a topology's placement on a swarm.
+    async fn set_placement(&self, key: &str, placement: PlacementRequest) -> anyhow::Result<PlacementView>;
     /// Queues a mutation.
     async fn enqueue(
         &self,
@@ -158,11 +162,7 @@ impl Local {
         let config = SwarmConfig {
             manager: self.swarm.swarm_manager.clone(),
             tls: self.swarm.swarm_tls.clone(),
-            placement: match self.swarm.placement {
-                PlacementPolicy::Spread => Placement::Spread,
-                PlacementPolicy::Pack => Placement::Pack,
-            },
-            pins: self.swarm.pins.iter().cloned().collect(),
+            placement: self.swarm.placement.into(),
         };
         Ok(SwarmRuntime::connect(config, &decoy_binary(self.decoy_bin.as_deref())?).await?)
     }
@@ -293,6 +293,18 @@ impl Backend for Local {
         let topology = self.store.topology(id).await?;
         let density = decnet_domain::lures::density_of(&topology.header.config_snapshot);
         Ok(LureList::new(id, &topology.design, density))
+    }
+
+    async fn placement(&self, key: &str) -> anyhow::Result<PlacementView> {
+        let header = self.store.header_by_key(key).await?;
+        let placement = self.engine(false).await?.placement(header.id).await?;
+        Ok(PlacementView::new(&header, placement))
+    }
+
+    async fn set_placement(&self, key: &str, placement: PlacementRequest) -> anyhow::Result<PlacementView> {
+        let header = self.store.header_by_key(key).await?;
+        let stored = self.engine(false).await?.set_placement(header.id, &placement.into()).await?;
+        Ok(PlacementView::new(&header, stored))
     }
 
     async fn history(&self, key: &str, limit: i64) -> anyhow::Result<Vec<StatusEventRow>> {
@@ -478,6 +490,15 @@ impl Backend for Remote {
 
     async fn lures(&self, key: &str) -> anyhow::Result<LureList> {
         self.get_as(&format!("{}/lures", topology_path(key))).await
+    }
+
+    async fn placement(&self, key: &str) -> anyhow::Result<PlacementView> {
+        self.get_as(&format!("{}/placement", topology_path(key))).await
+    }
+
+    async fn set_placement(&self, key: &str, placement: PlacementRequest) -> anyhow::Result<PlacementView> {
+        let body = serde_json::to_value(placement).context("encoding the placement")?;
+        self.send_as(reqwest::Method::PUT, &format!("{}/placement", topology_path(key)), Some(body)).await
     }
 
     async fn history(&self, key: &str, limit: i64) -> anyhow::Result<Vec<StatusEventRow>> {

@@ -362,6 +362,17 @@ async fn topology(
         TopologyCommand::Lures { topology } => {
             output::lures(&backend.lures(topology).await?, json);
         }
+        TopologyCommand::Placement { topology } => {
+            output::placement(&backend.placement(topology).await?, json);
+        }
+        TopologyCommand::Place { topology, policy, pins, lan_pins } => {
+            let request = decnet_api::wire::PlacementRequest {
+                policy: policy.map(|p| decnet_domain::placement::Policy::from(p).into()),
+                lans: lan_pins.iter().cloned().collect(),
+                deckies: pins.iter().cloned().collect(),
+            };
+            output::placement(&backend.set_placement(topology, request).await?, json);
+        }
         TopologyCommand::History { topology, limit } => {
             output::history(&backend.history(topology, *limit).await?, json);
         }

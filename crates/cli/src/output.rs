@@ -228,6 +228,30 @@ pub fn lures(list: &decnet_api::wire::LureList, json: bool) {
     println!("{t}");
 }
 
+pub fn placement(view: &decnet_api::wire::PlacementView, json: bool) {
+    if json {
+        return print_json(view);
+    }
+    if let Some(host) = &view.target_host_uuid {
+        println!("{} runs whole on {host} (agent mode)", view.topology_name);
+        return;
+    }
+    let policy = view.policy.map_or("the engine's --placement", |p| match p {
+        decnet_api::wire::PlacementPolicy::Spread => "spread",
+        decnet_api::wire::PlacementPolicy::Pack => "pack",
+    });
+    println!("{}: policy {policy}, {} pins", view.topology_name, view.lans.len() + view.deckies.len());
+    let mut t = table(&["pinned", "name", "node"]);
+    for (kind, pins) in [("LAN", &view.lans), ("decky", &view.deckies)] {
+        for (name, node) in pins {
+            t.add_row(vec![kind.to_owned(), name.clone(), node.clone()]);
+        }
+    }
+    if !view.lans.is_empty() || !view.deckies.is_empty() {
+        println!("{t}");
+    }
+}
+
 pub fn deleted(id: uuid::Uuid, json: bool) {
     if json {
         return print_json(&serde_json::json!({ "deleted": id }));

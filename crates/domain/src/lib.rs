@@ -17,6 +17,7 @@ pub mod lures;
 pub mod model;
 pub mod mutation;
 pub mod name;
+pub mod placement;
 pub mod routing;
 pub mod status;
 pub mod validate;

@@ -131,12 +131,7 @@ impl Engine {
     /// One convergence pass; records decky states, leaves the topology status alone.
     pub(crate) async fn converge_design(&self, id: TopologyId) -> Result<ConvergeReport, EngineError> {
         let topology = self.store.topology(id).await?;
-        // Agent mode: the whole topology runs on its target host.
-        let pinned = match topology.header.mode {
-            decnet_domain::Mode::Agent => topology.header.target_host.as_deref(),
-            decnet_domain::Mode::Unihost => None,
-        };
-        self.runtime.pin_topology(id, pinned);
+        self.give_placement(&topology).await?;
         let observed = self.runtime.observe(id).await?;
         let design = &topology.design;
         let lures = decnet_domain::lures::density_of(&topology.header.config_snapshot);
@@ -357,6 +352,12 @@ impl Engine {
         status: TopologyStatus,
         lures: decnet_domain::lures::Density,
     ) -> Result<(), EngineError> {
+        let places = actions
+            .iter()
+            .any(|a| matches!(a, RuntimeAction::StartDecky { .. } | RuntimeAction::RecreateBase { .. }));
+        if places {
+            self.give_placement(&*self.store.topology(id).await?).await?;
+        }
         let mut touched: BTreeMap<Name, Option<String>> = BTreeMap::new();
         let mut other_errors = Vec::new();
         for action in actions {

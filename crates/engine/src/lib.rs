@@ -15,6 +15,7 @@ mod error;
 mod host;
 mod lease;
 mod lifecycle;
+mod placement;
 mod reconciler;
 
 use std::collections::{BTreeSet, HashMap};

@@ -1,8 +1,9 @@
 //! Against a real three-node Docker Swarm (three daemons in network namespaces of their
-//! own, `swarm_lab`): a topology spread over the nodes deploys; deckies on different
-//! nodes reach each other on one LAN and through a forwarder across LANs; a live op
-//! places a new decky; a node whose engine stops loses its deckies, which are re-created
-//! on the others; teardown leaves nothing on any node.
+//! own, `swarm_lab`): a topology spread over the nodes, with the stored pins of its path,
+//! deploys; deckies on different nodes reach each other on one LAN and through a
+//! forwarder across LANs; a live op places a new decky by its LAN's stored pin; a node
+//! whose engine stops loses its deckies, which are re-created on the others; teardown
+//! leaves nothing on any node.
 //!
 //! Needs root, `ip`, `nsenter`, `dockerd` and the static decoy binary
 //! (`DECNET_DECOY_BIN`); subnet base 10.227.0.0/16, underlay 10.251.0.0/24 inside the
@@ -19,7 +20,8 @@ use std::time::Duration;
 
 use decnet_domain::{Design, Name, TopologyId, TopologyStatus};
 use decnet_engine::{Bus, Engine, EngineConfig};
-use decnet_runtime::{MemoryRuntime, Placement, Runtime, SwarmConfig, SwarmRuntime, spec};
+use decnet_domain::placement::{NamedPlacement, Policy};
+use decnet_runtime::{MemoryRuntime, Runtime, SwarmConfig, SwarmRuntime, spec};
 use decnet_store::{SqliteStore, Store};
 use serde_json::json;
 use support::{config, decoy_bin};
@@ -124,7 +126,7 @@ async fn a_topology_spread_over_three_swarm_nodes_deploys_routes_heals_and_tears
         })
         .expect("a forwarder with one decky on one side and two on the other");
 
-    // The path pinned across the three nodes; everything else spread.
+    // The path pinned across the three nodes, in the store; everything else spread.
     let (node1, node2, node3) = (lab.node_id(1).to_owned(), lab.node_id(2).to_owned(), lab.node_id(3).to_owned());
     let pins = BTreeMap::from([
         (from.clone(), node1.clone()),
@@ -132,7 +134,9 @@ async fn a_topology_spread_over_three_swarm_nodes_deploys_routes_heals_and_tears
         (to.clone(), node3.clone()),
         (neighbour.clone(), node1.clone()),
     ]);
-    let swarm_config = SwarmConfig { manager: lab.endpoint(1), tls: None, placement: Placement::Spread, pins };
+    let pinned = NamedPlacement { deckies: pins, ..NamedPlacement::default() };
+    assert_eq!(designer.set_placement(id, &pinned).await.unwrap(), pinned);
+    let swarm_config = SwarmConfig { manager: lab.endpoint(1), tls: None, placement: Policy::Spread };
     let swarm = Arc::new(SwarmRuntime::connect(swarm_config, &decoy_bin()).await.unwrap());
     let image = swarm.image().to_owned();
     assert_eq!(swarm.nodes().await.unwrap().iter().filter(|n| n.usable).count(), 3);
@@ -153,13 +157,17 @@ async fn a_topology_spread_over_three_swarm_nodes_deploys_routes_heals_and_tears
     assert_reaches(&lab, &image, id, &on, &design, &neighbour, &to);
     assert_reaches(&lab, &image, id, &on, &design, &from, &to);
     let lan = design.deckies.get(&Name::parse(&to).unwrap()).unwrap().home_lan.clone();
-    swarm.set_pins(BTreeMap::new());
 
-    // A live op places a new decky and it is reachable from another node.
+    // The placement replaced by a pin of the whole LAN to node 2 (running deckies stay):
+    // a live op places a new decky there, and it is reachable from another node.
+    let by_lan = NamedPlacement { lans: BTreeMap::from([(lan.to_string(), node2.clone())]), ..NamedPlacement::default() };
+    engine.set_placement(id, &by_lan).await.unwrap();
     engine.enqueue(id, "add_decky", &json!({"name": "late-1", "lan": lan, "services": ["ssh"]}), None).await.unwrap();
     assert_eq!(engine.run_until_idle().await.unwrap().applied, 1);
     let design = Design::clone(&store.topology(id).await.unwrap().design);
     let on = placement(&swarm, id).await;
+    assert_eq!(on["late-1"], node2, "placed by its LAN's stored pin");
+    assert_eq!(on[&to], node3, "running deckies stay where they are");
     let peer = design
         .deckies
         .values()
@@ -183,6 +191,7 @@ async fn a_topology_spread_over_three_swarm_nodes_deploys_routes_heals_and_tears
         let on = placement(&swarm, id).await;
         if report.converged() && on.len() == design.deckies.len() {
             assert!(on.values().all(|n| *n != node3), "{on:?}");
+            assert_eq!(on[&to], node2, "re-created where its LAN is now pinned");
             break;
         }
         assert!(tokio::time::Instant::now() < until, "node 3's deckies were not re-created: {report:?} {on:?}");

@@ -24,7 +24,7 @@ pub use decoy::DecoyBinary;
 pub use docker::{DockerRuntime, image_tag};
 pub use memory::{Call, MemoryRuntime};
 pub use spec::{ContainerSpec, NetworkSpec, Observed, ObservedContainer};
-pub use swarm::{ENGINE_LABEL, Placement, SwarmConfig, SwarmNode, SwarmRuntime};
+pub use swarm::{ENGINE_LABEL, PlacementPlan, SwarmConfig, SwarmNode, SwarmRuntime};
 
 /// Why a runtime operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,9 +130,9 @@ pub trait Runtime: Send + Sync {
     /// the base keeps them from then on.
     async fn set_routes(&self, container: &str, routes: &[decnet_domain::routing::Route]) -> Result<(), RuntimeError>;
 
-    /// Pins every decky of `topology` to one host (the original's agent mode and its
-    /// `target_host`), or unpins it with `None`. Runtimes of one host have nothing to pin.
-    fn pin_topology(&self, _topology: TopologyId, _host: Option<&str>) {}
+    /// Where the deckies of `topology` go from now on (its stored placement, resolved by the
+    /// engine before each convergence). Runtimes of one host have nowhere else to put them.
+    fn place_topology(&self, _topology: TopologyId, _plan: PlacementPlan) {}
 
     /// Follows what `container` writes on stdout, from after `since` (a timestamp this
     /// runtime gave on an earlier line; from the start when `None`), one line per message,

@@ -8,11 +8,16 @@
 //! API is the endpoint in its `decnet.engine` label, else `tcp://<node address>:2376`
 //! over TLS. A decky's services run on its base's node (they share its namespace).
 //!
-//! A node that is down leaves its containers unreachable: they are not observed, so the
-//! engine's convergence re-creates them, and placement puts them on a ready node. The
-//! swarm keeps a down node's overlay addresses allocated until the node leaves it, so
-//! before placing anything this runtime removes down nodes from the swarm (they can join
-//! again); otherwise Docker would refuse the addresses after a 20 s timeout.
+//! Placement is the engine's to decide and the store's to keep: before each convergence
+//! the engine hands over a topology's [`PlacementPlan`] (policy, pinned deckies); this
+//! runtime only applies it when it creates a base.
+//!
+//! A node that is down leaves its containers unreachable: they are reported lost, so the
+//! engine marks their deckies failed and its convergence re-creates them. With the spread
+//! policy they go on a ready node: the swarm keeps a down node's overlay addresses
+//! allocated until the node leaves it, so before placing anything this runtime removes
+//! down nodes from the swarm (they can join again); otherwise Docker would refuse the
+//! addresses after a 20 s timeout. Packed and pinned deckies wait for their node.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -24,6 +29,7 @@ use bollard::Docker;
 use bollard::models::{ContainerSummary, Ipam, IpamConfig, NetworkCreateRequest, NodeSpecAvailabilityEnum, NodeState};
 use bollard::query_parameters::{DeleteNodeOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
 use decnet_domain::TopologyId;
+use decnet_domain::placement::Policy;
 use decnet_domain::routing::Route;
 use ipnet::Ipv4Net;
 use tokio::sync::RwLock;
@@ -41,14 +47,15 @@ const TIMEOUT_SECS: u64 = 120;
 /// How long connecting to a node (and building the decoy image there) may take.
 const CONNECT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Where new deckies go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Placement {
-    /// On the ready node with the fewest deckies (ties: the first by node id).
-    #[default]
-    Spread,
-    /// On the first ready node by node id.
-    Pack,
+/// Where the deckies of one topology go: resolved by the engine from the topology's
+/// stored placement (its policy, its decky and LAN pins, agent mode's target host).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PlacementPlan {
+    /// The topology's policy; `None` is the runtime's default.
+    pub policy: Option<Policy>,
+    /// Decky name → the node (id or host name) it is pinned to, whatever the policy; a
+    /// pinned decky waits for its node rather than move.
+    pub nodes: BTreeMap<String, String>,
 }
 
 /// How to reach a swarm.
@@ -59,11 +66,9 @@ pub struct SwarmConfig {
     /// A directory with `ca.pem`, `cert.pem` and `key.pem` for `tcp://` endpoints (as
     /// `DOCKER_CERT_PATH`); a `tcp://` endpoint without it is refused.
     pub tls: Option<PathBuf>,
-    /// Placement policy.
-    pub placement: Placement,
-    /// Deckies pinned to a node (decky name → node id or host name), whatever the policy;
-    /// a pinned decky waits for its node rather than move.
-    pub pins: BTreeMap<String, String>,
+    /// The policy of topologies that set none: spread (the ready node with the fewest
+    /// deckies, ties to the first by id) or pack (the first ready node by id).
+    pub placement: Policy,
 }
 
 /// A swarm node as this runtime sees it.
@@ -102,10 +107,8 @@ pub struct SwarmRuntime {
     /// Held from choosing a node to recording the choice, so that concurrent creations
     /// spread instead of all counting the same nodes.
     placing: tokio::sync::Mutex<()>,
-    /// Decky name → node id or host name (starts as the configuration's).
-    pins: Mutex<BTreeMap<String, String>>,
-    /// Topologies pinned whole to a node (agent mode's target host).
-    topology_pins: Mutex<HashMap<TopologyId, String>>,
+    /// Each topology's placement, as the engine last gave it.
+    plans: Mutex<HashMap<TopologyId, PlacementPlan>>,
 }
 
 /// A client for `endpoint`: `unix://` sockets as they are, `tcp://` only over TLS.
@@ -173,8 +176,7 @@ impl SwarmRuntime {
             members: RwLock::new(BTreeMap::new()),
             placed: Mutex::new(HashMap::new()),
             placing: tokio::sync::Mutex::new(()),
-            pins: Mutex::new(config.pins.clone()),
-            topology_pins: Mutex::new(HashMap::new()),
+            plans: Mutex::new(HashMap::new()),
             config,
         };
         runtime.refresh().await?;
@@ -205,14 +207,6 @@ impl SwarmRuntime {
             by_node.insert(node, deckies);
         }
         Ok(by_node)
-    }
-
-    /// Replaces the pins (decky name → node id or host name); containers already placed
-    /// stay where they are until they are re-created.
-    pub fn set_pins(&self, pins: BTreeMap<String, String>) {
-        if let Ok(mut held) = self.pins.lock() {
-            *held = pins;
-        }
     }
 
     /// Which node each of our containers is on (as created or last observed).
@@ -369,19 +363,26 @@ impl SwarmRuntime {
         let lost_on = self.placed.lock().ok().and_then(|p| p.get(&spec.name).map(|(n, _)| n.clone()));
         let decky = spec.labels.get(labels::DECKY).cloned().unwrap_or_default();
         let topology: Option<TopologyId> = spec.labels.get(labels::TOPOLOGY).and_then(|t| t.parse().ok());
-        let whole = topology.and_then(|t| self.topology_pins.lock().ok()?.get(&t).cloned());
-        let pin = whole.or_else(|| self.pins.lock().ok().and_then(|pins| pins.get(&decky).cloned()));
+        let plan = topology.and_then(|t| self.plans.lock().ok()?.get(&t).cloned()).unwrap_or_default();
+        let policy = plan.policy.unwrap_or(self.config.placement);
+        let pin = plan.nodes.get(&decky).cloned();
         if let Some(pin) = pin {
             let usable = self.usable().await;
             let members = self.members.read().await;
             let pinned = usable
                 .into_iter()
                 .find(|(id, _)| *id == pin || members.get(id).is_some_and(|m| m.node.hostname == pin));
-            return pinned.ok_or_else(|| {
+            drop(members);
+            let pinned = pinned.ok_or_else(|| {
                 RuntimeError::Unavailable(format!("decky {decky} is pinned to swarm node {pin}, which is not ready"))
-            });
+            })?;
+            // Pinned away from the node it was lost on: that node's addresses must be freed.
+            if lost_on.is_some_and(|lost| lost != pinned.0) {
+                self.evict_down_nodes().await?;
+            }
+            return Ok(pinned);
         }
-        if self.config.placement == Placement::Spread {
+        if policy == Policy::Spread {
             self.evict_down_nodes().await?;
         } else if let Some(node) = lost_on {
             return Err(RuntimeError::Unavailable(format!(
@@ -389,9 +390,9 @@ impl SwarmRuntime {
             )));
         }
         let usable = self.usable().await;
-        let chosen = match self.config.placement {
-            Placement::Pack => usable.into_iter().next(),
-            Placement::Spread => {
+        let chosen = match policy {
+            Policy::Pack => usable.into_iter().next(),
+            Policy::Spread => {
                 let bases: HashMap<String, usize> = self
                     .placed
                     .lock()
@@ -419,12 +420,9 @@ impl Runtime for SwarmRuntime {
         &self.image
     }
 
-    fn pin_topology(&self, topology: TopologyId, host: Option<&str>) {
-        if let Ok(mut pins) = self.topology_pins.lock() {
-            match host {
-                Some(host) => pins.insert(topology, host.to_owned()),
-                None => pins.remove(&topology),
-            };
+    fn place_topology(&self, topology: TopologyId, plan: PlacementPlan) {
+        if let Ok(mut plans) = self.plans.lock() {
+            plans.insert(topology, plan);
         }
     }
 

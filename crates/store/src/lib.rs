@@ -20,6 +20,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use decnet_domain::model::TopologyHeader;
+use decnet_domain::placement::Placement;
 use decnet_domain::validate::{Context, ForeignSubnet};
 use decnet_domain::{
     Design, Layout, MutationState, Name, Plan, Refusal, RuntimeAction, Topology, TopologyId, TopologyStatus,
@@ -273,6 +274,12 @@ pub trait Store: Accounts + Events + Queue + Send + Sync {
 
     /// Replaces a topology's mail personas (last write wins; not a design write).
     async fn set_personas(&self, id: TopologyId, personas: &Personas) -> Result<(), StoreError>;
+
+    /// A topology's placement (empty when never set).
+    async fn placement(&self, id: TopologyId) -> Result<Placement, StoreError>;
+
+    /// Replaces a topology's placement (last write wins; not a design write).
+    async fn set_placement(&self, id: TopologyId, placement: &Placement) -> Result<(), StoreError>;
 
     /// Records the observed state of a decky (not a design write): true when it differed
     /// from the stored one (and was written, with its event), false when it was already so

@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use decnet_domain::diff::diff;
 use decnet_domain::model::TopologyHeader;
+use decnet_domain::placement::Placement;
 use decnet_domain::validate::Context;
 use decnet_domain::{DeckyStatus, Design, Layout, Name, Topology, TopologyId, TopologyStatus, apply_layout};
 use serde_json::json;
@@ -366,6 +367,34 @@ impl Store for SqliteStore {
         )
         .bind(id.to_string())
         .bind(&personas.language_default)
+        .bind(text)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn placement(&self, id: TopologyId) -> Result<Placement, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        header_in(&mut tx, id).await?;
+        let row: Option<(String,)> = sqlx::query_as("SELECT placement FROM topology_placements WHERE topology_id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.map_or(Ok(Placement::default()), |(text,)| decode::json("placement", &text))
+    }
+
+    async fn set_placement(&self, id: TopologyId, placement: &Placement) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        header_in(&mut tx, id).await?;
+        let text = serde_json::to_string(placement).map_err(|e| StoreError::corrupt("placement", e))?;
+        sqlx::query(
+            "INSERT INTO topology_placements (topology_id, placement) VALUES ($1, $2) \
+             ON CONFLICT (topology_id) DO UPDATE SET placement = excluded.placement",
+        )
+        .bind(id.to_string())
         .bind(text)
         .execute(&mut *tx)
         .await?;

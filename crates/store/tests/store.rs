@@ -39,6 +39,7 @@ on_both_backends!(
     a_replica_reads_what_another_wrote_despite_its_cache,
     a_topology_lease_has_one_owner_until_it_expires_or_is_released,
     another_replicas_enqueue_is_announced_where_the_database_can,
+    a_placement_is_stored_by_item_id_for_every_replica_and_goes_with_its_topology,
 );
 
 fn design(offset: u8) -> Design {
@@ -715,4 +716,34 @@ async fn another_replicas_enqueue_is_announced_where_the_database_can(db: &TestD
     let got = tokio::time::timeout(Duration::from_secs(10), announced.recv()).await.expect("announced in time");
     assert_eq!(got, Some(id));
     assert!(announced.try_recv().is_err(), "one announcement per committed enqueue");
+}
+
+/// Placement is stored, not held by the engine that set it: another replica reads it, by
+/// item id (names come back from the design), and it goes when its topology is deleted.
+async fn a_placement_is_stored_by_item_id_for_every_replica_and_goes_with_its_topology(db: &TestDb) {
+    use decnet_domain::placement::{NamedPlacement, Placement, Policy};
+    let (one, two) = (db.open().await, db.open().await);
+    let id = create(&*one, "placed", 50).await;
+    assert_eq!(one.placement(id).await.unwrap(), Placement::default(), "nothing set yet");
+    let topology = one.topology(id).await.unwrap();
+    let named = NamedPlacement {
+        policy: Some(Policy::Pack),
+        lans: [("lan-a".to_string(), "node-2".to_string())].into(),
+        deckies: [("gw".to_string(), "node-1".to_string())].into(),
+    };
+    let placement = Placement::from_named(&named, Mode::Unihost, &topology.design).unwrap();
+    one.set_placement(id, &placement).await.unwrap();
+    let read = two.placement(id).await.unwrap();
+    assert_eq!(read, placement);
+    assert_eq!(read.deckies.keys().next(), Some(&topology.design.deckies["gw"].id), "kept by id");
+    assert_eq!(read.named(&two.topology(id).await.unwrap().design), named);
+    let bridge = &topology.design.deckies["bridge"];
+    assert_eq!(read.node_of(bridge, &topology.design), Some("node-2"), "a LAN pin places its deckies");
+
+    two.set_placement(id, &Placement::default()).await.unwrap();
+    assert!(one.placement(id).await.unwrap().is_empty(), "replaced whole");
+    one.set_placement(id, &placement).await.unwrap();
+    one.delete_topology(id).await.unwrap();
+    assert!(matches!(two.placement(id).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(two.set_placement(id, &placement).await, Err(StoreError::NotFound { .. })));
 }

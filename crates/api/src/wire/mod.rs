@@ -22,7 +22,8 @@ pub use catalogue::{
 pub use events::{EventPage, EventRow, StreamEvent, StreamSnapshot};
 pub use queue::{EditApplied, Enqueued, MutationRow, PlanResult, PlanResults, ValidationReport};
 pub use topology::{
-    DeckyConfig, DeckyRow, EdgeRow, LanRow, LayoutRequest, LayoutSaved, PointBody, StatusEventRow, TopologyDetail,
+    DeckyConfig, DeckyRow, EdgeRow, LanRow, LayoutRequest, LayoutSaved, PlacementPolicy, PlacementRequest,
+    PlacementView, PointBody, StatusEventRow, TopologyDetail,
     TopologyDocumentBody, TopologyPage, TopologySummary, edges,
 };
 

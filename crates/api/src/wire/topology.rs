@@ -344,3 +344,86 @@ pub struct LayoutSaved {
     /// Decky positions given.
     pub deckies: usize,
 }
+
+/// Where deckies nobody pinned go (`spread` or `pack`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlacementPolicy {
+    /// On the ready node with the fewest deckies; a lost node's deckies move.
+    Spread,
+    /// On the first ready node; a lost node's deckies wait for it.
+    Pack,
+}
+
+impl From<PlacementPolicy> for decnet_domain::placement::Policy {
+    fn from(policy: PlacementPolicy) -> Self {
+        match policy {
+            PlacementPolicy::Spread => Self::Spread,
+            PlacementPolicy::Pack => Self::Pack,
+        }
+    }
+}
+
+impl From<decnet_domain::placement::Policy> for PlacementPolicy {
+    fn from(policy: decnet_domain::placement::Policy) -> Self {
+        match policy {
+            decnet_domain::placement::Policy::Spread => Self::Spread,
+            decnet_domain::placement::Policy::Pack => Self::Pack,
+        }
+    }
+}
+
+/// A topology's placement on a swarm, replaced whole (`PUT .../placement`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementRequest {
+    /// The topology's policy; absent or null leaves it to the engine's `--placement`.
+    #[serde(default)]
+    pub policy: Option<PlacementPolicy>,
+    /// LAN name → swarm node (id or host name): the LAN's deckies run there unless pinned.
+    #[serde(default)]
+    pub lans: BTreeMap<String, String>,
+    /// Decky name → swarm node (id or host name).
+    #[serde(default)]
+    pub deckies: BTreeMap<String, String>,
+}
+
+impl From<PlacementRequest> for decnet_domain::placement::NamedPlacement {
+    fn from(request: PlacementRequest) -> Self {
+        Self { policy: request.policy.map(Into::into), lans: request.lans, deckies: request.deckies }
+    }
+}
+
+/// A topology's stored placement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlacementView {
+    /// The topology.
+    pub topology_id: Uuid,
+    /// Its name.
+    pub topology_name: String,
+    /// `unihost` or `agent` (an agent-mode topology runs whole on `target_host_uuid`).
+    pub mode: String,
+    /// The host an agent-mode topology runs on.
+    pub target_host_uuid: Option<String>,
+    /// The topology's policy; null: the engine's `--placement`.
+    pub policy: Option<PlacementPolicy>,
+    /// LAN name → swarm node.
+    pub lans: BTreeMap<String, String>,
+    /// Decky name → swarm node.
+    pub deckies: BTreeMap<String, String>,
+}
+
+impl PlacementView {
+    /// The view of `placement` on the topology `header` describes.
+    pub fn new(header: &TopologyHeader, placement: decnet_domain::placement::NamedPlacement) -> Self {
+        Self {
+            topology_id: header.id.0,
+            topology_name: header.name.to_string(),
+            mode: header.mode.as_str().to_owned(),
+            target_host_uuid: header.target_host.clone(),
+            policy: placement.policy.map(Into::into),
+            lans: placement.lans,
+            deckies: placement.deckies,
+        }
+    }
+}
