@@ -275,13 +275,20 @@ async fn a_placement_is_replaced_whole_by_name_and_refused_for_unknown_items_odd
     let uri = "/api/v1/topologies/placed/placement";
     let (status, empty) = send(&server, "GET", uri, None).await;
     assert_eq!(status, StatusCode::OK, "{empty}");
-    assert_eq!((empty["policy"].clone(), empty["lans"].clone(), empty["deckies"].clone()), (json!(null), json!({}), json!({})));
+    assert_eq!(
+        (empty["policy"].clone(), empty["lans"].clone(), empty["deckies"].clone()),
+        (json!(null), json!({}), json!({}))
+    );
     assert_eq!(empty["mode"], "unihost");
 
-    let wanted = json!({ "policy": "pack", "lans": { "dmz": "node-a" }, "deckies": { "dmz-gateway": "node-b.example" } });
+    let wanted =
+        json!({ "policy": "pack", "lans": { "dmz": "node-a" }, "deckies": { "dmz-gateway": "node-b.example" } });
     let (status, stored) = call(&server, "PUT", uri, wanted.clone()).await;
     assert_eq!(status, StatusCode::OK, "{stored}");
-    assert_eq!((&stored["policy"], &stored["lans"], &stored["deckies"]), (&wanted["policy"], &wanted["lans"], &wanted["deckies"]));
+    assert_eq!(
+        (&stored["policy"], &stored["lans"], &stored["deckies"]),
+        (&wanted["policy"], &wanted["lans"], &wanted["deckies"])
+    );
     assert_eq!(send(&server, "GET", uri, None).await.1, stored, "stored");
 
     for (body, why) in [
@@ -300,13 +307,17 @@ async fn a_placement_is_replaced_whole_by_name_and_refused_for_unknown_items_odd
     }
     assert_eq!(send(&server, "GET", uri, None).await.1, stored, "refused writes change nothing");
     let (status, cleared) = call(&server, "PUT", uri, json!({})).await;
-    assert_eq!((status, cleared["policy"].clone(), cleared["deckies"].clone()), (StatusCode::OK, json!(null), json!({})));
+    assert_eq!(
+        (status, cleared["policy"].clone(), cleared["deckies"].clone()),
+        (StatusCode::OK, json!(null), json!({}))
+    );
 
     let agent = json!({ "name": "whole", "mode": "agent", "target_host_uuid": "node-7", "seed": 1 });
     assert_eq!(call(&server, "POST", "/api/v1/topologies", agent).await.0, StatusCode::CREATED);
     let (_, shown) = send(&server, "GET", "/api/v1/topologies/whole/placement", None).await;
     assert_eq!((shown["mode"].as_str(), shown["target_host_uuid"].as_str()), (Some("agent"), Some("node-7")));
-    let (status, body) = call(&server, "PUT", "/api/v1/topologies/whole/placement", json!({ "policy": "spread" })).await;
+    let (status, body) =
+        call(&server, "PUT", "/api/v1/topologies/whole/placement", json!({ "policy": "spread" })).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an agent topology runs whole on its host: {body}");
     assert_eq!(send(&server, "GET", "/api/v1/topologies/nowhere/placement", None).await.0, StatusCode::NOT_FOUND);
 }

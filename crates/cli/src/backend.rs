@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use decnet_api::wire::{
     ArchetypeList, AttackerDetail, AttackerList, AttackerSummary, Enqueued, EventRow, LureList, MutationRow,
-    PlacementRequest, PlacementView, PlanResult, ReapReport, ServiceList, StatusEventRow, TopologyDetail,
-    TopologyPage, TopologySummary, ValidationReport,
+    PlacementRequest, PlacementView, PlanResult, ReapReport, ServiceList, StatusEventRow, TopologyDetail, TopologyPage,
+    TopologySummary, ValidationReport,
 };
 use decnet_domain::document::{TopologyDocument, from_design};
 use decnet_domain::generator::GeneratorConfig;

@@ -159,6 +159,32 @@ fn create_from_yaml_allocates_what_the_file_leaves_out() {
     cli.expect(2, &["topology", "create", "--from", Path::new("/nonexistent/file").to_str().unwrap()]);
 }
 
+/// Placement is stored: what one process sets, the next reads; refusals change nothing.
+#[test]
+fn topology_place_stores_pins_that_topology_placement_shows() {
+    let cli = Cli::new();
+    cli.ok(GENERATE);
+    let shown = cli.json(&["topology", "show", "maze"]);
+    let decky = shown["deckies"][0]["name"].as_str().unwrap().to_owned();
+    let pin = format!("{decky}=node-1");
+    let placed =
+        cli.json(&["topology", "place", "maze", "--policy", "pack", "--pin", &pin, "--pin-lan", "lan-00=node-2"]);
+    assert_eq!(placed["policy"], "pack");
+    assert_eq!(placed["deckies"], json!({ decky.clone(): "node-1" }));
+    assert_eq!(placed["lans"], json!({ "lan-00": "node-2" }));
+    assert_eq!(cli.json(&["topology", "placement", "maze"]), placed, "read back by another process");
+    let table = cli.ok(&["topology", "placement", "maze"]);
+    assert!(table.contains("policy pack, 2 pins") && table.contains("node-1") && table.contains("lan-00"), "{table}");
+
+    cli.expect(3, &["topology", "place", "maze", "--pin", "nobody=node-1"]);
+    cli.expect(3, &["topology", "place", "maze", "--pin", &format!("{decky}=bad node")]);
+    cli.expect(2, &["topology", "place", "maze", "--pin", "no-equals-sign"]);
+    cli.expect(5, &["topology", "place", "nowhere"]);
+    assert_eq!(cli.json(&["topology", "placement", "maze"]), placed, "refusals changed nothing");
+    let cleared = cli.json(&["topology", "place", "maze"]);
+    assert_eq!((&cleared["policy"], &cleared["deckies"]), (&json!(null), &json!({})), "replaced whole");
+}
+
 #[test]
 fn catalogue_commands_list_services_and_archetypes() {
     let cli = Cli::new();

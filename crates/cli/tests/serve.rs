@@ -217,6 +217,16 @@ fn the_cli_talks_to_a_server_after_login() {
     let (code, exported, stderr) = with(&["topology", "export", "far", "--format", "yaml"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(exported.contains("name: far"), "{exported}");
+    let (code, placed, stderr) =
+        with(&["--json", "topology", "place", "far", "--policy", "pack", "--pin-lan", "lan-00=n1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&placed).unwrap()["lans"],
+        json!({"lan-00": "n1"}),
+        "stored through the API"
+    );
+    let (code, _, _) = with(&["topology", "place", "far", "--pin", "nobody=n1"]);
+    assert_eq!(code, 3, "an unknown decky is refused (422)");
     let (code, compose, stderr) = with(&["topology", "export", "far", "--format", "compose"]);
     assert_eq!(code, 0, "the decoy image is the one this decnet carries: {stderr}");
     assert!(compose.contains("services:"), "{compose}");

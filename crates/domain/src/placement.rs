@@ -124,8 +124,7 @@ impl Placement {
     /// it names an item the design lacks, a node no swarm could have, or pins an
     /// agent-mode topology (which runs whole on its target host).
     pub fn from_named(named: &NamedPlacement, mode: Mode, design: &Design) -> Result<Self, Refusal> {
-        if mode == Mode::Agent && (named.policy.is_some() || !named.lans.is_empty() || !named.deckies.is_empty())
-        {
+        if mode == Mode::Agent && (named.policy.is_some() || !named.lans.is_empty() || !named.deckies.is_empty()) {
             return Err(Refusal::one(
                 Code::PayloadInvalid,
                 Target::field("mode"),

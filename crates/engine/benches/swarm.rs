@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use decnet_domain::TopologyStatus;
-use decnet_engine::{Bus, Engine, EngineConfig};
 use decnet_domain::placement::Policy;
+use decnet_engine::{Bus, Engine, EngineConfig};
 use decnet_runtime::{DecoyBinary, SwarmConfig, SwarmRuntime};
 use decnet_store::{SqliteStore, Store};
 use swarm_lab::SwarmLab;
@@ -27,8 +27,7 @@ async fn deploy_on(nodes: usize, decoy: &DecoyBinary) -> String {
     let lab = SwarmLab::up(nodes);
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).await.unwrap());
-    let config =
-        SwarmConfig { manager: lab.endpoint(1), tls: None, placement: Policy::Spread };
+    let config = SwarmConfig { manager: lab.endpoint(1), tls: None, placement: Policy::Spread };
     let swarm = Arc::new(SwarmRuntime::connect(config, decoy).await.unwrap());
     let engine = Engine::new(store.clone(), swarm.clone(), Bus::default(), EngineConfig::default());
     // The DMZ and ten LANs; in each LAN a forwarder from the DMZ and 29 deckies: 300.

@@ -352,9 +352,8 @@ impl Engine {
         status: TopologyStatus,
         lures: decnet_domain::lures::Density,
     ) -> Result<(), EngineError> {
-        let places = actions
-            .iter()
-            .any(|a| matches!(a, RuntimeAction::StartDecky { .. } | RuntimeAction::RecreateBase { .. }));
+        let places =
+            actions.iter().any(|a| matches!(a, RuntimeAction::StartDecky { .. } | RuntimeAction::RecreateBase { .. }));
         if places {
             self.give_placement(&*self.store.topology(id).await?).await?;
         }

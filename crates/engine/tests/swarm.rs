@@ -18,9 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use decnet_domain::placement::{NamedPlacement, Policy};
 use decnet_domain::{Design, Name, TopologyId, TopologyStatus};
 use decnet_engine::{Bus, Engine, EngineConfig};
-use decnet_domain::placement::{NamedPlacement, Policy};
 use decnet_runtime::{MemoryRuntime, Runtime, SwarmConfig, SwarmRuntime, spec};
 use decnet_store::{SqliteStore, Store};
 use serde_json::json;
@@ -160,7 +160,8 @@ async fn a_topology_spread_over_three_swarm_nodes_deploys_routes_heals_and_tears
 
     // The placement replaced by a pin of the whole LAN to node 2 (running deckies stay):
     // a live op places a new decky there, and it is reachable from another node.
-    let by_lan = NamedPlacement { lans: BTreeMap::from([(lan.to_string(), node2.clone())]), ..NamedPlacement::default() };
+    let by_lan =
+        NamedPlacement { lans: BTreeMap::from([(lan.to_string(), node2.clone())]), ..NamedPlacement::default() };
     engine.set_placement(id, &by_lan).await.unwrap();
     engine.enqueue(id, "add_decky", &json!({"name": "late-1", "lan": lan, "services": ["ssh"]}), None).await.unwrap();
     assert_eq!(engine.run_until_idle().await.unwrap().applied, 1);

@@ -23,8 +23,8 @@ pub use events::{EventPage, EventRow, StreamEvent, StreamSnapshot};
 pub use queue::{EditApplied, Enqueued, MutationRow, PlanResult, PlanResults, ValidationReport};
 pub use topology::{
     DeckyConfig, DeckyRow, EdgeRow, LanRow, LayoutRequest, LayoutSaved, PlacementPolicy, PlacementRequest,
-    PlacementView, PointBody, StatusEventRow, TopologyDetail,
-    TopologyDocumentBody, TopologyPage, TopologySummary, edges,
+    PlacementView, PointBody, StatusEventRow, TopologyDetail, TopologyDocumentBody, TopologyPage, TopologySummary,
+    edges,
 };
 
 use decnet_domain::Issue;
