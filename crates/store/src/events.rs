@@ -117,6 +117,30 @@ pub struct Snapshot {
     pub last_event_id: i64,
 }
 
+/// How far behind a sink's cursor is (see [`Events::sink_backlog`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SinkBacklog {
+    /// Events after the cursor (at most the bound once `skip_to` is taken).
+    pub waiting: i64,
+    /// Where the cursor must move so that at most the bound wait, or past events the log
+    /// no longer has (deleted by retention before the sink got them).
+    pub skip_to: Option<i64>,
+    /// How many events that move skips: they are the sink's drops.
+    pub skipped: i64,
+}
+
+/// Takes or renews a sink's hold ($1 sink, $2 the log's end, $3 owner, $4 new deadline,
+/// $5 now, in ms): returns the cursor when `owner` holds it afterwards. Standard SQL both
+/// backends run.
+pub(crate) const HOLD_SINK: &str = "INSERT INTO sink_cursors (name, after_id, owner, deadline_ms) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE \
+     SET owner = excluded.owner, deadline_ms = excluded.deadline_ms \
+     WHERE sink_cursors.owner = excluded.owner OR sink_cursors.deadline_ms <= $5 RETURNING after_id";
+
+/// Moves a held cursor forward ($1 sink, $2 owner, $3 new cursor).
+pub(crate) const ADVANCE_SINK: &str =
+    "UPDATE sink_cursors SET after_id = $3 WHERE name = $1 AND owner = $2 AND after_id <= $3";
+
 /// The event log contract.
 #[async_trait]
 pub trait Events: Send + Sync {
@@ -140,4 +164,49 @@ pub trait Events: Send + Sync {
 
     /// Deletes events older than `before`, then the oldest beyond `max_rows`; how many.
     async fn prune_events(&self, before: DateTime<Utc>, max_rows: i64) -> Result<u64, StoreError>;
+
+    /// Takes or keeps `owner`'s hold on the cursor of sink `sink` until `now + ttl` and
+    /// returns the cursor; `None` while another owner holds it. A sink never seen starts
+    /// at the log's end (it delivers what happens from then on).
+    async fn hold_sink(
+        &self,
+        sink: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Moves the cursor of sink `sink` forward to `to`; false when `owner` no longer holds it.
+    async fn advance_sink(&self, sink: &str, owner: &str, to: i64) -> Result<bool, StoreError>;
+
+    /// How far behind a cursor at `after` is, with `keep` the most that may wait.
+    async fn sink_backlog(&self, after: i64, keep: i64) -> Result<SinkBacklog, StoreError>;
+}
+
+/// The backlog of a cursor at `after`, from what the log holds after it: `bounded` (the
+/// count, up to `keep + 1`), `oldest` (the log's first id, if any), `end` (the last id
+/// ever handed out), and, when more than `keep` wait, `cut` (the id after which exactly
+/// `keep` remain) and `total` (the exact count).
+pub(crate) fn backlog(
+    after: i64,
+    keep: i64,
+    bounded: i64,
+    oldest: Option<i64>,
+    end: i64,
+    over: Option<(i64, i64)>,
+) -> SinkBacklog {
+    // Events between the cursor and the log's oldest were deleted before delivery.
+    let pruned = match oldest {
+        Some(oldest) => (oldest - after - 1).max(0),
+        None => (end - after).max(0),
+    };
+    match over {
+        Some((cut, total)) if bounded > keep => {
+            SinkBacklog { waiting: keep, skip_to: Some(cut), skipped: total - keep + pruned }
+        }
+        _ if pruned > 0 => {
+            SinkBacklog { waiting: bounded, skip_to: Some(oldest.map_or(end, |o| o - 1)), skipped: pruned }
+        }
+        _ => SinkBacklog { waiting: bounded, skip_to: None, skipped: 0 },
+    }
 }

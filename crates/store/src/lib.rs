@@ -30,7 +30,7 @@ use serde_json::Value;
 
 pub use accounts::{Accounts, Role, StreamTicket, User, UserChange};
 pub use error::StoreError;
-pub use events::{EventFilter, Events, NewEvent, Snapshot, StoredEvent};
+pub use events::{EventFilter, Events, NewEvent, SinkBacklog, Snapshot, StoredEvent};
 pub use postgres::PgStore;
 pub use queue::{LeasePurpose, Queue};
 pub use sqlite::SqliteStore;

@@ -40,6 +40,7 @@ on_both_backends!(
     a_topology_lease_has_one_owner_until_it_expires_or_is_released,
     another_replicas_enqueue_is_announced_where_the_database_can,
     a_placement_is_stored_by_item_id_for_every_replica_and_goes_with_its_topology,
+    a_sink_cursor_has_one_holder_starts_at_the_end_and_its_backlog_is_bounded,
 );
 
 fn design(offset: u8) -> Design {
@@ -746,4 +747,51 @@ async fn a_placement_is_stored_by_item_id_for_every_replica_and_goes_with_its_to
     one.delete_topology(id).await.unwrap();
     assert!(matches!(two.placement(id).await, Err(StoreError::NotFound { .. })));
     assert!(matches!(two.set_placement(id, &placement).await, Err(StoreError::NotFound { .. })));
+}
+
+/// A sink's cursor: one replica holds it at a time (taken over once expired); a new sink
+/// starts at the log's end; its backlog is cut to the bound, counting what is skipped,
+/// and events deleted by retention before delivery count as skipped too.
+async fn a_sink_cursor_has_one_holder_starts_at_the_end_and_its_backlog_is_bounded(db: &TestDb) {
+    use decnet_store::{NewEvent, SinkBacklog};
+    let (one, two) = (db.open().await, db.open().await);
+    let event = |i: i64| NewEvent {
+        at: Utc::now(),
+        topology_id: None,
+        kind: "test.sink".into(),
+        decky: None,
+        service: None,
+        source_ip: None,
+        payload: json!({ "i": i }),
+    };
+    one.record_events(&(0..5).map(event).collect::<Vec<_>>()).await.unwrap();
+    let end =
+        one.events(&decnet_store::EventFilter { limit: 1000, ..Default::default() }).await.unwrap().last().unwrap().id;
+    let (now, ttl) = (Utc::now(), Duration::from_secs(30));
+    assert_eq!(one.hold_sink("siem", "one", now, ttl).await.unwrap(), Some(end), "starts at the end");
+    assert_eq!(two.hold_sink("siem", "two", now, ttl).await.unwrap(), None, "held by one");
+    assert_eq!(one.hold_sink("siem", "one", now, ttl).await.unwrap(), Some(end), "renewed by its holder");
+    assert!(!two.advance_sink("siem", "two", end + 1).await.unwrap(), "only the holder moves it");
+
+    two.record_events(&(5..25).map(event).collect::<Vec<_>>()).await.unwrap();
+    let backlog = one.sink_backlog(end, 100).await.unwrap();
+    assert_eq!(backlog, SinkBacklog { waiting: 20, skip_to: None, skipped: 0 });
+    let cut = one.sink_backlog(end, 8).await.unwrap();
+    assert_eq!((cut.waiting, cut.skipped), (8, 12), "{cut:?}");
+    assert_eq!(cut.skip_to, Some(end + 12), "exactly eight remain after the cut");
+    assert!(one.advance_sink("siem", "one", end + 12).await.unwrap());
+
+    let later = now + TimeDelta::seconds(31);
+    assert_eq!(two.hold_sink("siem", "two", later, ttl).await.unwrap(), Some(end + 12), "taken over where it stood");
+    assert_eq!(one.hold_sink("siem", "one", later, ttl).await.unwrap(), None);
+
+    // Retention deletes what the sink has not delivered: the gap counts as skipped.
+    two.prune_events(Utc::now() + TimeDelta::days(1), 1_000_000).await.unwrap();
+    two.record_events(&[event(99)]).await.unwrap();
+    let pruned = two.sink_backlog(end + 12, 100).await.unwrap();
+    assert_eq!(
+        pruned,
+        SinkBacklog { waiting: 1, skip_to: Some(end + 20), skipped: 8 },
+        "the eight pruned after the cursor"
+    );
 }

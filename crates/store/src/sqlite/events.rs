@@ -9,7 +9,10 @@ use super::SqliteStore;
 use super::rows::ts;
 use crate::StoreError;
 use crate::decode::{self, EVENT_COLUMNS, MUTATION_COLUMNS};
-use crate::events::{EventFilter, Events, NewEvent, Snapshot, StoredEvent};
+use crate::events::{
+    ADVANCE_SINK, EventFilter, Events, HOLD_SINK, NewEvent, SinkBacklog, Snapshot, StoredEvent, backlog,
+};
+use crate::queue::deadline_ms;
 
 /// Rows per multi-row INSERT (8 parameters each, well under SQLite's limit).
 const BATCH: usize = 100;
@@ -123,4 +126,69 @@ impl Events for SqliteStore {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn hold_sink(
+        &self,
+        sink: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> Result<Option<i64>, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        let end = log_end(&mut tx).await?;
+        let cursor: Option<i64> = sqlx::query_scalar(HOLD_SINK)
+            .bind(sink)
+            .bind(end)
+            .bind(owner)
+            .bind(deadline_ms(now, ttl))
+            .bind(now.timestamp_millis())
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(cursor)
+    }
+
+    async fn advance_sink(&self, sink: &str, owner: &str, to: i64) -> Result<bool, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.write_tx().await?;
+        let moved = sqlx::query(ADVANCE_SINK).bind(sink).bind(owner).bind(to).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(moved == 1)
+    }
+
+    async fn sink_backlog(&self, after: i64, keep: i64) -> Result<SinkBacklog, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Counted only up to one past the bound: a healthy sink's backlog is small, and a
+        // stalled one's is counted whole only when it has to be cut.
+        let bounded: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE id > $1 LIMIT $2) AS waiting")
+                .bind(after)
+                .bind(keep.saturating_add(1))
+                .fetch_one(&mut *tx)
+                .await?;
+        let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(id) FROM events").fetch_one(&mut *tx).await?;
+        let end = log_end(&mut tx).await?;
+        let over = if bounded > keep {
+            let cut: i64 = sqlx::query_scalar("SELECT id FROM events WHERE id > $1 ORDER BY id DESC LIMIT 1 OFFSET $2")
+                .bind(after)
+                .bind(keep)
+                .fetch_one(&mut *tx)
+                .await?;
+            let total: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE id > $1").bind(after).fetch_one(&mut *tx).await?;
+            Some((cut, total))
+        } else {
+            None
+        };
+        tx.commit().await?;
+        Ok(backlog(after, keep, bounded, oldest, end, over))
+    }
+}
+
+/// The log's end: the last id handed out (AUTOINCREMENT keeps it even when every row is gone).
+async fn log_end(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)")
+        .fetch_one(&mut *conn)
+        .await?)
 }
