@@ -134,6 +134,7 @@ fn main() {
 
     let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     client_rt.block_on(async {
+        decnet_sinks::use_ring_for_tls();
         let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build().unwrap();
         let login: Value = client
             .post(format!("{base}/api/v1/auth/login"))

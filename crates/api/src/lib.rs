@@ -21,6 +21,7 @@ mod layout;
 pub mod openapi;
 mod personas;
 mod placement;
+mod sinks;
 mod topologies;
 mod users;
 pub mod wire;
@@ -52,12 +53,19 @@ pub struct AppState {
     pub streams: Arc<events::Streams>,
     /// Serialized topology bodies.
     pub bodies: Arc<cache::BodyCache>,
+    /// The sinks this process runs (none unless configured).
+    pub sinks: Arc<decnet_engine::Sinks>,
 }
 
 impl AppState {
     /// The state of a server over `engine` with `auth`, and default stream limits.
     pub fn new(engine: Engine, auth: Arc<Auth>) -> Self {
-        Self { engine, auth, streams: Arc::default(), bodies: Arc::default() }
+        Self { engine, auth, streams: Arc::default(), bodies: Arc::default(), sinks: Arc::default() }
+    }
+
+    /// The same state, reporting `sinks`.
+    pub fn with_sinks(self, sinks: Arc<decnet_engine::Sinks>) -> Self {
+        Self { sinks, ..self }
     }
 }
 
@@ -68,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::routes())
         .merge(events::routes())
         .merge(attackers::routes())
+        .merge(sinks::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/healthz", get(topologies::healthz))

@@ -111,6 +111,7 @@ impl Modify for Conventions {
         crate::attackers::list,
         crate::attackers::show,
         crate::attackers::lures,
+        crate::sinks::list,
     ),
     components(schemas(crate::wire::ErrorBody, crate::wire::StreamSnapshot, crate::wire::StreamEvent)),
     modifiers(&Conventions),
@@ -121,6 +122,7 @@ impl Modify for Conventions {
         (name = "events", description = "The event log and live stream"),
         (name = "attackers", description = "Each attacker's path through the mazes"),
         (name = "health", description = "Probes"),
+        (name = "operations", description = "Sinks, and what the deployment uses"),
     )
 )]
 pub struct ApiDoc;

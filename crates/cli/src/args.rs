@@ -258,6 +258,10 @@ pub struct ServeArgs {
     #[arg(long, env = "DECNET_EVENTS_MAX_ROWS", default_value_t = 5_000_000,
           value_parser = clap::value_parser!(i64).range(1000..))]
     pub events_max_rows: i64,
+    /// The configuration file (YAML or JSON): where events go besides the store (`sinks`,
+    /// see docs/operations.md). Checked whole at start; a bad key stops it with its name.
+    #[arg(long, env = "DECNET_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `decnet engine …`.
@@ -282,6 +286,10 @@ pub enum EngineCommand {
         /// Most mutations of one topology claimed and committed together.
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000))]
         batch: u64,
+        /// The configuration file (as `serve --config`): this engine also delivers its
+        /// sinks (with replicas, one engine per sink at a time).
+        #[arg(long, env = "DECNET_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
     },
 }
 

@@ -53,10 +53,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         (Command::Serve(args), None) => {
+            let config = load_config(args.config.as_deref())?;
             let local = Local::open(&db, cli.runtime, cli.swarm.clone(), cli.decoy_bin.clone()).await?;
-            return serve(local.engine(true).await?, args).await;
+            return serve(local.engine(true).await?, args, config).await;
         }
-        (Command::Engine(EngineCommand::Run { once, tick, poll_ms, lease, batch }), None) => {
+        (Command::Engine(EngineCommand::Run { once, tick, poll_ms, lease, batch, config }), None) => {
+            let config = load_config(config.as_deref())?;
             let local = Local::open(&db, cli.runtime, cli.swarm.clone(), cli.decoy_bin.clone()).await?;
             let timing = EngineTiming {
                 tick: Duration::from_secs(*tick),
@@ -64,7 +66,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 lease: Duration::from_secs(*lease),
                 batch: usize::try_from(*batch).unwrap_or(64),
             };
-            return run_engine(local.engine(true).await?, *once, timing, json).await;
+            return run_engine(local.engine(true).await?, *once, timing, config, json).await;
         }
         _ => {}
     }
@@ -96,6 +98,14 @@ async fn command(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The configuration file at `path`, checked whole (none: no sinks).
+fn load_config(path: Option<&Path>) -> anyhow::Result<decnet_sinks::Config> {
+    match path {
+        Some(path) => decnet_sinks::Config::load(path).map_err(|e| usage(e.to_string())),
+        None => Ok(decnet_sinks::Config::default()),
+    }
+}
+
 /// The intervals and batch size `decnet engine run` was given.
 struct EngineTiming {
     tick: Duration,
@@ -104,7 +114,13 @@ struct EngineTiming {
     batch: usize,
 }
 
-async fn run_engine(engine: Engine, once: bool, timing: EngineTiming, json: bool) -> anyhow::Result<ExitCode> {
+async fn run_engine(
+    engine: Engine,
+    once: bool,
+    timing: EngineTiming,
+    config: decnet_sinks::Config,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let stop = shutdown_signal();
     if once {
         engine.heal().await?;
@@ -129,14 +145,27 @@ async fn run_engine(engine: Engine, once: bool, timing: EngineTiming, json: bool
         },
     );
     tracing::info!(runtime = engine.runtime().kind(), "engine running; Ctrl-C or SIGTERM stops it");
-    engine.run(stop).await?;
+    let (stop_tx, stopped) = stop_switch();
+    let stop_tx = Arc::new(stop_tx);
+    let sinks = engine.start_sinks(config.sinks, stopped.clone());
+    let signalled = stop_tx.clone();
+    let ran = engine
+        .run(async move {
+            stop.await;
+            let _ = signalled.send(true);
+        })
+        .await;
+    // The sinks stop with the engine, whether it stopped or failed.
+    let _ = stop_tx.send(true);
+    sinks.stopped().await;
+    ran?;
     tracing::info!("engine stopped");
     Ok(ExitCode::SUCCESS)
 }
 
 /// `decnet serve`: the API and the engine until SIGINT/SIGTERM, then a graceful stop
 /// (requests in flight finish; the engine stops between steps).
-async fn serve(engine: Engine, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+async fn serve(engine: Engine, args: &ServeArgs, config: decnet_sinks::Config) -> anyhow::Result<ExitCode> {
     let stop = shutdown_signal();
     let store = engine.store().clone();
     let password = std::env::var("DECNET_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
@@ -169,19 +198,14 @@ async fn serve(engine: Engine, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             ..engine.config().clone()
         },
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        }
-    };
+    let (stop_tx, stopped) = stop_switch();
+    let sinks = engine.start_sinks(config.sinks, stopped.clone());
     let mut reconciler = tokio::spawn({
         let engine = engine.clone();
         let stopped = stopped.clone();
         async move { engine.run(stopped()).await }
     });
-    let state = decnet_api::AppState::new(engine.clone(), auth);
+    let state = decnet_api::AppState::new(engine.clone(), auth).with_sinks(sinks.clone());
     let mut api = tokio::spawn(decnet_api::serve(listener, state, stopped()));
     eprintln!(
         "decnet serving http://{address} (runtime {}; web console at http://{address}/); Ctrl-C or SIGTERM stops it",
@@ -203,10 +227,26 @@ async fn serve(engine: Engine, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             (joined(api.await), joined(done))
         }
     };
+    sinks.stopped().await;
     api_result.context("the API server failed")?;
     engine_result.context("the engine failed")?;
     eprintln!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A stop switch: setting it (`send(true)`) resolves every future the function makes.
+fn stop_switch() -> (
+    tokio::sync::watch::Sender<bool>,
+    impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Clone,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        Box::pin(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+    };
+    (stop_tx, stopped)
 }
 
 /// The password for `decnet login`: standard input's first line, `DECNET_PASSWORD`, or a

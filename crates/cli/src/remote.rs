@@ -82,6 +82,7 @@ impl Remote {
             return Err(UsageError(format!("--server {server}: expected http://HOST:PORT")).into());
         }
         let token = token.or_else(|| load_credentials().tokens.get(&base).cloned());
+        decnet_sinks::use_ring_for_tls();
         Ok(Self { base, token, http: reqwest::Client::new() })
     }
 

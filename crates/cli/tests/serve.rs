@@ -20,9 +20,14 @@ struct Served {
 
 impl Served {
     fn start(db: &std::path::Path, admin_password: Option<&str>) -> Self {
+        Self::start_with(db, admin_password, &[])
+    }
+
+    fn start_with(db: &std::path::Path, admin_password: Option<&str>, extra: &[&str]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_decnet"));
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .env("DECNET_DB", db)
             .env("DECNET_RUNTIME", "memory")
             .env_remove("DECNET_ADMIN_PASSWORD")
@@ -80,8 +85,14 @@ impl Drop for Served {
     }
 }
 
-async fn login(base: &str, password: &str) -> reqwest::Response {
+/// An HTTP client (the workspace's reqwest takes its TLS provider from the process).
+fn http() -> reqwest::Client {
+    decnet_sinks::use_ring_for_tls();
     reqwest::Client::new()
+}
+
+async fn login(base: &str, password: &str) -> reqwest::Response {
+    http()
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({ "username": "admin", "password": password }))
         .send()
@@ -100,7 +111,7 @@ async fn first_start_prints_a_generated_password_once_and_sigterm_stops_cleanly(
         served.seen[notice + 1..].iter().map(|l| l.trim()).find(|l| !l.is_empty()).unwrap().to_owned()
     };
     assert!(password.len() >= 16, "{password:?}");
-    let client = reqwest::Client::new();
+    let client = http();
     let anonymous = client.get(format!("{}/api/v1/topologies", served.base)).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
     let health = client.get(format!("{}/healthz", served.base)).send().await.unwrap();
@@ -128,6 +139,76 @@ async fn the_admin_password_can_come_from_the_environment() {
     assert!(!served.seen.iter().any(|l| l.contains("First start")));
     assert_eq!(login(&served.base, "from-the-environment").await.status(), 200);
     served.stop();
+}
+
+/// A file sink configured with `--config`: what the store records reaches the file, and
+/// `GET /api/v1/sinks` reports it; a configuration with a bad key does not start.
+#[tokio::test]
+async fn a_configured_sink_delivers_the_log_and_reports_its_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out/events.jsonl");
+    let config = dir.path().join("decnet.yaml");
+    std::fs::write(
+        &config,
+        format!("sinks:\n  - name: archive\n    file: {{ path: {:?} }}\n", out.display().to_string()),
+    )
+    .unwrap();
+    let served = Served::start_with(
+        &dir.path().join("sinks.db"),
+        Some("sink-password"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let token = login(&served.base, "sink-password").await.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = http();
+    let created = client
+        .post(format!("{}/api/v1/topologies/blank", served.base))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "sunk" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    let line = loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("topology.created")) {
+            break line.to_owned();
+        }
+        assert!(std::time::Instant::now() < until, "the event never reached the file: {text:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["payload"]["name"], "sunk");
+    let sinks: Value = client
+        .get(format!("{}/api/v1/sinks", served.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sink = &sinks["sinks"][0];
+    assert_eq!(
+        (sink["name"].as_str(), sink["kind"].as_str(), sink["healthy"].as_bool()),
+        (Some("archive"), Some("file"), Some(true))
+    );
+    assert!(sink["delivered"].as_u64().unwrap() >= 1 && sink["active"] == true, "{sink}");
+    served.stop();
+
+    std::fs::write(&config, "sinks:\n  - name: archive\n    file: { path: /tmp/x, max_byts: 10 }\n").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_decnet"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config", config.to_str().unwrap()])
+        .env("DECNET_DB", dir.path().join("sinks.db"))
+        .env("DECNET_RUNTIME", "memory")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("decnet.yaml") && stderr.contains("max_byts"), "the bad key is named: {stderr}");
 }
 
 #[test]

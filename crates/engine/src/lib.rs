@@ -17,6 +17,7 @@ mod lease;
 mod lifecycle;
 mod placement;
 mod reconciler;
+mod sinks;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,7 @@ pub use converge::ConvergeReport;
 pub use error::EngineError;
 pub use lifecycle::Reaped;
 pub use reconciler::DrainReport;
+pub use sinks::Sinks;
 
 /// Engine settings.
 #[derive(Debug, Clone)]

@@ -87,6 +87,15 @@ pub trait Deliver: Send {
     async fn deliver(&mut self, batch: &[SinkEvent]) -> Result<(), SinkError>;
 }
 
+/// Makes ring the process's TLS provider. The workspace's reqwest is built without one of
+/// its own (aws-lc needs a C toolchain the static decoy avoids), so every process that
+/// builds an HTTP client calls this first; calling it again does nothing.
+pub fn use_ring_for_tls() {
+    // Deprecated only for lacking post-quantum key exchange; see `transport::tls_config`.
+    #[allow(deprecated)]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Opens the transport `config` describes.
 pub fn open(config: &SinkConfig) -> Result<Box<dyn Deliver>, SinkError> {
     transport::open(config)

@@ -10,6 +10,7 @@ mod accounts;
 mod attackers;
 mod catalogue;
 mod events;
+mod operations;
 mod queue;
 mod topology;
 
@@ -20,6 +21,7 @@ pub use catalogue::{
     ServiceField, ServiceList, ServiceSchema,
 };
 pub use events::{EventPage, EventRow, StreamEvent, StreamSnapshot};
+pub use operations::{SinkList, SinkRow};
 pub use queue::{EditApplied, Enqueued, MutationRow, PlanResult, PlanResults, ValidationReport};
 pub use topology::{
     DeckyConfig, DeckyRow, EdgeRow, LanRow, LayoutRequest, LayoutSaved, PlacementPolicy, PlacementRequest,

@@ -53,6 +53,7 @@ pub async fn app_with(config: AuthConfig) -> (tempfile::TempDir, Engine, Server)
     let base = format!("http://{}", listener.local_addr().unwrap());
     // The server task ends with the test's runtime.
     tokio::spawn(decnet_api::serve(listener, state, std::future::pending()));
+    decnet_sinks::use_ring_for_tls();
     let client = reqwest::Client::new();
     let mut server = Server { base, client, token: String::new() };
     server.token = login(&server, "admin", ADMIN_PASSWORD).await.unwrap();
