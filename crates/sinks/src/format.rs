@@ -90,27 +90,39 @@ pub fn ecs(event: &SinkEvent) -> Value {
     let mut doc = Map::new();
     doc.insert("@timestamp".into(), json!(event.timestamp.to_rfc3339_opts(SecondsFormat::Micros, true)));
     let attacker = event.service.is_some();
-    let category = match event.kind.rsplit('.').next() {
-        Some("login" | "auth" | "authentication") => "authentication",
-        Some("connect" | "connection" | "disconnect") => "network",
-        Some("command" | "exec") => "process",
-        Some("file" | "download" | "upload") => "file",
+    // The decoys' event types (version 2 of their schema), mapped to ECS categories.
+    let category = match event.kind.as_str() {
+        "auth_attempt" => "authentication",
+        "connect" | "disconnect" | "rejected" | "tunnel" | "handshake" => "network",
+        "command" => "process",
+        "file_download" | "file_upload" => "file",
+        "request" => "web",
         _ if attacker => "intrusion_detection",
         _ => "configuration",
     };
-    doc.insert(
-        "event".into(),
-        json!({
-            "kind": if attacker { "alert" } else { "event" },
-            "category": [category],
-            "action": event.kind,
-            "dataset": format!("decnet.{}", event.service.as_deref().unwrap_or("engine")),
-            "module": "decnet",
-            "id": event.id.to_string(),
-        }),
-    );
+    let mut ecs_event = json!({
+        "kind": if attacker { "alert" } else { "event" },
+        "category": [category],
+        "action": event.kind,
+        "dataset": format!("decnet.{}", event.service.as_deref().unwrap_or("engine")),
+        "module": "decnet",
+        "id": event.id.to_string(),
+    });
+    let outcome = event.payload.pointer("/details/outcome").and_then(Value::as_str);
+    if let Some(outcome) = outcome.filter(|o| matches!(*o, "success" | "failure")) {
+        ecs_event["outcome"] = json!(outcome);
+    }
+    doc.insert("event".into(), ecs_event);
+    let field = |name: &str| event.payload.get(name).and_then(Value::as_str);
     if let Some(ip) = &event.source_ip {
-        doc.insert("source".into(), json!({ "ip": ip }));
+        let mut source = json!({ "ip": ip });
+        if let Some(port) = event.payload.get("src_port").and_then(Value::as_u64) {
+            source["port"] = json!(port);
+        }
+        doc.insert("source".into(), source);
+    }
+    if let (Some(ip), Some(port)) = (field("dst_ip"), event.payload.get("dst_port").and_then(Value::as_u64)) {
+        doc.insert("destination".into(), json!({ "ip": ip, "port": port }));
     }
     if let Some(decky) = &event.decky {
         doc.insert("host".into(), json!({ "name": decky }));
@@ -118,13 +130,11 @@ pub fn ecs(event: &SinkEvent) -> Value {
     if let Some(service) = &event.service {
         doc.insert("service".into(), json!({ "name": service }));
     }
-    if let Some(user) = event.payload.get("username").and_then(Value::as_str) {
+    if let Some(user) = field("principal") {
         doc.insert("user".into(), json!({ "name": user }));
     }
-    if let Some(outcome) = event.payload.get("success").and_then(Value::as_bool) {
-        if let Some(Value::Object(e)) = doc.get_mut("event") {
-            e.insert("outcome".into(), json!(if outcome { "success" } else { "failure" }));
-        }
+    if let Some(command) = field("command") {
+        doc.insert("process".into(), json!({ "command_line": command }));
     }
     doc.insert("observer".into(), json!({ "type": "honeypot", "product": "decnet", "vendor": "decnet" }));
     if let Some(topology) = &event.topology_id {
@@ -176,11 +186,14 @@ mod tests {
 
     #[test]
     fn an_ecs_document_names_source_host_user_and_outcome() {
-        let doc = ecs(&event(json!({ "username": "admin", "success": true })));
+        let mut login = event(json!({ "principal": "admin", "src_port": 40022, "details": { "outcome": "success" } }));
+        login.kind = "auth_attempt".into();
+        let doc = ecs(&login);
         assert_eq!(doc["source"]["ip"], "203.0.113.9");
         assert_eq!(doc["host"]["name"], "web01");
         assert_eq!(doc["user"]["name"], "admin");
-        assert_eq!(doc["event"]["action"], "ssh.login");
+        assert_eq!(doc["event"]["action"], "auth_attempt");
+        assert_eq!(doc["source"]["port"], 40022);
         assert_eq!(doc["event"]["category"], json!(["authentication"]));
         assert_eq!(doc["event"]["outcome"], "success");
         assert_eq!(doc["@timestamp"], "2026-12-07T10:00:00.500000Z");

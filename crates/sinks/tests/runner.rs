@@ -26,6 +26,8 @@ struct MemoryLog {
     /// Calls of `hold`, and a wake-up for each.
     holds: Mutex<usize>,
     held: Notify,
+    /// The log's length when `wait` last returned: events recorded since end a wait at once.
+    waited_at: Mutex<usize>,
 }
 
 impl MemoryLog {
@@ -65,7 +67,13 @@ impl Spool for MemoryLog {
     }
 
     async fn wait(&self, at_most: Duration) {
-        let _ = tokio::time::timeout(at_most, self.recorded.notified()).await;
+        let recorded = self.recorded.notified();
+        let length = self.events.lock().unwrap().len();
+        let seen = std::mem::replace(&mut *self.waited_at.lock().unwrap(), length);
+        if length == seen {
+            let _ = tokio::time::timeout(at_most, recorded).await;
+            *self.waited_at.lock().unwrap() = self.events.lock().unwrap().len();
+        }
     }
 }
 
@@ -123,8 +131,9 @@ async fn a_stalled_receiver_spools_to_the_bound_counts_the_excess_dropped_then_d
     })
     .await
     .expect("the runner takes its sink");
+    let template = SinkEvent { payload: serde_json::json!({ "event": "auth_attempt" }), ..common::event(0) };
     for chunk in 0..100 {
-        log.record((1..=1000).map(|n| common::event(chunk * 1000 + n)));
+        log.record((1..=1000).map(|n| SinkEvent { id: chunk * 1000 + n, ..template.clone() }));
     }
     receiver.until("a failed attempt", Duration::from_secs(10), |r| !r.is_empty()).await;
     // While stalled: every attempt is one batch (memory stays at a batch), none delivered.

@@ -125,12 +125,12 @@ async fn rsyslog_receives_and_parses_rfc5424_over_udp_tcp_and_tls() {
         let mut syslog = decnet_sinks::open(&sink(yaml)).unwrap();
         let mut event = common::event(*id);
         // An attacker's newline and bracket stay inside their fields.
-        event.payload["username"] = format!("root\n]evil{id}").into();
+        event.payload["principal"] = format!("root\n]evil{id}").into();
         syslog.deliver(&[event, common::event(id + 100)]).await.unwrap();
         let line = rsyslog.line_with(&format!("id=\"{id}\""));
-        assert!(line.starts_with("ssh.login decnet [decnet@32473 "), "{line}");
+        assert!(line.starts_with("auth_attempt decnet [decnet@32473 "), "{line}");
         assert!(line.contains(r#"decky="web01""#) && line.contains(r#"src="203.0.113.7""#), "{line}");
-        assert!(line.contains(r#""username":"root\n]evil"#), "the message is the payload's JSON, escaped: {line}");
+        assert!(line.contains(r#""principal":"root\n]evil"#), "the message is the payload's JSON, escaped: {line}");
         // Two messages in one batch arrive as two (framing holds).
         rsyslog.line_with(&format!("id=\"{}\"", id + 100));
     }

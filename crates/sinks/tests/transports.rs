@@ -62,7 +62,7 @@ async fn the_webhook_is_signed_and_a_failed_batch_is_delivered_again() {
         let body: Value = serde_json::from_slice(&request.body).unwrap();
         let ids: Vec<i64> = body["events"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
         assert_eq!(ids, [1, 2, 3]);
-        assert_eq!(body["events"][0]["payload"]["username"], "user1");
+        assert_eq!(body["events"][0]["payload"]["principal"], "user1");
     }
 }
 
@@ -87,7 +87,7 @@ async fn the_bulk_sink_sends_ecs_documents_created_once_by_log_id() {
     for (field, value) in [
         ("/source/ip", "203.0.113.7"),
         ("/host/name", "web01"),
-        ("/event/action", "ssh.login"),
+        ("/event/action", "auth_attempt"),
         ("/user/name", "user10"),
         ("/event/outcome", "failure"),
         ("/service/name", "ssh"),

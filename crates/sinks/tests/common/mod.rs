@@ -145,16 +145,20 @@ async fn serve(
     }
 }
 
-/// Event `id`: an ssh login attempt from 203.0.113.7 (or the engine's own when `id` is even and `engine`).
+/// Event `id`: a failed ssh login from 203.0.113.7, as the decoys write it (schema 2).
 pub fn event(id: i64) -> SinkEvent {
     SinkEvent {
         id,
         timestamp: Utc::now(),
-        kind: "ssh.login".into(),
+        kind: "auth_attempt".into(),
         topology_id: Some("4f1c6a2e-0000-0000-0000-000000000001".into()),
         decky: Some("web01".into()),
         service: Some("ssh".into()),
         source_ip: Some("203.0.113.7".into()),
-        payload: json!({ "username": format!("user{id}"), "password": "hunter2", "success": false }),
+        payload: json!({
+            "v": 2, "event": "auth_attempt", "service": "ssh", "src_ip": "203.0.113.7", "src_port": 40000 + id,
+            "principal": format!("user{id}"), "secret": { "kind": "password", "value": "hunter2" },
+            "details": { "outcome": "failure" },
+        }),
     }
 }
