@@ -5,6 +5,7 @@
 //! and archetype catalogue, and mutation planning. No IO, no async runtime, no clock: the
 //! callers pass in whatever the rules need (claimed subnets, the current time, ...).
 
+pub mod alerts;
 pub mod alloc;
 pub mod catalogue;
 pub mod diff;

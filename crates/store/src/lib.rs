@@ -11,6 +11,7 @@ mod cache;
 mod decode;
 mod error;
 pub mod events;
+pub mod incidents;
 mod postgres;
 pub mod queue;
 mod sqlite;
@@ -31,6 +32,7 @@ use serde_json::Value;
 pub use accounts::{Accounts, Role, StreamTicket, User, UserChange};
 pub use error::StoreError;
 pub use events::{EventFilter, Events, NewEvent, SinkBacklog, Snapshot, StoredEvent};
+pub use incidents::{Incident, IncidentFilter, IncidentHit, Incidents};
 pub use postgres::PgStore;
 pub use queue::{LeasePurpose, Queue};
 pub use sqlite::SqliteStore;
@@ -206,7 +208,7 @@ pub enum ApplyOutcome {
 /// - Status changes follow the domain's transition table and are audited in the same
 ///   transaction.
 #[async_trait]
-pub trait Store: Accounts + Events + Queue + Send + Sync {
+pub trait Store: Accounts + Events + Incidents + Queue + Send + Sync {
     /// Creates a pending topology; `build` sees every subnet claimed by topologies that
     /// are not torn down, inside the same transaction as the insert.
     async fn create_topology(&self, new: NewTopology, build: DesignBuilder) -> Result<Arc<Topology>, StoreError>;

@@ -19,6 +19,7 @@
 
 mod accounts;
 mod events;
+mod incidents;
 mod queue;
 mod rows;
 

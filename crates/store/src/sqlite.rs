@@ -7,6 +7,7 @@
 
 mod accounts;
 mod events;
+mod incidents;
 mod queue;
 mod rows;
 

@@ -41,6 +41,7 @@ on_both_backends!(
     another_replicas_enqueue_is_announced_where_the_database_can,
     a_placement_is_stored_by_item_id_for_every_replica_and_goes_with_its_topology,
     a_sink_cursor_has_one_holder_starts_at_the_end_and_its_backlog_is_bounded,
+    hits_fold_into_one_incident_per_rule_and_source_opened_at_its_threshold_once,
 );
 
 fn design(offset: u8) -> Design {
@@ -794,4 +795,62 @@ async fn a_sink_cursor_has_one_holder_starts_at_the_end_and_its_backlog_is_bound
         SinkBacklog { waiting: 1, skip_to: Some(end + 20), skipped: 8 },
         "the eight pruned after the cursor"
     );
+}
+
+/// A burst from one source folds into one incident, opened (and announced in the log) when
+/// it reaches its threshold; another source, or a hit after the window, is another
+/// incident; a replica that lost the alerter's cursor writes nothing.
+async fn hits_fold_into_one_incident_per_rule_and_source_opened_at_its_threshold_once(db: &TestDb) {
+    use decnet_domain::alerts::Severity;
+    use decnet_store::{EventFilter, IncidentFilter, IncidentHit};
+    let store = db.open().await;
+    let id = create(&*store, "alerted", 60).await;
+    let start = Utc::now();
+    let hit = |n: i64, source: &str, at: DateTime<Utc>| IncidentHit {
+        rule: "brute-force".into(),
+        severity: Severity::Medium,
+        threshold: 5,
+        topology_id: Some(id),
+        source_ip: Some(source.into()),
+        decky: Some("gw".into()),
+        service: Some("ssh".into()),
+        at,
+        event_id: n,
+    };
+    let window = Duration::from_secs(600);
+    assert!(store.hold_sink("@alerts", "me", start, window).await.unwrap().is_some());
+    let burst: Vec<_> = (1..=7).map(|n| hit(n, "203.0.113.5", start + TimeDelta::seconds(n))).collect();
+    let announced = store.fold_incidents(&burst[..3], window, "@alerts", "me", 3).await.unwrap().unwrap();
+    assert!(announced.is_empty(), "below the threshold: nothing yet");
+    let filter = IncidentFilter { limit: 100, ..Default::default() };
+    assert!(store.incidents(&filter).await.unwrap().is_empty(), "not open yet");
+    let announced = store.fold_incidents(&burst[3..], window, "@alerts", "me", 7).await.unwrap().unwrap();
+    assert_eq!(announced.len(), 1, "opened once, at the threshold: {announced:?}");
+    assert_eq!(announced[0].count, 5);
+    let open = store.incidents(&filter).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!((open[0].count, open[0].first_event_id, open[0].last_event_id), (7, 1, 7));
+    let logged = store
+        .events(&EventFilter { kind: Some("incident.opened".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), 1);
+    assert_eq!((logged[0].payload["rule"].as_str(), logged[0].topology_id), (Some("brute-force"), Some(id)));
+
+    // Another source, and the same source after the window: new incidents.
+    let others = vec![
+        IncidentHit { threshold: 1, ..hit(8, "198.51.100.1", start + TimeDelta::seconds(8)) },
+        IncidentHit { threshold: 1, ..hit(9, "203.0.113.5", start + TimeDelta::seconds(7 + 601)) },
+    ];
+    store.fold_incidents(&others, window, "@alerts", "me", 9).await.unwrap().unwrap();
+    assert_eq!(store.incidents(&filter).await.unwrap().len(), 3);
+    let high = IncidentFilter { min_severity: Some(Severity::High), ..filter.clone() };
+    assert!(store.incidents(&high).await.unwrap().is_empty(), "filtered by severity");
+
+    // The cursor taken over by another replica: this one writes nothing.
+    let later = start + TimeDelta::seconds(700);
+    assert!(store.hold_sink("@alerts", "other", later + TimeDelta::seconds(700), window).await.unwrap().is_some());
+    let lost = store.fold_incidents(&[hit(10, "203.0.113.5", later)], window, "@alerts", "me", 10).await.unwrap();
+    assert!(lost.is_none());
+    assert_eq!(store.incidents(&filter).await.unwrap().iter().map(|i| i.count).sum::<i64>(), 9);
 }
