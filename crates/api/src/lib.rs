@@ -17,6 +17,7 @@ mod design;
 mod design_tools;
 mod error;
 pub mod events;
+mod incidents;
 mod layout;
 pub mod openapi;
 mod personas;
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::routes())
         .merge(attackers::routes())
         .merge(sinks::routes())
+        .merge(incidents::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/healthz", get(topologies::healthz))

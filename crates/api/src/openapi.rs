@@ -112,6 +112,7 @@ impl Modify for Conventions {
         crate::attackers::show,
         crate::attackers::lures,
         crate::sinks::list,
+        crate::incidents::list,
     ),
     components(schemas(crate::wire::ErrorBody, crate::wire::StreamSnapshot, crate::wire::StreamEvent)),
     modifiers(&Conventions),
@@ -122,7 +123,7 @@ impl Modify for Conventions {
         (name = "events", description = "The event log and live stream"),
         (name = "attackers", description = "Each attacker's path through the mazes"),
         (name = "health", description = "Probes"),
-        (name = "operations", description = "Sinks, and what the deployment uses"),
+        (name = "operations", description = "Sinks and incidents"),
     )
 )]
 pub struct ApiDoc;

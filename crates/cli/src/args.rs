@@ -167,6 +167,23 @@ pub enum Command {
     Events(EventsArgs),
     /// List the attackers seen in the mazes, or show one's path (`attackers show ID`).
     Attackers(AttackersArgs),
+    /// List the open incidents: what the alert rules made of attackers' actions (a login
+    /// that worked, a lure used, a pivot, a burst of guesses, ...), latest first.
+    Incidents(IncidentsArgs),
+}
+
+/// `decnet incidents`.
+#[derive(Debug, Args)]
+pub struct IncidentsArgs {
+    /// Only this topology's (id or name).
+    #[arg(long)]
+    pub topology: Option<String>,
+    /// Only at least this severe.
+    #[arg(long, value_parser = ["low", "medium", "high", "critical"])]
+    pub severity: Option<String>,
+    /// How many to show.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=1000))]
+    pub limit: i64,
 }
 
 /// `decnet cluster …`.

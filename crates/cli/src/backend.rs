@@ -9,9 +9,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use decnet_api::wire::{
-    ArchetypeList, AttackerDetail, AttackerList, AttackerSummary, Enqueued, EventRow, LureList, MutationRow,
-    PlacementRequest, PlacementView, PlanResult, ReapReport, ServiceList, StatusEventRow, TopologyDetail, TopologyPage,
-    TopologySummary, ValidationReport,
+    ArchetypeList, AttackerDetail, AttackerList, AttackerSummary, Enqueued, EventRow, IncidentList, LureList,
+    MutationRow, PlacementRequest, PlacementView, PlanResult, ReapReport, ServiceList, StatusEventRow, TopologyDetail,
+    TopologyPage, TopologySummary, ValidationReport,
 };
 use decnet_domain::document::{TopologyDocument, from_design};
 use decnet_domain::generator::GeneratorConfig;
@@ -22,7 +22,7 @@ use decnet_store::{ListFilter, PgStore, SqliteStore, Store};
 use serde_json::{Value, json};
 
 use crate::UsageError;
-use crate::args::{Database, EventsArgs, GenerateArgs, RuntimeKind, SwarmArgs};
+use crate::args::{Database, EventsArgs, GenerateArgs, IncidentsArgs, RuntimeKind, SwarmArgs};
 use crate::remote::{Remote, encode};
 
 /// The most topologies one listing shows.
@@ -81,6 +81,8 @@ pub trait Backend: Send + Sync {
     async fn attackers(&self, topology: Option<&str>) -> anyhow::Result<AttackerList>;
     /// One attacker (by source address) with its path.
     async fn attacker(&self, id: &str, topology: Option<&str>) -> anyhow::Result<AttackerDetail>;
+    /// Open incidents, latest first.
+    async fn incidents(&self, args: &IncidentsArgs) -> anyhow::Result<IncidentList>;
 }
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -375,6 +377,17 @@ impl Backend for Local {
         Ok(decnet_api::reap_report(&reaped))
     }
 
+    async fn incidents(&self, args: &IncidentsArgs) -> anyhow::Result<IncidentList> {
+        let topology_id = match &args.topology {
+            Some(key) => Some(self.resolve(key).await?),
+            None => None,
+        };
+        let min_severity = args.severity.as_deref().map(str::parse).transpose().map_err(usage)?;
+        let filter = decnet_store::IncidentFilter { topology_id, min_severity, source_ip: None, limit: args.limit };
+        let found = self.store.incidents(&filter).await?;
+        Ok(IncidentList { incidents: found.into_iter().map(Into::into).collect() })
+    }
+
     async fn attackers(&self, topology: Option<&str>) -> anyhow::Result<AttackerList> {
         let found = self.local_attackers(topology).await?;
         Ok(AttackerList { attackers: found.iter().map(|(t, a)| AttackerSummary::new(*t, a)).collect() })
@@ -535,6 +548,17 @@ impl Backend for Remote {
 
     async fn attackers(&self, topology: Option<&str>) -> anyhow::Result<AttackerList> {
         self.get_as(&attackers_path("", topology)).await
+    }
+
+    async fn incidents(&self, args: &IncidentsArgs) -> anyhow::Result<IncidentList> {
+        let mut query = format!("?limit={}", args.limit);
+        if let Some(topology) = &args.topology {
+            query.push_str(&format!("&topology={}", encode(topology)));
+        }
+        if let Some(severity) = &args.severity {
+            query.push_str(&format!("&severity={}", encode(severity)));
+        }
+        self.get_as(&format!("/api/v1/incidents{query}")).await
     }
 
     async fn attacker(&self, id: &str, topology: Option<&str>) -> anyhow::Result<AttackerDetail> {

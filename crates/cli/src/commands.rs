@@ -90,6 +90,7 @@ async fn command(
         Command::ReapOrphans => output::reaped(&backend.reap_orphans().await?, json),
         Command::Events(args) => return crate::events::run(backend, args, json).await,
         Command::Attackers(args) => return crate::attackers::run(backend, args, json).await,
+        Command::Incidents(args) => output::incidents(&backend.incidents(args).await?, json),
         Command::Topology(command) => return topology(backend, command, json, decoy_bin).await,
         Command::Login(_) | Command::Serve(_) | Command::Engine(_) | Command::Cluster(_) => {
             return Err(usage("this command is not run against a backend"));
@@ -148,6 +149,11 @@ async fn run_engine(
     let (stop_tx, stopped) = stop_switch();
     let stop_tx = Arc::new(stop_tx);
     let sinks = engine.start_sinks(config.sinks, stopped.clone());
+    let alerter = tokio::spawn({
+        let engine = engine.clone();
+        let stopped = stopped.clone();
+        async move { engine.run_alerts(config.alerts, stopped()).await }
+    });
     let signalled = stop_tx.clone();
     let ran = engine
         .run(async move {
@@ -155,9 +161,10 @@ async fn run_engine(
             let _ = signalled.send(true);
         })
         .await;
-    // The sinks stop with the engine, whether it stopped or failed.
+    // The sinks and the alerter stop with the engine, whether it stopped or failed.
     let _ = stop_tx.send(true);
     sinks.stopped().await;
+    let _ = alerter.await;
     ran?;
     tracing::info!("engine stopped");
     Ok(ExitCode::SUCCESS)
@@ -200,6 +207,11 @@ async fn serve(engine: Engine, args: &ServeArgs, config: decnet_sinks::Config) -
     );
     let (stop_tx, stopped) = stop_switch();
     let sinks = engine.start_sinks(config.sinks, stopped.clone());
+    let alerter = tokio::spawn({
+        let engine = engine.clone();
+        let stopped = stopped.clone();
+        async move { engine.run_alerts(config.alerts, stopped()).await }
+    });
     let mut reconciler = tokio::spawn({
         let engine = engine.clone();
         let stopped = stopped.clone();
@@ -228,6 +240,7 @@ async fn serve(engine: Engine, args: &ServeArgs, config: decnet_sinks::Config) -
         }
     };
     sinks.stopped().await;
+    let _ = alerter.await;
     api_result.context("the API server failed")?;
     engine_result.context("the engine failed")?;
     eprintln!("stopped");

@@ -252,6 +252,29 @@ pub fn placement(view: &decnet_api::wire::PlacementView, json: bool) {
     }
 }
 
+pub fn incidents(list: &decnet_api::wire::IncidentList, json: bool) {
+    if json {
+        return print_json(list);
+    }
+    let mut t = table(&["id", "severity", "rule", "source", "on", "count", "first seen", "last seen"]);
+    for i in &list.incidents {
+        t.add_row(vec![
+            i.id.to_string(),
+            i.severity.clone(),
+            i.rule.clone(),
+            i.source_ip.clone().unwrap_or_else(|| "-".into()),
+            format!("{}/{}", i.decky.as_deref().unwrap_or("-"), i.service.as_deref().unwrap_or("-")),
+            i.count.to_string(),
+            i.first_seen.format("%Y-%m-%d %H:%M:%S").to_string(),
+            i.last_seen.format("%Y-%m-%d %H:%M:%S").to_string(),
+        ]);
+    }
+    println!("open incidents: {}", list.incidents.len());
+    if !list.incidents.is_empty() {
+        println!("{t}");
+    }
+}
+
 pub fn deleted(id: uuid::Uuid, json: bool) {
     if json {
         return print_json(&serde_json::json!({ "deleted": id }));

@@ -181,6 +181,8 @@ fn topology_place_stores_pins_that_topology_placement_shows() {
     cli.expect(2, &["topology", "place", "maze", "--pin", "no-equals-sign"]);
     cli.expect(5, &["topology", "place", "nowhere"]);
     assert_eq!(cli.json(&["topology", "placement", "maze"]), placed, "refusals changed nothing");
+    assert_eq!(cli.json(&["incidents"]), json!({ "incidents": [] }), "placing is no incident");
+    cli.expect(2, &["incidents", "--severity", "loud"]);
     let cleared = cli.json(&["topology", "place", "maze"]);
     assert_eq!((&cleared["policy"], &cleared["deckies"]), (&json!(null), &json!({})), "replaced whole");
 }

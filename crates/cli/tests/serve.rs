@@ -197,6 +197,16 @@ async fn a_configured_sink_delivers_the_log_and_reports_its_health() {
         (Some("archive"), Some("file"), Some(true))
     );
     assert!(sink["delivered"].as_u64().unwrap() >= 1 && sink["active"] == true, "{sink}");
+    let incidents = client.get(format!("{}/api/v1/incidents", served.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(incidents.status(), 200);
+    assert_eq!(
+        incidents.json::<Value>().await.unwrap(),
+        json!({ "incidents": [] }),
+        "creating a topology is no incident"
+    );
+    let bad =
+        client.get(format!("{}/api/v1/incidents?severity=loud", served.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
     served.stop();
 
     std::fs::write(&config, "sinks:\n  - name: archive\n    file: { path: /tmp/x, max_byts: 10 }\n").unwrap();

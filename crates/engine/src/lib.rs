@@ -6,6 +6,7 @@
 //! ([`Engine::converge`]), which compares the stored design with what the runtime reports
 //! and repairs the difference.
 
+pub mod alerts;
 pub mod attackers;
 pub mod bus;
 mod collector;

@@ -1,4 +1,5 @@
-//! The sinks section of `decnet serve --config FILE` (YAML or JSON), checked whole at
+//! The configuration file of `decnet serve --config FILE` (YAML or JSON): its sinks and
+//! its alert rules (`decnet_domain::alerts`), checked whole at
 //! start: an unknown key, a wrong type or a bad value is an error naming where it is.
 //!
 //! ```yaml
@@ -12,6 +13,8 @@
 //!     webhook: { url: "https://soar.example/hooks/decnet", secret_env: DECNET_HOOK_SECRET }
 //!   - name: search
 //!     elasticsearch: { url: "https://search.example:9200", index: decnet-events, api_key_env: ES_KEY }
+//! alerts:
+//!   ignore: { sources: ["10.0.0.0/8"] }     # our own scanners
 //! ```
 
 use std::collections::BTreeSet;
@@ -62,6 +65,9 @@ pub struct Config {
     /// Where events go besides the store.
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    /// Which events make incidents (the defaults when absent).
+    #[serde(default)]
+    pub alerts: decnet_domain::alerts::AlertConfig,
 }
 
 /// One sink: common settings and exactly one transport.
@@ -330,6 +336,7 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), (String, String)> {
+        self.alerts.check()?;
         let mut names = BTreeSet::new();
         for (n, sink) in self.sinks.iter().enumerate() {
             let at = |key: &str| format!("sinks[{n}].{key}");
@@ -474,7 +481,9 @@ mod tests {
                 "sinks:\n  - name: a\n    elasticsearch: { url: \"http://h\", index: UPPER }\n",
                 "sinks[0].elasticsearch.index",
             ),
-            ("alerts: {}\n", "alerts"),
+            ("alerts: { rules: [ { name: x, severity: loud } ] }\n", "loud"),
+            ("alerts: { ignore: { sources: [nowhere] } }\n", "alerts.ignore.sources[0]"),
+            ("alert: {}\n", "alert"),
         ];
         for (text, named) in cases {
             let err = parse(text).unwrap_err().to_string();

@@ -1,4 +1,5 @@
-//! Operations: the sinks that carry events out, with their health.
+//! Operations: the sinks that carry events out, with their health, and the incidents the
+//! alert rules opened.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -57,4 +58,59 @@ impl From<decnet_sinks::SinkStatus> for SinkRow {
 pub struct SinkList {
     /// In configuration order.
     pub sinks: Vec<SinkRow>,
+}
+
+/// An incident: what the alert rules made of an attacker's events (`GET /api/v1/incidents`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IncidentRow {
+    /// Unique, growing.
+    pub id: i64,
+    /// The rule that made it (`login-success`, `brute-force`, ...).
+    pub rule: String,
+    /// `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// Its topology.
+    pub topology_id: Option<uuid::Uuid>,
+    /// The attacker's address.
+    pub source_ip: Option<String>,
+    /// The decky of its latest event.
+    pub decky: Option<String>,
+    /// The service of its latest event.
+    pub service: Option<String>,
+    /// Its first event's time.
+    pub first_seen: DateTime<Utc>,
+    /// Its latest event's time.
+    pub last_seen: DateTime<Utc>,
+    /// Events folded into it.
+    pub count: i64,
+    /// Its first event's id in the log (`GET /api/v1/events?after=`).
+    pub first_event_id: i64,
+    /// Its latest event's id in the log.
+    pub last_event_id: i64,
+}
+
+impl From<decnet_store::Incident> for IncidentRow {
+    fn from(i: decnet_store::Incident) -> Self {
+        Self {
+            id: i.id,
+            rule: i.rule,
+            severity: i.severity.as_str().to_owned(),
+            topology_id: i.topology_id.map(|t| t.0),
+            source_ip: i.source_ip,
+            decky: i.decky,
+            service: i.service,
+            first_seen: i.first_seen,
+            last_seen: i.last_seen,
+            count: i.count,
+            first_event_id: i.first_event_id,
+            last_event_id: i.last_event_id,
+        }
+    }
+}
+
+/// Open incidents, latest activity first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IncidentList {
+    /// The incidents.
+    pub incidents: Vec<IncidentRow>,
 }
