@@ -3,7 +3,7 @@
 # the decoy tests talk to (redis-cli, the MariaDB mysql client, psql, ftp, telnet, swaks,
 # smbclient, xfreerdp under Xvfb, impacket for MSSQL, sshpass, OpenSSH's ssh, the docker
 # CLI, mosquitto_sub/pub, tftp, dig, sipsak and sipvicious's svmap), nmap for the
-# service-detection tests, rsyslog for the syslog sink, and Chromium with
+# service-detection tests, rsyslog for the syslog sink, promtool for /metrics, and Chromium with
 # chromedriver for the console's browser tests. Idempotent; quiet
 # when everything is there. Needs root (or sudo) the first time.
 set -euo pipefail
@@ -49,6 +49,8 @@ need node nodejs
 # The syslog sink's receiver: rsyslog with its TLS driver (GnuTLS).
 need rsyslogd rsyslog
 compgen -G "/usr/lib/*/rsyslog/lmnsd_gtls.so" >/dev/null || needed+=(rsyslog-gnutls)
+# Prometheus's own checker of /metrics.
+need promtool prometheus
 
 # The decoy tests' PyPI clients (pymongo, pymodbus) live in a venv: venv support.
 python3 -c "import venv, ensurepip" 2>/dev/null || needed+=(python3-venv)

@@ -19,6 +19,7 @@ mod error;
 pub mod events;
 mod incidents;
 mod layout;
+mod metrics;
 pub mod openapi;
 mod personas;
 mod placement;
@@ -56,12 +57,21 @@ pub struct AppState {
     pub bodies: Arc<cache::BodyCache>,
     /// The sinks this process runs (none unless configured).
     pub sinks: Arc<decnet_engine::Sinks>,
+    /// HTTP requests answered, for `GET /metrics`.
+    pub http: metrics::HttpMetrics,
 }
 
 impl AppState {
     /// The state of a server over `engine` with `auth`, and default stream limits.
     pub fn new(engine: Engine, auth: Arc<Auth>) -> Self {
-        Self { engine, auth, streams: Arc::default(), bodies: Arc::default(), sinks: Arc::default() }
+        Self {
+            engine,
+            auth,
+            streams: Arc::default(),
+            bodies: Arc::default(),
+            sinks: Arc::default(),
+            http: metrics::HttpMetrics::default(),
+        }
     }
 
     /// The same state, reporting `sinks`.
@@ -83,6 +93,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(topologies::healthz))
         .route("/readyz", get(topologies::ready))
+        .route("/metrics", get(metrics::metrics))
         // The console's files carry no data, so they need no token (its API calls do).
         .merge(console::routes())
         .route("/api/v1/auth/login", post(users::login))
@@ -93,6 +104,7 @@ pub fn router(state: AppState) -> Router {
             openapi::ApiDoc::openapi()
         }))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -207,6 +207,7 @@ impl Engine {
         }
         let mut hops = Vec::new();
         for event in batch.drain(..) {
+            self.metrics.event(event.service.as_deref(), &event.kind);
             let hop = match (event.topology_id, event.decky.as_deref()) {
                 (Some(topology), Some(decky)) => self.hops.lock().unwrap_or_else(|p| p.into_inner()).observe(
                     topology,

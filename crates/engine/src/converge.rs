@@ -130,6 +130,7 @@ impl Engine {
 
     /// One convergence pass; records decky states, leaves the topology status alone.
     pub(crate) async fn converge_design(&self, id: TopologyId) -> Result<ConvergeReport, EngineError> {
+        self.metrics.converged();
         let topology = self.store.topology(id).await?;
         self.give_placement(&topology).await?;
         let observed = self.runtime.observe(id).await?;

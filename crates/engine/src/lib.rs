@@ -16,6 +16,7 @@ mod error;
 mod host;
 mod lease;
 mod lifecycle;
+mod metrics;
 mod placement;
 mod reconciler;
 mod sinks;
@@ -33,6 +34,7 @@ pub use bus::{Bus, Event};
 pub use converge::ConvergeReport;
 pub use error::EngineError;
 pub use lifecycle::Reaped;
+pub use metrics::Metrics;
 pub use reconciler::DrainReport;
 pub use sinks::Sinks;
 
@@ -102,6 +104,8 @@ pub struct Engine {
     followed: collector::Followed,
     /// Tunnels and arrivals waiting for their other side (`attacker.hop`).
     hops: Arc<std::sync::Mutex<attackers::HopWatch>>,
+    /// Counters for `GET /metrics`.
+    metrics: Metrics,
 }
 
 impl Engine {
@@ -118,7 +122,13 @@ impl Engine {
             backoff: Arc::default(),
             followed: Arc::default(),
             hops: Arc::default(),
+            metrics: Metrics::default(),
         }
+    }
+
+    /// The engine's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The store.

@@ -84,12 +84,14 @@ impl Engine {
                 match outcome {
                     ApplyOutcome::Committed { actions, design, mutation, header } => {
                         report.applied += 1;
+                        self.metrics.mutation("applied", waited(&mutation));
                         self.publish_mutation(&mutation, json!({ "version": header.version, "actions": actions }));
                         let lures = decnet_domain::lures::density_of(&header.config_snapshot);
                         self.materialise(id, &design, &actions, header.status, lures).await?;
                     }
                     ApplyOutcome::Refused { refusal, mutation } => {
                         report.refused += 1;
+                        self.metrics.mutation("refused", waited(&mutation));
                         tracing::info!(topology = %id, mutation = mutation.id, %refusal, "mutation refused");
                         self.publish_mutation(
                             &mutation,
@@ -145,6 +147,7 @@ impl Engine {
     /// leftover is repaired and a degraded topology returns to active. One topology's
     /// failure does not stop the others.
     pub async fn heal(&self) -> Result<(), EngineError> {
+        self.metrics.healed();
         // A deploy interrupted by a crash is finished, not left deploying.
         let interrupted = self
             .store
@@ -294,4 +297,9 @@ impl Engine {
             }
         }
     }
+}
+
+/// Seconds `mutation` waited from being queued until now.
+fn waited(mutation: &Mutation) -> f64 {
+    (Utc::now() - mutation.requested_at).num_microseconds().map_or(0.0, |us| us as f64 / 1e6)
 }

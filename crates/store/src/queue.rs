@@ -82,6 +82,9 @@ pub trait Queue: Send + Sync {
     /// Gives up `owner`'s lease on `purpose` for a topology (nothing when another holds it).
     async fn release_topology(&self, id: TopologyId, purpose: LeasePurpose, owner: &str) -> Result<(), StoreError>;
 
+    /// Mutations queued or being applied, over every topology (the queue's depth).
+    async fn open_mutations(&self) -> Result<i64, StoreError>;
+
     /// The topologies that get queued work from now on, as the database announces each
     /// committed enqueue of any process (PostgreSQL: LISTEN/NOTIFY), or `None` where the
     /// backend announces nothing (SQLite) and only polling finds other processes' work.
@@ -119,6 +122,9 @@ pub(crate) const LEASE_TOPOLOGY: &str = "INSERT INTO topology_leases (topology_i
      VALUES ($1, $2, $3, $4) ON CONFLICT (topology_id, purpose) DO UPDATE \
      SET owner = excluded.owner, deadline_ms = excluded.deadline_ms \
      WHERE topology_leases.owner = excluded.owner OR topology_leases.deadline_ms <= $5 RETURNING owner";
+
+/// The queue's depth, in standard SQL both backends run (an index covers `state`).
+pub(crate) const OPEN_MUTATIONS: &str = "SELECT COUNT(*) FROM mutations WHERE state IN ('pending', 'applying')";
 
 /// Gives a topology lease up ($1 topology, $2 purpose, $3 owner).
 pub(crate) const RELEASE_TOPOLOGY: &str =

@@ -25,8 +25,8 @@ use super::{PgStore, claims_in, claims_subnets, commit, events, header_in, lock_
 use crate::decode::{self, MUTATION_COLUMNS};
 use crate::events::{NewEvent, kinds};
 use crate::queue::{
-    BatchPlan, LEASE_TOPOLOGY, LeasePurpose, NOT_LIVE, Queue, RELEASE_TOPOLOGY, abandoned_event, applying_events,
-    deadline_ms, plan_batch, settled, settlement,
+    BatchPlan, LEASE_TOPOLOGY, LeasePurpose, NOT_LIVE, OPEN_MUTATIONS, Queue, RELEASE_TOPOLOGY, abandoned_event,
+    applying_events, deadline_ms, plan_batch, settled, settlement,
 };
 use crate::{ApplyOutcome, Mutation, Planner, StoreError};
 
@@ -267,6 +267,10 @@ impl Queue for PgStore {
             .fetch_optional(&self.pool)
             .await?;
         Ok(held.is_some())
+    }
+
+    async fn open_mutations(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(OPEN_MUTATIONS).fetch_one(&self.pool).await?)
     }
 
     async fn release_topology(&self, id: TopologyId, purpose: LeasePurpose, owner: &str) -> Result<(), StoreError> {

@@ -17,8 +17,8 @@ use super::{SqliteStore, claims_in, events, header_in};
 use crate::decode::{self, MUTATION_COLUMNS};
 use crate::events::{NewEvent, kinds};
 use crate::queue::{
-    BatchPlan, LEASE_TOPOLOGY, LeasePurpose, Queue, RELEASE_TOPOLOGY, abandoned_event, applying_events, deadline_ms,
-    plan_batch, settled, settlement,
+    BatchPlan, LEASE_TOPOLOGY, LeasePurpose, OPEN_MUTATIONS, Queue, RELEASE_TOPOLOGY, abandoned_event, applying_events,
+    deadline_ms, plan_batch, settled, settlement,
 };
 use crate::{ApplyOutcome, Mutation, Planner, StoreError};
 
@@ -257,6 +257,10 @@ impl Queue for SqliteStore {
             .await?;
         tx.commit().await?;
         Ok(held.is_some())
+    }
+
+    async fn open_mutations(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(OPEN_MUTATIONS).fetch_one(&self.pool).await?)
     }
 
     async fn release_topology(&self, id: TopologyId, purpose: LeasePurpose, owner: &str) -> Result<(), StoreError> {
