@@ -112,6 +112,7 @@ impl Modify for Conventions {
         crate::attackers::show,
         crate::attackers::lures,
         crate::sinks::list,
+        crate::sinks::status,
         crate::incidents::list,
     ),
     components(schemas(crate::wire::ErrorBody, crate::wire::StreamSnapshot, crate::wire::StreamEvent)),

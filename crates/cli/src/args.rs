@@ -170,6 +170,25 @@ pub enum Command {
     /// List the open incidents: what the alert rules made of attackers' actions (a login
     /// that worked, a lure used, a pivot, a burst of guesses, ...), latest first.
     Incidents(IncidentsArgs),
+    /// Show what the event log, the sinks' spools and their files use on disk, against
+    /// their limits.
+    Status(StatusArgs),
+}
+
+/// `decnet status` (here, on the database; with --server, the server's own view).
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The configuration file whose sinks to show (as `serve --config`).
+    #[arg(long, env = "DECNET_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Days events are kept (as `serve`).
+    #[arg(long, env = "DECNET_EVENTS_MAX_AGE_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub events_max_age_days: u64,
+    /// Most events kept (as `serve`).
+    #[arg(long, env = "DECNET_EVENTS_MAX_ROWS", default_value_t = 5_000_000,
+          value_parser = clap::value_parser!(i64).range(1000..))]
+    pub events_max_rows: i64,
 }
 
 /// `decnet incidents`.

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use decnet_api::wire::{
-    ArchetypeList, AttackerDetail, AttackerList, AttackerSummary, Enqueued, EventRow, IncidentList, LureList,
-    MutationRow, PlacementRequest, PlacementView, PlanResult, ReapReport, ServiceList, StatusEventRow, TopologyDetail,
-    TopologyPage, TopologySummary, ValidationReport,
+    ArchetypeList, AttackerDetail, AttackerList, AttackerSummary, DiskStatus, Enqueued, EventRow, IncidentList,
+    LureList, MutationRow, PlacementRequest, PlacementView, PlanResult, ReapReport, ServiceList, StatusEventRow,
+    TopologyDetail, TopologyPage, TopologySummary, ValidationReport,
 };
 use decnet_domain::document::{TopologyDocument, from_design};
 use decnet_domain::generator::GeneratorConfig;
@@ -22,7 +22,7 @@ use decnet_store::{ListFilter, PgStore, SqliteStore, Store};
 use serde_json::{Value, json};
 
 use crate::UsageError;
-use crate::args::{Database, EventsArgs, GenerateArgs, IncidentsArgs, RuntimeKind, SwarmArgs};
+use crate::args::{Database, EventsArgs, GenerateArgs, IncidentsArgs, RuntimeKind, StatusArgs, SwarmArgs};
 use crate::remote::{Remote, encode};
 
 /// The most topologies one listing shows.
@@ -83,6 +83,8 @@ pub trait Backend: Send + Sync {
     async fn attacker(&self, id: &str, topology: Option<&str>) -> anyhow::Result<AttackerDetail>;
     /// Open incidents, latest first.
     async fn incidents(&self, args: &IncidentsArgs) -> anyhow::Result<IncidentList>;
+    /// Disk use against limits.
+    async fn status(&self, args: &StatusArgs) -> anyhow::Result<DiskStatus>;
 }
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -377,6 +379,24 @@ impl Backend for Local {
         Ok(decnet_api::reap_report(&reaped))
     }
 
+    async fn status(&self, args: &StatusArgs) -> anyhow::Result<DiskStatus> {
+        let config = match &args.config {
+            Some(path) => decnet_sinks::Config::load(path).map_err(|e| usage(e.to_string()))?,
+            None => decnet_sinks::Config::default(),
+        };
+        let engine = Engine::new(
+            self.store.clone(),
+            Arc::new(MemoryRuntime::new()),
+            Bus::default(),
+            EngineConfig {
+                events_max_age: std::time::Duration::from_secs(args.events_max_age_days * 86_400),
+                events_max_rows: args.events_max_rows,
+                ..EngineConfig::default()
+            },
+        );
+        Ok(engine.disk_status(&config.sinks).await?.into())
+    }
+
     async fn incidents(&self, args: &IncidentsArgs) -> anyhow::Result<IncidentList> {
         let topology_id = match &args.topology {
             Some(key) => Some(self.resolve(key).await?),
@@ -548,6 +568,10 @@ impl Backend for Remote {
 
     async fn attackers(&self, topology: Option<&str>) -> anyhow::Result<AttackerList> {
         self.get_as(&attackers_path("", topology)).await
+    }
+
+    async fn status(&self, _args: &StatusArgs) -> anyhow::Result<DiskStatus> {
+        self.get_as("/api/v1/status").await
     }
 
     async fn incidents(&self, args: &IncidentsArgs) -> anyhow::Result<IncidentList> {

@@ -91,6 +91,7 @@ async fn command(
         Command::Events(args) => return crate::events::run(backend, args, json).await,
         Command::Attackers(args) => return crate::attackers::run(backend, args, json).await,
         Command::Incidents(args) => output::incidents(&backend.incidents(args).await?, json),
+        Command::Status(args) => output::status(&backend.status(args).await?, json),
         Command::Topology(command) => return topology(backend, command, json, decoy_bin).await,
         Command::Login(_) | Command::Serve(_) | Command::Engine(_) | Command::Cluster(_) => {
             return Err(usage("this command is not run against a backend"));

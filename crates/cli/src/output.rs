@@ -275,6 +275,48 @@ pub fn incidents(list: &decnet_api::wire::IncidentList, json: bool) {
     }
 }
 
+/// `n` bytes for people.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+pub fn status(status: &decnet_api::wire::DiskStatus, json: bool) {
+    if json {
+        return print_json(status);
+    }
+    let e = &status.events;
+    let mut t = table(&["what", "uses", "limit"]);
+    t.add_row(vec!["event log: events".to_owned(), e.rows.to_string(), e.max_rows.to_string()]);
+    let age = e.oldest.map_or("-".to_owned(), |o| {
+        let days = (chrono::Utc::now() - o).num_seconds().max(0) as f64 / 86_400.0;
+        format!("{days:.1} days (since {})", o.format("%Y-%m-%d %H:%M"))
+    });
+    t.add_row(vec!["event log: oldest".to_owned(), age, format!("{} days", e.max_age_secs / 86_400)]);
+    t.add_row(vec![
+        "event log: disk".to_owned(),
+        bytes(u64::try_from(e.bytes).unwrap_or(0)),
+        "(by events and age)".to_owned(),
+    ]);
+    for s in &status.sinks {
+        t.add_row(vec![
+            format!("sink {} ({}): spool", s.name, s.kind),
+            s.spooled.to_string(),
+            s.spool_max_events.to_string(),
+        ]);
+        if let (Some(used), Some(limit)) = (s.file_bytes, s.file_max_bytes) {
+            t.add_row(vec![format!("sink {}: files", s.name), bytes(used), bytes(limit)]);
+        }
+    }
+    println!("{t}");
+}
+
 pub fn deleted(id: uuid::Uuid, json: bool) {
     if json {
         return print_json(&serde_json::json!({ "deleted": id }));

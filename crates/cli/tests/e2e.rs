@@ -183,6 +183,20 @@ fn topology_place_stores_pins_that_topology_placement_shows() {
     assert_eq!(cli.json(&["topology", "placement", "maze"]), placed, "refusals changed nothing");
     assert_eq!(cli.json(&["incidents"]), json!({ "incidents": [] }), "placing is no incident");
     cli.expect(2, &["incidents", "--severity", "loud"]);
+    let config = cli.db.path().join("decnet.yaml");
+    std::fs::write(
+        &config,
+        "sinks:\n  - name: hook\n    spool_max_events: 500\n    webhook: { url: \"http://127.0.0.1:9/\" }\n",
+    )
+    .unwrap();
+    let status = cli.json(&["status", "--config", config.to_str().unwrap(), "--events-max-rows", "2000"]);
+    assert!(status["events"]["rows"].as_i64().unwrap() >= 1, "the topology's events: {status}");
+    assert_eq!(status["events"]["max_rows"], 2000);
+    assert_eq!(
+        status["sinks"][0],
+        json!({ "name": "hook", "kind": "webhook", "spooled": 0, "spool_max_events": 500, "file_bytes": null, "file_max_bytes": null })
+    );
+    assert!(cli.ok(&["status"]).contains("event log: events"));
     let cleared = cli.json(&["topology", "place", "maze"]);
     assert_eq!((&cleared["policy"], &cleared["deckies"]), (&json!(null), &json!({})), "replaced whole");
 }

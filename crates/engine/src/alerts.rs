@@ -73,14 +73,15 @@ impl Engine {
             if lan.is_none()
                 && let (Some(topology), Some(decky)) = (event.topology_id, &event.decky)
             {
-                if !home_lans.contains_key(&topology) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = home_lans.entry(topology) {
+                    // A topology deleted since has no design: its events have no LAN.
                     let lans = match self.store.topology(topology).await {
                         Ok(t) => {
                             t.design.deckies.values().map(|d| (d.name.to_string(), d.home_lan.to_string())).collect()
                         }
                         Err(_) => HashMap::new(),
                     };
-                    home_lans.insert(topology, lans);
+                    slot.insert(lans);
                 }
                 lan = home_lans.get(&topology).and_then(|l| l.get(decky)).cloned();
             }

@@ -36,7 +36,7 @@ pub use error::EngineError;
 pub use lifecycle::Reaped;
 pub use metrics::Metrics;
 pub use reconciler::DrainReport;
-pub use sinks::Sinks;
+pub use sinks::{DiskStatus, EventsUse, SinkUse, Sinks};
 
 /// Engine settings.
 #[derive(Debug, Clone)]

@@ -27,6 +27,11 @@ impl std::fmt::Debug for Sinks {
 }
 
 impl Sinks {
+    /// The sinks' configurations, in order.
+    pub fn configs(&self) -> Vec<SinkConfig> {
+        self.sinks.iter().map(|(config, _)| config.clone()).collect()
+    }
+
     /// Each sink's state, in configuration order.
     pub fn statuses(&self) -> Vec<SinkStatus> {
         self.sinks.iter().map(|(config, stats)| stats.status(config)).collect()
@@ -62,6 +67,82 @@ impl Engine {
             sinks.push((config, stats));
         }
         Arc::new(Sinks { sinks, tasks: std::sync::Mutex::new(tasks) })
+    }
+}
+
+/// What the event log and the sinks use on disk, and their limits (`decnet status`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DiskStatus {
+    /// The event log.
+    pub events: EventsUse,
+    /// Each configured sink.
+    pub sinks: Vec<SinkUse>,
+}
+
+/// The event log's use and limits.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EventsUse {
+    /// Events kept.
+    pub rows: i64,
+    /// Most events kept (the oldest go first).
+    pub max_rows: i64,
+    /// The oldest kept event's time.
+    pub oldest: Option<chrono::DateTime<Utc>>,
+    /// Events older than this are deleted.
+    pub max_age_secs: u64,
+    /// Bytes on disk (the whole database with SQLite).
+    pub bytes: i64,
+}
+
+/// A sink's spool and files, and their limits.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SinkUse {
+    /// The sink.
+    pub name: String,
+    /// Its transport.
+    pub kind: String,
+    /// Events waiting for it (its spool, in the event log).
+    pub spooled: i64,
+    /// Its spool's bound.
+    pub spool_max_events: u64,
+    /// A file sink's bytes on disk, with its rotated files.
+    pub file_bytes: Option<u64>,
+    /// What they may reach.
+    pub file_max_bytes: Option<u64>,
+}
+
+impl Engine {
+    /// What the event log and the sinks `configs` describe use on disk, and their limits.
+    pub async fn disk_status(&self, configs: &[SinkConfig]) -> Result<DiskStatus, crate::EngineError> {
+        let stats = self.store.event_stats().await?;
+        let cursors: std::collections::HashMap<String, i64> = self.store.sink_cursors().await?.into_iter().collect();
+        let mut sinks = Vec::with_capacity(configs.len());
+        for config in configs {
+            let keep = i64::try_from(config.spool_max_events).unwrap_or(i64::MAX);
+            let spooled = match cursors.get(&config.name) {
+                Some(after) => self.store.sink_backlog(*after, keep).await?.waiting,
+                None => 0,
+            };
+            let disk = decnet_sinks::disk_use(config);
+            sinks.push(SinkUse {
+                name: config.name.clone(),
+                kind: config.kind().map(|k| k.as_str()).unwrap_or_default().to_owned(),
+                spooled,
+                spool_max_events: config.spool_max_events,
+                file_bytes: disk.map(|d| d.used),
+                file_max_bytes: disk.map(|d| d.limit),
+            });
+        }
+        Ok(DiskStatus {
+            events: EventsUse {
+                rows: stats.rows,
+                max_rows: self.config.events_max_rows,
+                oldest: stats.oldest,
+                max_age_secs: self.config.events_max_age.as_secs(),
+                bytes: stats.bytes,
+            },
+            sinks,
+        })
     }
 }
 

@@ -27,7 +27,7 @@ use serde_json::Value;
 pub use config::{Config, ConfigError, SinkConfig, SinkKind};
 pub use runner::{Backlog, Spool, run};
 pub use stats::{SinkStats, SinkStatus};
-pub use transport::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
+pub use transport::{DiskUse, SIGNATURE_HEADER, TIMESTAMP_HEADER, disk_use, signature};
 
 /// One event of the log, as sinks see it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

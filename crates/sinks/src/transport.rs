@@ -38,6 +38,24 @@ pub(crate) fn open(config: &SinkConfig) -> Result<Box<dyn Deliver>, SinkError> {
     })
 }
 
+/// What a file sink's files use on disk and may use: the file and its rotated copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DiskUse {
+    /// Bytes used now.
+    pub used: u64,
+    /// Bytes they may reach: `max_bytes` for the file and each rotated copy kept.
+    pub limit: u64,
+}
+
+/// The disk use of `config`'s files, for a file sink.
+pub fn disk_use(config: &SinkConfig) -> Option<DiskUse> {
+    let Some(SinkKind::File(file)) = config.kind() else { return None };
+    let size = |path: &Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let sink = FileSink::new(file.clone());
+    let used = size(&file.path) + (1..=file.keep).map(|n| size(&sink.rotated(n))).sum::<u64>();
+    Some(DiskUse { used, limit: file.max_bytes.saturating_mul(u64::from(file.keep) + 1) })
+}
+
 /// A rustls client configuration trusting `ca` only, or the system's roots without it.
 fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, SinkError> {
     tls_config_with(ca, true)

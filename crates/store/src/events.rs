@@ -181,6 +181,24 @@ pub trait Events: Send + Sync {
 
     /// How far behind a cursor at `after` is, with `keep` the most that may wait.
     async fn sink_backlog(&self, after: i64, keep: i64) -> Result<SinkBacklog, StoreError>;
+
+    /// Every sink's cursor (and the alerter's), by name, without taking any.
+    async fn sink_cursors(&self) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// What the event log holds: rows, the oldest event's time, bytes on disk.
+    async fn event_stats(&self) -> Result<EventStats, StoreError>;
+}
+
+/// What the event log holds (see [`Events::event_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct EventStats {
+    /// Events kept.
+    pub rows: i64,
+    /// The oldest kept event's time.
+    pub oldest: Option<DateTime<Utc>>,
+    /// Bytes on disk: the whole database file with SQLite, the log's table and indexes
+    /// with PostgreSQL.
+    pub bytes: i64,
 }
 
 /// The backlog of a cursor at `after`, from what the log holds after it: `bounded` (the

@@ -31,7 +31,7 @@ use serde_json::Value;
 
 pub use accounts::{Accounts, Role, StreamTicket, User, UserChange};
 pub use error::StoreError;
-pub use events::{EventFilter, Events, NewEvent, SinkBacklog, Snapshot, StoredEvent};
+pub use events::{EventFilter, EventStats, Events, NewEvent, SinkBacklog, Snapshot, StoredEvent};
 pub use incidents::{Incident, IncidentFilter, IncidentHit, Incidents};
 pub use postgres::PgStore;
 pub use queue::{LeasePurpose, Queue};

@@ -782,6 +782,9 @@ async fn a_sink_cursor_has_one_holder_starts_at_the_end_and_its_backlog_is_bound
     assert_eq!(cut.skip_to, Some(end + 12), "exactly eight remain after the cut");
     assert!(one.advance_sink("siem", "one", end + 12).await.unwrap());
 
+    assert_eq!(two.sink_cursors().await.unwrap(), [("siem".to_owned(), end + 12)], "read without taking it");
+    let stats = two.event_stats().await.unwrap();
+    assert!(stats.rows >= 25 && stats.bytes > 0 && stats.oldest.is_some(), "{stats:?}");
     let later = now + TimeDelta::seconds(31);
     assert_eq!(two.hold_sink("siem", "two", later, ttl).await.unwrap(), Some(end + 12), "taken over where it stood");
     assert_eq!(one.hold_sink("siem", "one", later, ttl).await.unwrap(), None);

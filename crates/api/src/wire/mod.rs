@@ -21,7 +21,7 @@ pub use catalogue::{
     ServiceField, ServiceList, ServiceSchema,
 };
 pub use events::{EventPage, EventRow, StreamEvent, StreamSnapshot};
-pub use operations::{IncidentList, IncidentRow, SinkList, SinkRow};
+pub use operations::{DiskStatus, EventsUse, IncidentList, IncidentRow, SinkList, SinkRow, SinkUse};
 pub use queue::{EditApplied, Enqueued, MutationRow, PlanResult, PlanResults, ValidationReport};
 pub use topology::{
     DeckyConfig, DeckyRow, EdgeRow, LanRow, LayoutRequest, LayoutSaved, PlacementPolicy, PlacementRequest,

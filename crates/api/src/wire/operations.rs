@@ -114,3 +114,71 @@ pub struct IncidentList {
     /// The incidents.
     pub incidents: Vec<IncidentRow>,
 }
+
+/// The event log's disk use and limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventsUse {
+    /// Events kept.
+    pub rows: i64,
+    /// Most events kept (the oldest go first).
+    pub max_rows: i64,
+    /// The oldest kept event's time.
+    pub oldest: Option<DateTime<Utc>>,
+    /// Events older than this many seconds are deleted.
+    pub max_age_secs: u64,
+    /// Bytes on disk (the whole database with SQLite; the log's table with PostgreSQL).
+    pub bytes: i64,
+}
+
+/// A sink's spool and files, and their limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SinkUse {
+    /// The sink.
+    pub name: String,
+    /// Its transport.
+    pub kind: String,
+    /// Events waiting for it (its spool, in the event log).
+    pub spooled: i64,
+    /// Its spool's bound.
+    pub spool_max_events: u64,
+    /// A file sink's bytes on disk, rotated files included.
+    pub file_bytes: Option<u64>,
+    /// What they may reach.
+    pub file_max_bytes: Option<u64>,
+}
+
+/// What the deployment keeps on disk, against its limits (`GET /api/v1/status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DiskStatus {
+    /// The event log.
+    pub events: EventsUse,
+    /// Each configured sink.
+    pub sinks: Vec<SinkUse>,
+}
+
+impl From<decnet_engine::DiskStatus> for DiskStatus {
+    fn from(s: decnet_engine::DiskStatus) -> Self {
+        let e = s.events;
+        Self {
+            events: EventsUse {
+                rows: e.rows,
+                max_rows: e.max_rows,
+                oldest: e.oldest,
+                max_age_secs: e.max_age_secs,
+                bytes: e.bytes,
+            },
+            sinks: s
+                .sinks
+                .into_iter()
+                .map(|u| SinkUse {
+                    name: u.name,
+                    kind: u.kind,
+                    spooled: u.spooled,
+                    spool_max_events: u.spool_max_events,
+                    file_bytes: u.file_bytes,
+                    file_max_bytes: u.file_max_bytes,
+                })
+                .collect(),
+        }
+    }
+}

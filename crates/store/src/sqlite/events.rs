@@ -157,6 +157,22 @@ impl Events for SqliteStore {
         Ok(moved == 1)
     }
 
+    async fn sink_cursors(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as("SELECT name, after_id FROM sink_cursors ORDER BY name").fetch_all(&self.pool).await?)
+    }
+
+    async fn event_stats(&self) -> Result<crate::EventStats, StoreError> {
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&self.pool).await?;
+        let oldest: Option<String> =
+            sqlx::query_scalar("SELECT at FROM events ORDER BY id LIMIT 1").fetch_optional(&self.pool).await?;
+        let oldest = oldest.map(|t| decode::parse_ts("event time", &t)).transpose()?;
+        let bytes: i64 =
+            sqlx::query_scalar("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(crate::EventStats { rows, oldest, bytes })
+    }
+
     async fn sink_backlog(&self, after: i64, keep: i64) -> Result<SinkBacklog, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Counted only up to one past the bound: a healthy sink's backlog is small, and a
