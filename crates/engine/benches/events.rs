@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use decnet_engine::{Bus, Engine, EngineConfig};
 use decnet_runtime::MemoryRuntime;
 use decnet_store::{Events as _, NewEvent, SqliteStore};
-use tokio::io::AsyncReadExt;
 
 const EVENTS: usize = 100_000;
 const BATCH: usize = 100;
@@ -53,31 +52,6 @@ fn rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
         .unwrap()
-}
-
-/// A listener that reads and never answers: a stalled receiver.
-async fn silent_tcp() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = vec![0u8; 1 << 16];
-                while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {}
-            });
-        }
-    });
-    addr
-}
-
-async fn draining_udp() -> std::net::SocketAddr {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut buffer = vec![0u8; 1 << 16];
-        while socket.recv(&mut buffer).await.is_ok() {}
-    });
-    addr
 }
 
 struct Run {
@@ -132,10 +106,10 @@ async fn main() {
     decnet_sinks::use_ring_for_tls();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("events.jsonl").display().to_string();
-    let udp = draining_udp().await;
-    let tcp = silent_tcp().await;
+    let udp = common::draining_udp().await;
+    let tcp = common::silent_tcp().await;
     let hook = common::Receiver::start((200, "{}")).await;
-    let stalled = silent_tcp().await;
+    let stalled = common::silent_tcp().await;
 
     let none = run("sinks: []\n", |_| true).await;
     let four = format!(

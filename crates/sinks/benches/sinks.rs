@@ -15,7 +15,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use decnet_sinks::{Config, SinkEvent};
-use tokio::io::AsyncReadExt;
 
 const EVENTS: i64 = 100_000;
 const BATCH: usize = 500;
@@ -31,39 +30,13 @@ async fn time(name: &str, yaml: String, events: &[SinkEvent]) -> String {
     format!("| {name} | {:.0} | {:.2} |", events.len() as f64 / took, took * 1e6 / events.len() as f64)
 }
 
-/// A TCP listener that reads everything and answers nothing (syslog over TCP).
-async fn draining_tcp() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = vec![0u8; 1 << 16];
-                while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {}
-            });
-        }
-    });
-    addr
-}
-
-/// A UDP socket that reads everything (syslog over UDP).
-async fn draining_udp() -> std::net::SocketAddr {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut buffer = vec![0u8; 1 << 16];
-        while socket.recv(&mut buffer).await.is_ok() {}
-    });
-    addr
-}
-
 #[tokio::main]
 async fn main() {
     decnet_sinks::use_ring_for_tls();
     let events: Vec<SinkEvent> = (1..=EVENTS).map(common::event).collect();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("events.jsonl").display().to_string();
-    let (udp, tcp) = (draining_udp().await, draining_tcp().await);
+    let (udp, tcp) = (common::draining_udp().await, common::silent_tcp().await);
     let hook = common::Receiver::start((200, "{}")).await;
     let bulk = common::Receiver::start((200, r#"{"errors":false,"items":[]}"#)).await;
     let mut rows = vec!["| sink | events/s | µs per event |".to_owned(), "| --- | ---: | ---: |".to_owned()];

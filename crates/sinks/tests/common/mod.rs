@@ -1,5 +1,5 @@
 //! Test receivers on loopback: a minimal HTTP/1.1 server that records each request and
-//! answers with the statuses it is given, and events to send.
+//! answers with the statuses it is given, sockets that only read, and events to send.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // Each test binary uses part of it.
 
@@ -161,4 +161,31 @@ pub fn event(id: i64) -> SinkEvent {
             "details": { "outcome": "failure" },
         }),
     }
+}
+
+/// A TCP listener that reads everything and answers nothing: a syslog receiver, or a
+/// stalled HTTP one.
+pub async fn silent_tcp() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 1 << 16];
+                while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    addr
+}
+
+/// A UDP socket that reads everything.
+pub async fn draining_udp() -> SocketAddr {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buffer = vec![0u8; 1 << 16];
+        while socket.recv(&mut buffer).await.is_ok() {}
+    });
+    addr
 }
