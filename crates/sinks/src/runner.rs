@@ -18,6 +18,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// How often a replica that does not hold a sink looks whether it is free.
 const HOLD_RETRY: Duration = Duration::from_secs(5);
+/// How often the backlog is counted against the bound (counting a large one is not free,
+/// and a sink far behind delivers many batches a second).
+const BACKLOG_EVERY: Duration = Duration::from_secs(1);
 
 /// How far a sink is behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,8 +55,13 @@ pub async fn run(config: SinkConfig, spool: Arc<dyn Spool>, stats: Arc<SinkStats
     let retry_max = Duration::from_secs(config.retry_max_secs);
     let mut backoff = FIRST_BACKOFF;
     let mut transport = None;
+    let mut counted: Option<std::time::Instant> = None;
     loop {
-        let pause = match step(&config, &*spool, &stats, &mut transport).await {
+        let count_backlog = counted.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY);
+        if count_backlog {
+            counted = Some(std::time::Instant::now());
+        }
+        let pause = match step(&config, &*spool, &stats, &mut transport, count_backlog).await {
             Ok(Step::Delivered) => {
                 backoff = FIRST_BACKOFF;
                 Pause::None
@@ -106,24 +114,28 @@ async fn step(
     spool: &dyn Spool,
     stats: &SinkStats,
     transport: &mut Option<Box<dyn crate::Deliver>>,
+    count_backlog: bool,
 ) -> Result<Step, SinkError> {
     let Some(mut cursor) = spool.hold(&config.name).await? else {
         stats.holding(false);
         return Ok(Step::HeldElsewhere);
     };
     stats.holding(true);
-    let backlog = spool.backlog(cursor, config.spool_max_events).await?;
-    if let Some((to, skipped)) = backlog.skip_to {
-        if !spool.advance(&config.name, to).await? {
-            return Ok(Step::HeldElsewhere);
+    if count_backlog {
+        let backlog = spool.backlog(cursor, config.spool_max_events).await?;
+        if let Some((to, skipped)) = backlog.skip_to {
+            if !spool.advance(&config.name, to).await? {
+                return Ok(Step::HeldElsewhere);
+            }
+            tracing::warn!(sink = %config.name, dropped = skipped, "sink behind its bound, or the log pruned what it had not delivered: the oldest are dropped");
+            stats.dropped(skipped);
+            cursor = to;
         }
-        tracing::warn!(sink = %config.name, dropped = skipped, "sink spool full: the oldest waiting events are dropped");
-        stats.dropped(skipped);
-        cursor = to;
+        stats.spooled(backlog.waiting.min(config.spool_max_events));
     }
-    stats.spooled(backlog.waiting.min(config.spool_max_events));
     let events = spool.read(cursor, config.batch).await?;
     let Some(last) = events.last().map(|e| e.id) else {
+        stats.spooled(0);
         return Ok(Step::Idle);
     };
     let wanted: Vec<SinkEvent> = events.into_iter().filter(|e| config.wants(&e.kind)).collect();
