@@ -3,7 +3,9 @@
 //! convergence and healing passes. Labels are the catalogue's service slugs and the
 //! decoys' event types (checked when collected), so their number stays bounded.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, exponential_buckets};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, exponential_buckets,
+};
 
 /// The engine's counters (clones share them).
 #[derive(Debug, Clone)]
@@ -14,12 +16,19 @@ pub struct Metrics {
     mutation_latency: Histogram,
     converges: IntCounter,
     heals: IntCounter,
+    decoy_memory: IntGaugeVec,
+    decoy_memory_max: IntGaugeVec,
+    decoys: IntGaugeVec,
 }
 
 // The names, help texts, labels and buckets below are constants that the unit test builds:
 // they cannot be refused at run time.
 fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| unreachable!("metric {name}: {e}"))
+}
+
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| unreachable!("metric {name}: {e}"))
 }
 
 fn counter(name: &str, help: &str) -> IntCounter {
@@ -48,6 +57,21 @@ impl Default for Metrics {
             mutation_latency: Histogram::with_opts(latency).unwrap_or_else(|e| unreachable!("histogram: {e}")),
             converges: counter("decnet_converge_passes_total", "Convergence passes of a topology"),
             heals: counter("decnet_heal_passes_total", "Healing passes over every deployed topology"),
+            decoy_memory: gauge_vec(
+                "decnet_decoy_memory_bytes",
+                "Memory of the running decoy containers, summed by service",
+                &["service"],
+            ),
+            decoy_memory_max: gauge_vec(
+                "decnet_decoy_memory_max_bytes",
+                "Memory of the largest running decoy container of a service",
+                &["service"],
+            ),
+            decoys: gauge_vec(
+                "decnet_decoy_containers",
+                "Running decoy containers whose memory was read, by service",
+                &["service"],
+            ),
         }
     }
 }
@@ -78,6 +102,24 @@ impl Metrics {
         self.heals.inc();
     }
 
+    /// Replaces the decoy memory gauges with a sample of (service, bytes) per container.
+    pub(crate) fn decoy_memory(&self, sample: &[(String, u64)]) {
+        let mut by_service: std::collections::BTreeMap<&str, (i64, i64, i64)> = std::collections::BTreeMap::new();
+        for (service, bytes) in sample {
+            let bytes = i64::try_from(*bytes).unwrap_or(i64::MAX);
+            let entry = by_service.entry(service).or_default();
+            *entry = (entry.0 + 1, entry.1.saturating_add(bytes), entry.2.max(bytes));
+        }
+        for gauge in [&self.decoy_memory, &self.decoy_memory_max, &self.decoys] {
+            gauge.reset();
+        }
+        for (service, (count, total, max)) in by_service {
+            self.decoys.with_label_values(&[service]).set(count);
+            self.decoy_memory.with_label_values(&[service]).set(total);
+            self.decoy_memory_max.with_label_values(&[service]).set(max);
+        }
+    }
+
     /// Registers every counter (shared, not copied) in `registry`.
     pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
         registry.register(Box::new(self.events.clone()))?;
@@ -85,7 +127,10 @@ impl Metrics {
         registry.register(Box::new(self.mutations.clone()))?;
         registry.register(Box::new(self.mutation_latency.clone()))?;
         registry.register(Box::new(self.converges.clone()))?;
-        registry.register(Box::new(self.heals.clone()))
+        registry.register(Box::new(self.heals.clone()))?;
+        registry.register(Box::new(self.decoy_memory.clone()))?;
+        registry.register(Box::new(self.decoy_memory_max.clone()))?;
+        registry.register(Box::new(self.decoys.clone()))
     }
 }
 
@@ -101,5 +146,9 @@ mod tests {
         assert!(metrics.register(&registry).is_ok());
         assert!(metrics.register(&registry).is_err(), "a second registration is refused, not doubled");
         assert_eq!(metrics.sessions.with_label_values(&["ssh"]).get(), 1);
+        metrics.decoy_memory(&[("ssh".into(), 4 << 20), ("ssh".into(), 5 << 20), ("http".into(), 3 << 20)]);
+        assert_eq!(metrics.decoy_memory.with_label_values(&["ssh"]).get(), 9 << 20);
+        assert_eq!(metrics.decoy_memory_max.with_label_values(&["ssh"]).get(), 5 << 20);
+        assert_eq!(metrics.decoys.with_label_values(&["http"]).get(), 1);
     }
 }

@@ -148,6 +148,8 @@ impl Engine {
     /// failure does not stop the others.
     pub async fn heal(&self) -> Result<(), EngineError> {
         self.metrics.healed();
+        // Sampled with each healing pass, so `/metrics` never waits for the runtime.
+        self.metrics.decoy_memory(&self.runtime.decoy_memory().await);
         // A deploy interrupted by a crash is finished, not left deploying.
         let interrupted = self
             .store

@@ -503,6 +503,19 @@ async fn decoy_events_arrive_through_the_collector() {
     assert_eq!(request.payload["details"]["user_agent"], "docker-test");
     assert_eq!(request.payload["dst_ip"], ip.to_string(), "the decoy saw the decky's own address");
     assert!(request.source_ip.is_some());
+
+    // The metrics count them, and a healing pass samples the decoys' memory from Docker.
+    lab.engine.heal().await.unwrap();
+    let registry = prometheus::Registry::new();
+    lab.engine.metrics().register(&registry).unwrap();
+    let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).unwrap();
+    let value = |sample: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(sample));
+        line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
+    };
+    assert!(value(r#"decnet_events_total{service="http",type="request"}"#) >= 1.0, "{text}");
+    let http_memory = value(r#"decnet_decoy_memory_bytes{service="http"}"#);
+    assert!(http_memory > 100_000.0 && http_memory < 64.0 * 1024.0 * 1024.0, "an http decoy's memory: {http_memory}");
 }
 
 /// What `nmap -O --osscan-guess` makes of `ip` (one open port, one closed): its first

@@ -196,6 +196,22 @@ fn endpoint(ip: Ipv4Addr) -> EndpointSettings {
     }
 }
 
+/// The memory a container's cgroup charges now, from the host's cgroup files: cgroup v2
+/// under systemd or cgroupfs, or cgroup v1 (cgroupfs). `None` when none is readable (the
+/// engine is not on the container's host, or in a container without the host's cgroups).
+fn cgroup_memory(id: &str) -> Option<u64> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    [
+        format!("/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.current"),
+        format!("/sys/fs/cgroup/docker/{id}/memory.current"),
+        format!("/sys/fs/cgroup/memory/docker/{id}/memory.usage_in_bytes"),
+    ]
+    .iter()
+    .find_map(|path| std::fs::read_to_string(path).ok()?.trim().parse().ok())
+}
+
 pub(crate) fn label_filter(topology: TopologyId) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_owned(), vec![format!("{}={topology}", labels::TOPOLOGY)])])
 }
@@ -381,6 +397,19 @@ impl Runtime for DockerRuntime {
             );
         }
         Ok(observed)
+    }
+
+    async fn decoy_memory(&self) -> Vec<(String, u64)> {
+        let services = HashMap::from([("label".to_owned(), vec![format!("{}=service", labels::ROLE)])]);
+        let options = ListContainersOptionsBuilder::default().filters(&services).build();
+        let Ok(containers) = self.docker.list_containers(Some(options)).await else { return Vec::new() };
+        containers
+            .into_iter()
+            .filter_map(|c| {
+                let service = c.labels?.get(labels::SERVICE)?.clone();
+                Some((service, cgroup_memory(&c.id?)?))
+            })
+            .collect()
     }
 
     async fn owners(&self) -> Result<std::collections::BTreeSet<TopologyId>, RuntimeError> {

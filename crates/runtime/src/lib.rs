@@ -130,6 +130,13 @@ pub trait Runtime: Send + Sync {
     /// the base keeps them from then on.
     async fn set_routes(&self, container: &str, routes: &[decnet_domain::routing::Route]) -> Result<(), RuntimeError>;
 
+    /// The memory each running decoy service container uses now, as (service slug, bytes),
+    /// where the runtime can read it (its containers' cgroups on this host); empty where it
+    /// cannot (the memory runtime, a swarm's remote nodes).
+    async fn decoy_memory(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
+
     /// Where the deckies of `topology` go from now on (its stored placement, resolved by the
     /// engine before each convergence). Runtimes of one host have nowhere else to put them.
     fn place_topology(&self, _topology: TopologyId, _plan: PlacementPlan) {}
