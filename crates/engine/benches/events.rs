@@ -6,7 +6,9 @@
 //! 2. four sinks run (a file, syslog over UDP and over TCP, a webhook answered 200): the
 //!    time until each has delivered every event gives the end-to-end rate;
 //! 3. one stalled webhook runs (its receiver accepts and never answers) with a spool of
-//!    10,000: storing keeps its speed, memory stays flat, the excess is counted dropped.
+//!    10,000: storing keeps its speed, memory stays flat, the excess is counted dropped;
+//! 4. from decoy stdout: the lines a decoy container writes (memory runtime) followed and
+//!    parsed by the collector, stored, and delivered by the same four sinks.
 //!
 //! `cargo bench -p decnet-engine --bench events`; results also go to bench-out/events.txt.
 
@@ -52,6 +54,76 @@ fn rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
         .unwrap()
+}
+
+/// A decoy's stdout line for event `n` (schema 2).
+fn stdout_line(n: usize) -> String {
+    serde_json::json!({
+        "v": 2, "ts": "2026-12-07T18:00:00.000000Z", "service": "ssh", "session": format!("s{n}"),
+        "event": "auth_attempt", "src_ip": "203.0.113.7", "src_port": 40000 + n % 20000, "dst_ip": "10.0.0.2",
+        "dst_port": 22, "principal": format!("user{n}"), "secret": { "kind": "password", "value": "hunter2" },
+        "details": { "outcome": "failure" },
+    })
+    .to_string()
+}
+
+/// Scenario 4: lines written on a decoy container's stdout, through the collector.
+async fn from_stdout(yaml: &str) -> (Duration, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).await.unwrap());
+    let runtime = Arc::new(MemoryRuntime::new());
+    let engine = Engine::new(store.clone(), runtime.clone(), Bus::default(), EngineConfig::default());
+    let config = decnet_domain::generator::GeneratorConfig { seed: 1, depth: 1, branching: 1, ..Default::default() };
+    let id = engine.generate(decnet_domain::Name::parse("bench").unwrap(), config).await.unwrap().header.id;
+    engine.deploy(id).await.unwrap();
+    let topology = decnet_store::Store::topology(&*store, id).await.unwrap();
+    let (decky, service) =
+        topology.design.deckies.values().find_map(|d| d.services.first().map(|s| (d.name.clone(), s.clone()))).unwrap();
+    let container = decnet_runtime::spec::service_name(id, &decky, &service);
+    let sinks_config = decnet_sinks::Config::parse(Path::new("bench.yaml"), yaml).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sinks = engine.start_sinks(sinks_config.sinks, move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    });
+    while !sinks.statuses().iter().all(|s| s.active) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(engine.collect().await.unwrap() > 0);
+    let lines: Vec<String> = (0..EVENTS).map(stdout_line).collect();
+    let mut observed = engine.bus().subscribe();
+    let mut seen = 0usize;
+    let started = Instant::now();
+    // The memory runtime's follower holds 1,024 lines: at most 1,000 are kept in flight.
+    for (n, chunk) in lines.chunks(500).enumerate() {
+        while seen + 500 < n * 500 {
+            match observed.recv().await {
+                Ok(event) if event.topic == "attacker.observed" => seen += 1,
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => seen += missed as usize,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        for line in chunk {
+            runtime.write_log(&container, line);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while decnet_store::Events::event_stats(&*store).await.unwrap().rows < EVENTS as i64 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stored = started.elapsed();
+    while !sinks.statuses().iter().all(|s| s.delivered >= EVENTS as u64) {
+        assert!(Instant::now() < deadline, "{:?}", sinks.statuses());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let delivered = started.elapsed();
+    let _ = stop_tx.send(true);
+    sinks.stopped().await;
+    (stored, delivered)
 }
 
 struct Run {
@@ -121,6 +193,7 @@ async fn main() {
         "sinks:\n  - name: stalled\n    spool_max_events: 10000\n    retry_max_secs: 1\n    webhook: {{ url: \"http://{stalled}/hook\", timeout_secs: 1 }}\n"
     );
     let stalled_run = run(&stall, |s| s.iter().all(|s| s.dropped >= (EVENTS - 10_000) as u64)).await;
+    let (stdout_stored, stdout_delivered) = from_stdout(&four.replace("events.jsonl", "stdout.jsonl")).await;
 
     let report = format!(
         "{EVENTS} events stored in batches of {BATCH} (SQLite), one run\n\
@@ -128,7 +201,8 @@ async fn main() {
          | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n\
          | none | {:.2} s | {} | - | - | {} KiB | 0 |\n\
          | file, syslog UDP, syslog TCP, webhook | {:.2} s | {} | {:.2} s | {} | {} KiB | {} |\n\
-         | one stalled webhook, spool 10,000 | {:.2} s | {} | - | - | {} KiB | {} |\n",
+         | one stalled webhook, spool 10,000 | {:.2} s | {} | - | - | {} KiB | {} |\n\
+         | from decoy stdout (collector), the four sinks | {:.2} s | {} | {:.2} s | {} | - | - |\n",
         none.stored.as_secs_f64(),
         rate(none.stored),
         none.rss_growth_kib,
@@ -142,6 +216,10 @@ async fn main() {
         rate(stalled_run.stored),
         stalled_run.rss_growth_kib,
         stalled_run.dropped,
+        stdout_stored.as_secs_f64(),
+        rate(stdout_stored),
+        stdout_delivered.as_secs_f64(),
+        rate(stdout_delivered),
     );
     print!("{report}");
     std::fs::create_dir_all("bench-out").unwrap();
