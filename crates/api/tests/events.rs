@@ -1,5 +1,6 @@
 //! The event log over HTTP: the live SSE stream (snapshot, ordered mutation states,
-//! resume with Last-Event-ID, per-user cap) and the filtered, paginated listing.
+//! resume with Last-Event-ID, per-user cap, an incident announced live) and the filtered,
+//! paginated listing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
@@ -176,4 +177,34 @@ async fn the_event_listing_filters_and_pages_with_a_cursor() {
         assert_error(&body, "invalid_parameter");
     }
     assert_eq!(send(&server, "GET", "/api/v1/events?topology=nowhere", None).await.0, StatusCode::NOT_FOUND);
+}
+
+/// An incident the alerter opens reaches the topology's live stream, named by its type.
+#[tokio::test]
+async fn an_incident_reaches_the_topology_stream() {
+    let (_dir, engine, server) = common::app_running().await;
+    deployed(&engine, "watched").await;
+    let config = decnet_domain::alerts::AlertConfig::default();
+    engine.alert_pass(&config).await.unwrap();
+    let id = engine.store().resolve("watched").await.unwrap();
+    let decky = engine.store().topology(id).await.unwrap().design.deckies.keys().next().unwrap().to_string();
+    let mut stream = SseClient::open(&server, "watched", None).await.unwrap();
+    assert_eq!(stream.next().await.event, "snapshot");
+    let login = decnet_store::NewEvent {
+        at: chrono::Utc::now(),
+        topology_id: Some(id),
+        kind: "auth_attempt".into(),
+        decky: Some(decky),
+        service: Some("ssh".into()),
+        source_ip: Some("203.0.113.50".into()),
+        payload: json!({ "event": "auth_attempt", "principal": "root", "details": { "outcome": "success" } }),
+    };
+    engine.store().record_events(&[login]).await.unwrap();
+    assert_eq!(engine.alert_pass(&config).await.unwrap().announced, 1);
+    let frames = stream.until(|f| f.event == "incident.opened").await;
+    let opened = frames.last().unwrap();
+    assert_eq!(
+        (opened.data["payload"]["rule"].as_str(), opened.data["payload"]["severity"].as_str()),
+        (Some("login-success"), Some("high"))
+    );
 }
