@@ -117,6 +117,35 @@ pub trait Incidents: Send + Sync {
 pub(crate) const INCIDENT_COLUMNS: &str = "id, rule, severity, topology_id, source_ip, decky, service, first_seen, \
      last_seen, count, threshold, first_event_id, last_event_id";
 
+/// The latest incident of a fold key ($1 rule, $2 topology, $3 source) whose last event is
+/// at or after $4. Standard SQL both backends run, as the two below.
+pub(crate) fn latest_sql() -> String {
+    format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE rule = $1 AND topology_id = $2 AND source_ip = $3 \
+         AND last_seen >= $4 ORDER BY id DESC LIMIT 1"
+    )
+}
+
+/// Folds one more hit into incident $1 (at $2, event $3 on decky $4, service $5; the rule's
+/// current severity $6 and threshold $7).
+pub(crate) fn grow_sql() -> String {
+    format!(
+        "UPDATE incidents SET count = count + 1, \
+         last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END, last_event_id = $3, \
+         decky = $4, service = $5, severity = $6, threshold = $7 WHERE id = $1 RETURNING {INCIDENT_COLUMNS}"
+    )
+}
+
+/// A new incident of one hit ($1 rule, $2 severity, $3 topology, $4 source, $5 decky,
+/// $6 service, $7 time, $8 threshold, $9 event).
+pub(crate) fn open_sql() -> String {
+    format!(
+        "INSERT INTO incidents (rule, severity, topology_id, source_ip, decky, service, first_seen, last_seen, \
+         count, threshold, first_event_id, last_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8, $9, $9) \
+         RETURNING {INCIDENT_COLUMNS}"
+    )
+}
+
 /// An incident row of [`INCIDENT_COLUMNS`]; `''` stands for no topology and no source.
 pub(crate) fn incident(row: &impl StoredRow) -> Result<Incident, StoreError> {
     let id = row.int(0)?;

@@ -9,7 +9,10 @@ use super::SqliteStore;
 use super::rows::ts;
 use crate::StoreError;
 use crate::events::ADVANCE_SINK;
-use crate::incidents::{INCIDENT_COLUMNS, Incident, IncidentFilter, IncidentHit, Incidents, announcement, incident};
+use crate::incidents::{
+    INCIDENT_COLUMNS, Incident, IncidentFilter, IncidentHit, Incidents, announcement, grow_sql, incident, latest_sql,
+    open_sql,
+};
 
 /// Folds one hit; the incident afterwards and its count before.
 async fn fold(
@@ -19,51 +22,41 @@ async fn fold(
 ) -> Result<(Incident, i64), StoreError> {
     let topology = hit.topology_id.map(|t| t.to_string()).unwrap_or_default();
     let source = hit.source_ip.clone().unwrap_or_default();
-    let latest = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE rule = $1 AND topology_id = $2 AND source_ip = $3 \
-         AND last_seen >= $4 ORDER BY id DESC LIMIT 1"
-    )))
-    .bind(&hit.rule)
-    .bind(&topology)
-    .bind(&source)
-    .bind(ts(hit.at - window))
-    .fetch_optional(&mut *conn)
-    .await?;
+    let latest = sqlx::query(sqlx::AssertSqlSafe(latest_sql()))
+        .bind(&hit.rule)
+        .bind(&topology)
+        .bind(&source)
+        .bind(ts(hit.at - window))
+        .fetch_optional(&mut *conn)
+        .await?;
     let (row, before) = match latest {
         Some(row) => {
             let current = incident(&row)?;
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE incidents SET count = count + 1, last_seen = MAX(last_seen, $2), last_event_id = $3, \
-                 decky = $4, service = $5, severity = $6, threshold = $7 WHERE id = $1 RETURNING {INCIDENT_COLUMNS}"
-            )))
-            .bind(current.id)
-            .bind(ts(hit.at))
-            .bind(hit.event_id)
-            .bind(&hit.decky)
-            .bind(&hit.service)
-            .bind(hit.severity.as_str())
-            .bind(hit.threshold)
-            .fetch_one(&mut *conn)
-            .await?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(grow_sql()))
+                .bind(current.id)
+                .bind(ts(hit.at))
+                .bind(hit.event_id)
+                .bind(&hit.decky)
+                .bind(&hit.service)
+                .bind(hit.severity.as_str())
+                .bind(hit.threshold)
+                .fetch_one(&mut *conn)
+                .await?;
             (row, current.count)
         }
         None => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO incidents (rule, severity, topology_id, source_ip, decky, service, first_seen, last_seen, \
-                 count, threshold, first_event_id, last_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8, $9, $9) \
-                 RETURNING {INCIDENT_COLUMNS}"
-            )))
-            .bind(&hit.rule)
-            .bind(hit.severity.as_str())
-            .bind(&topology)
-            .bind(&source)
-            .bind(&hit.decky)
-            .bind(&hit.service)
-            .bind(ts(hit.at))
-            .bind(hit.threshold)
-            .bind(hit.event_id)
-            .fetch_one(&mut *conn)
-            .await?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(open_sql()))
+                .bind(&hit.rule)
+                .bind(hit.severity.as_str())
+                .bind(&topology)
+                .bind(&source)
+                .bind(&hit.decky)
+                .bind(&hit.service)
+                .bind(ts(hit.at))
+                .bind(hit.threshold)
+                .bind(hit.event_id)
+                .fetch_one(&mut *conn)
+                .await?;
             (row, 0)
         }
     };
