@@ -11,6 +11,7 @@ mod events;
 mod exit;
 mod output;
 mod remote;
+mod remote_backend;
 
 use std::process::ExitCode;
 
