@@ -8,6 +8,8 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use crate::model::Lan;
+
 /// The default base from which LAN subnets are allocated (one default everywhere).
 pub const DEFAULT_SUBNET_BASE: &str = "172.16.0.0/12";
 
@@ -26,6 +28,24 @@ pub fn is_reserved(subnet: Ipv4Net, ip: Ipv4Addr) -> bool {
     ip == subnet.network() || ip == subnet.broadcast() || ip == gateway(subnet)
 }
 
+/// The addresses deckies may take on `lan`, as inclusive integers: every host address
+/// but the gateway on a bridge; on a host link, its range less the host's own address.
+pub fn decky_span(lan: &Lan) -> Option<(u32, u32)> {
+    match lan.attachment.link() {
+        Some(link) => link.decky_span(lan.subnet),
+        None => {
+            let first = u32::from(gateway(lan.subnet)).checked_add(1)?;
+            let last = u32::from(lan.subnet.broadcast()).checked_sub(1)?;
+            (first <= last).then_some((first, last))
+        }
+    }
+}
+
+/// Whether a decky may hold `ip` on `lan` (see [`decky_span`]).
+pub fn is_decky_address(lan: &Lan, ip: Ipv4Addr) -> bool {
+    decky_span(lan).is_some_and(|(first, last)| (first..=last).contains(&u32::from(ip)))
+}
+
 /// The lowest host address of `subnet` that is neither reserved nor in `taken`.
 ///
 /// `taken` may hold addresses outside the subnet; they are ignored. Runs in
@@ -33,6 +53,16 @@ pub fn is_reserved(subnet: Ipv4Net, ip: Ipv4Addr) -> bool {
 pub fn next_free_ip(subnet: Ipv4Net, taken: impl IntoIterator<Item = Ipv4Addr>) -> Option<Ipv4Addr> {
     let first = u32::from(gateway(subnet)).checked_add(1)?;
     let last = u32::from(subnet.broadcast()).checked_sub(1)?;
+    next_free_in(first, last, taken)
+}
+
+/// The lowest address of `lan` a decky may take that is not in `taken`.
+pub fn next_free_lan_ip(lan: &Lan, taken: impl IntoIterator<Item = Ipv4Addr>) -> Option<Ipv4Addr> {
+    let (first, last) = decky_span(lan)?;
+    next_free_in(first, last, taken)
+}
+
+fn next_free_in(first: u32, last: u32, taken: impl IntoIterator<Item = Ipv4Addr>) -> Option<Ipv4Addr> {
     let mut taken: Vec<u32> = taken.into_iter().map(u32::from).filter(|ip| (first..=last).contains(ip)).collect();
     taken.sort_unstable();
     taken.dedup();
@@ -56,17 +86,23 @@ pub struct IpCursor {
 }
 
 impl IpCursor {
-    /// A cursor over `subnet` that skips `taken`.
+    /// A cursor over the host addresses of `subnet` (but its gateway) that skips `taken`.
     pub fn new(subnet: Ipv4Net, taken: impl IntoIterator<Item = Ipv4Addr>) -> Self {
+        Self::over(u32::from(gateway(subnet)).saturating_add(1), u32::from(subnet.broadcast()).saturating_sub(1), taken)
+    }
+
+    /// A cursor over the addresses deckies may take on `lan` that skips `taken`.
+    pub fn for_lan(lan: &Lan, taken: impl IntoIterator<Item = Ipv4Addr>) -> Self {
+        let (first, last) = decky_span(lan).unwrap_or((1, 0));
+        Self::over(first, last, taken)
+    }
+
+    fn over(next: u32, last: u32, taken: impl IntoIterator<Item = Ipv4Addr>) -> Self {
         let mut taken: Vec<u32> = taken.into_iter().map(u32::from).collect();
         taken.sort_unstable();
         taken.dedup();
         taken.reverse();
-        Self {
-            next: u32::from(gateway(subnet)).saturating_add(1),
-            last: u32::from(subnet.broadcast()).saturating_sub(1),
-            taken,
-        }
+        Self { next, last, taken }
     }
 
     /// The next free address, or `None` when the LAN is full.

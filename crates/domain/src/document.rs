@@ -13,7 +13,8 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use crate::alloc::{SubnetAllocator, next_free_ip};
+use crate::alloc::{SubnetAllocator, next_free_lan_ip};
+use crate::attachment::Attachment;
 use crate::issue::{Code, Issue, Target};
 use crate::model::{Decky, Design, ItemId, Lan, Mode, ServiceConfig};
 use crate::name::Name;
@@ -62,12 +63,19 @@ pub struct LanDocument {
     /// Whether this is the DMZ.
     #[serde(default)]
     pub is_dmz: bool,
+    /// How the DMZ meets the host's network (`bridge` when absent).
+    #[serde(default, skip_serializing_if = "is_bridge")]
+    pub attachment: Attachment,
     /// Canvas position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x: Option<f64>,
     /// Canvas position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub y: Option<f64>,
+}
+
+fn is_bridge(attachment: &Attachment) -> bool {
+    *attachment == Attachment::Bridge
 }
 
 /// One decky.
@@ -135,6 +143,7 @@ pub fn from_design(
                 name: l.name.to_string(),
                 subnet: Some(l.subnet.to_string()),
                 is_dmz: l.is_dmz,
+                attachment: l.attachment.clone(),
                 x: l.x,
                 y: l.y,
             })
@@ -230,7 +239,15 @@ pub fn to_design(doc: &TopologyDocument, base: Ipv4Net, claimed: &[Ipv4Net]) -> 
         };
         design.lans.insert(
             lan_name.clone(),
-            Lan { id: ItemId::default(), name: lan_name, subnet, is_dmz: lan.is_dmz, x: lan.x, y: lan.y },
+            Lan {
+                id: ItemId::default(),
+                name: lan_name,
+                subnet,
+                is_dmz: lan.is_dmz,
+                attachment: lan.attachment.clone(),
+                x: lan.x,
+                y: lan.y,
+            },
         );
     }
     if !needs_subnet.is_empty() {
@@ -355,7 +372,7 @@ fn allocate_missing_ips(design: &mut Design, missing: Vec<(Name, Name)>, issues:
             continue;
         };
         let lan_taken = taken.entry(lan_name.clone()).or_default();
-        match next_free_ip(lan.subnet, lan_taken.iter().copied()) {
+        match next_free_lan_ip(lan, lan_taken.iter().copied()) {
             Some(ip) => {
                 lan_taken.push(ip);
                 if let Some(decky) = design.deckies.get_mut(&decky_name) {

@@ -168,7 +168,15 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
     let mut parents: Vec<Option<usize>> = Vec::new();
     let mut children: Vec<Vec<usize>> = Vec::new();
     let dmz_subnet = subnets.next_subnet().ok_or_else(|| exhausted(0))?;
-    lans.push(Lan { id: ItemId::default(), name: lan_name(0)?, subnet: dmz_subnet, is_dmz: true, x: None, y: None });
+    lans.push(Lan {
+        id: ItemId::default(),
+        name: lan_name(0)?,
+        subnet: dmz_subnet,
+        is_dmz: true,
+        attachment: Default::default(),
+        x: None,
+        y: None,
+    });
     parents.push(None);
     children.push(Vec::new());
     let mut frontier = vec![0usize];
@@ -183,6 +191,7 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
                     name: lan_name(index)?,
                     subnet,
                     is_dmz: false,
+                    attachment: Default::default(),
                     x: None,
                     y: None,
                 });

@@ -80,6 +80,8 @@ codes! {
     LiveChangeForbidden => "LIVE_CHANGE_FORBIDDEN", "The field cannot change on a deployed topology.";
     SubnetExhausted => "SUBNET_EXHAUSTED", "No free subnet is left under the base.";
     IpExhausted => "IP_EXHAUSTED", "No free host address is left in the LAN.";
+    AttachmentInvalid => "ATTACHMENT_INVALID", "The DMZ's host attachment is malformed, on a LAN that is not the DMZ, or does not fit its subnet.";
+    AddressInUse => "ADDRESS_IN_USE", "Another host on the DMZ's network already answers for an address the maze would take.";
 }
 
 impl fmt::Display for Code {

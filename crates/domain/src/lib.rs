@@ -6,6 +6,7 @@
 //! callers pass in whatever the rules need (claimed subnets, the current time, ...).
 
 pub mod alerts;
+pub mod attachment;
 pub mod alloc;
 pub mod catalogue;
 pub mod diff;

@@ -16,6 +16,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::attachment::Attachment;
 use crate::name::Name;
 use crate::status::{DeckyState, TopologyStatus};
 
@@ -115,6 +116,8 @@ pub struct Lan {
     pub subnet: Ipv4Net,
     /// Whether this is the DMZ (reachable from outside, not `internal`).
     pub is_dmz: bool,
+    /// How its network meets the host's (only the DMZ may be other than a bridge).
+    pub attachment: Attachment,
     /// Canvas position.
     pub x: Option<f64>,
     /// Canvas position.
@@ -189,6 +192,13 @@ impl Design {
     /// Whether `decky` publishes host ports: it routes and its home LAN is the DMZ.
     pub fn is_gateway(&self, decky: &Decky) -> bool {
         decky.forwards_l3 && self.lans.get(&decky.home_lan).is_some_and(|lan| lan.is_dmz)
+    }
+
+    /// Whether `decky` publishes its ports on the host's addresses: a gateway of a
+    /// bridged DMZ (on a host link every DMZ decky has an address of its own instead).
+    pub fn publishes_ports(&self, decky: &Decky) -> bool {
+        decky.forwards_l3
+            && self.lans.get(&decky.home_lan).is_some_and(|lan| lan.is_dmz && lan.attachment == Attachment::Bridge)
     }
 
     /// The gateway deckies.

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::attachment::Attachment;
 use crate::issue::{Code, Issue, Target};
 use crate::model::{Design, ServiceConfig};
 use crate::name::Name;
@@ -48,6 +49,9 @@ pub struct AddLan {
     /// Whether it is the DMZ (refused when a DMZ exists).
     #[serde(default)]
     pub is_dmz: bool,
+    /// How the DMZ meets the host's network (`bridge` when absent).
+    #[serde(default)]
+    pub attachment: Attachment,
     /// Canvas position.
     #[serde(default)]
     pub x: Option<f64>,
@@ -183,6 +187,10 @@ pub struct LanPatch {
     /// New DMZ flag (refused while deployed).
     #[serde(default)]
     pub is_dmz: Option<bool>,
+    /// New attachment of the DMZ (refused while deployed); its members are re-addressed
+    /// into the new range.
+    #[serde(default)]
+    pub attachment: Option<Attachment>,
     /// Canvas position.
     #[serde(default)]
     pub x: Option<f64>,

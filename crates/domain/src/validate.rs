@@ -66,6 +66,7 @@ pub fn validate(design: &Design, ctx: &Context, scope: Scope) -> Vec<Issue> {
     if scope == Scope::Full {
         check_dmz_reachability(design, &mut issues);
     }
+    check_attachments(design, &mut issues);
     check_subnets(design, ctx, &mut issues);
     check_memberships(design, &mut issues);
     for decky in design.deckies.values() {
@@ -86,6 +87,23 @@ fn check_dmz(design: &Design, issues: &mut Vec<Issue>) {
             Target { lans: dmzs.clone(), ..Target::default() },
             format!("{} LANs are marked as the DMZ: {}", dmzs.len(), dmzs.join(", ")),
         )),
+    }
+}
+
+fn check_attachments(design: &Design, issues: &mut Vec<Issue>) {
+    for lan in design.lans.values() {
+        let Some(link) = lan.attachment.link() else { continue };
+        let target = || Target { field: Some("attachment".into()), ..Target::lan(lan.name.as_str()) };
+        if !lan.is_dmz {
+            issues.push(Issue::error(
+                Code::AttachmentInvalid,
+                target(),
+                format!("LAN {} is not the DMZ; only the DMZ can sit on a host interface", lan.name),
+            ));
+        }
+        for problem in crate::attachment::problems(link, lan.subnet) {
+            issues.push(Issue::error(Code::AttachmentInvalid, target(), format!("{} of LAN {}: {problem}", lan.attachment.mode(), lan.name)));
+        }
     }
 }
 
@@ -137,11 +155,13 @@ fn check_subnets(design: &Design, ctx: &Context, issues: &mut Vec<Issue>) {
     let mut spans: Vec<(u32, u32, &Name)> = Vec::with_capacity(design.lans.len());
     for lan in design.lans.values() {
         let prefix = lan.subnet.prefix_len();
-        if !(16..=29).contains(&prefix) {
+        // A host link's subnet is the operator's network, whatever its size.
+        let sizes = if lan.attachment.link().is_some() { 8..=30 } else { 16..=29 };
+        if !sizes.contains(&prefix) {
             issues.push(Issue::error(
                 Code::SubnetSize,
                 Target::lan(lan.name.as_str()),
-                format!("LAN {} is a /{prefix}; LANs must be between /16 and /29", lan.name),
+                format!("LAN {} is a /{prefix}; it must be between /{} and /{}", lan.name, sizes.start(), sizes.end()),
             ));
         }
         spans.push((u32::from(lan.subnet.network()), u32::from(lan.subnet.broadcast()), &lan.name));
@@ -241,6 +261,18 @@ fn check_decky_memberships(design: &Design, decky: &Decky, issues: &mut Vec<Issu
                 target(),
                 format!("IP {ip} of decky {} is outside {} ({})", decky.name, lan_name, lan.subnet),
             ));
+        } else if let Some(link) = lan.attachment.link() {
+            if !crate::alloc::is_decky_address(lan, ip) {
+                issues.push(Issue::error(
+                    Code::IpReserved,
+                    target(),
+                    format!(
+                        "IP {ip} of decky {} is outside the range {} the maze may take on {lan_name} \
+                         (less the host's own address)",
+                        decky.name, link.ip_range
+                    ),
+                ));
+            }
         } else if is_reserved(lan.subnet, ip) {
             issues.push(Issue::error(
                 Code::IpReserved,
@@ -433,7 +465,7 @@ fn check_gateway_ports(design: &Design, ctx: &Context, scope: Scope, issues: &mu
         ctx.foreign_ports.iter().map(|p| ((p.port, p.proto), p.topology.as_str())).collect();
     let listening: HashSet<(u16, Proto)> = ctx.host_listening.iter().copied().collect();
     let mut owners: HashMap<(u16, Proto), &Name> = HashMap::default();
-    for gateway in design.gateways() {
+    for gateway in design.gateways().filter(|g| design.publishes_ports(g)) {
         for (port, proto) in published_ports(gateway) {
             let spec = format!("{port}/{}", proto.as_str());
             if let Some(other) = owners.insert((port, proto), &gateway.name)

@@ -141,7 +141,9 @@ impl Engine {
         for lan in design.lans.values() {
             let net = spec::network(id, lan);
             wanted_networks.insert(net.name.clone());
-            if !observed.networks.contains_key(&net.name) {
+            // A host link's shim lives outside Docker: ensured every pass, which also
+            // repairs one removed by hand.
+            if !observed.networks.contains_key(&net.name) || net.link.is_some() {
                 report.changes += 1;
                 if let Err(err) = self.runtime.ensure_network(&net).await {
                     report.network_errors.push(err.to_string());
@@ -195,9 +197,13 @@ impl Engine {
             .map(|decky| {
                 let observed = &observed;
                 // A decky that failed may have missed a route change (`SetRoutes`).
-                let refresh_routes =
-                    topology.decky_status.get(&decky.name).is_some_and(|s| s.state == DeckyState::Failed);
-                async move { (decky, self.converge_decky(id, design, decky, observed, refresh_routes, lures).await) }
+                let state = topology.decky_status.get(&decky.name).map(|s| s.state);
+                let refresh_routes = state == Some(DeckyState::Failed);
+                // A decky that never ran was probed by its deploy or live add.
+                let probe = state.is_some_and(|s| s != DeckyState::Pending);
+                async move {
+                    (decky, self.converge_decky(id, design, decky, observed, refresh_routes, probe, lures).await)
+                }
             })
             .collect();
         let mut pending = futures_util::stream::iter(jobs).buffer_unordered(self.config.concurrency.max(1) * 2);
@@ -243,6 +249,7 @@ impl Engine {
         decky: &decnet_domain::Decky,
         observed: &Observed,
         refresh_routes: bool,
+        probe: bool,
         lures: decnet_domain::lures::Density,
     ) -> Result<usize, RuntimeError> {
         let base = spec::base(id, design, decky, self.runtime.image());
@@ -256,6 +263,9 @@ impl Engine {
         } else {
             if observed.containers.contains_key(&base.name) {
                 self.runtime.remove_container(&base.name).await?;
+            } else if probe {
+                // Its address was free while the base held it; someone may have taken it.
+                self.probe_decky(design, decky).await?;
             }
             self.runtime.ensure_container(&base).await?;
             changes += 1;
@@ -424,6 +434,7 @@ impl Engine {
             RuntimeAction::RemoveNetwork { lan } => rt.remove_network(&spec::network_name(id, lan)).await,
             RuntimeAction::StartDecky { decky } => {
                 let decky = design.deckies.get(decky).ok_or_else(|| missing("decky", decky))?;
+                self.probe_decky(design, decky).await?;
                 for container in spec::decky_containers(id, design, decky, self.runtime.image(), lures) {
                     rt.ensure_container(&container).await?;
                 }
@@ -436,6 +447,10 @@ impl Engine {
                 rt.remove_container(&spec::base_name(id, decky)).await
             }
             RuntimeAction::Connect { decky, lan, ip } => {
+                let linked = design.lans.get(lan).is_some_and(|l| l.attachment.link().is_some());
+                if let (true, Some(found)) = (linked, design.deckies.get(decky)) {
+                    self.probe_decky(design, found).await?;
+                }
                 rt.connect(&spec::network_name(id, lan), &spec::base_name(id, decky), *ip).await
             }
             RuntimeAction::Disconnect { decky, lan } => {

@@ -14,6 +14,7 @@ mod converge;
 mod design;
 mod error;
 mod host;
+mod hostlink;
 mod lease;
 mod lifecycle;
 mod metrics;

@@ -160,6 +160,8 @@ impl Engine {
         if !blocking.is_empty() {
             return Err(Refusal { issues: blocking }.into());
         }
+        // A DMZ on a host interface: every address it takes must be free on that network.
+        self.probe_deploy(&self.store.topology(id).await?.design).await?;
         // The transition is the race guard: of two concurrent deploys only one moves the
         // topology out of pending.
         let held = self.exclusive(id).await?;

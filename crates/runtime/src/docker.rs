@@ -189,9 +189,10 @@ fn build_context(binary: &[u8]) -> std::io::Result<Vec<u8>> {
     tar.into_inner()
 }
 
-fn endpoint(ip: Ipv4Addr) -> EndpointSettings {
+fn endpoint(ip: Ipv4Addr, mac: Option<&str>) -> EndpointSettings {
     EndpointSettings {
         ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(ip.to_string()), ..Default::default() }),
+        mac_address: mac.map(str::to_owned),
         ..Default::default()
     }
 }
@@ -217,6 +218,25 @@ pub(crate) fn label_filter(topology: TopologyId) -> HashMap<String, Vec<String>>
 }
 
 impl DockerRuntime {
+    /// Connects `container` to `network` with `settings` (its address, and its MAC where
+    /// the decky has its own); already connected is a success.
+    async fn connect_endpoint(
+        &self,
+        network: &str,
+        container: &str,
+        settings: EndpointSettings,
+    ) -> Result<(), RuntimeError> {
+        let request = NetworkConnectRequest { container: container.to_owned(), endpoint_config: Some(settings) };
+        match self.docker.connect_network(network, request).await {
+            Ok(()) => Ok(()),
+            Err(e) if message(&e).contains("already exists") || message(&e).contains("already attached") => Ok(()),
+            Err(e) if status(&e) == Some(404) => {
+                Err(RuntimeError::Missing { kind: "network or container", name: format!("{network}/{container}") })
+            }
+            Err(e) => Err(failed("connect", container, &e)),
+        }
+    }
+
     async fn create(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
         let mut host = HostConfig {
             readonly_rootfs: Some(true),
@@ -233,18 +253,19 @@ impl DockerRuntime {
             host.tmpfs = Some(HashMap::from([("/run".to_owned(), "rw,size=64k,mode=0700".to_owned())]));
         }
         let mut networking = None;
-        let mut later: Vec<(&String, Ipv4Addr)> = Vec::new();
+        let mut later: Vec<(&String, Ipv4Addr, Option<&str>)> = Vec::new();
         match &spec.role {
-            Role::Base { networks, published, .. } => {
+            Role::Base { networks, published, mac, .. } => {
                 host.sysctls = Some(spec.sysctls.clone().into_iter().collect());
+                let mac_on = |net: &String| mac.as_ref().filter(|(on, _)| on == net).map(|(_, m)| m.as_str());
                 let mut nets = networks.iter();
                 if let Some((first, ip)) = nets.next() {
                     host.network_mode = Some(first.clone());
                     networking = Some(NetworkingConfig {
-                        endpoints_config: Some(HashMap::from([(first.clone(), endpoint(*ip))])),
+                        endpoints_config: Some(HashMap::from([(first.clone(), endpoint(*ip, mac_on(first)))])),
                     });
                 }
-                later.extend(nets.map(|(net, ip)| (net, *ip)));
+                later.extend(nets.map(|(net, ip)| (net, *ip, mac_on(net))));
                 if !published.is_empty() {
                     host.port_bindings = Some(
                         published
@@ -282,8 +303,8 @@ impl DockerRuntime {
             .create_container(Some(options), body)
             .await
             .map_err(|e| failed("create container", &spec.name, &e))?;
-        for (net, ip) in later {
-            self.connect(net, &spec.name, ip).await?;
+        for (net, ip, mac) in later {
+            self.connect_endpoint(net, &spec.name, endpoint(ip, mac)).await?;
         }
         match self.docker.start_container(&spec.name, None::<StartContainerOptions>).await {
             Ok(()) => Ok(()),
@@ -432,42 +453,59 @@ impl Runtime for DockerRuntime {
     }
 
     async fn ensure_network(&self, spec: &NetworkSpec) -> Result<(), RuntimeError> {
+        let (driver, options) = match &spec.link {
+            // Named so the topology's firewall can name it (`firewall::bridge_name`).
+            None => ("bridge", HashMap::from([("com.docker.network.bridge.name", crate::firewall::bridge_name(&spec.name))])),
+            Some(link) if link.driver == "ipvlan" => {
+                ("ipvlan", HashMap::from([("parent", link.parent.clone()), ("ipvlan_mode", "l2".to_owned())]))
+            }
+            Some(link) => ("macvlan", HashMap::from([("parent", link.parent.clone()), ("macvlan_mode", "bridge".to_owned())])),
+        };
         let request = NetworkCreateRequest {
             name: spec.name.clone(),
-            driver: Some("bridge".into()),
+            driver: Some(driver.into()),
             internal: Some(spec.internal),
             ipam: Some(Ipam {
                 driver: Some("default".into()),
                 config: Some(vec![IpamConfig {
                     subnet: Some(spec.subnet.to_string()),
                     gateway: Some(spec.gateway.to_string()),
+                    ip_range: spec.link.as_ref().map(|l| l.ip_range.to_string()),
                     ..Default::default()
                 }]),
                 ..Default::default()
             }),
             labels: Some(spec.labels.clone().into_iter().collect()),
-            // Named so the topology's firewall can name it (`firewall::bridge_name`).
-            options: Some(HashMap::from([(
-                "com.docker.network.bridge.name".to_owned(),
-                crate::firewall::bridge_name(&spec.name),
-            )])),
+            options: Some(options.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
             ..Default::default()
         };
         match self.docker.create_network(request).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             // Same name exists: ours by construction (names carry the topology id). Never
             // removed or reshaped here, unlike the original.
-            Err(e) if status(&e) == Some(409) => Ok(()),
-            Err(e) => Err(failed("create network", &spec.name, &e)),
+            Err(e) if status(&e) == Some(409) => {}
+            Err(e) => return Err(failed("create network", &spec.name, &e)),
+        }
+        // After the network, so a failure leaves a labelled network whose removal takes
+        // the shim with it.
+        match &spec.link {
+            Some(link) => crate::hostlink::ensure_shim(link).await,
+            None => Ok(()),
         }
     }
 
     async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
         match self.docker.remove_network(name).await {
-            Ok(()) => Ok(()),
-            Err(e) if status(&e) == Some(404) => Ok(()),
-            Err(e) => Err(failed("remove network", name, &e)),
+            Ok(()) => {}
+            Err(e) if status(&e) == Some(404) => {}
+            Err(e) => return Err(failed("remove network", name, &e)),
         }
+        // A host-linked network's shim goes with it (a bridge has none: nothing to do).
+        crate::hostlink::remove_shim(&crate::spec::shim_name(name)).await
+    }
+
+    async fn probe_link(&self, probe: &crate::LinkProbe) -> Result<(), RuntimeError> {
+        crate::hostlink::check(probe).await
     }
 
     async fn ensure_container(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
@@ -498,15 +536,7 @@ impl Runtime for DockerRuntime {
     }
 
     async fn connect(&self, network: &str, container: &str, ip: Ipv4Addr) -> Result<(), RuntimeError> {
-        let request = NetworkConnectRequest { container: container.to_owned(), endpoint_config: Some(endpoint(ip)) };
-        match self.docker.connect_network(network, request).await {
-            Ok(()) => Ok(()),
-            Err(e) if message(&e).contains("already exists") || message(&e).contains("already attached") => Ok(()),
-            Err(e) if status(&e) == Some(404) => {
-                Err(RuntimeError::Missing { kind: "network or container", name: format!("{network}/{container}") })
-            }
-            Err(e) => Err(failed("connect", container, &e)),
-        }
+        self.connect_endpoint(network, container, endpoint(ip, None)).await
     }
 
     async fn ensure_firewall(&self, spec: &crate::firewall::FirewallSpec) -> Result<(), RuntimeError> {

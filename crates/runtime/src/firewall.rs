@@ -45,11 +45,14 @@ pub fn bridge_name(network: &str) -> String {
 
 /// The firewall of `design` (topology `topology`).
 pub fn spec(topology: TopologyId, design: &Design) -> FirewallSpec {
-    let bridge = |lan| bridge_name(&crate::spec::network_name(topology, lan));
+    let bridge = |lan: &decnet_domain::Lan| bridge_name(&crate::spec::network_name(topology, &lan.name));
+    // A DMZ on a host interface has no bridge: its deckies' frames never cross the host's
+    // netfilter (and need no exemption from Docker's isolation).
+    let bridged = || design.lans.values().filter(|l| l.attachment.link().is_none());
     FirewallSpec {
         topology,
-        bridges: design.lans.keys().map(bridge).collect(),
-        dmz_bridge: design.lans.values().find(|l| l.is_dmz).map(|l| bridge(&l.name)),
+        bridges: bridged().map(bridge).collect(),
+        dmz_bridge: bridged().find(|l| l.is_dmz).map(bridge),
         subnets: design.lans.values().map(|l| l.subnet).collect(),
     }
 }

@@ -11,6 +11,7 @@ pub mod compose;
 mod decoy;
 mod docker;
 pub mod firewall;
+mod hostlink;
 mod memory;
 pub mod spec;
 mod swarm;
@@ -22,6 +23,7 @@ use decnet_domain::TopologyId;
 
 pub use decoy::DecoyBinary;
 pub use docker::{DockerRuntime, image_tag};
+pub use hostlink::LinkProbe;
 pub use memory::{Call, MemoryRuntime};
 pub use spec::{ContainerSpec, NetworkSpec, Observed, ObservedContainer};
 pub use swarm::{ENGINE_LABEL, PlacementPlan, SwarmConfig, SwarmNode, SwarmRuntime};
@@ -46,6 +48,20 @@ pub enum RuntimeError {
         /// Its name.
         name: String,
     },
+    /// A DMZ's host interface cannot carry it (missing, on another network, or the tools
+    /// to drive it are missing); nothing was created.
+    #[error("{0}")]
+    HostLink(String),
+    /// Another host on the DMZ's network answers for an address the maze would take.
+    #[error("address {address} is already in use on {interface} (answered by {by}); choose another address or range")]
+    AddressInUse {
+        /// The address.
+        address: Ipv4Addr,
+        /// The host interface probed.
+        interface: String,
+        /// Who answered.
+        by: String,
+    },
     /// The runtime refused the operation.
     #[error("{operation} {name} failed: {message}")]
     Failed {
@@ -63,7 +79,8 @@ impl RuntimeError {
     /// rest is the runtime's.
     pub fn kind(&self) -> decnet_domain::ErrorKind {
         match self {
-            RuntimeError::DecoyBinary(_) => decnet_domain::ErrorKind::BadRequest,
+            RuntimeError::DecoyBinary(_) | RuntimeError::HostLink(_) => decnet_domain::ErrorKind::BadRequest,
+            RuntimeError::AddressInUse { .. } => decnet_domain::ErrorKind::Conflict,
             RuntimeError::Unavailable(_) | RuntimeError::Missing { .. } | RuntimeError::Failed { .. } => {
                 decnet_domain::ErrorKind::Unavailable
             }
@@ -119,6 +136,18 @@ pub trait Runtime: Send + Sync {
 
     /// Disconnects a container from a network.
     async fn disconnect(&self, network: &str, container: &str) -> Result<(), RuntimeError>;
+
+    /// Checks, before a DMZ on a host interface takes `probe.addresses`, that the
+    /// interface exists and sits on the DMZ's subnet and that no other host on that
+    /// network answers for any of the addresses (an ARP probe, as address-conflict
+    /// detection does). Runtimes that put no deckies on host interfaces refuse.
+    async fn probe_link(&self, probe: &LinkProbe) -> Result<(), RuntimeError> {
+        Err(RuntimeError::HostLink(format!(
+            "the {} runtime cannot put the DMZ on host interface {}; use a bridge DMZ",
+            self.kind(),
+            probe.interface
+        )))
+    }
 
     /// Makes the host firewall of a topology what `spec` says (created or replaced whole).
     async fn ensure_firewall(&self, spec: &firewall::FirewallSpec) -> Result<(), RuntimeError>;

@@ -62,6 +62,9 @@ struct World {
     firewalls: BTreeMap<TopologyId, crate::firewall::FirewallSpec>,
     /// The routes each base holds.
     routes: BTreeMap<String, Vec<Route>>,
+    /// Addresses another host answers for on any host interface (see
+    /// [`MemoryRuntime::occupy`]).
+    occupied: Vec<Ipv4Addr>,
     /// Lines written by containers, and who follows them.
     logs: BTreeMap<String, (Vec<crate::LogLine>, Vec<tokio::sync::mpsc::Sender<crate::LogLine>>)>,
 }
@@ -127,6 +130,11 @@ impl MemoryRuntime {
     /// [`MemoryRuntime::heal`] is called.
     pub fn fail_on(&self, pattern: &str) {
         let _ = self.with(|w| w.failing.push(pattern.to_owned()));
+    }
+
+    /// Makes `address` answer probes, as if another host on the DMZ's network held it.
+    pub fn occupy(&self, address: Ipv4Addr) {
+        let _ = self.with(|w| w.occupied.push(address));
     }
 
     /// Stops injecting failures.
@@ -218,6 +226,17 @@ impl Runtime for MemoryRuntime {
             let labels = w.networks.values().map(|n| &n.labels).chain(w.containers.values().map(|(s, _, _)| &s.labels));
             labels.filter_map(|l| l.get(labels::TOPOLOGY)?.parse().ok()).collect()
         })
+    }
+
+    async fn probe_link(&self, probe: &crate::LinkProbe) -> Result<(), RuntimeError> {
+        self.with(|w| match probe.addresses.iter().find(|a| w.occupied.contains(a)) {
+            Some(address) => Err(RuntimeError::AddressInUse {
+                address: *address,
+                interface: probe.interface.clone(),
+                by: "another host".into(),
+            }),
+            None => Ok(()),
+        })?
     }
 
     async fn ensure_network(&self, spec: &NetworkSpec) -> Result<(), RuntimeError> {

@@ -27,19 +27,37 @@ pub const MEMORY_LIMIT: i64 = 64 * 1024 * 1024;
 /// Process limit of every container.
 pub const PIDS_LIMIT: i64 = 64;
 
-/// A bridge network.
+/// A LAN's network: a bridge, or the DMZ on a host interface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NetworkSpec {
     /// Runtime name.
     pub name: String,
     /// Subnet.
     pub subnet: Ipv4Net,
-    /// Gateway address (`.1`).
+    /// Gateway address (a bridge's `.1`; a host link's router).
     pub gateway: Ipv4Addr,
     /// No route out (every LAN but the DMZ).
     pub internal: bool,
+    /// The host link, for a DMZ on a host interface.
+    pub link: Option<LinkSpec>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
+}
+
+/// A network on a host interface and the host's shim onto it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkSpec {
+    /// `macvlan` or `ipvlan`.
+    pub driver: &'static str,
+    /// The host interface.
+    pub parent: String,
+    /// The addresses the maze may take.
+    pub ip_range: Ipv4Net,
+    /// The host-side interface (same driver, same parent) that lets the host reach its
+    /// deckies, which the parent itself cannot.
+    pub shim: String,
+    /// The shim's address.
+    pub host_address: Ipv4Addr,
 }
 
 /// What a container runs.
@@ -50,6 +68,8 @@ pub enum Role {
     Base {
         /// Networks and the IP on each.
         networks: BTreeMap<String, Ipv4Addr>,
+        /// Its own MAC on a macvlan DMZ: (network, address).
+        mac: Option<(String, String)>,
         /// Host ports to publish (gateways only).
         published: Vec<(u16, Proto)>,
         /// Whether it routes (`ip_forward`).
@@ -145,17 +165,47 @@ fn common_labels(topology: TopologyId) -> BTreeMap<String, String> {
     BTreeMap::from([(labels::TOPOLOGY.to_owned(), topology.to_string())])
 }
 
+/// The host-side shim interface of a host-linked network, named from the network's name
+/// like its bridge would be (at most 15 characters).
+pub fn shim_name(network: &str) -> String {
+    format!("dv{}", &crate::firewall::bridge_name(network)[2..])
+}
+
 /// The network of `lan`.
 pub fn network(topology: TopologyId, lan: &Lan) -> NetworkSpec {
     let mut labels = common_labels(topology);
     labels.insert(labels::LAN.to_owned(), lan.name.to_string());
+    let name = network_name(topology, &lan.name);
+    let host_link = lan.attachment.link().and_then(|link| Some((link, link.host_address(lan.subnet)?)));
+    let link = host_link.map(|(link, host_address)| LinkSpec {
+        driver: lan.attachment.mode(),
+        parent: link.interface.clone(),
+        ip_range: link.ip_range,
+        shim: shim_name(&name),
+        host_address,
+    });
     NetworkSpec {
-        name: network_name(topology, &lan.name),
+        gateway: match lan.attachment.link() {
+            Some(link) => link.gateway,
+            None => decnet_domain::alloc::gateway(lan.subnet),
+        },
+        name,
         subnet: lan.subnet,
-        gateway: decnet_domain::alloc::gateway(lan.subnet),
         internal: !lan.is_dmz,
+        link,
         labels,
     }
+}
+
+/// The MAC a decky takes on a macvlan DMZ (none on a bridge or ipvlan, where the link
+/// decides): its persona's vendor and a hash of the topology and decky.
+fn mac_of(topology: TopologyId, design: &Design, decky: &Decky) -> Option<(String, String)> {
+    let (lan, _) = decky.ips.iter().find(|(lan, _)| {
+        design.lans.get(*lan).is_some_and(|l| matches!(l.attachment, decnet_domain::attachment::Attachment::Macvlan(_)))
+    })?;
+    let seed = format!("{}/{}", topology.simple(), decky.name);
+    let mac = decnet_domain::attachment::mac_address(decky.archetype.as_deref(), seed.as_bytes());
+    Some((network_name(topology, lan), mac))
 }
 
 fn with_hash(mut spec: ContainerSpec) -> ContainerSpec {
@@ -163,9 +213,11 @@ fn with_hash(mut spec: ContainerSpec) -> ContainerSpec {
     // (attach/detach connect and disconnect a running base instead of recreating it) and
     // the routes (changed in the running base).
     let mut hashed = spec.clone();
-    if let Role::Base { networks, routes, .. } = &mut hashed.role {
+    if let Role::Base { networks, routes, mac, .. } = &mut hashed.role {
         networks.clear();
         routes.clear();
+        // Follows the networks: set when the base is created on the macvlan DMZ.
+        *mac = None;
     }
     hashed.env.remove(ROUTES_ENV);
     hashed.env.remove(LURES_ENV);
@@ -218,7 +270,7 @@ pub fn base(topology: TopologyId, design: &Design, decky: &Decky, image: &str) -
     }
     // Services run unprivileged in this namespace and still bind their well-known ports.
     sysctls.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
-    let published = if design.is_gateway(decky) {
+    let published = if design.publishes_ports(decky) {
         let mut ports: Vec<_> = decnet_domain::validate::published_ports(decky).collect();
         ports.sort_unstable();
         ports
@@ -237,6 +289,7 @@ pub fn base(topology: TopologyId, design: &Design, decky: &Decky, image: &str) -
         hostname: hostname(decky),
         role: Role::Base {
             networks: decky.ips.iter().map(|(lan, ip)| (network_name(topology, lan), *ip)).collect(),
+            mac: mac_of(topology, design, decky),
             published,
             forwards: decky.forwards_l3,
             routes,

@@ -203,13 +203,19 @@ pub(crate) fn event(row: &impl StoredRow) -> Result<StoredEvent, StoreError> {
     })
 }
 
-/// A LAN row: `name, subnet (as text), is_dmz, x, y, id`.
+/// A LAN row: `name, subnet (as text), is_dmz, x, y, id, attachment`.
 pub(crate) fn lan(row: &impl StoredRow) -> Result<Lan, StoreError> {
+    let lan_name = name("LAN name", &row.text(0)?)?;
+    let attachment = match row.opt_text(6)? {
+        Some(text) => json(&format!("attachment of LAN {lan_name}"), &text)?,
+        None => Default::default(),
+    };
     Ok(Lan {
         id: item_id("LAN id", &row.text(5)?)?,
-        name: name("LAN name", &row.text(0)?)?,
+        name: lan_name,
         subnet: parse("LAN subnet", &row.text(1)?)?,
         is_dmz: row.flag(2)?,
+        attachment,
         x: row.opt_real(3)?,
         y: row.opt_real(4)?,
     })
@@ -243,7 +249,12 @@ pub(crate) fn decky_status(row: &impl StoredRow) -> Result<(Name, DeckyStatus), 
 
 /// Columns of a LAN row, in [`lan`]'s order; the subnet column is backend-specific.
 pub(crate) fn lan_select(subnet_as_text: &str) -> String {
-    format!("SELECT name, {subnet_as_text}, is_dmz, x, y, id FROM lans WHERE topology_id = $1")
+    format!("SELECT name, {subnet_as_text}, is_dmz, x, y, id, attachment FROM lans WHERE topology_id = $1")
+}
+
+/// The stored form of a LAN's attachment: NULL for a bridge, else its JSON.
+pub(crate) fn attachment_column(lan: &Lan) -> Option<String> {
+    lan.attachment.link().map(|_| serde_json::to_string(&lan.attachment).unwrap_or_default())
 }
 
 /// Columns of a decky row, in [`decky`]'s order.
@@ -297,7 +308,7 @@ pub(crate) fn claims_select(subnet_as_text: &str) -> String {
          SELECT t.name, CAST(1 AS BIGINT), d.services FROM topologies t CROSS JOIN deckies d \
          JOIN memberships m ON m.topology_id = d.topology_id AND m.decky = d.name AND m.is_home \
          JOIN lans l ON l.topology_id = m.topology_id AND l.name = m.lan \
-         WHERE d.topology_id = t.id AND d.forwards_l3 AND l.is_dmz AND t.status IN {PORT_HOLDING} AND t.id <> $1"
+         WHERE d.topology_id = t.id AND d.forwards_l3 AND l.is_dmz AND l.attachment IS NULL AND t.status IN {PORT_HOLDING} AND t.id <> $1"
     )
 }
 

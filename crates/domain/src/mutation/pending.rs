@@ -38,8 +38,8 @@ pub fn edit_pending(
     }
 }
 
-/// Renames, re-addresses (every member gets a fresh IP in the new subnet), flips the DMZ
-/// flag and moves a LAN.
+/// Renames, re-addresses (every member gets a fresh IP in the new subnet or attachment
+/// range), flips the DMZ flag, changes the attachment and moves a LAN.
 fn update_lan(current: &Design, op: &UpdateLan) -> Result<Design, Refusal> {
     let before = current.lans.get(&op.name).ok_or_else(|| lan_not_found(&op.name))?;
     let patch = &op.patch;
@@ -60,11 +60,14 @@ fn update_lan(current: &Design, op: &UpdateLan) -> Result<Design, Refusal> {
     if let Some(is_dmz) = patch.is_dmz {
         after.is_dmz = is_dmz;
     }
+    if let Some(attachment) = &patch.attachment {
+        after.attachment = attachment.clone();
+    }
     after.x = op.x.or(patch.x).or(after.x);
     after.y = op.y.or(patch.y).or(after.y);
 
-    let readdress = after.subnet != before.subnet;
-    let mut ips = IpCursor::new(after.subnet, []);
+    let readdress = after.subnet != before.subnet || after.attachment != before.attachment;
+    let mut ips = IpCursor::for_lan(&after, []);
     let mut design = current.clone();
     let mut deckies = BTreeMap::new();
     for (name, decky) in &current.deckies {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
-use crate::alloc::{SubnetAllocator, default_subnet_base, next_free_ip};
+use crate::alloc::{SubnetAllocator, default_subnet_base, next_free_lan_ip};
 use crate::catalogue;
 use crate::issue::{Code, Target, errors};
 use crate::model::{Decky, Design, ItemId, Lan, TopologyHeader};
@@ -120,7 +120,7 @@ fn subnet_base(header: &TopologyHeader) -> Ipv4Net {
 /// The next free IP of `lan` in `design`.
 fn allocate_ip(design: &Design, lan: &Lan) -> Result<std::net::Ipv4Addr, Refusal> {
     let taken = design.deckies.values().filter_map(|d| d.ips.get(&lan.name).copied());
-    next_free_ip(lan.subnet, taken).ok_or_else(|| {
+    next_free_lan_ip(lan, taken).ok_or_else(|| {
         Refusal::one(
             Code::IpExhausted,
             Target::lan(lan.name.as_str()),
@@ -154,7 +154,15 @@ fn plan_add_lan(header: &TopologyHeader, current: &Design, op: &AddLan, ctx: &Co
     let mut design = current.clone();
     design.lans.insert(
         op.name.clone(),
-        Lan { id: ItemId::default(), name: op.name.clone(), subnet, is_dmz: op.is_dmz, x: op.x, y: op.y },
+        Lan {
+            id: ItemId::default(),
+            name: op.name.clone(),
+            subnet,
+            is_dmz: op.is_dmz,
+            attachment: op.attachment.clone(),
+            x: op.x,
+            y: op.y,
+        },
     );
     Ok(Plan { design, actions: vec![RuntimeAction::CreateNetwork { lan: op.name.clone() }] })
 }
@@ -365,6 +373,9 @@ fn plan_update_lan(current: &Design, op: &UpdateLan) -> Result<Plan, Refusal> {
     }
     if patch.is_dmz.is_some_and(|d| d != before.is_dmz) {
         pinned.push("patch.is_dmz");
+    }
+    if patch.attachment.as_ref().is_some_and(|a| *a != before.attachment) {
+        pinned.push("patch.attachment");
     }
     if !pinned.is_empty() {
         return Err(Refusal::one(

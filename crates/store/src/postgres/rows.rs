@@ -44,7 +44,7 @@ pub(super) async fn insert_lans(
     let id = id.to_string();
     for chunk in lans.chunks(BATCH) {
         let mut query =
-            QueryBuilder::<Postgres>::new("INSERT INTO lans (topology_id, name, subnet, is_dmz, x, y, id, claimed) ");
+            QueryBuilder::<Postgres>::new("INSERT INTO lans (topology_id, name, subnet, is_dmz, x, y, id, claimed, attachment) ");
         query.push_values(chunk, |mut row, lan| {
             row.push_bind(id.clone())
                 .push_bind(lan.name.to_string())
@@ -54,7 +54,8 @@ pub(super) async fn insert_lans(
                 .push_bind(lan.x)
                 .push_bind(lan.y)
                 .push_bind(lan.id.to_string())
-                .push_bind(claimed);
+                .push_bind(claimed)
+                .push_bind(decode::attachment_column(lan));
         });
         query.build().execute(&mut *conn).await?;
     }
@@ -127,7 +128,8 @@ pub(super) async fn write_diff(
     insert_lans(conn, id, &changes.lans_added, claimed).await?;
     for lan in &changes.lans_changed {
         sqlx::query(
-            "UPDATE lans SET subnet = $1::cidr, is_dmz = $2, x = $3, y = $4 WHERE topology_id = $5 AND name = $6",
+            "UPDATE lans SET subnet = $1::cidr, is_dmz = $2, x = $3, y = $4, attachment = $7 \
+             WHERE topology_id = $5 AND name = $6",
         )
         .bind(lan.subnet.to_string())
         .bind(lan.is_dmz)
@@ -135,6 +137,7 @@ pub(super) async fn write_diff(
         .bind(lan.y)
         .bind(&id_text)
         .bind(lan.name.as_str())
+            .bind(decode::attachment_column(lan))
         .execute(&mut *conn)
         .await?;
     }

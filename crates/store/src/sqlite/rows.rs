@@ -43,7 +43,7 @@ pub(super) async fn load_decky_status(
 pub(super) async fn insert_lans(conn: &mut SqliteConnection, id: TopologyId, lans: &[&Lan]) -> Result<(), StoreError> {
     let id = id.to_string();
     for chunk in lans.chunks(BATCH) {
-        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO lans (topology_id, name, subnet, is_dmz, x, y, id) ");
+        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO lans (topology_id, name, subnet, is_dmz, x, y, id, attachment) ");
         query.push_values(chunk, |mut row, lan| {
             row.push_bind(id.clone())
                 .push_bind(lan.name.to_string())
@@ -51,7 +51,8 @@ pub(super) async fn insert_lans(conn: &mut SqliteConnection, id: TopologyId, lan
                 .push_bind(lan.is_dmz)
                 .push_bind(lan.x)
                 .push_bind(lan.y)
-                .push_bind(lan.id.to_string());
+                .push_bind(lan.id.to_string())
+                .push_bind(decode::attachment_column(lan));
         });
         query.build().execute(&mut *conn).await?;
     }
@@ -120,13 +121,16 @@ pub(super) async fn write_diff(
     let id_text = id.to_string();
     insert_lans(conn, id, &changes.lans_added).await?;
     for lan in &changes.lans_changed {
-        sqlx::query("UPDATE lans SET subnet = $1, is_dmz = $2, x = $3, y = $4 WHERE topology_id = $5 AND name = $6")
-            .bind(lan.subnet.to_string())
-            .bind(lan.is_dmz)
-            .bind(lan.x)
-            .bind(lan.y)
+        sqlx::query(
+            "UPDATE lans SET subnet = $1, is_dmz = $2, x = $3, y = $4, attachment = $7 WHERE topology_id = $5 AND name = $6",
+        )
+        .bind(lan.subnet.to_string())
+        .bind(lan.is_dmz)
+        .bind(lan.x)
+        .bind(lan.y)
             .bind(&id_text)
             .bind(lan.name.as_str())
+            .bind(decode::attachment_column(lan))
             .execute(&mut *conn)
             .await?;
     }
