@@ -156,6 +156,10 @@ pub(crate) struct LanBody {
     /// Whether it is the DMZ (false for a new LAN).
     #[serde(default)]
     is_dmz: Option<bool>,
+    /// How the DMZ meets the host's network (a bridge for a new LAN); a new attachment
+    /// gives every member a fresh address in its range.
+    #[serde(default)]
+    attachment: Option<wire::LanAttachment>,
     /// Canvas position.
     #[serde(default)]
     x: Option<f64>,
@@ -174,6 +178,7 @@ impl LanBody {
         put(&mut fields, "name", self.name.clone());
         put(&mut fields, "subnet", self.subnet.clone());
         put(&mut fields, "is_dmz", self.is_dmz);
+        put(&mut fields, "attachment", self.attachment.as_ref().and_then(|a| serde_json::to_value(a).ok()));
         put(&mut fields, "x", self.x);
         put(&mut fields, "y", self.y);
         fields

@@ -312,6 +312,10 @@ pub(crate) struct GenerateRequest {
     /// How many lures the deckies get: `none`, `sparse` (default) or `rich` (ours).
     #[schema(value_type = Option<String>)]
     lures: Option<decnet_domain::lures::Density>,
+    /// How the DMZ meets the host's network (ours; a bridge when absent).
+    dmz_attachment: Option<wire::LanAttachment>,
+    /// The DMZ's subnet: the host network's, required with a macvlan or ipvlan DMZ (ours).
+    dmz_subnet: Option<String>,
 }
 
 fn invalid(detail: impl Into<String>) -> ApiError {
@@ -378,7 +382,19 @@ impl GenerateRequest {
             Some(text) => text.parse().map_err(|_| invalid("subnet_base: not an IPv4 CIDR"))?,
             None => decnet_domain::alloc::default_subnet_base(),
         };
+        let dmz_attachment = match self.dmz_attachment {
+            Some(view) => serde_json::to_value(view)
+                .and_then(serde_json::from_value)
+                .map_err(|e| invalid(format!("dmz_attachment: {e}")))?,
+            None => decnet_domain::attachment::Attachment::Bridge,
+        };
+        let dmz_subnet = match self.dmz_subnet {
+            Some(text) => Some(text.parse().map_err(|_| invalid("dmz_subnet: not an IPv4 CIDR"))?),
+            None => None,
+        };
         let config = decnet_domain::generator::GeneratorConfig {
+            dmz_attachment,
+            dmz_subnet,
             subnet_base,
             gateway: self.gateway.unwrap_or(true),
             lures: self.lures.unwrap_or_default(),

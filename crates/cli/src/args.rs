@@ -504,4 +504,33 @@ pub struct GenerateArgs {
     /// How many lures (breadcrumbs into the maze) the deckies get: none, sparse or rich.
     #[arg(long, default_value = "sparse")]
     pub lures: decnet_domain::lures::Density,
+    /// How the DMZ meets this host's network: bridge (behind the host, the gateway's ports
+    /// published on it), or macvlan / ipvlan on --dmz-interface, where every DMZ decky is
+    /// a host of that network with its own address (and with macvlan its own MAC).
+    #[arg(long, value_enum, default_value_t = DmzMode::Bridge)]
+    pub dmz: DmzMode,
+    /// The host interface a macvlan/ipvlan DMZ sits on.
+    #[arg(long, value_name = "IFACE")]
+    pub dmz_interface: Option<String>,
+    /// That network's subnet (the DMZ's).
+    #[arg(long, value_name = "CIDR")]
+    pub dmz_subnet: Option<ipnet::Ipv4Net>,
+    /// That network's router.
+    #[arg(long, value_name = "IP")]
+    pub dmz_gateway: Option<std::net::Ipv4Addr>,
+    /// The addresses the maze may take there; its last usable one is this host's own
+    /// (the shim through which the host reaches its deckies).
+    #[arg(long, value_name = "CIDR")]
+    pub dmz_range: Option<ipnet::Ipv4Net>,
+}
+
+/// How the DMZ meets the host's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DmzMode {
+    /// A Docker bridge behind the host.
+    Bridge,
+    /// MACVLAN on a host interface.
+    Macvlan,
+    /// IPvlan L2 on a host interface (one MAC, e.g. Wi-Fi).
+    Ipvlan,
 }

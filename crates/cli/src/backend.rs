@@ -12,6 +12,7 @@ use decnet_api::wire::{
     LureList, MutationRow, PlacementRequest, PlacementView, PlanResult, ReapReport, ServiceList, StatusEventRow,
     TopologyDetail, TopologyPage, TopologySummary, ValidationReport,
 };
+use decnet_domain::attachment::{Attachment, HostLink};
 use decnet_domain::document::{TopologyDocument, from_design};
 use decnet_domain::generator::GeneratorConfig;
 use decnet_domain::{MutationState, Name, TopologyStatus};
@@ -208,9 +209,35 @@ impl Local {
     }
 }
 
+/// The DMZ attachment and subnet the command line asks for.
+fn dmz_attachment(args: &GenerateArgs) -> anyhow::Result<(Attachment, Option<ipnet::Ipv4Net>)> {
+    use crate::args::DmzMode;
+    let any_link_flag = args.dmz_interface.is_some()
+        || args.dmz_gateway.is_some()
+        || args.dmz_range.is_some()
+        || args.dmz_subnet.is_some();
+    if args.dmz == DmzMode::Bridge {
+        if any_link_flag {
+            return Err(usage("--dmz-interface, --dmz-subnet, --dmz-gateway and --dmz-range need --dmz macvlan or ipvlan"));
+        }
+        return Ok((Attachment::Bridge, None));
+    }
+    let (Some(interface), Some(gateway), Some(ip_range), Some(subnet)) =
+        (&args.dmz_interface, args.dmz_gateway, args.dmz_range, args.dmz_subnet)
+    else {
+        return Err(usage("a macvlan or ipvlan DMZ needs --dmz-interface, --dmz-subnet, --dmz-gateway and --dmz-range"));
+    };
+    let link = HostLink { interface: interface.clone(), gateway, ip_range };
+    let attachment = if args.dmz == DmzMode::Ipvlan { Attachment::Ipvlan(link) } else { Attachment::Macvlan(link) };
+    Ok((attachment, Some(subnet)))
+}
+
 /// The generator's configuration from the command line.
-pub fn generator_config(args: &GenerateArgs) -> GeneratorConfig {
-    GeneratorConfig {
+pub fn generator_config(args: &GenerateArgs) -> anyhow::Result<GeneratorConfig> {
+    let (dmz_attachment, dmz_subnet) = dmz_attachment(args)?;
+    Ok(GeneratorConfig {
+        dmz_attachment,
+        dmz_subnet,
         depth: args.depth,
         branching: args.branching,
         deckies_per_lan_min: args.deckies_per_lan.0,
@@ -223,7 +250,7 @@ pub fn generator_config(args: &GenerateArgs) -> GeneratorConfig {
         subnet_base: args.subnet_base,
         gateway: !args.no_gateway,
         lures: args.lures,
-    }
+    })
 }
 
 #[async_trait]
@@ -254,7 +281,7 @@ impl Backend for Local {
 
     async fn generate(&self, args: &GenerateArgs) -> anyhow::Result<TopologySummary> {
         let name = parse_name(&args.name)?;
-        let config = generator_config(args);
+        let config = generator_config(args)?;
         eprintln!("generating {name} (seed {})...", config.seed);
         let topology = self.engine(false).await?.generate(name, config).await?;
         Ok(TopologySummary::from(&topology.header))

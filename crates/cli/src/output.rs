@@ -108,7 +108,11 @@ pub fn topology(detail: &TopologyDetail, json: bool) {
     for lan in &detail.lans {
         let members: Vec<_> =
             detail.deckies.iter().filter(|d| d.decky_config.ips_by_lan.contains_key(&lan.name)).collect();
-        let lan_label = if lan.is_dmz { format!("{} (DMZ)", lan.name) } else { lan.name.clone() };
+        let lan_label = match (&lan.attachment.interface, lan.is_dmz) {
+            (Some(interface), _) => format!("{} (DMZ, {} on {interface})", lan.name, lan.attachment.mode),
+            (None, true) => format!("{} (DMZ)", lan.name),
+            (None, false) => lan.name.clone(),
+        };
         if members.is_empty() {
             table.add_row(vec![lan_label.clone(), lan.subnet.clone(), "-".into()]);
         }

@@ -51,7 +51,7 @@ impl Backend for Remote {
 
     async fn generate(&self, args: &GenerateArgs) -> anyhow::Result<TopologySummary> {
         let name = parse_name(&args.name)?;
-        let config = generator_config(args);
+        let config = generator_config(args)?;
         eprintln!("generating {name} (seed {})...", config.seed);
         let body = json!({
             "name": name,
@@ -67,6 +67,8 @@ impl Backend for Remote {
             "subnet_base": config.subnet_base.to_string(),
             "gateway": config.gateway,
             "lures": config.lures,
+            "dmz_attachment": config.dmz_attachment,
+            "dmz_subnet": config.dmz_subnet.map(|s| s.to_string()),
         });
         self.send_as(reqwest::Method::POST, TOPOLOGIES, Some(body)).await
     }

@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::alloc::{IpCursor, SubnetAllocator, default_subnet_base};
+use crate::attachment::Attachment;
 use crate::catalogue;
 use crate::model::{Decky, Design, ItemId, Lan};
 use crate::name::{FieldError, Name};
@@ -48,6 +49,13 @@ pub struct GeneratorConfig {
     /// How many lures the deckies get.
     #[serde(default)]
     pub lures: crate::lures::Density,
+    /// How the DMZ meets the host's network (a bridge by default).
+    #[serde(default)]
+    pub dmz_attachment: Attachment,
+    /// The DMZ's subnet: required on a host interface (the operator's network), else
+    /// allocated like the others.
+    #[serde(default)]
+    pub dmz_subnet: Option<Ipv4Net>,
 }
 
 impl Default for GeneratorConfig {
@@ -64,6 +72,8 @@ impl Default for GeneratorConfig {
             subnet_base: default_subnet_base(),
             gateway: true,
             lures: crate::lures::Density::default(),
+            dmz_attachment: Attachment::Bridge,
+            dmz_subnet: None,
         }
     }
 }
@@ -113,6 +123,14 @@ impl GeneratorConfig {
                 return Err(field(name, format!("must be between 0 and 1 (got {p})")));
             }
         }
+        if let Some(link) = self.dmz_attachment.link() {
+            let subnet = self
+                .dmz_subnet
+                .ok_or_else(|| field("dmz_subnet", "a DMZ on a host interface needs the network's subnet".into()))?;
+            if let Some(problem) = crate::attachment::problems(link, subnet).into_iter().next() {
+                return Err(field("dmz_attachment", problem));
+            }
+        }
         if self.subnet_base.prefix_len() > 24 {
             return Err(field("subnet_base", format!("{} must be a /24 or wider", self.subnet_base)));
         }
@@ -159,7 +177,12 @@ fn decky_name(index: usize) -> Result<Name, GenerateError> {
 pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design, GenerateError> {
     config.check()?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut subnets = SubnetAllocator::new(config.subnet_base, claimed.iter().copied())
+    if let Some(dmz) = config.dmz_subnet
+        && let Some(taken) = claimed.iter().find(|c| c.contains(&dmz.network()) || dmz.contains(&c.network()))
+    {
+        return Err(field("dmz_subnet", format!("{dmz} overlaps {taken}, held by another topology")));
+    }
+    let mut subnets = SubnetAllocator::new(config.subnet_base, claimed.iter().copied().chain(config.dmz_subnet))
         .ok_or_else(|| field("subnet_base", "must be a /24 or wider".into()))?;
     let exhausted = |allocated| GenerateError::SubnetsExhausted { base: config.subnet_base, allocated };
 
@@ -167,13 +190,16 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
     let mut lans: Vec<Lan> = Vec::new();
     let mut parents: Vec<Option<usize>> = Vec::new();
     let mut children: Vec<Vec<usize>> = Vec::new();
-    let dmz_subnet = subnets.next_subnet().ok_or_else(|| exhausted(0))?;
+    let dmz_subnet = match config.dmz_subnet {
+        Some(subnet) => subnet.trunc(),
+        None => subnets.next_subnet().ok_or_else(|| exhausted(0))?,
+    };
     lans.push(Lan {
         id: ItemId::default(),
         name: lan_name(0)?,
         subnet: dmz_subnet,
         is_dmz: true,
-        attachment: Default::default(),
+        attachment: config.dmz_attachment.clone(),
         x: None,
         y: None,
     });
@@ -205,7 +231,7 @@ pub fn generate(config: &GeneratorConfig, claimed: &[Ipv4Net]) -> Result<Design,
     }
 
     // 2. Deckies: one in the DMZ, min..=max (at least one) elsewhere.
-    let mut cursors: Vec<IpCursor> = lans.iter().map(|l| IpCursor::new(l.subnet, [])).collect();
+    let mut cursors: Vec<IpCursor> = lans.iter().map(|l| IpCursor::for_lan(l, [])).collect();
     let mut deckies: Vec<Decky> = Vec::new();
     let mut homes: Vec<Vec<usize>> = vec![Vec::new(); lans.len()];
     for (lan_index, lan) in lans.iter().enumerate() {

@@ -74,6 +74,41 @@ pub struct TopologyPage {
     pub data: Vec<TopologySummary>,
 }
 
+/// How a LAN's network meets the host's (ours): `bridge` (behind the host, the gateway's
+/// ports published on it), or `macvlan` / `ipvlan` on a host interface, where every DMZ
+/// decky has its own address from `ip_range` (and with macvlan its own MAC) and the
+/// range's last usable address is the host's shim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LanAttachment {
+    /// `bridge`, `macvlan` or `ipvlan`.
+    #[schema(pattern = "^(bridge|macvlan|ipvlan)$")]
+    pub mode: String,
+    /// The host interface (macvlan, ipvlan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// The network's router (macvlan, ipvlan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// The addresses the maze may take, an IPv4 CIDR inside the LAN's subnet (macvlan,
+    /// ipvlan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<String>,
+}
+
+impl LanAttachment {
+    /// The view of `attachment`.
+    pub fn new(attachment: &decnet_domain::attachment::Attachment) -> Self {
+        let link = attachment.link();
+        Self {
+            mode: attachment.mode().to_owned(),
+            interface: link.map(|l| l.interface.clone()),
+            gateway: link.map(|l| l.gateway.to_string()),
+            ip_range: link.map(|l| l.ip_range.to_string()),
+        }
+    }
+}
+
 /// A LAN (`LANRow`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LanRow {
@@ -87,6 +122,8 @@ pub struct LanRow {
     pub is_dmz: bool,
     /// Always null: networks are named from the topology id (the original's field).
     pub docker_network_id: Option<String>,
+    /// How its network meets the host's (ours).
+    pub attachment: LanAttachment,
     /// Canvas position.
     pub x: Option<f64>,
     /// Canvas position.
@@ -105,6 +142,7 @@ impl LanRow {
             subnet: lan.subnet.to_string(),
             is_dmz: lan.is_dmz,
             docker_network_id: None,
+            attachment: LanAttachment::new(&lan.attachment),
             x: lan.x,
             y: lan.y,
             topology_version: None,
