@@ -42,6 +42,8 @@ need svmap sipvicious
 need iptables iptables
 need nsenter util-linux
 need ip iproute2
+# A DMZ on a host interface: the engine's duplicate-address probe (iputils' arping).
+need arping iputils-arping
 # The console's browser tests: headless Chromium and its WebDriver.
 need chromium chromium
 need chromedriver chromium-driver

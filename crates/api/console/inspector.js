@@ -41,7 +41,7 @@ export const inspectorMethods = {
       'div',
       { id: 'lan-inspector' },
       h('h2', {}, lan.is_dmz ? `DMZ ${name}` : `LAN ${name}`),
-      h('dl', {}, fact('Subnet', lan.subnet), fact('DMZ', lan.is_dmz ? 'yes' : 'no'), fact('Position', posText(this.positions.lans.get(name))), fact('Deckies', members.length)),
+      h('dl', {}, fact('Subnet', lan.subnet), fact('DMZ', lan.is_dmz ? 'yes' : 'no'), fact('Attachment', attachmentText(lan.attachment)), fact('Position', posText(this.positions.lans.get(name))), fact('Deckies', members.length)),
       this.issueList(this.issuesFor('lan', name)),
       h('h3', {}, 'Members'),
       h('ul', {}, members.map((d) => h('li', {}, h('a', { href: '#', onclick: (e) => { e.preventDefault(); this.select(`decky:${d.name}`); } }, d.name), d.home_lan === name ? '' : ' (bridge)'))),
@@ -111,6 +111,12 @@ export const inspectorMethods = {
 
 function fact(label, value) {
   return [h('dt', {}, label), h('dd', {}, value === undefined || value === null ? '—' : String(value))];
+}
+
+/** How a LAN meets the host's network: a bridge, or macvlan/ipvlan on an interface and range. */
+function attachmentText(a) {
+  if (!a || a.mode === 'bridge') return 'bridge (gateway ports published on the host)';
+  return `${a.mode} on ${a.interface}, range ${a.ip_range}, router ${a.gateway}`;
 }
 
 function posText(p) {

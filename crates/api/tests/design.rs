@@ -103,6 +103,32 @@ async fn pending_lans_deckies_and_edges_are_edited_one_atomic_step_at_a_time() {
     assert_eq!(web["home_lan"], "lab2");
     assert_eq!(web["decky_config"]["ips_by_lan"], json!({ "lab2": "10.250.7.2" }));
 
+    // The DMZ moves onto a host interface: its members take addresses of the range, and
+    // the row shows the attachment; one that does not fit is refused, nothing changes.
+    let macvlan =
+        json!({ "mode": "macvlan", "interface": "eth9", "gateway": "192.168.77.1", "ip_range": "192.168.77.64/28" });
+    let change = json!({ "subnet": "192.168.77.0/24", "attachment": macvlan });
+    let (status, body) = call(&server, "PATCH", &format!("{base}/lans/dmz"), change).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["attachment"], macvlan, "{body}");
+    let (_, shown) = send(&server, "GET", base, None).await;
+    let gateway = shown["deckies"].as_array().unwrap().iter().find(|d| d["name"] == "dmz-gateway").unwrap().clone();
+    assert_eq!(gateway["decky_config"]["ips_by_lan"]["dmz"], "192.168.77.64", "{gateway}");
+    let (_, next) = send(&server, "GET", &format!("{base}/lans/dmz/next-ip"), None).await;
+    assert_eq!(next["ip"], "192.168.77.65", "{next}");
+    let before = version(&server, "draw").await;
+    let outside = json!({ "attachment": { "mode": "ipvlan", "interface": "eth9", "gateway": "192.168.77.1", "ip_range": "10.1.0.0/28" } });
+    let (status, body) = call(&server, "PATCH", &format!("{base}/lans/dmz"), outside).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("ATTACHMENT_INVALID"), "{body}");
+    let (status, body) =
+        call(&server, "PATCH", &format!("{base}/lans/dmz"), json!({ "attachment": { "mode": "vxlan" } })).await;
+    assert!(status.is_client_error(), "{body}");
+    assert_eq!(version(&server, "draw").await, before, "refused edits change nothing");
+    let bridge = json!({ "attachment": { "mode": "bridge" }, "subnet": "10.250.9.0/24" });
+    let (status, body) = call(&server, "PATCH", &format!("{base}/lans/dmz"), bridge).await;
+    assert_eq!((status, body["attachment"].clone()), (StatusCode::OK, json!({ "mode": "bridge" })), "{body}");
+
     // A LAN that is some decky's home cannot go; nothing changes.
     let before = version(&server, "draw").await;
     let (status, body) = send(&server, "DELETE", &format!("{base}/lans/lab2"), None).await;

@@ -218,14 +218,18 @@ fn dmz_attachment(args: &GenerateArgs) -> anyhow::Result<(Attachment, Option<ipn
         || args.dmz_subnet.is_some();
     if args.dmz == DmzMode::Bridge {
         if any_link_flag {
-            return Err(usage("--dmz-interface, --dmz-subnet, --dmz-gateway and --dmz-range need --dmz macvlan or ipvlan"));
+            return Err(usage(
+                "--dmz-interface, --dmz-subnet, --dmz-gateway and --dmz-range need --dmz macvlan or ipvlan",
+            ));
         }
         return Ok((Attachment::Bridge, None));
     }
     let (Some(interface), Some(gateway), Some(ip_range), Some(subnet)) =
         (&args.dmz_interface, args.dmz_gateway, args.dmz_range, args.dmz_subnet)
     else {
-        return Err(usage("a macvlan or ipvlan DMZ needs --dmz-interface, --dmz-subnet, --dmz-gateway and --dmz-range"));
+        return Err(usage(
+            "a macvlan or ipvlan DMZ needs --dmz-interface, --dmz-subnet, --dmz-gateway and --dmz-range",
+        ));
     };
     let link = HostLink { interface: interface.clone(), gateway, ip_range };
     let attachment = if args.dmz == DmzMode::Ipvlan { Attachment::Ipvlan(link) } else { Attachment::Macvlan(link) };

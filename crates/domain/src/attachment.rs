@@ -118,21 +118,18 @@ impl HostLink {
 pub fn mac_address(archetype: Option<&str>, seed: &[u8]) -> String {
     let oui = vendor_oui(archetype);
     let digest = fnv1a(seed).to_be_bytes();
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        oui[0], oui[1], oui[2], digest[5], digest[6], digest[7]
-    )
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", oui[0], oui[1], oui[2], digest[5], digest[6], digest[7])
 }
 
 /// A vendor the persona's hardware plausibly comes from (real, registered OUIs).
 fn vendor_oui(archetype: Option<&str>) -> [u8; 3] {
     match archetype.unwrap_or_default() {
-        "printer" => [0x00, 0x1b, 0x78],                                                  // Hewlett-Packard
-        "industrial-control" => [0x00, 0x1d, 0x9c],                                       // Rockwell Automation
-        "iot-device" => [0x24, 0x0a, 0xc4],                                               // Espressif
-        "file-server" => [0x00, 0x11, 0x32],                                              // Synology
+        "printer" => [0x00, 0x1b, 0x78],            // Hewlett-Packard
+        "industrial-control" => [0x00, 0x1d, 0x9c], // Rockwell Automation
+        "iot-device" => [0x24, 0x0a, 0xc4],         // Espressif
+        "file-server" => [0x00, 0x11, 0x32],        // Synology
         "windows-server" | "windows-workstation" | "domain-controller" => [0x00, 0x14, 0x22], // Dell
-        _ => [0x00, 0x25, 0x90], // Super Micro Computer (rack servers)
+        _ => [0x00, 0x25, 0x90],                    // Super Micro Computer (rack servers)
     }
 }
 
@@ -158,7 +155,10 @@ mod tests {
         assert!(problems(&ok, subnet).is_empty());
         assert_eq!(ok.host_address(subnet), Some("192.168.1.223".parse().unwrap()));
         let (first, last) = ok.decky_span(subnet).unwrap();
-        assert_eq!((Ipv4Addr::from(first), Ipv4Addr::from(last)), ("192.168.1.192".parse().unwrap(), "192.168.1.222".parse().unwrap()));
+        assert_eq!(
+            (Ipv4Addr::from(first), Ipv4Addr::from(last)),
+            ("192.168.1.192".parse().unwrap(), "192.168.1.222".parse().unwrap())
+        );
         // The subnet's broadcast address is never the host's.
         let top = link("192.168.1.240/28", "192.168.1.1");
         assert_eq!(top.host_address(subnet), Some("192.168.1.254".parse().unwrap()));

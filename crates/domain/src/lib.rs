@@ -6,8 +6,8 @@
 //! callers pass in whatever the rules need (claimed subnets, the current time, ...).
 
 pub mod alerts;
-pub mod attachment;
 pub mod alloc;
+pub mod attachment;
 pub mod catalogue;
 pub mod diff;
 pub mod document;

@@ -120,7 +120,15 @@ mod tests {
         let mut design = Design::default();
         for (i, lan) in ["a", "b", "c", "d", "e"].iter().enumerate() {
             let subnet = format!("10.0.{i}.0/24").parse().unwrap();
-            let lan = Lan { id: ItemId::default(), name: name(lan), subnet, is_dmz: i == 0, x: None, y: None };
+            let lan = Lan {
+                id: ItemId::default(),
+                name: name(lan),
+                subnet,
+                is_dmz: i == 0,
+                attachment: Default::default(),
+                x: None,
+                y: None,
+            };
             design.lans.insert(lan.name.clone(), lan);
         }
         for (decky, forwards_l3, memberships) in deckies {

@@ -102,7 +102,11 @@ fn check_attachments(design: &Design, issues: &mut Vec<Issue>) {
             ));
         }
         for problem in crate::attachment::problems(link, lan.subnet) {
-            issues.push(Issue::error(Code::AttachmentInvalid, target(), format!("{} of LAN {}: {problem}", lan.attachment.mode(), lan.name)));
+            issues.push(Issue::error(
+                Code::AttachmentInvalid,
+                target(),
+                format!("{} of LAN {}: {problem}", lan.attachment.mode(), lan.name),
+            ));
         }
     }
 }

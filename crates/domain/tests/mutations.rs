@@ -337,6 +337,76 @@ fn update_lan_refusals() {
     assert_refused("update_lan", json!({"name": "lan-a", "patch": {"is_dmz": true}}), "LIVE_CHANGE_FORBIDDEN");
 }
 
+// --- a DMZ on a host interface -----------------------------------------------------------
+
+const MACVLAN: &str = r#"{"mode": "macvlan", "interface": "eth0", "gateway": "10.0.0.1", "ip_range": "10.0.0.64/29"}"#;
+
+#[test]
+fn a_pending_dmz_moved_onto_a_host_interface_readdresses_its_members_into_the_range() {
+    let t = topology(TopologyStatus::Pending);
+    let attachment: Value = serde_json::from_str(MACVLAN).unwrap();
+    let op = MutationOp::parse("update_lan", &json!({"name": "dmz", "patch": {"attachment": attachment}})).unwrap();
+    let design = decnet_domain::edit_pending(&t.header, &t.design, &op, &Context::default()).unwrap();
+    // .64-.70 for deckies, .71 the host's shim.
+    assert_eq!(ip(&design, "bridge", "dmz"), "10.0.0.64");
+    assert_eq!(ip(&design, "gw", "dmz"), "10.0.0.65");
+    assert!(
+        decnet_domain::validate::validate(&design, &Context::default(), decnet_domain::validate::Scope::PostApply)
+            .iter()
+            .all(|i| !i.is_error())
+    );
+    // The gateway no longer publishes host ports: every DMZ decky has its own address.
+    assert!(!design.publishes_ports(&design.deckies["gw"]) && design.is_gateway(&design.deckies["gw"]));
+    // A new DMZ decky takes the next address of the range, never the shim's.
+    let header = TopologyHeader { status: TopologyStatus::Active, ..t.header.clone() };
+    let added = plan(
+        &header,
+        &design,
+        &MutationOp::parse("add_decky", &json!({"name": "n", "lan": "dmz"})).unwrap(),
+        &Context::default(),
+    )
+    .unwrap();
+    assert_eq!(ip(&added.design, "n", "dmz"), "10.0.0.66");
+    let full = (0..5).try_fold(added.design, |design, i| {
+        let op = MutationOp::parse("add_decky", &json!({"name": format!("m{i}"), "lan": "dmz"})).unwrap();
+        plan(&header, &design, &op, &Context::default()).map(|p| p.design)
+    });
+    let codes = full.err().map(|r| r.codes()).unwrap_or_default();
+    assert_eq!(codes, ["IP_EXHAUSTED"], "the shim's .71 is never a decky's");
+}
+
+#[test]
+fn host_attachments_are_refused_off_the_dmz_outside_the_subnet_and_while_deployed() {
+    let attachment: Value = serde_json::from_str(MACVLAN).unwrap();
+    assert_refused("update_lan", json!({"name": "dmz", "patch": {"attachment": attachment}}), "LIVE_CHANGE_FORBIDDEN");
+    let t = topology(TopologyStatus::Pending);
+    let edit = |lan: &str, attachment: Value| {
+        let op = MutationOp::parse("update_lan", &json!({"name": lan, "patch": {"attachment": attachment}})).unwrap();
+        decnet_domain::edit_pending(&t.header, &t.design, &op, &Context::default())
+    };
+    // What the store checks after a pending edit: the invariants every design keeps.
+    let codes = |result: Result<Design, Refusal>| match result {
+        Ok(design) => {
+            decnet_domain::validate::validate(&design, &Context::default(), decnet_domain::validate::Scope::PostApply)
+                .into_iter()
+                .filter(|i| i.is_error())
+                .map(|i| i.code.as_str())
+                .collect::<Vec<_>>()
+        }
+        Err(refusal) => refusal.codes(),
+    };
+    let off_dmz = json!({"mode": "macvlan", "interface": "eth0", "gateway": "10.0.1.1", "ip_range": "10.0.1.64/29"});
+    assert!(codes(edit("lan-a", off_dmz)).contains(&"ATTACHMENT_INVALID"));
+    let outside = json!({"mode": "ipvlan", "interface": "eth0", "gateway": "10.0.0.1", "ip_range": "10.9.0.0/28"});
+    assert!(codes(edit("dmz", outside)).contains(&"ATTACHMENT_INVALID"));
+    let hostile =
+        json!({"mode": "macvlan", "interface": "eth0 && reboot", "gateway": "10.0.0.1", "ip_range": "10.0.0.64/29"});
+    assert!(codes(edit("dmz", hostile)).contains(&"ATTACHMENT_INVALID"));
+    assert!(
+        MutationOp::parse("update_lan", &json!({"name": "dmz", "patch": {"attachment": {"mode": "vxlan"}}})).is_err()
+    );
+}
+
 // --- regressions of the original's defects (reference §11) -------------------------------
 
 #[test]

@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use chrono::Utc;
-use decnet_domain::alloc::{SubnetAllocator, next_free_ip};
+use decnet_domain::alloc::{SubnetAllocator, next_free_lan_ip};
 use decnet_domain::model::TopologyHeader;
 use decnet_domain::{Code, Design, Layout, MutationOp, Name, Refusal, Target, TopologyId, edit_pending};
 use ipnet::Ipv4Net;
@@ -68,7 +68,7 @@ impl Engine {
             Refusal::one(Code::LanNotFound, Target::lan(lan.as_str()), format!("LAN {lan} not found"))
         })?;
         let taken = topology.design.deckies.values().filter_map(|d| d.ips.get(lan).copied());
-        let ip = next_free_ip(found.subnet, taken).ok_or_else(|| {
+        let ip = next_free_lan_ip(found, taken).ok_or_else(|| {
             Refusal::one(Code::IpExhausted, Target::lan(lan.as_str()), format!("LAN {lan} has no free address"))
         })?;
         Ok((found.subnet, ip))

@@ -455,11 +455,16 @@ impl Runtime for DockerRuntime {
     async fn ensure_network(&self, spec: &NetworkSpec) -> Result<(), RuntimeError> {
         let (driver, options) = match &spec.link {
             // Named so the topology's firewall can name it (`firewall::bridge_name`).
-            None => ("bridge", HashMap::from([("com.docker.network.bridge.name", crate::firewall::bridge_name(&spec.name))])),
+            None => (
+                "bridge",
+                HashMap::from([("com.docker.network.bridge.name", crate::firewall::bridge_name(&spec.name))]),
+            ),
             Some(link) if link.driver == "ipvlan" => {
                 ("ipvlan", HashMap::from([("parent", link.parent.clone()), ("ipvlan_mode", "l2".to_owned())]))
             }
-            Some(link) => ("macvlan", HashMap::from([("parent", link.parent.clone()), ("macvlan_mode", "bridge".to_owned())])),
+            Some(link) => {
+                ("macvlan", HashMap::from([("parent", link.parent.clone()), ("macvlan_mode", "bridge".to_owned())]))
+            }
         };
         let request = NetworkCreateRequest {
             name: spec.name.clone(),

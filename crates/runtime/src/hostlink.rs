@@ -136,7 +136,8 @@ pub async fn ensure_shim(link: &LinkSpec) -> Result<(), RuntimeError> {
         return Err(link_error(format!("host interface {:?} does not exist on this host", link.parent)));
     }
     if !exists(&link.shim) {
-        let mode: &[&str] = if link.driver == "ipvlan" { &["ipvlan", "mode", "l2"] } else { &["macvlan", "mode", "bridge"] };
+        let mode: &[&str] =
+            if link.driver == "ipvlan" { &["ipvlan", "mode", "l2"] } else { &["macvlan", "mode", "bridge"] };
         let mut args = vec!["link", "add", link.shim.as_str(), "link", link.parent.as_str(), "type"];
         args.extend_from_slice(mode);
         ip(&args).await?;

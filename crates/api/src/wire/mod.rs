@@ -24,9 +24,9 @@ pub use events::{EventPage, EventRow, StreamEvent, StreamSnapshot};
 pub use operations::{DiskStatus, EventsUse, IncidentList, IncidentRow, SinkList, SinkRow, SinkUse};
 pub use queue::{EditApplied, Enqueued, MutationRow, PlanResult, PlanResults, ValidationReport};
 pub use topology::{
-    DeckyConfig, DeckyRow, EdgeRow, LanAttachment, LanRow, LayoutRequest, LayoutSaved, PlacementPolicy, PlacementRequest,
-    PlacementView, PointBody, StatusEventRow, TopologyDetail, TopologyDocumentBody, TopologyPage, TopologySummary,
-    edges,
+    DeckyConfig, DeckyRow, EdgeRow, LanAttachment, LanRow, LayoutRequest, LayoutSaved, PlacementPolicy,
+    PlacementRequest, PlacementView, PointBody, StatusEventRow, TopologyDetail, TopologyDocumentBody, TopologyPage,
+    TopologySummary, edges,
 };
 
 use decnet_domain::Issue;

@@ -66,6 +66,17 @@ fn update_lan(current: &Design, op: &UpdateLan) -> Result<Design, Refusal> {
     after.x = op.x.or(patch.x).or(after.x);
     after.y = op.y.or(patch.y).or(after.y);
 
+    // Said before any member is re-addressed: a range that does not fit has no room.
+    if let Some(link) = after.attachment.link() {
+        let problems = crate::attachment::problems(link, after.subnet);
+        if !problems.is_empty() {
+            return Err(Refusal::one(
+                Code::AttachmentInvalid,
+                Target { field: Some("patch.attachment".into()), ..Target::lan(after.name.as_str()) },
+                format!("{} of LAN {}: {}", after.attachment.mode(), after.name, problems.join("; ")),
+            ));
+        }
+    }
     let readdress = after.subnet != before.subnet || after.attachment != before.attachment;
     let mut ips = IpCursor::for_lan(&after, []);
     let mut design = current.clone();

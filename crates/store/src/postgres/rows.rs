@@ -43,8 +43,9 @@ pub(super) async fn insert_lans(
 ) -> Result<(), StoreError> {
     let id = id.to_string();
     for chunk in lans.chunks(BATCH) {
-        let mut query =
-            QueryBuilder::<Postgres>::new("INSERT INTO lans (topology_id, name, subnet, is_dmz, x, y, id, claimed, attachment) ");
+        let mut query = QueryBuilder::<Postgres>::new(
+            "INSERT INTO lans (topology_id, name, subnet, is_dmz, x, y, id, claimed, attachment) ",
+        );
         query.push_values(chunk, |mut row, lan| {
             row.push_bind(id.clone())
                 .push_bind(lan.name.to_string())
@@ -137,7 +138,7 @@ pub(super) async fn write_diff(
         .bind(lan.y)
         .bind(&id_text)
         .bind(lan.name.as_str())
-            .bind(decode::attachment_column(lan))
+        .bind(decode::attachment_column(lan))
         .execute(&mut *conn)
         .await?;
     }

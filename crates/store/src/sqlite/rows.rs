@@ -43,7 +43,8 @@ pub(super) async fn load_decky_status(
 pub(super) async fn insert_lans(conn: &mut SqliteConnection, id: TopologyId, lans: &[&Lan]) -> Result<(), StoreError> {
     let id = id.to_string();
     for chunk in lans.chunks(BATCH) {
-        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO lans (topology_id, name, subnet, is_dmz, x, y, id, attachment) ");
+        let mut query =
+            QueryBuilder::<Sqlite>::new("INSERT INTO lans (topology_id, name, subnet, is_dmz, x, y, id, attachment) ");
         query.push_values(chunk, |mut row, lan| {
             row.push_bind(id.clone())
                 .push_bind(lan.name.to_string())
