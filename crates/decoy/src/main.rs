@@ -143,6 +143,11 @@ async fn base(shutdown: impl std::future::Future<Output = ()>) -> ExitCode {
         Ok(false) => {}
         Err(err) => eprintln!("decnet-decoy: {} TCP/IP stack not installed: {err}", family.as_str()),
     }
+    match routes::set_link_mac_from_env().await {
+        Ok(Some(link)) => eprintln!("decnet-decoy: link {link} set"),
+        Ok(None) => {}
+        Err(err) => eprintln!("decnet-decoy: link MAC not set: {err}"),
+    }
     eprintln!("decnet-decoy: base ready");
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));

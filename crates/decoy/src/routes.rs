@@ -28,6 +28,10 @@ pub const DESIRED_FILE: &str = "/run/decnet/routes.json";
 /// The environment variable holding the routes a base was created with.
 pub const ROUTES_ENV: &str = "DECNET_ROUTES";
 
+/// The environment variable naming the MAC a base takes on its own link to the host's
+/// network (a macvlan DMZ), as `ADDRESS=MAC`: Docker's API before 1.44 cannot set it.
+pub const LINK_MAC_ENV: &str = "DECNET_LINK_MAC";
+
 /// Why routes could not be read or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum RoutesError {
@@ -77,6 +81,30 @@ fn connect() -> Result<Handle, RoutesError> {
     let (connection, handle, _) = rtnetlink::new_connection().map_err(|e| RoutesError::Netlink(e.to_string()))?;
     tokio::spawn(connection);
     Ok(handle)
+}
+
+/// Gives the interface holding `address` the MAC `mac` (`aa:bb:cc:dd:ee:ff`). Done by the
+/// base at start, before its services answer anyone, so no neighbour caches another.
+pub async fn set_link_mac(address: Ipv4Addr, mac: &str) -> Result<(), RoutesError> {
+    let bytes: Vec<u8> = mac.split(':').map(|b| u8::from_str_radix(b, 16)).collect::<Result<_, _>>().map_err(|_| RoutesError::Invalid(format!("MAC {mac:?}")))?;
+    if bytes.len() != 6 {
+        return Err(RoutesError::Invalid(format!("MAC {mac:?}")));
+    }
+    let handle = connect()?;
+    let mut found = handle.address().get().set_address_filter(address.into()).execute();
+    let Some(message) = found.try_next().await.map_err(netlink)? else {
+        return Err(RoutesError::Invalid(format!("no interface holds {address}")));
+    };
+    let link = rtnetlink::LinkUnspec::new_with_index(message.header.index).address(bytes).build();
+    handle.link().set(link).execute().await.map_err(netlink)
+}
+
+/// [`set_link_mac`] for the `ADDRESS=MAC` in [`LINK_MAC_ENV`], if set.
+pub async fn set_link_mac_from_env() -> Result<Option<String>, RoutesError> {
+    let Ok(value) = std::env::var(LINK_MAC_ENV) else { return Ok(None) };
+    let (address, mac) = value.split_once('=').ok_or_else(|| RoutesError::Invalid(format!("{LINK_MAC_ENV}={value:?}")))?;
+    let address: Ipv4Addr = address.parse().map_err(|_| RoutesError::Invalid(format!("{LINK_MAC_ENV}={value:?}")))?;
+    set_link_mac(address, mac).await.map(|()| Some(value))
 }
 
 fn netlink(err: rtnetlink::Error) -> RoutesError {

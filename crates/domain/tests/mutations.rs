@@ -376,6 +376,21 @@ fn a_pending_dmz_moved_onto_a_host_interface_readdresses_its_members_into_the_ra
 }
 
 #[test]
+fn an_export_keeps_the_attachment_and_imports_it_back() {
+    let t = topology(TopologyStatus::Pending);
+    let attachment: Value = serde_json::from_str(MACVLAN).unwrap();
+    let op = MutationOp::parse("update_lan", &json!({"name": "dmz", "patch": {"attachment": attachment}})).unwrap();
+    let design = decnet_domain::edit_pending(&t.header, &t.design, &op, &Context::default()).unwrap();
+    let doc = decnet_domain::document::from_design(&name("t"), Mode::Unihost, None, Default::default(), &design);
+    let text = serde_json::to_value(&doc).unwrap();
+    assert_eq!(text["lans"][0]["attachment"], attachment, "{text}");
+    assert!(text["lans"][1].get("attachment").is_none(), "a bridge says nothing: {text}");
+    let back = to_design(&serde_json::from_value(text).unwrap(), "172.16.0.0/12".parse().unwrap(), &[]);
+    assert!(back.issues.is_empty(), "{:?}", back.issues);
+    assert_eq!(back.design.lans["dmz"].attachment, design.lans["dmz"].attachment);
+}
+
+#[test]
 fn host_attachments_are_refused_off_the_dmz_outside_the_subnet_and_while_deployed() {
     let attachment: Value = serde_json::from_str(MACVLAN).unwrap();
     assert_refused("update_lan", json!({"name": "dmz", "patch": {"attachment": attachment}}), "LIVE_CHANGE_FORBIDDEN");

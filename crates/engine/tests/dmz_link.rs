@@ -231,7 +231,9 @@ async fn a_macvlan_dmz_puts_deckies_on_the_segment_with_their_own_addresses_and_
     let _cleanup = Cleanup(id);
     let shim = spec::shim_name(&spec::network_name(id, &dmz.name));
     let _shim_guard = ShimGuard(shim.clone());
-    assert_eq!(lab.engine.deploy(id).await.unwrap().status, TopologyStatus::Active);
+    let deployed = lab.engine.deploy(id).await.unwrap().status;
+    let states = lab.store.topology(id).await.unwrap().decky_status.clone();
+    assert_eq!(deployed, TopologyStatus::Active, "{states:?}");
     let gateway = topology.design.gateways().next().unwrap().clone();
     let gw_ip = gateway.ips[&dmz.name].to_string();
     assert!(interface_exists(&shim), "the shim exists while the topology runs");
@@ -244,7 +246,8 @@ async fn a_macvlan_dmz_puts_deckies_on_the_segment_with_their_own_addresses_and_
     let design = lab.store.topology(id).await.unwrap().design.clone();
     let files_ip = design.deckies[&name("files")].ips[&dmz.name].to_string();
     assert_ne!(files_ip, gw_ip);
-    assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Active);
+    let history = lab.store.status_events(id, 3).await.unwrap();
+    assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Active, "{history:?}");
 
     // The attacker's ping scan finds both, each with its own MAC and its persona's vendor.
     wait_reachable(Some(&segment), &files_ip, "22");

@@ -264,3 +264,64 @@ fn deploy_and_teardown_give_the_topology_up_before_they_return() {
     once().block_on(h.engine.teardown(id)).unwrap();
     assert!(once().block_on(free_for_another_engine(&h, id)), "the teardown still holds the topology");
 }
+
+/// A generated maze whose DMZ is on host interface `eth9`, network 192.168.50.0/24,
+/// range .64/29 (deckies .64-.70, the host's shim .71).
+async fn host_linked(h: &Harness) -> decnet_domain::TopologyId {
+    use decnet_domain::attachment::{Attachment, HostLink};
+    let config = decnet_domain::generator::GeneratorConfig {
+        seed: 3,
+        depth: 1,
+        branching: 1,
+        dmz_attachment: Attachment::Macvlan(HostLink {
+            interface: "eth9".into(),
+            gateway: "192.168.50.1".parse().unwrap(),
+            ip_range: "192.168.50.64/29".parse().unwrap(),
+        }),
+        dmz_subnet: Some("192.168.50.0/24".parse().unwrap()),
+        ..decnet_domain::generator::GeneratorConfig::default()
+    };
+    h.engine.generate(name("edge"), config).await.unwrap().header.id
+}
+
+#[tokio::test]
+async fn a_host_linked_dmz_address_in_use_is_refused_before_anything_is_created() {
+    let h = Harness::new().await;
+    let id = host_linked(&h).await;
+    // The host's own shim address counts too.
+    h.runtime.occupy("192.168.50.71".parse().unwrap());
+    match h.engine.deploy(id).await {
+        Err(EngineError::Refused(refusal)) => {
+            assert_eq!(refusal.codes(), ["ADDRESS_IN_USE"], "{refusal}");
+            assert!(refusal.to_string().contains("192.168.50.71"), "{refusal}");
+        }
+        other => panic!("refused expected: {other:?}"),
+    }
+    assert!(h.runtime.calls().is_empty(), "nothing was created: {:?}", h.runtime.calls());
+    assert_eq!(h.store.header(id).await.unwrap().status, TopologyStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_live_add_onto_a_taken_address_fails_that_decky_alone_naming_the_address() {
+    let h = Harness::new().await;
+    let id = host_linked(&h).await;
+    assert_eq!(h.engine.deploy(id).await.unwrap().status, TopologyStatus::Active);
+    let dmz = h.store.topology(id).await.unwrap().design.dmz().unwrap().clone();
+    let network = h.runtime.network(&spec::network_name(id, &dmz.name)).unwrap();
+    let link = network.link.expect("a host-linked network");
+    assert_eq!((link.driver, link.parent.as_str()), ("macvlan", "eth9"));
+    assert_eq!(link.host_address.to_string(), "192.168.50.71");
+    assert_eq!(network.gateway.to_string(), "192.168.50.1", "the operator's router");
+    // The next free address of the range is taken by someone on the network.
+    let taken = h.engine.next_ip(id, &dmz.name).await.unwrap().1;
+    h.runtime.occupy(taken);
+    h.engine.enqueue(id, "add_decky", &json!({"name": "late", "lan": dmz.name.as_str()}), None).await.unwrap();
+    h.engine.run_until_idle().await.unwrap();
+    let topology = h.store.topology(id).await.unwrap();
+    let late = &topology.decky_status[&name("late")];
+    assert_eq!(late.state, DeckyState::Failed);
+    assert!(late.last_error.as_deref().unwrap_or_default().contains(&taken.to_string()), "{late:?}");
+    assert!(h.runtime.network(&spec::network_name(id, &dmz.name)).is_some());
+    let created: Vec<_> = h.runtime.calls().into_iter().filter(|c| c.subject().contains("-late")).collect();
+    assert!(created.is_empty(), "nothing of the decky was created: {created:?}");
+}

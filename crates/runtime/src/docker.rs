@@ -189,10 +189,9 @@ fn build_context(binary: &[u8]) -> std::io::Result<Vec<u8>> {
     tar.into_inner()
 }
 
-fn endpoint(ip: Ipv4Addr, mac: Option<&str>) -> EndpointSettings {
+fn endpoint(ip: Ipv4Addr) -> EndpointSettings {
     EndpointSettings {
         ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(ip.to_string()), ..Default::default() }),
-        mac_address: mac.map(str::to_owned),
         ..Default::default()
     }
 }
@@ -218,25 +217,6 @@ pub(crate) fn label_filter(topology: TopologyId) -> HashMap<String, Vec<String>>
 }
 
 impl DockerRuntime {
-    /// Connects `container` to `network` with `settings` (its address, and its MAC where
-    /// the decky has its own); already connected is a success.
-    async fn connect_endpoint(
-        &self,
-        network: &str,
-        container: &str,
-        settings: EndpointSettings,
-    ) -> Result<(), RuntimeError> {
-        let request = NetworkConnectRequest { container: container.to_owned(), endpoint_config: Some(settings) };
-        match self.docker.connect_network(network, request).await {
-            Ok(()) => Ok(()),
-            Err(e) if message(&e).contains("already exists") || message(&e).contains("already attached") => Ok(()),
-            Err(e) if status(&e) == Some(404) => {
-                Err(RuntimeError::Missing { kind: "network or container", name: format!("{network}/{container}") })
-            }
-            Err(e) => Err(failed("connect", container, &e)),
-        }
-    }
-
     async fn create(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
         let mut host = HostConfig {
             readonly_rootfs: Some(true),
@@ -253,19 +233,18 @@ impl DockerRuntime {
             host.tmpfs = Some(HashMap::from([("/run".to_owned(), "rw,size=64k,mode=0700".to_owned())]));
         }
         let mut networking = None;
-        let mut later: Vec<(&String, Ipv4Addr, Option<&str>)> = Vec::new();
+        let mut later: Vec<(&String, Ipv4Addr)> = Vec::new();
         match &spec.role {
-            Role::Base { networks, published, mac, .. } => {
+            Role::Base { networks, published, .. } => {
                 host.sysctls = Some(spec.sysctls.clone().into_iter().collect());
-                let mac_on = |net: &String| mac.as_ref().filter(|(on, _)| on == net).map(|(_, m)| m.as_str());
                 let mut nets = networks.iter();
                 if let Some((first, ip)) = nets.next() {
                     host.network_mode = Some(first.clone());
                     networking = Some(NetworkingConfig {
-                        endpoints_config: Some(HashMap::from([(first.clone(), endpoint(*ip, mac_on(first)))])),
+                        endpoints_config: Some(HashMap::from([(first.clone(), endpoint(*ip))])),
                     });
                 }
-                later.extend(nets.map(|(net, ip)| (net, *ip, mac_on(net))));
+                later.extend(nets.map(|(net, ip)| (net, *ip)));
                 if !published.is_empty() {
                     host.port_bindings = Some(
                         published
@@ -303,8 +282,8 @@ impl DockerRuntime {
             .create_container(Some(options), body)
             .await
             .map_err(|e| failed("create container", &spec.name, &e))?;
-        for (net, ip, mac) in later {
-            self.connect_endpoint(net, &spec.name, endpoint(ip, mac)).await?;
+        for (net, ip) in later {
+            self.connect(net, &spec.name, ip).await?;
         }
         match self.docker.start_container(&spec.name, None::<StartContainerOptions>).await {
             Ok(()) => Ok(()),
@@ -484,7 +463,11 @@ impl Runtime for DockerRuntime {
             options: Some(options.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
             ..Default::default()
         };
-        match self.docker.create_network(request).await {
+        // A host-linked network is ensured on every pass (for its shim), and Docker checks
+        // its address pool before its name: look first.
+        let exists = spec.link.is_some() && self.docker.inspect_network(&spec.name, None).await.is_ok();
+        let created = if exists { Ok(Default::default()) } else { self.docker.create_network(request).await };
+        match created {
             Ok(_) => {}
             // Same name exists: ours by construction (names carry the topology id). Never
             // removed or reshaped here, unlike the original.
@@ -541,7 +524,15 @@ impl Runtime for DockerRuntime {
     }
 
     async fn connect(&self, network: &str, container: &str, ip: Ipv4Addr) -> Result<(), RuntimeError> {
-        self.connect_endpoint(network, container, endpoint(ip, None)).await
+        let request = NetworkConnectRequest { container: container.to_owned(), endpoint_config: Some(endpoint(ip)) };
+        match self.docker.connect_network(network, request).await {
+            Ok(()) => Ok(()),
+            Err(e) if message(&e).contains("already exists") || message(&e).contains("already attached") => Ok(()),
+            Err(e) if status(&e) == Some(404) => {
+                Err(RuntimeError::Missing { kind: "network or container", name: format!("{network}/{container}") })
+            }
+            Err(e) => Err(failed("connect", container, &e)),
+        }
     }
 
     async fn ensure_firewall(&self, spec: &crate::firewall::FirewallSpec) -> Result<(), RuntimeError> {

@@ -68,8 +68,6 @@ pub enum Role {
     Base {
         /// Networks and the IP on each.
         networks: BTreeMap<String, Ipv4Addr>,
-        /// Its own MAC on a macvlan DMZ: (network, address).
-        mac: Option<(String, String)>,
         /// Host ports to publish (gateways only).
         published: Vec<(u16, Proto)>,
         /// Whether it routes (`ip_forward`).
@@ -197,15 +195,19 @@ pub fn network(topology: TopologyId, lan: &Lan) -> NetworkSpec {
     }
 }
 
-/// The MAC a decky takes on a macvlan DMZ (none on a bridge or ipvlan, where the link
-/// decides): its persona's vendor and a hash of the topology and decky.
-fn mac_of(topology: TopologyId, design: &Design, decky: &Decky) -> Option<(String, String)> {
-    let (lan, _) = decky.ips.iter().find(|(lan, _)| {
+/// The variable a base reads the MAC of its link to a macvlan DMZ from (the decoy's
+/// `routes::LINK_MAC_ENV`), as `ADDRESS=MAC`: the base sets it itself, since Docker's API
+/// before 1.44 cannot.
+pub const LINK_MAC_ENV: &str = "DECNET_LINK_MAC";
+
+/// The `ADDRESS=MAC` a decky takes on a macvlan DMZ (none on a bridge or ipvlan, where the
+/// link decides): its persona's vendor and a hash of the topology and decky.
+fn link_mac(topology: TopologyId, design: &Design, decky: &Decky) -> Option<String> {
+    let (_, ip) = decky.ips.iter().find(|(lan, _)| {
         design.lans.get(*lan).is_some_and(|l| matches!(l.attachment, decnet_domain::attachment::Attachment::Macvlan(_)))
     })?;
     let seed = format!("{}/{}", topology.simple(), decky.name);
-    let mac = decnet_domain::attachment::mac_address(decky.archetype.as_deref(), seed.as_bytes());
-    Some((network_name(topology, lan), mac))
+    Some(format!("{ip}={}", decnet_domain::attachment::mac_address(decky.archetype.as_deref(), seed.as_bytes())))
 }
 
 fn with_hash(mut spec: ContainerSpec) -> ContainerSpec {
@@ -213,12 +215,12 @@ fn with_hash(mut spec: ContainerSpec) -> ContainerSpec {
     // (attach/detach connect and disconnect a running base instead of recreating it) and
     // the routes (changed in the running base).
     let mut hashed = spec.clone();
-    if let Role::Base { networks, routes, mac, .. } = &mut hashed.role {
+    if let Role::Base { networks, routes, .. } = &mut hashed.role {
         networks.clear();
         routes.clear();
-        // Follows the networks: set when the base is created on the macvlan DMZ.
-        *mac = None;
     }
+    // Follows the networks: taken when the base is created on a macvlan DMZ.
+    hashed.env.remove(LINK_MAC_ENV);
     hashed.env.remove(ROUTES_ENV);
     hashed.env.remove(LURES_ENV);
     hashed.env.remove(KNOWN_HOSTS_ENV);
@@ -283,13 +285,15 @@ pub fn base(topology: TopologyId, design: &Design, decky: &Decky, image: &str) -
     let routes = decnet_domain::routing::routes_of(design, decky);
     let mut env = decoy_env(topology, decky);
     env.insert(ROUTES_ENV.to_owned(), routes_json(&routes));
+    if let Some(link) = link_mac(topology, design, decky) {
+        env.insert(LINK_MAC_ENV.to_owned(), link);
+    }
     with_hash(ContainerSpec {
         name: base_name(topology, &decky.name),
         image: image.to_owned(),
         hostname: hostname(decky),
         role: Role::Base {
             networks: decky.ips.iter().map(|(lan, ip)| (network_name(topology, lan), *ip)).collect(),
-            mac: mac_of(topology, design, decky),
             published,
             forwards: decky.forwards_l3,
             routes,
