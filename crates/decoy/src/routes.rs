@@ -86,7 +86,11 @@ fn connect() -> Result<Handle, RoutesError> {
 /// Gives the interface holding `address` the MAC `mac` (`aa:bb:cc:dd:ee:ff`). Done by the
 /// base at start, before its services answer anyone, so no neighbour caches another.
 pub async fn set_link_mac(address: Ipv4Addr, mac: &str) -> Result<(), RoutesError> {
-    let bytes: Vec<u8> = mac.split(':').map(|b| u8::from_str_radix(b, 16)).collect::<Result<_, _>>().map_err(|_| RoutesError::Invalid(format!("MAC {mac:?}")))?;
+    let bytes: Vec<u8> = mac
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| RoutesError::Invalid(format!("MAC {mac:?}")))?;
     if bytes.len() != 6 {
         return Err(RoutesError::Invalid(format!("MAC {mac:?}")));
     }
@@ -102,7 +106,8 @@ pub async fn set_link_mac(address: Ipv4Addr, mac: &str) -> Result<(), RoutesErro
 /// [`set_link_mac`] for the `ADDRESS=MAC` in [`LINK_MAC_ENV`], if set.
 pub async fn set_link_mac_from_env() -> Result<Option<String>, RoutesError> {
     let Ok(value) = std::env::var(LINK_MAC_ENV) else { return Ok(None) };
-    let (address, mac) = value.split_once('=').ok_or_else(|| RoutesError::Invalid(format!("{LINK_MAC_ENV}={value:?}")))?;
+    let (address, mac) =
+        value.split_once('=').ok_or_else(|| RoutesError::Invalid(format!("{LINK_MAC_ENV}={value:?}")))?;
     let address: Ipv4Addr = address.parse().map_err(|_| RoutesError::Invalid(format!("{LINK_MAC_ENV}={value:?}")))?;
     set_link_mac(address, mac).await.map(|()| Some(value))
 }

@@ -190,23 +190,16 @@ impl Engine {
                 self.record_decky(id, &decky.name, status).await?;
             }
         }
-        let jobs: Vec<_> =
-            design
-                .deckies
-                .values()
-                .filter(|decky| !waiting.contains_key(&decky.name))
-                .map(|decky| {
-                    let observed = &observed;
-                    // A decky that failed may have missed a route change (`SetRoutes`).
-                    let state = topology.decky_status.get(&decky.name).map(|s| s.state);
-                    let refresh_routes = state == Some(DeckyState::Failed);
-                    // A decky that never ran was probed by its deploy or live add.
-                    let probe = state.is_some_and(|s| s != DeckyState::Pending);
-                    async move {
-                        (decky, self.converge_decky(id, design, decky, observed, refresh_routes, probe, lures).await)
-                    }
-                })
-                .collect();
+        let jobs: Vec<_> = design
+            .deckies
+            .values()
+            .filter(|decky| !waiting.contains_key(&decky.name))
+            .map(|decky| {
+                let observed = &observed;
+                let state = topology.decky_status.get(&decky.name).map(|s| s.state);
+                async move { (decky, self.converge_decky(id, design, decky, observed, state, lures).await) }
+            })
+            .collect();
         let mut pending = futures_util::stream::iter(jobs).buffer_unordered(self.config.concurrency.max(1) * 2);
         while let Some((decky, outcome)) = pending.next().await {
             self.note_attempt(id, &decky.name, outcome.as_ref().err().map(ToString::to_string));
@@ -249,10 +242,13 @@ impl Engine {
         design: &Design,
         decky: &decnet_domain::Decky,
         observed: &Observed,
-        refresh_routes: bool,
-        probe: bool,
+        recorded: Option<DeckyState>,
         lures: decnet_domain::lures::Density,
     ) -> Result<usize, RuntimeError> {
+        // A decky that failed may have missed a route change (`SetRoutes`).
+        let refresh_routes = recorded == Some(DeckyState::Failed);
+        // A decky that never ran had its address probed by its deploy or live add.
+        let probe = recorded.is_some_and(|s| s != DeckyState::Pending);
         let base = spec::base(id, design, decky, self.runtime.image());
         let mut changes = 0;
         let base_recreated = if hash_matches(observed, &base) {

@@ -156,7 +156,9 @@ fn scan(segment: &Segment) -> Vec<(String, String)> {
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         if let Some(address) = line.strip_prefix("Nmap scan report for ") {
             current = Some(address.trim().to_owned());
-        } else if let (Some(mac), Some(address)) = (line.strip_prefix("MAC Address: "), current.take()) {
+        } else if let Some(mac) = line.strip_prefix("MAC Address: ")
+            && let Some(address) = current.take()
+        {
             hosts.push((address, mac.split_whitespace().next().unwrap_or_default().to_lowercase()));
         }
     }
