@@ -314,3 +314,49 @@ fn events_lists_the_recorded_log_with_filters() {
     assert!(table.contains("topology.status") && table.contains("to=active"), "{table}");
     cli.expect(5, &["events", "--topology", "nowhere"]);
 }
+
+#[test]
+fn a_dmz_on_a_host_interface_is_generated_shown_exported_and_refused_when_incomplete() {
+    let cli = Cli::new();
+    let link = [
+        "--dmz-interface",
+        "eth7",
+        "--dmz-subnet",
+        "192.168.60.0/24",
+        "--dmz-gateway",
+        "192.168.60.1",
+        "--dmz-range",
+        "192.168.60.128/28",
+    ];
+    let mut args = vec!["topology", "generate", "--name", "edge", "--depth", "1", "--seed", "4", "--dmz", "macvlan"];
+    args.extend(link);
+    cli.ok(&args);
+    let table = cli.ok(&["topology", "show", "edge"]);
+    assert!(table.contains("(DMZ, macvlan on eth7)") && table.contains("192.168.60.128"), "{table}");
+    let exported: Value = serde_json::from_str(&cli.ok(&["topology", "export", "edge"])).unwrap();
+    let dmz = exported["lans"].as_array().unwrap().iter().find(|l| l["is_dmz"] == true).unwrap().clone();
+    assert_eq!(
+        dmz["attachment"],
+        json!({ "mode": "macvlan", "interface": "eth7", "gateway": "192.168.60.1", "ip_range": "192.168.60.128/28" })
+    );
+    assert_eq!(cli.json(&["topology", "deploy", "edge"])["status"], "active");
+
+    // Incomplete or contradictory flags are usage errors; a range off the subnet and a
+    // hostile interface name are refused by field; nothing is created.
+    cli.expect(2, &["topology", "generate", "--name", "half", "--dmz", "ipvlan", "--dmz-interface", "eth7"]);
+    cli.expect(2, &["topology", "generate", "--name", "half", "--dmz-interface", "eth7"]);
+    let mut off = vec!["topology", "generate", "--name", "off", "--dmz", "macvlan"];
+    off.extend(link);
+    let last = off.len() - 1;
+    off[last] = "10.9.9.0/28";
+    let out = cli.run(&off);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dmz_attachment"), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut hostile = vec!["topology", "generate", "--name", "bad", "--dmz", "macvlan"];
+    hostile.extend(link);
+    hostile[7] = "eth0;reboot";
+    let out = cli.run(&hostile);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a Linux interface name"), "{out:?}");
+    let listed = cli.json(&["topology", "list"]);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+}
