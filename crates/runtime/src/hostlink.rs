@@ -105,11 +105,12 @@ pub async fn check(probe: &LinkProbe) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// One duplicate-address probe: two ARP requests a second apart; any reply means taken.
+/// One duplicate-address probe: an ARP request, and a second for any reply (a neighbour
+/// answers in milliseconds; the second bounds what a probe adds to a deploy or live add).
 async fn probe_one(interface: String, address: Ipv4Addr) -> Result<(), RuntimeError> {
     let interface = interface.as_str();
     let target = address.to_string();
-    let out = run("arping", &["-D", "-c", "2", "-w", "2", "-I", interface, &target]).await?;
+    let out = run("arping", &["-D", "-c", "1", "-w", "1", "-I", interface, &target]).await?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     match out.status.code() {
         Some(0) => Ok(()),
