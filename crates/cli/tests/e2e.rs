@@ -351,7 +351,11 @@ fn a_dmz_on_a_host_interface_is_generated_shown_exported_and_refused_when_incomp
     off[last] = "10.9.9.0/28";
     let out = cli.run(&off);
     assert_ne!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("dmz_attachment"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("dmz_attachment"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut hostile = vec!["topology", "generate", "--name", "bad", "--dmz", "macvlan"];
     hostile.extend(link);
     hostile[7] = "eth0;reboot";

@@ -128,8 +128,14 @@ async fn main() {
     segment();
 
     for count in [1usize, 32] {
-        let addresses = (0..count).map(|i| std::net::Ipv4Addr::new(10, 243, 0, 100 + u8::try_from(i).unwrap())).collect();
-        let probe = LinkProbe { interface: HOST_IF.into(), subnet: "10.243.0.0/24".parse().unwrap(), addresses };
+        let addresses =
+            (0..count).map(|i| std::net::Ipv4Addr::new(10, 243, 0, 100 + u8::try_from(i).unwrap())).collect();
+        let probe = LinkProbe {
+            driver: "macvlan",
+            interface: HOST_IF.into(),
+            subnet: "10.243.0.0/24".parse().unwrap(),
+            addresses,
+        };
         let start = Instant::now();
         docker.probe_link(&probe).await.unwrap();
         println!("probe of {count:2} free addresses: {:.2}s", start.elapsed().as_secs_f64());

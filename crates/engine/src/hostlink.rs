@@ -22,7 +22,7 @@ pub(crate) fn deploy_probe(design: &Design) -> Option<LinkProbe> {
     let link = lan.attachment.link()?;
     let mut addresses: Vec<_> = design.deckies.values().filter_map(|d| d.ips.get(&lan.name).copied()).collect();
     addresses.extend(link.host_address(lan.subnet));
-    Some(LinkProbe { interface: link.interface.clone(), subnet: lan.subnet, addresses })
+    Some(LinkProbe { driver: lan.attachment.mode(), interface: link.interface.clone(), subnet: lan.subnet, addresses })
 }
 
 /// The probe `decky`'s address on a host-linked DMZ needs before its base is created.
@@ -30,7 +30,12 @@ pub(crate) fn decky_probe(design: &Design, decky: &Decky) -> Option<LinkProbe> {
     let lan = linked_dmz(design)?;
     let address = *decky.ips.get(&lan.name)?;
     let link = lan.attachment.link()?;
-    Some(LinkProbe { interface: link.interface.clone(), subnet: lan.subnet, addresses: vec![address] })
+    Some(LinkProbe {
+        driver: lan.attachment.mode(),
+        interface: link.interface.clone(),
+        subnet: lan.subnet,
+        addresses: vec![address],
+    })
 }
 
 /// A refusal that names what the probe found, for the decky that holds the address.

@@ -20,6 +20,8 @@ use crate::spec::LinkSpec;
 /// What to check before a host-linked DMZ takes addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkProbe {
+    /// `macvlan` or `ipvlan`.
+    pub driver: &'static str,
     /// The host interface.
     pub interface: String,
     /// The operator's subnet the interface must be on.
@@ -90,6 +92,7 @@ pub async fn check(probe: &LinkProbe) -> Result<(), RuntimeError> {
             probe.subnet
         )));
     }
+    check_driver(probe.driver, interface).await?;
     if let Some(own) = networks.iter().find(|n| probe.addresses.contains(&n.addr())) {
         return Err(RuntimeError::AddressInUse {
             address: own.addr(),
@@ -103,6 +106,25 @@ pub async fn check(probe: &LinkProbe) -> Result<(), RuntimeError> {
         result?;
     }
     Ok(())
+}
+
+/// Makes and removes a throwaway link of `driver` on `interface`: a kernel without the
+/// driver, or an interface that cannot be a parent, is said before anything is created.
+async fn check_driver(driver: &str, interface: &str) -> Result<(), RuntimeError> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let trial = format!("dnp{:x}", (std::process::id() << 8 ^ n) & 0xff_ffff);
+    let out = run("ip", &["link", "add", &trial, "link", interface, "type", driver]).await?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        let why = if why.contains("Unknown device type") {
+            format!("this host's kernel has no {driver} support")
+        } else {
+            why
+        };
+        return Err(link_error(format!("host interface {interface} cannot carry the DMZ ({driver}): {why}")));
+    }
+    ip(&["link", "del", "dev", &trial]).await
 }
 
 /// One duplicate-address probe: an ARP request, and a second for any reply (a neighbour
