@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a LAN's network is attached: only the DMZ may be anything but `Bridge`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "snake_case")]
+#[serde(tag = "mode", rename_all = "snake_case", try_from = "AttachmentFields")]
 pub enum Attachment {
     /// A Docker bridge behind the host (gateway ports published on the host).
     #[default]
@@ -26,6 +26,36 @@ pub enum Attachment {
     /// IPvlan L2 on a host interface: own address, the interface's MAC (for links that
     /// allow one MAC only, such as Wi-Fi).
     Ipvlan(HostLink),
+}
+
+/// An attachment as written: every field named, so a stray or missing one is said by name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttachmentFields {
+    mode: String,
+    interface: Option<String>,
+    gateway: Option<Ipv4Addr>,
+    ip_range: Option<Ipv4Net>,
+}
+
+impl TryFrom<AttachmentFields> for Attachment {
+    type Error = String;
+
+    fn try_from(fields: AttachmentFields) -> Result<Self, String> {
+        let link = match (fields.interface, fields.gateway, fields.ip_range) {
+            (Some(interface), Some(gateway), Some(ip_range)) => Some(HostLink { interface, gateway, ip_range }),
+            (None, None, None) => None,
+            _ => return Err(format!("mode {} needs interface, gateway and ip_range together", fields.mode)),
+        };
+        match (fields.mode.as_str(), link) {
+            ("bridge", None) => Ok(Attachment::Bridge),
+            ("bridge", Some(_)) => Err("mode bridge takes no interface, gateway or ip_range".into()),
+            ("macvlan", Some(link)) => Ok(Attachment::Macvlan(link)),
+            ("ipvlan", Some(link)) => Ok(Attachment::Ipvlan(link)),
+            ("macvlan" | "ipvlan", None) => Err(format!("mode {} needs interface, gateway and ip_range", fields.mode)),
+            (other, _) => Err(format!("unknown mode {other:?} (expected bridge, macvlan or ipvlan)")),
+        }
+    }
 }
 
 /// The host network a `macvlan`/`ipvlan` DMZ sits on.
@@ -193,5 +223,8 @@ mod tests {
         assert_eq!(serde_json::to_string(&parsed).unwrap(), json);
         assert_eq!(serde_json::from_str::<Attachment>(r#"{"mode":"bridge"}"#).unwrap(), Attachment::Bridge);
         assert!(serde_json::from_str::<Attachment>(r#"{"mode":"vxlan"}"#).is_err());
+        assert!(serde_json::from_str::<Attachment>(r#"{"mode":"bridge","interface":"eth0"}"#).is_err());
+        let stray = r#"{"mode":"ipvlan","interface":"eth0","gateway":"10.0.0.1","ip_range":"10.0.0.64/26","vlan":7}"#;
+        assert!(serde_json::from_str::<Attachment>(stray).is_err());
     }
 }
