@@ -20,7 +20,7 @@
 
 mod support;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use decnet_domain::attachment::{Attachment, HostLink};
@@ -29,8 +29,8 @@ use decnet_domain::{Name, TopologyStatus};
 use decnet_engine::EngineError;
 use decnet_runtime::{Runtime, spec};
 use decnet_store::Store;
-use serde_json::{Value, json};
-use support::{Cleanup, lab};
+use serde_json::json;
+use support::{Cleanup, lab, text, wait_event};
 
 const SEGMENT: &str = "10.241.0.0/24";
 const ROUTER: &str = "10.241.0.1";
@@ -94,9 +94,7 @@ impl Segment {
     }
 
     fn attacker(&self, program: &str) -> Command {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.attacker, "timeout", "60", program]);
-        command
+        support::in_namespace(&self.attacker, 60, program)
     }
 }
 
@@ -107,10 +105,6 @@ impl Drop for Segment {
         }
         let _ = Command::new("ip").args(["link", "del", &self.host_if]).output();
     }
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 fn config(host_if: &str) -> GeneratorConfig {
@@ -179,12 +173,6 @@ fn wait_reachable(segment: Option<&Segment>, address: &str, port: &str) {
         assert!(Instant::now() < deadline, "{address}:{port} never answered");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Every event a container wrote so far.
-fn events(container: &str) -> Vec<Value> {
-    let out = Command::new("docker").args(["logs", container]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 #[tokio::test]
@@ -278,15 +266,7 @@ async fn a_macvlan_dmz_puts_deckies_on_the_segment_with_their_own_addresses_and_
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), gateway.hostname.as_ref().unwrap().as_str());
     let gw_ssh = spec::service_name(id, &gateway.name, "ssh");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let login = loop {
-        let found = events(&gw_ssh).into_iter().find(|e| e["event"] == "auth_attempt");
-        if let Some(found) = found {
-            break found;
-        }
-        assert!(Instant::now() < deadline, "no login event: {:?}", events(&gw_ssh));
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let login = wait_event(&gw_ssh, "login", |e| e["event"] == "auth_attempt");
     assert_eq!(login["src_ip"], ATTACKER, "{login}");
 
     // Nothing is published on the host: no port bindings, and the host's own address on

@@ -23,15 +23,15 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use decnet_domain::generator::GeneratorConfig;
 use decnet_domain::{Name, TopologyStatus};
 use decnet_runtime::spec;
 use decnet_store::{Events, Store};
-use serde_json::{Value, json};
-use support::{Cleanup, lab};
+use serde_json::json;
+use support::{Cleanup, lab, text, wait_event};
 
 /// The attacker host: a namespace with one veth link to this machine.
 struct Attacker {
@@ -62,9 +62,7 @@ impl Attacker {
     }
 
     fn command(&self, program: &str) -> Command {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.ns, "timeout", "30", program]);
-        command
+        support::in_namespace(&self.ns, 30, program)
     }
 }
 
@@ -95,28 +93,6 @@ fn client_files(dir: &Path, password: &str) -> (String, String) {
                 ConnectTimeout 10\n  PreferredAuthentications password\n";
     std::fs::write(&config, text).unwrap();
     (config.to_str().unwrap().to_owned(), askpass.to_str().unwrap().to_owned())
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-/// Every event a container wrote so far.
-fn events(container: &str) -> Vec<Value> {
-    let out = Command::new("docker").args(["logs", container]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
-/// Waits (bounded) until an event of `container` matches.
-fn wait_event(container: &str, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(found) = events(container).into_iter().find(|e| matches(e)) {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "no {what} event in {container}: {:#?}", events(container));
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[tokio::test]

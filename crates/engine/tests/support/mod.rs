@@ -105,3 +105,33 @@ pub fn probe_from(image: &str, base: &str, target: &str) -> bool {
         other => panic!("probe failed to run ({other:?}): {}", String::from_utf8_lossy(&out.stderr)),
     }
 }
+
+/// A command's stdout and stderr, for assertion messages.
+pub fn text(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// `program` run in network namespace `ns` (an attacker host), bounded to `secs` seconds.
+pub fn in_namespace(ns: &str, secs: u32, program: &str) -> Command {
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", ns, "timeout", &secs.to_string(), program]);
+    command
+}
+
+/// Every event a container wrote so far.
+pub fn events(container: &str) -> Vec<serde_json::Value> {
+    let out = Command::new("docker").args(["logs", container]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// Waits (bounded) until an event of `container` matches.
+pub fn wait_event(container: &str, what: &str, matches: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(found) = events(container).into_iter().find(|e| matches(e)) {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "no {what} event in {container}: {:#?}", events(container));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
