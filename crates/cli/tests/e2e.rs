@@ -339,6 +339,15 @@ fn a_dmz_on_a_host_interface_is_generated_shown_exported_and_refused_when_incomp
         dmz["attachment"],
         json!({ "mode": "macvlan", "interface": "eth7", "gateway": "192.168.60.1", "ip_range": "192.168.60.128/28" })
     );
+    let compose = cli.ok(&["topology", "export", "edge", "--format", "compose"]);
+    let file = cli.db.path().join("edge-compose.yml");
+    std::fs::write(&file, &compose).unwrap();
+    let checked = Command::new("docker-compose").args(["-f", file.to_str().unwrap(), "config", "-q"]).output().unwrap();
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    let doc: Value = serde_saphyr::from_str(&compose).unwrap();
+    let network = doc["networks"].as_object().unwrap().values().find(|n| n["driver"] == "macvlan").unwrap().clone();
+    assert_eq!(network["driver_opts"], json!({ "parent": "eth7", "macvlan_mode": "bridge" }), "{network}");
+    assert_eq!(network["ipam"]["config"][0]["ip_range"], "192.168.60.128/28", "{network}");
     assert_eq!(cli.json(&["topology", "deploy", "edge"])["status"], "active");
 
     // Incomplete or contradictory flags are usage errors; a range off the subnet and a

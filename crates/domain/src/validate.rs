@@ -159,7 +159,7 @@ fn check_subnets(design: &Design, ctx: &Context, issues: &mut Vec<Issue>) {
     let mut spans: Vec<(u32, u32, &Name)> = Vec::with_capacity(design.lans.len());
     for lan in design.lans.values() {
         let prefix = lan.subnet.prefix_len();
-        // A host link's subnet is the operator's network, whatever its size.
+        // A host link's subnet is the operator's network: /8 to /30, not the bridges' sizes.
         let sizes = if lan.attachment.link().is_some() { 8..=30 } else { 16..=29 };
         if !sizes.contains(&prefix) {
             issues.push(Issue::error(

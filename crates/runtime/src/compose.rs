@@ -82,13 +82,21 @@ pub fn render(id: TopologyId, design: &Design, lures: Density, image: &str) -> V
         .values()
         .map(|lan| {
             let net = spec::network(id, lan);
-            let body = json!({
+            let mut body = json!({
                 "name": net.name,
                 "driver": "bridge",
                 "internal": net.internal,
                 "ipam": { "config": [{ "subnet": net.subnet.to_string(), "gateway": net.gateway.to_string() }] },
                 "labels": net.labels,
             });
+            // The host's shim is not Compose's to make: `decnet` adds it at deploy.
+            if let Some(link) = &net.link {
+                let (mode, value) =
+                    if link.driver == "ipvlan" { ("ipvlan_mode", "l2") } else { ("macvlan_mode", "bridge") };
+                body["driver"] = json!(link.driver);
+                body["driver_opts"] = json!({ "parent": link.parent, mode: value });
+                body["ipam"]["config"][0]["ip_range"] = json!(link.ip_range.to_string());
+            }
             (net.name, body)
         })
         .collect();
