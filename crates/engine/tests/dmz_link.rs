@@ -291,6 +291,25 @@ async fn a_macvlan_dmz_puts_deckies_on_the_segment_with_their_own_addresses_and_
     wait_reachable(Some(&segment), &files_ip, "22");
     assert!(reachable(None, &files_ip, "22"), "the host reaches the healed decky again");
 
+    // Live attach and detach: an internal decky joins the DMZ with an address of the
+    // range (probed first), answers the attacker there, then leaves it.
+    let inner = topology.design.lans.values().find(|l| !l.is_dmz).unwrap().name.to_string();
+    lab.engine
+        .enqueue(id, "add_decky", &json!({"name": "vault", "lan": inner, "services": ["ssh"]}), None)
+        .await
+        .unwrap();
+    lab.engine.enqueue(id, "attach_decky", &json!({"decky": "vault", "lan": dmz.name.as_str()}), None).await.unwrap();
+    assert_eq!(lab.engine.run_until_idle().await.unwrap().applied, 2);
+    let vault_ip = lab.store.topology(id).await.unwrap().design.deckies[&name("vault")].ips[&dmz.name].to_string();
+    assert!(
+        vault_ip.parse::<std::net::Ipv4Addr>().is_ok_and(|a| RANGE.parse::<ipnet::Ipv4Net>().unwrap().contains(&a))
+    );
+    wait_reachable(Some(&segment), &vault_ip, "22");
+    lab.engine.enqueue(id, "detach_decky", &json!({"decky": "vault", "lan": dmz.name.as_str()}), None).await.unwrap();
+    assert_eq!(lab.engine.run_until_idle().await.unwrap().applied, 1);
+    assert!(!reachable(Some(&segment), &vault_ip, "22"), "detached from the DMZ");
+    assert_eq!(lab.store.header(id).await.unwrap().status, TopologyStatus::Active);
+
     // Live remove.
     lab.engine.enqueue(id, "remove_decky", &json!({"decky": "files"}), None).await.unwrap();
     assert_eq!(lab.engine.run_until_idle().await.unwrap().applied, 1);
