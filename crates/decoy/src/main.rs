@@ -75,6 +75,12 @@ enum RoutesAction {
         /// The routes.
         routes: String,
     },
+    /// Give the interface holding ADDRESS the MAC (`ADDRESS=MAC`): a link joined live to a
+    /// macvlan DMZ takes its persona's MAC, as one the base was created with does.
+    LinkMac {
+        /// `ADDRESS=MAC`.
+        link: String,
+    },
 }
 
 fn parse_reach(value: &str) -> Result<decnet_decoy::routes::Reach, String> {
@@ -189,9 +195,10 @@ async fn routes(action: RoutesAction) -> ExitCode {
     let outcome = match action {
         RoutesAction::Show => routes::current().await.map(|r| serde_json::to_string(&r)),
         // Changing a host's routing table by mistake would cut it off: only in a decky.
-        RoutesAction::Set { .. } if std::env::var_os("DECNET_TOPOLOGY").is_none() => {
+        RoutesAction::Set { .. } | RoutesAction::LinkMac { .. } if std::env::var_os("DECNET_TOPOLOGY").is_none() => {
             Err(routes::RoutesError::Invalid("routes are set only inside a decky's base (DECNET_TOPOLOGY)".into()))
         }
+        RoutesAction::LinkMac { link } => routes::set_link(&link).await.map(|()| serde_json::to_string(&link)),
         RoutesAction::Set { routes: text } => match routes::parse(&text) {
             Ok(desired) => match routes::keep(&desired, std::path::Path::new(routes::DESIRED_FILE)) {
                 Ok(()) => routes::sync(&desired).await.map(|r| serde_json::to_string(&r)),

@@ -103,13 +103,17 @@ pub async fn set_link_mac(address: Ipv4Addr, mac: &str) -> Result<(), RoutesErro
     handle.link().set(link).execute().await.map_err(netlink)
 }
 
-/// [`set_link_mac`] for the `ADDRESS=MAC` in [`LINK_MAC_ENV`], if set.
+/// [`set_link_mac`] for `ADDRESS=MAC` (as in [`LINK_MAC_ENV`]).
+pub async fn set_link(value: &str) -> Result<(), RoutesError> {
+    let invalid = || RoutesError::Invalid(format!("link {value:?} is not ADDRESS=MAC"));
+    let (address, mac) = value.split_once('=').ok_or_else(invalid)?;
+    set_link_mac(address.parse().map_err(|_| invalid())?, mac).await
+}
+
+/// [`set_link`] for the value of [`LINK_MAC_ENV`], if set.
 pub async fn set_link_mac_from_env() -> Result<Option<String>, RoutesError> {
     let Ok(value) = std::env::var(LINK_MAC_ENV) else { return Ok(None) };
-    let (address, mac) =
-        value.split_once('=').ok_or_else(|| RoutesError::Invalid(format!("{LINK_MAC_ENV}={value:?}")))?;
-    let address: Ipv4Addr = address.parse().map_err(|_| RoutesError::Invalid(format!("{LINK_MAC_ENV}={value:?}")))?;
-    set_link_mac(address, mac).await.map(|()| Some(value))
+    set_link(&value).await.map(|()| Some(value))
 }
 
 fn netlink(err: rtnetlink::Error) -> RoutesError {

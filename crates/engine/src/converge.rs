@@ -305,6 +305,9 @@ impl Engine {
                     self.runtime.disconnect(net, &base.name).await?;
                 }
                 self.runtime.connect(net, &base.name, *ip).await?;
+                if let Some(link) = base.env.get(spec::LINK_MAC_ENV).filter(|l| l.starts_with(&format!("{ip}="))) {
+                    self.runtime.set_link_mac(&base.name, link).await?;
+                }
                 changes += 1;
             }
         }
@@ -445,10 +448,17 @@ impl Engine {
             }
             RuntimeAction::Connect { decky, lan, ip } => {
                 let linked = design.lans.get(lan).is_some_and(|l| l.attachment.link().is_some());
-                if let (true, Some(found)) = (linked, design.deckies.get(decky)) {
+                let found = design.deckies.get(decky).filter(|_| linked);
+                if let Some(found) = found {
                     self.probe_decky(design, found).await?;
                 }
-                rt.connect(&spec::network_name(id, lan), &spec::base_name(id, decky), *ip).await
+                let base = spec::base_name(id, decky);
+                rt.connect(&spec::network_name(id, lan), &base, *ip).await?;
+                // A macvlan link joined live takes the persona's MAC, as at creation.
+                match found.and_then(|d| spec::link_mac(id, design, d)) {
+                    Some(link) => rt.set_link_mac(&base, &link).await,
+                    None => Ok(()),
+                }
             }
             RuntimeAction::Disconnect { decky, lan } => {
                 rt.disconnect(&spec::network_name(id, lan), &spec::base_name(id, decky)).await

@@ -305,6 +305,8 @@ async fn a_macvlan_dmz_puts_deckies_on_the_segment_with_their_own_addresses_and_
         vault_ip.parse::<std::net::Ipv4Addr>().is_ok_and(|a| RANGE.parse::<ipnet::Ipv4Net>().unwrap().contains(&a))
     );
     wait_reachable(Some(&segment), &vault_ip, "22");
+    let vault_mac = scan(&segment).into_iter().find(|(a, _)| *a == vault_ip).map(|(_, m)| m).unwrap_or_default();
+    assert!(vault_mac.starts_with("00:25:90"), "a link joined live takes the persona's MAC too: {vault_mac:?}");
     lab.engine.enqueue(id, "detach_decky", &json!({"decky": "vault", "lan": dmz.name.as_str()}), None).await.unwrap();
     assert_eq!(lab.engine.run_until_idle().await.unwrap().applied, 1);
     assert!(!reachable(Some(&segment), &vault_ip, "22"), "detached from the DMZ");

@@ -217,6 +217,44 @@ pub(crate) fn label_filter(topology: TopologyId) -> HashMap<String, Vec<String>>
 }
 
 impl DockerRuntime {
+    /// Runs the decoy binary with `args` inside the running `container` (a base: the
+    /// namespace's routes and links are its own), failing with what it said.
+    async fn decoy_exec(&self, container: &str, operation: &'static str, args: &[&str]) -> Result<(), RuntimeError> {
+        let command: Vec<String> =
+            std::iter::once("/decnet-decoy").chain(args.iter().copied()).map(str::to_owned).collect();
+        let config = ExecConfig {
+            cmd: Some(command),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let created = self.docker.create_exec(container, config).await.map_err(|e| match status(&e) {
+            Some(404) | Some(409) => RuntimeError::Missing { kind: "running container", name: container.to_owned() },
+            _ => failed(operation, container, &e),
+        })?;
+        let mut said = String::new();
+        if let StartExecResults::Attached { mut output, .. } =
+            self.docker.start_exec(&created.id, None).await.map_err(|e| failed(operation, container, &e))?
+        {
+            while let Some(chunk) = output.next().await {
+                match chunk {
+                    Ok(LogOutput::StdErr { message }) => said.push_str(&String::from_utf8_lossy(&message)),
+                    Ok(_) => {}
+                    Err(e) => return Err(failed(operation, container, &e)),
+                }
+            }
+        }
+        let done = self.docker.inspect_exec(&created.id).await.map_err(|e| failed(operation, container, &e))?;
+        match done.exit_code {
+            Some(0) => Ok(()),
+            code => Err(RuntimeError::Failed {
+                operation,
+                name: container.to_owned(),
+                message: format!("exit {}: {}", code.unwrap_or(-1), said.trim()),
+            }),
+        }
+    }
+
     async fn create(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
         let mut host = HostConfig {
             readonly_rootfs: Some(true),
@@ -564,38 +602,11 @@ impl Runtime for DockerRuntime {
     }
 
     async fn set_routes(&self, container: &str, routes: &[Route]) -> Result<(), RuntimeError> {
-        let command = vec!["/decnet-decoy".to_owned(), "routes".into(), "set".into(), crate::spec::routes_json(routes)];
-        let config = ExecConfig {
-            cmd: Some(command),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            ..Default::default()
-        };
-        let created = self.docker.create_exec(container, config).await.map_err(|e| match status(&e) {
-            Some(404) | Some(409) => RuntimeError::Missing { kind: "running container", name: container.to_owned() },
-            _ => failed("set routes", container, &e),
-        })?;
-        let mut said = String::new();
-        if let StartExecResults::Attached { mut output, .. } =
-            self.docker.start_exec(&created.id, None).await.map_err(|e| failed("set routes", container, &e))?
-        {
-            while let Some(chunk) = output.next().await {
-                match chunk {
-                    Ok(LogOutput::StdErr { message }) => said.push_str(&String::from_utf8_lossy(&message)),
-                    Ok(_) => {}
-                    Err(e) => return Err(failed("set routes", container, &e)),
-                }
-            }
-        }
-        let done = self.docker.inspect_exec(&created.id).await.map_err(|e| failed("set routes", container, &e))?;
-        match done.exit_code {
-            Some(0) => Ok(()),
-            code => Err(RuntimeError::Failed {
-                operation: "set routes",
-                name: container.to_owned(),
-                message: format!("exit {}: {}", code.unwrap_or(-1), said.trim()),
-            }),
-        }
+        self.decoy_exec(container, "set routes", &["routes", "set", &crate::spec::routes_json(routes)]).await
+    }
+
+    async fn set_link_mac(&self, container: &str, link: &str) -> Result<(), RuntimeError> {
+        self.decoy_exec(container, "set link MAC", &["routes", "link-mac", link]).await
     }
 
     async fn disconnect(&self, network: &str, container: &str) -> Result<(), RuntimeError> {

@@ -159,6 +159,13 @@ pub trait Runtime: Send + Sync {
     /// the base keeps them from then on.
     async fn set_routes(&self, container: &str, routes: &[decnet_domain::routing::Route]) -> Result<(), RuntimeError>;
 
+    /// Gives the running base `container` its persona's MAC on a link joined live (`link`
+    /// is `ADDRESS=MAC`, as `spec::link_mac` gives it); runtimes without real links have
+    /// nothing to do.
+    async fn set_link_mac(&self, _container: &str, _link: &str) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
     /// The memory each running decoy service container uses now, as (service slug, bytes),
     /// where the runtime can read it (its containers' cgroups on this host); empty where it
     /// cannot (the memory runtime, a swarm's remote nodes).

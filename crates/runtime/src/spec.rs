@@ -202,7 +202,7 @@ pub const LINK_MAC_ENV: &str = "DECNET_LINK_MAC";
 
 /// The `ADDRESS=MAC` a decky takes on a macvlan DMZ (none on a bridge or ipvlan, where the
 /// link decides): its persona's vendor and a hash of the topology and decky.
-fn link_mac(topology: TopologyId, design: &Design, decky: &Decky) -> Option<String> {
+pub fn link_mac(topology: TopologyId, design: &Design, decky: &Decky) -> Option<String> {
     let (_, ip) = decky.ips.iter().find(|(lan, _)| {
         design.lans.get(*lan).is_some_and(|l| matches!(l.attachment, decnet_domain::attachment::Attachment::Macvlan(_)))
     })?;
