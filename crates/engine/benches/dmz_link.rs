@@ -9,13 +9,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark aborts on any failure.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use decnet_domain::attachment::{Attachment, HostLink};
 use decnet_domain::generator::GeneratorConfig;
-use decnet_domain::{Name, TopologyId, TopologyStatus};
+use decnet_domain::{Name, TopologyStatus};
 use decnet_engine::{Bus, Engine, EngineConfig};
 use decnet_runtime::{DecoyBinary, DockerRuntime, LinkProbe, Runtime};
 use decnet_store::SqliteStore;
@@ -24,27 +27,13 @@ use serde_json::json;
 const SWITCH: &str = "dn-bench-switch";
 const HOST_IF: &str = "dnbench0";
 
-/// The segment and every topology's resources, removed however the run ends.
-struct Cleanup(Vec<TopologyId>);
+/// The segment and every topology's resources (the tests' per-topology cleanup), removed
+/// however the run ends.
+struct Cleanup(Vec<support::Cleanup>);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        for id in &self.0 {
-            let filter = format!("label=decnet.topology.id={id}");
-            for (list, remove) in
-                [(&["ps", "-aq"][..], &["rm", "-f"][..]), (&["network", "ls", "-q"][..], &["network", "rm"][..])]
-            {
-                let out = Command::new("docker").args(list).args(["--filter", &filter]).output().unwrap();
-                let ids: Vec<String> =
-                    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
-                if !ids.is_empty() {
-                    let _ = Command::new("docker").args(remove).args(&ids).output();
-                }
-            }
-            for step in decnet_runtime::firewall::removal(*id) {
-                let _ = Command::new("iptables").arg("-w").args(&step).output();
-            }
-        }
+        self.0.clear();
         let _ = Command::new("ip").args(["netns", "del", SWITCH]).output();
         let _ = Command::new("ip").args(["link", "del", HOST_IF]).output();
     }
@@ -89,7 +78,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 async fn measure(engine: &Engine, cleanup: &mut Cleanup, label: &str, attachment: Attachment) {
     let topology = engine.generate(Name::parse(&format!("bench-{label}")).unwrap(), config(attachment)).await.unwrap();
     let id = topology.header.id;
-    cleanup.0.push(id);
+    cleanup.0.push(support::Cleanup(id));
     let dmz = topology.design.dmz().unwrap().name.to_string();
     let start = Instant::now();
     assert_eq!(engine.deploy(id).await.unwrap().status, TopologyStatus::Active);

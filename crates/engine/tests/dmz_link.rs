@@ -30,7 +30,7 @@ use decnet_engine::EngineError;
 use decnet_runtime::{Runtime, spec};
 use decnet_store::Store;
 use serde_json::json;
-use support::{Cleanup, lab, text, wait_event};
+use support::{Cleanup, client_files, lab, text, wait_event};
 
 const SEGMENT: &str = "10.241.0.0/24";
 const ROUTER: &str = "10.241.0.1";
@@ -251,13 +251,10 @@ async fn a_macvlan_dmz_puts_deckies_on_the_segment_with_their_own_addresses_and_
 
     // ssh to the gateway's own address reaches its decoy, which records the attacker.
     let dir = tempfile::tempdir().unwrap();
-    let askpass = dir.path().join("askpass");
-    std::fs::write(&askpass, "#!/bin/sh\necho admin\n").unwrap();
-    std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (ssh_config, askpass) = client_files(dir.path(), "admin");
     let out = segment
         .attacker("ssh")
-        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10"])
-        .args(["-o", "PreferredAuthentications=password", &format!("root@{gw_ip}"), "hostname"])
+        .args(["-F", &ssh_config, &format!("root@{gw_ip}"), "hostname"])
         .env("SSH_ASKPASS", &askpass)
         .env("SSH_ASKPASS_REQUIRE", "force")
         .stdin(Stdio::null())

@@ -22,7 +22,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,7 +30,7 @@ use decnet_domain::{Name, TopologyStatus};
 use decnet_runtime::spec;
 use decnet_store::{Events, Store};
 use serde_json::json;
-use support::{Cleanup, lab, text, wait_event};
+use support::{Cleanup, client_files, lab, text, wait_event};
 
 /// The attacker host: a namespace with one veth link to this machine.
 struct Attacker {
@@ -80,19 +79,6 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// An ssh client configuration for throwaway hosts, and an askpass that types `password`
-/// (ssh -J asks twice; ssh hands `-F` and the environment on to the jump's own ssh).
-fn client_files(dir: &Path, password: &str) -> (String, String) {
-    let askpass = dir.join("askpass");
-    std::fs::write(&askpass, format!("#!/bin/sh\necho '{password}'\n")).unwrap();
-    std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let config = dir.join("config");
-    let text = "Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  \
-                ConnectTimeout 10\n  PreferredAuthentications password\n";
-    std::fs::write(&config, text).unwrap();
-    (config.to_str().unwrap().to_owned(), askpass.to_str().unwrap().to_owned())
 }
 
 #[tokio::test]

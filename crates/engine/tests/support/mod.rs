@@ -135,3 +135,16 @@ pub fn wait_event(container: &str, what: &str, matches: impl Fn(&serde_json::Val
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// An ssh client configuration for throwaway hosts, and an askpass that types `password`
+/// (ssh -J asks twice; ssh hands `-F` and the environment on to the jump's own ssh).
+pub fn client_files(dir: &std::path::Path, password: &str) -> (String, String) {
+    let askpass = dir.join("askpass");
+    std::fs::write(&askpass, format!("#!/bin/sh\necho '{password}'\n")).unwrap();
+    std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = dir.join("config");
+    let text = "Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  \
+                ConnectTimeout 10\n  PreferredAuthentications password\n";
+    std::fs::write(&config, text).unwrap();
+    (config.to_str().unwrap().to_owned(), askpass.to_str().unwrap().to_owned())
+}
